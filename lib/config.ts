@@ -1,0 +1,86 @@
+/**
+ * Every setting, read from the environment in one place. The defaults make the local stack
+ * work with no settings at all.
+ */
+import { z } from "zod";
+
+const csv = z
+  .string()
+  .optional()
+  .transform((value) =>
+    (value ?? "")
+      .split(",")
+      .map((item) => item.trim())
+      .filter(Boolean),
+  );
+
+const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
+
+const ConfigSchema = z.object({
+  // LLM
+  LLM_API_KEY: z.string().optional(),
+  OPENAI_API_KEY: z.string().optional(),
+  OPENROUTER_API_KEY: z.string().optional(),
+  LLM_BASE_URL: z.string().url().optional(),
+  LLM_MODEL: z.string().default("gpt-4o-mini"),
+  LLM_TIMEOUT_MS: int(30_000, 1),
+  LLM_MAX_RETRIES: int(2),
+  // Tools
+  TOOL_ALLOW_HOSTS: csv,
+  TOOL_TIMEOUT_MS: int(10_000, 1),
+  TOOL_MAX_RESPONSE_BYTES: int(1_048_576, 1),
+  // Runtime
+  AWS_REGION: z.string().default("us-east-1"),
+  DOCUMENTS_TABLE: z.string().default("mova-documents"),
+  EXECUTIONS_TABLE: z.string().default("mova-executions"),
+  PATTERNS_TABLE: z.string().default("mova-patterns"),
+  ANALYSIS_QUEUE_URL: z.string().optional(),
+  ANALYSIS_PRIORITY_QUEUE_URL: z.string().optional(),
+  UPSTASH_REDIS_REST_URL: z.string().optional(),
+  UPSTASH_REDIS_REST_TOKEN: z.string().optional(),
+  SESSION_TTL_SECONDS: int(3600, 1),
+  HISTORY_RETENTION_DAYS: int(90, 1),
+  HISTORY_OUTPUT_MAX_BYTES: int(4096, 64),
+  MAX_BODY_BYTES: int(262_144, 1024),
+  RUN_DEADLINE_MS: int(25_000, 1),
+  MOVA_API_KEYS: z.string().optional(),
+  MOVA_DEV_API_KEY: z.string().optional(),
+  ANALYSIS_WINDOW_DAYS: int(30, 1),
+  LOG_LEVEL: z.string().default("INFO"),
+});
+
+export type Config = z.infer<typeof ConfigSchema> & {
+  /** The LLM key: LLM_API_KEY, else OPENAI_API_KEY, else OPENROUTER_API_KEY. */
+  llmApiKey: string | undefined;
+  /** The OpenAI-compatible endpoint; OpenRouter's when only an OpenRouter key is set. */
+  llmBaseUrl: string | undefined;
+};
+
+export class ConfigError extends Error {
+  readonly code = "invalid_config";
+}
+
+/** Reads the configuration from an environment (the process's by default). */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = ConfigSchema.safeParse(env);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ");
+    throw new ConfigError(`invalid configuration: ${issues}`);
+  }
+  const c = parsed.data;
+  const llmApiKey = c.LLM_API_KEY || c.OPENAI_API_KEY || c.OPENROUTER_API_KEY || undefined;
+  const onlyOpenRouter = !c.LLM_API_KEY && !c.OPENAI_API_KEY && Boolean(c.OPENROUTER_API_KEY);
+  const llmBaseUrl = c.LLM_BASE_URL ?? (onlyOpenRouter ? "https://openrouter.ai/api/v1" : undefined);
+  return { ...c, llmApiKey, llmBaseUrl };
+}
+
+/** The value of `secrets.NAME`: locally the environment variable `MOVA_SECRET_NAME`. */
+export function envSecrets(env: NodeJS.ProcessEnv = process.env): { get(name: string): string | undefined } {
+  return {
+    get(name: string) {
+      if (!/^[A-Za-z0-9_]+$/.test(name)) return undefined;
+      const value = env[`MOVA_SECRET_${name}`];
+      return value === undefined || value === "" ? undefined : value;
+    },
+  };
+}

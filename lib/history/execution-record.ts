@@ -1,0 +1,55 @@
+/**
+ * One execution as the history keeps it and as the analysis reads it. The same shape
+ * travels in the SQS execution event, so the analysis needs no read to count a run.
+ */
+import { z } from "zod";
+
+export const StepErrorSchema = z.object({ code: z.string(), message: z.string() });
+
+export const StepRecordSchema = z.object({
+  id: z.string(),
+  action: z.string(),
+  status: z.enum(["succeeded", "failed", "skipped"]),
+  attempts: z.number().int().min(0),
+  startedAt: z.string(),
+  durationMs: z.number().min(0),
+  error: StepErrorSchema.optional(),
+  output: z.unknown().optional(),
+  outputVariable: z.string().optional(),
+  prompt: z.string().optional(),
+  model: z.string().optional(),
+  usage: z
+    .object({ promptTokens: z.number(), completionTokens: z.number(), totalTokens: z.number() })
+    .optional(),
+  offline: z.boolean().optional(),
+  toolId: z.string().optional(),
+  httpStatus: z.number().optional(),
+  branch: z.enum(["then", "else"]).optional(),
+  branches: z.array(z.string()).optional(),
+});
+
+export const TRIGGERS = ["api", "session", "event", "cli"] as const;
+
+export const ExecutionRecordSchema = z.object({
+  tenant: z.string().min(1),
+  executionId: z.string().min(1),
+  document: z.string().min(1),
+  documentVersion: z.number().int().min(0),
+  protocol: z.string().min(1),
+  sessionId: z.string().optional(),
+  trigger: z.enum(TRIGGERS),
+  intent: z.string().optional(),
+  status: z.enum(["completed", "failed", "timed_out", "waiting_input"]),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  durationMs: z.number().min(0),
+  path: z.array(z.string()),
+  steps: z.array(StepRecordSchema),
+  unresolved: z.array(z.string()).default([]),
+  offline: z.boolean().default(false),
+  error: StepErrorSchema.optional(),
+  /** `pending` when the execution event could not be published: the batch analysis picks it up. */
+  analysis: z.enum(["published", "pending"]).default("published"),
+});
+
+export type ExecutionRecord = z.infer<typeof ExecutionRecordSchema>;

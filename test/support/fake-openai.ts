@@ -1,0 +1,63 @@
+/**
+ * An OpenAI-compatible chat completions server on loopback, for tests and benchmarks:
+ * the real `openai` SDK talks to it over HTTP. By default it answers with
+ * `reply: <last user message>`; tests script statuses, delays and bodies per request.
+ */
+import { type HttpDouble, type RecordedRequest, type ScriptedReply, startHttpDouble } from "./http-double.ts";
+
+export interface FakeOpenAi {
+  /** The base URL to give the SDK (ends in /v1). */
+  baseURL: string;
+  double: HttpDouble;
+  /** The chat completion requests received, parsed. */
+  completions(): Array<{ model: string; messages: Array<{ role: string; content: string }>; [k: string]: unknown }>;
+  /** Sets how the next completions are answered, in order (then the default answer). */
+  queue(...replies: ScriptedReply[]): void;
+  /** Sets the default answer text from the request. */
+  answerWith(answer: (request: { model: string; messages: Array<{ role: string; content: string }> }) => string): void;
+  /** Fixed delay before every default answer. */
+  setDelay(ms: number): void;
+  close(): Promise<void>;
+}
+
+export function completion(text: string, model = "fake-model"): ScriptedReply {
+  return {
+    status: 200,
+    body: {
+      id: `chatcmpl-${Math.random().toString(36).slice(2)}`,
+      object: "chat.completion",
+      created: Math.floor(Date.now() / 1000),
+      model,
+      choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: "stop", logprobs: null }],
+      usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 },
+    },
+  };
+}
+
+export async function startFakeOpenAi(): Promise<FakeOpenAi> {
+  const double = await startHttpDouble();
+  let delayMs = 0;
+  let answer = (request: { model: string; messages: Array<{ role: string; content: string }> }): string => {
+    const users = request.messages.filter((m) => m.role === "user");
+    return `reply: ${users.at(-1)?.content ?? ""}`;
+  };
+  const handler = (request: RecordedRequest): ScriptedReply => {
+    const body = request.json as { model: string; messages: Array<{ role: string; content: string }> };
+    return { ...completion(answer(body), body?.model), delayMs };
+  };
+  double.route("POST", "/v1/chat/completions", handler);
+  return {
+    baseURL: `${double.url}/v1`,
+    double,
+    completions: () =>
+      double.requests.filter((r) => r.path === "/v1/chat/completions").map((r) => r.json as never),
+    queue: (...replies) => double.queue("POST", "/v1/chat/completions", ...replies),
+    answerWith(fn) {
+      answer = fn;
+    },
+    setDelay(ms) {
+      delayMs = ms;
+    },
+    close: () => double.close(),
+  };
+}
