@@ -30,6 +30,8 @@ export interface HttpDouble {
   url: string;
   port: number;
   requests: RecordedRequest[];
+  /** TCP connections accepted so far (keep-alive clients reuse one for sequential requests). */
+  readonly connections: number;
   /** Sets the handler of `METHOD /path` (path without the query string). */
   route(method: string, path: string, handler: RouteHandler | ScriptedReply): void;
   /** Replies to the next requests of a route in order, then falls back to the route's handler. */
@@ -42,6 +44,7 @@ export async function startHttpDouble(): Promise<HttpDouble> {
   const queues = new Map<string, ScriptedReply[]>();
   const requests: RecordedRequest[] = [];
   const sockets = new Set<import("node:net").Socket>();
+  let connections = 0;
 
   const server: Server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
@@ -66,14 +69,16 @@ export async function startHttpDouble(): Promise<HttpDouble> {
     const key = `${recorded.method} ${recorded.path}`;
     const queued = queues.get(key)?.shift();
     const handler = routes.get(key);
-    const reply: ScriptedReply = queued ?? (handler ? await handler(recorded) : { status: 404, body: { error: "no route" } });
+    const reply: ScriptedReply =
+      queued ?? (handler ? await handler(recorded) : { status: 404, body: { error: "no route" } });
     if (reply.delayMs) await new Promise((resolve) => setTimeout(resolve, reply.delayMs));
     if (reply.destroy) {
       req.socket.destroy();
       return;
     }
     const isText = typeof reply.body === "string";
-    const payload = reply.body === undefined ? "" : isText ? (reply.body as string) : JSON.stringify(reply.body);
+    const payload =
+      reply.body === undefined ? "" : isText ? (reply.body as string) : JSON.stringify(reply.body);
     res.writeHead(reply.status ?? 200, {
       "content-type": isText ? "text/plain; charset=utf-8" : "application/json",
       ...reply.headers,
@@ -81,6 +86,7 @@ export async function startHttpDouble(): Promise<HttpDouble> {
     res.end(payload);
   });
   server.on("connection", (socket) => {
+    connections += 1;
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
   });
@@ -91,6 +97,9 @@ export async function startHttpDouble(): Promise<HttpDouble> {
     url: `http://127.0.0.1:${port}`,
     port,
     requests,
+    get connections() {
+      return connections;
+    },
     route(method, path, handler) {
       routes.set(`${method} ${path}`, typeof handler === "function" ? handler : () => handler);
     },
