@@ -1,0 +1,168 @@
+/**
+ * Bundles every function that serverless.yml names into dist/<name>/index.mjs (+ .map), one
+ * self-contained ES module per Lambda, and writes esbuild's metafile to dist/meta/<name>.json
+ * (inspect it with https://esbuild.github.io/analyze/).
+ *
+ *   tsx scripts/build.ts                  # all functions; a missing source fails the build
+ *   tsx scripts/build.ts --allow-missing  # during development: skip missing sources, with a warning
+ *
+ * serverless.yml is the one list of functions: each `handler: dist/<name>/index.handler` is
+ * built from `functions/<name>.ts`.
+ *
+ * Everything is bundled, the AWS SDK clients included, although the nodejs22.x runtime ships
+ * an SDK v3: the runtime's copy changes version without notice, and the bundle then runs the
+ * exact client versions the tests ran against. Tree shaking keeps the cost to the modules we
+ * import (see the sizes printed below).
+ */
+import { existsSync } from "node:fs";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { build, type Metafile } from "esbuild";
+import { parse } from "yaml";
+
+export interface FunctionEntry {
+  /** The function's key in serverless.yml (`batchAnalysis`). */
+  name: string;
+  /** The directory name under dist/ and the source file's base name (`batch-analysis`). */
+  bundleName: string;
+  /** Absolute path of the TypeScript source. */
+  source: string;
+  /** Absolute path of the bundle. */
+  outfile: string;
+}
+
+export interface BuiltFunction extends FunctionEntry {
+  bytes: number;
+  metafile: string;
+}
+
+export class BuildError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = "BuildError";
+    this.code = code;
+  }
+}
+
+const HANDLER = /^dist\/([a-z0-9][a-z0-9-]*)\/index\.handler$/;
+
+/** Reads the functions from serverless.yml's text; `root` is the directory that holds it. */
+export function functionEntries(serverlessYaml: string, root: string): FunctionEntry[] {
+  const config = parse(serverlessYaml) as { functions?: Record<string, { handler?: unknown }> } | null;
+  const functions = config?.functions;
+  if (!functions || Object.keys(functions).length === 0) {
+    throw new BuildError("no_functions", "serverless.yml declares no functions");
+  }
+  return Object.entries(functions).map(([name, fn]) => {
+    const handler = fn?.handler;
+    const match = typeof handler === "string" ? HANDLER.exec(handler) : null;
+    if (!match) {
+      throw new BuildError(
+        "bad_handler",
+        `function ${name}: handler must be "dist/<name>/index.handler", got ${JSON.stringify(handler)}`,
+      );
+    }
+    const bundleName = match[1]!;
+    return {
+      name,
+      bundleName,
+      source: path.join(root, "functions", `${bundleName}.ts`),
+      outfile: path.join(root, "dist", bundleName, "index.mjs"),
+    };
+  });
+}
+
+/** Bundles the functions; throws BuildError (code `missing_source`) unless `allowMissing`. */
+export async function buildFunctions(options: { root: string; allowMissing?: boolean }): Promise<{
+  built: BuiltFunction[];
+  missing: FunctionEntry[];
+}> {
+  const { root } = options;
+  const entries = functionEntries(await readFile(path.join(root, "serverless.yml"), "utf8"), root);
+  const missing = entries.filter((entry) => !existsSync(entry.source));
+  if (missing.length > 0 && !options.allowMissing) {
+    const list = missing.map((entry) => `${entry.name} (${path.relative(root, entry.source)})`).join(", ");
+    throw new BuildError("missing_source", `serverless.yml names functions whose source is missing: ${list}`);
+  }
+  const present = entries.filter((entry) => !missing.includes(entry));
+  const metaDir = path.join(root, "dist", "meta");
+  await mkdir(metaDir, { recursive: true });
+  const built = await Promise.all(present.map((entry) => bundle(entry, metaDir)));
+  return { built, missing };
+}
+
+async function bundle(entry: FunctionEntry, metaDir: string): Promise<BuiltFunction> {
+  // A stale file from an earlier build must not end up in the zip.
+  await rm(path.dirname(entry.outfile), { recursive: true, force: true });
+  const result = await build({
+    entryPoints: [entry.source],
+    outfile: entry.outfile,
+    bundle: true,
+    platform: "node",
+    // Runs on Lambda's nodejs22.x and on the Node 20 of the local stack and tests.
+    target: "node20",
+    format: "esm",
+    // ES module builds first: they tree-shake (the AWS SDK, Powertools).
+    mainFields: ["module", "main"],
+    // CommonJS dependencies call require() for Node built-ins, which an ES module lacks.
+    banner: {
+      js: 'import { createRequire as __movaCreateRequire } from "node:module"; const require = __movaCreateRequire(import.meta.url);',
+    },
+    minify: true,
+    // Stack traces point at the TypeScript (NODE_OPTIONS=--enable-source-maps in serverless.yml).
+    sourcemap: true,
+    treeShaking: true,
+    metafile: true,
+    legalComments: "linked",
+    logLevel: "warning",
+  });
+  const output = outputOf(result.metafile, entry);
+  if (!output.exports.includes("handler")) {
+    throw new BuildError(
+      "no_handler_export",
+      `function ${entry.name}: ${path.basename(entry.source)} does not export "handler"`,
+    );
+  }
+  const metafile = path.join(metaDir, `${entry.bundleName}.json`);
+  await writeFile(metafile, JSON.stringify(result.metafile));
+  return { ...entry, bytes: output.bytes, metafile };
+}
+
+/** The metafile names outputs relative to the working directory. */
+function outputOf(metafile: Metafile, entry: FunctionEntry): Metafile["outputs"][string] {
+  const key = Object.keys(metafile.outputs).find((file) => path.resolve(file) === entry.outfile);
+  if (!key) throw new BuildError("no_output", `function ${entry.name}: esbuild wrote no ${entry.outfile}`);
+  return metafile.outputs[key]!;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const unknown = argv.filter((arg) => arg !== "--allow-missing");
+  if (unknown.length > 0) {
+    throw new BuildError(
+      "bad_arguments",
+      `unknown arguments: ${unknown.join(" ")} (usage: build.ts [--allow-missing])`,
+    );
+  }
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+  const started = performance.now();
+  const { built, missing } = await buildFunctions({ root, allowMissing: argv.includes("--allow-missing") });
+  for (const fn of built) {
+    console.log(
+      `built ${fn.name.padEnd(14)} ${path.relative(root, fn.outfile)}  ${(fn.bytes / 1024).toFixed(0)} KiB`,
+    );
+  }
+  for (const fn of missing) {
+    console.warn(`SKIPPED ${fn.name}: ${path.relative(root, fn.source)} does not exist (--allow-missing)`);
+  }
+  console.log(`built ${built.length} function(s) in ${Math.round(performance.now() - started)} ms`);
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2)).catch((error: unknown) => {
+    const code = error instanceof BuildError ? ` [${error.code}]` : "";
+    console.error(`build failed${code}: ${error instanceof Error ? error.message : String(error)}`);
+    process.exitCode = 1;
+  });
+}
