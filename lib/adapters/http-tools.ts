@@ -93,7 +93,8 @@ export function createHttpTools(options: HttpToolsOptions = {}): ToolPort {
           headers,
           payload,
           agent: agents[url.protocol as "http:" | "https:"],
-          lookup: allowed ? undefined : guardedLookup(request.toolId),
+          // Allowed hosts go through the same lookup, unchecked, so there is one resolution path.
+          lookup: guardedLookup(request.toolId, !allowed),
           timeoutMs,
           maxResponseBytes,
           signal,
@@ -114,7 +115,7 @@ interface SendOptions {
   headers: Record<string, string>;
   payload: Buffer | undefined;
   agent: http.Agent;
-  lookup: LookupFunction | undefined;
+  lookup: LookupFunction;
   timeoutMs: number;
   maxResponseBytes: number;
   signal: AbortSignal | undefined;
@@ -176,7 +177,7 @@ function sendOnce(options: SendOptions): Promise<ToolResponse> {
         method: request.method,
         headers: options.headers,
         agent: options.agent,
-        ...(options.lookup ? { lookup: options.lookup } : {}),
+        lookup: options.lookup,
       });
     } catch (error) {
       fail(toNetworkError(toolId, error));
@@ -418,8 +419,8 @@ function trimDot(host: string): string {
   return host.endsWith(".") ? host.slice(0, -1) : host;
 }
 
-/** Resolves like the default lookup, then refuses when any resolved address is a guarded one. */
-function guardedLookup(toolId: string): LookupFunction {
+/** Resolves like the default lookup, then (when checking) refuses if any resolved address is a guarded one. */
+function guardedLookup(toolId: string, check: boolean): LookupFunction {
   return ((
     hostname: string,
     options: { all?: boolean; family?: number },
@@ -430,7 +431,7 @@ function guardedLookup(toolId: string): LookupFunction {
         callback(error);
         return;
       }
-      for (const { address } of addresses) {
+      for (const { address } of check ? addresses : []) {
         const reason = blockedAddressReason(address);
         if (reason) {
           callback(refused(toolId, hostname, reason, address));

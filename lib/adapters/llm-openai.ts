@@ -47,35 +47,50 @@ export function createOpenAiLlm(options: OpenAiLlmOptions): LlmPort {
       const timeoutMs = positiveOr(request.timeoutMs, defaultTimeoutMs);
       const model = request.model || options.model;
 
-      // The SDK's timeout covers one attempt up to the response headers; this deadline
-      // bounds the whole call (retries and body included), as a step's timeout_ms promises.
+      // The SDK's timeout covers one attempt up to the response headers, and its retry
+      // back-off does not watch the signal; this deadline bounds the whole call (retries,
+      // back-off and body included), as a step's timeout_ms promises, and the race below
+      // returns as soon as the deadline passes or the caller cancels.
       const controller = new AbortController();
       let timedOut = false;
+      let stop: (() => void) | undefined;
+      const stopped = new Promise<never>((_, reject) => {
+        stop = () => reject(new Error("stopped"));
+      });
       const deadline = setTimeout(() => {
         timedOut = true;
         controller.abort();
+        stop?.();
       }, timeoutMs);
-      const onCallerAbort = () => controller.abort();
+      const onCallerAbort = () => {
+        controller.abort();
+        stop?.();
+      };
       signal?.addEventListener("abort", onCallerAbort, { once: true });
+
+      const call = client.chat.completions.create(
+        {
+          model,
+          messages: request.messages.map((message) => ({ role: message.role, content: message.content })),
+          ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
+          // `max_tokens` rather than `max_completion_tokens`: every OpenAI-compatible server knows it.
+          ...(request.maxTokens === undefined ? {} : { max_tokens: request.maxTokens }),
+        },
+        { timeout: timeoutMs, signal: controller.signal },
+      );
+      // Once the race is lost the SDK call still settles (as an abort); nobody waits for it.
+      call.catch(() => undefined);
 
       let completion: ChatCompletion;
       try {
-        completion = await client.chat.completions.create(
-          {
-            model,
-            messages: request.messages.map((message) => ({ role: message.role, content: message.content })),
-            ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
-            // `max_tokens` rather than `max_completion_tokens`: every OpenAI-compatible server knows it.
-            ...(request.maxTokens === undefined ? {} : { max_tokens: request.maxTokens }),
-          },
-          { timeout: timeoutMs, signal: controller.signal },
-        );
+        completion = await Promise.race([call, stopped]);
       } catch (error) {
         if (signal?.aborted) throw new PortError("cancelled", "the LLM call was cancelled");
-        if (timedOut)
+        if (timedOut) {
           throw new PortError("llm_timeout", `the LLM did not answer within ${timeoutMs} ms`, {
             retryable: true,
           });
+        }
         throw toPortError(error, redact);
       } finally {
         clearTimeout(deadline);

@@ -161,6 +161,24 @@ describe("createOpenAiLlm", () => {
     expect(Date.now() - started).toBeLessThan(1_000);
   });
 
+  it("keeps to the timeout while the SDK waits out a long retry-after", async () => {
+    fake.queue({ status: 429, body: { error: { message: "later" } }, headers: { "retry-after-ms": "3000" } });
+    const llm = createOpenAiLlm({ apiKey: API_KEY, baseURL: fake.baseURL, model: "m", maxRetries: 2 });
+    const started = Date.now();
+    const error = await failure(llm.complete({ ...ask("x"), timeoutMs: 150 }));
+    expect([error.code, error.retryable]).toEqual(["llm_timeout", true]);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(fake.completions()).toHaveLength(1);
+  });
+
+  it("reuses one connection for sequential completions", async () => {
+    const llm = createOpenAiLlm({ apiKey: API_KEY, baseURL: fake.baseURL, model: "m" });
+    await llm.complete(ask("warm up"));
+    const before = fake.double.connections;
+    for (let i = 0; i < 4; i++) await llm.complete(ask(`n${i}`));
+    expect(fake.double.connections).toBe(before);
+  });
+
   it("uses the port's default timeout when the request gives none", async () => {
     fake.setDelay(2_000);
     const llm = createOpenAiLlm({
