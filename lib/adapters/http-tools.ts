@@ -155,6 +155,13 @@ function sendOnce(options: SendOptions): Promise<ToolResponse> {
       cleanup();
       resolve(value);
     };
+    /** Fails a call whose response was read to the end: the connection stays in the pool. */
+    const failAfterResponse = (error: Error) => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      reject(error);
+    };
     const onAbort = () => fail(new PortError("cancelled", `tool ${toolId}: cancelled`));
     const timer = setTimeout(
       () =>
@@ -241,7 +248,7 @@ function sendOnce(options: SendOptions): Promise<ToolResponse> {
             body: decodeBody(toolId, Buffer.concat(chunks), res.headers["content-type"]),
           });
         } catch (error) {
-          fail(error as Error);
+          failAfterResponse(error as Error);
         }
       });
 
@@ -253,12 +260,7 @@ function sendOnce(options: SendOptions): Promise<ToolResponse> {
           { retryable, status },
         );
         if (overCap) fail(error);
-        else {
-          if (settled) return;
-          settled = true;
-          cleanup();
-          reject(error);
-        }
+        else failAfterResponse(error);
       }
     });
 

@@ -398,13 +398,15 @@ describe("createHttpTools: connection reuse", () => {
     }
   });
 
-  it("keeps the connection usable after an error status", async () => {
+  it("keeps the connection usable after an error status or a body that does not parse", async () => {
     const double = await startHttpDouble();
     try {
       double.route("GET", "/err", { status: 500, body: { e: 1 } });
+      double.route("GET", "/bad", { body: "{", headers: { "content-type": "application/json" } });
       double.route("GET", "/ok", { body: {} });
       const tools = createHttpTools({ allowHosts: ["127.0.0.1"] });
       await failure(tools.call({ toolId: "t", method: "GET", url: `${double.url}/err`, headers: {} }));
+      await failure(tools.call({ toolId: "t", method: "GET", url: `${double.url}/bad`, headers: {} }));
       await tools.call({ toolId: "t", method: "GET", url: `${double.url}/ok`, headers: {} });
       expect(double.connections).toBe(1);
     } finally {
