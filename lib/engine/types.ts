@@ -64,6 +64,10 @@ export interface SuspendedRun {
   /** Epoch ms; absent when the run has no deadline. */
   deadlineAt?: number;
   offline: boolean;
+  /** The names (never the values) of the secrets the run read; re-read on resume to keep them redacted. */
+  secretNames?: string[];
+  /** The rendered prompt waited on (secrets redacted) and when the wait began (ISO). */
+  waiting?: { prompt: string; since: string };
 }
 
 export interface RunResult {
@@ -119,7 +123,11 @@ export class PortError extends Error {
   readonly code: string;
   readonly retryable: boolean;
   readonly status: number | undefined;
-  constructor(code: string, message: string, options: { retryable?: boolean; status?: number; cause?: unknown } = {}) {
+  constructor(
+    code: string,
+    message: string,
+    options: { retryable?: boolean; status?: number; cause?: unknown } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "PortError";
     this.code = code;

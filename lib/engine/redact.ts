@@ -1,0 +1,79 @@
+/**
+ * Secret redaction. Every secret value a run reads is registered here, in the forms it can
+ * take on its way out (as written, URL-encoded, JSON-escaped, inside a basic credential),
+ * and every value leaving the engine goes through `redact`.
+ */
+export const REDACTED = "[REDACTED]";
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** The forms a secret value takes once encoded for a URL or embedded in JSON text. */
+export function secretVariants(value: string): string[] {
+  const variants = new Set<string>([value]);
+  variants.add(encodeURIComponent(value));
+  variants.add(new URLSearchParams({ s: value }).toString().slice(2));
+  variants.add(JSON.stringify(value).slice(1, -1));
+  return [...variants].filter((variant) => variant.length > 0);
+}
+
+export class SecretRedactor {
+  readonly #names = new Set<string>();
+  readonly #values = new Set<string>();
+  #pattern: RegExp | undefined;
+
+  /** Registers a secret read as `secrets.NAME` (its name is kept so that it can be re-read). */
+  addSecret(name: string, value: string): void {
+    this.#names.add(name);
+    this.addValue(value);
+  }
+
+  /** Registers a value derived from secrets (a basic credential) that must not leak either. */
+  addValue(value: string): void {
+    let changed = false;
+    for (const variant of secretVariants(value)) {
+      if (!this.#values.has(variant)) {
+        this.#values.add(variant);
+        changed = true;
+      }
+    }
+    if (changed) this.#pattern = undefined;
+  }
+
+  /** The names of the secrets read so far. */
+  get names(): string[] {
+    return [...this.#names];
+  }
+
+  get empty(): boolean {
+    return this.#values.size === 0;
+  }
+
+  redactString(text: string): string {
+    if (this.#values.size === 0) return text;
+    if (!this.#pattern) {
+      // Longest first, so that a secret containing another is replaced whole.
+      const alternatives = [...this.#values].sort((a, b) => b.length - a.length).map(escapeRegExp);
+      this.#pattern = new RegExp(alternatives.join("|"), "g");
+    }
+    return text.replace(this.#pattern, REDACTED);
+  }
+
+  /** A deep copy of a JSON-like value with every secret replaced by `[REDACTED]`, keys included. */
+  redact<T>(value: T): T {
+    return this.#copy(value) as T;
+  }
+
+  #copy(value: unknown): unknown {
+    if (typeof value === "string") return this.redactString(value);
+    if (Array.isArray(value)) return value.map((item) => this.#copy(item));
+    if (value !== null && typeof value === "object") {
+      // fromEntries defines properties, so a key such as `__proto__` stays a plain key.
+      return Object.fromEntries(
+        Object.entries(value).map(([key, item]) => [this.redactString(key), this.#copy(item)]),
+      );
+    }
+    return value;
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * What a document can read through placeholders and conditions: the run's own variables,
+ * `session.*`, `profile.*`, `intent`, `now` and `secrets.NAME`. Nothing else of the
+ * environment is reachable.
+ */
+import type { Profile } from "../mova/schema.ts";
+import { getPath, type Resolver } from "../mova/placeholders.ts";
+import type { SecretsPort } from "./types.ts";
+
+/** Roots a document cannot shadow with a variable of its own. */
+export const RESERVED_ROOTS = ["session", "profile", "secrets"] as const;
+
+export interface ResolverSources {
+  /** The run's own variables (inputs, step outputs, `user_input`); read live, not copied. */
+  variables: Record<string, unknown>;
+  session?: Record<string, unknown> | undefined;
+  profile?: Profile | undefined;
+  intent?: string | undefined;
+  /** Epoch ms, for `now`. */
+  now: () => number;
+  secrets?: SecretsPort | undefined;
+  /** Told of every secret read, so that its value can be redacted from results. */
+  onSecretRead?: (name: string, value: string) => void;
+}
+
+function splitRoot(path: string): [string, string | undefined] {
+  const dot = path.indexOf(".");
+  return dot === -1 ? [path, undefined] : [path.slice(0, dot), path.slice(dot + 1)];
+}
+
+/** A resolver for placeholders and conditions; `undefined` means "no value". */
+export function createResolver(sources: ResolverSources): Resolver {
+  return (path: string) => {
+    const [root, rest] = splitRoot(path);
+    switch (root) {
+      case "secrets": {
+        if (rest === undefined || rest.includes(".") || !sources.secrets) return undefined;
+        const value = sources.secrets.get(rest);
+        if (value === undefined) return undefined;
+        sources.onSecretRead?.(rest, value);
+        return value;
+      }
+      case "session":
+        return rest === undefined ? sources.session : getPath(sources.session, rest);
+      case "profile":
+        return rest === undefined ? sources.profile : getPath(sources.profile, rest);
+      case "intent":
+        if (rest === undefined && sources.intent !== undefined) return sources.intent;
+        break;
+      case "now":
+        if (rest === undefined) return new Date(sources.now()).toISOString();
+        break;
+    }
+    return getPath(sources.variables, path);
+  };
+}
