@@ -113,6 +113,8 @@ async function bundle(entry: FunctionEntry, metaDir: string): Promise<BuiltFunct
     minify: true,
     // Stack traces point at the TypeScript (NODE_OPTIONS=--enable-source-maps in serverless.yml).
     sourcemap: true,
+    // Stack traces need the mappings only; without the sources the map loads faster at cold start.
+    sourcesContent: false,
     treeShaking: true,
     metafile: true,
     legalComments: "linked",
