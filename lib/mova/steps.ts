@@ -1,0 +1,57 @@
+/**
+ * Small helpers over documents and steps shared by the validator and the engine, so both
+ * agree on where a step's result lives.
+ */
+import type { MovaDocument, Protocol, Step } from "./schema.ts";
+
+/** The first-segment names a document may read without any step setting them. */
+export const BUILTIN_VARIABLES = ["user_input", "intent", "now"] as const;
+/** Namespaces readable as `name.*`. */
+export const BUILTIN_NAMESPACES = ["session", "profile", "secrets"] as const;
+
+export function findProtocol(document: MovaDocument, name: string): Protocol | undefined {
+  return document.protocols.find((protocol) => protocol.name === name);
+}
+
+export function findStep(protocol: Protocol, id: string): Step | undefined {
+  return protocol.steps.find((step) => step.id === id);
+}
+
+/**
+ * The variable a step stores its result in: a `prompt` step its `output`, else
+ * `prompt_response_<id>` (as MOVA 2.2 does); a `tool_api` step its `output`, else
+ * `<id>_result`; an `input` step its `variable`. Other actions store nothing.
+ */
+export function defaultOutputVariable(
+  step: Pick<Step, "action" | "id"> & Partial<Record<string, unknown>>,
+): string | undefined {
+  switch (step.action) {
+    case "prompt":
+      return typeof step.output === "string" && step.output ? step.output : `prompt_response_${step.id}`;
+    case "tool_api":
+      return typeof step.output === "string" && step.output ? step.output : `${step.id}_result`;
+    case "input":
+      return typeof step.variable === "string" && step.variable ? step.variable : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** Every variable some step of the protocol can set, plus its declared inputs. */
+export function protocolVariables(protocol: Protocol): Set<string> {
+  const names = new Set<string>(protocol.inputs ?? []);
+  for (const step of protocol.steps) {
+    const name = defaultOutputVariable(step);
+    if (name) names.add(name);
+  }
+  return names;
+}
+
+/** Whether a placeholder or condition path reads a built-in (`user_input`, `session.*`, …). */
+export function isBuiltinPath(path: string): boolean {
+  const first = path.split(".")[0] ?? "";
+  return (
+    (BUILTIN_VARIABLES as readonly string[]).includes(first) ||
+    (BUILTIN_NAMESPACES as readonly string[]).includes(first)
+  );
+}
