@@ -44,6 +44,7 @@ import {
 import { createResolver } from "./variables.ts";
 
 const DEFAULT_MAX_STEPS = 200;
+const MAX_TIMER_MS = 2_147_483_647;
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -166,11 +167,17 @@ class RunState {
     this.#callerSignal = options.signal;
     if (options.signal?.aborted) this.stop("cancelled");
     else options.signal?.addEventListener("abort", this.#onCallerAbort, { once: true });
-    if (this.deadlineAt !== undefined && !this.controller.signal.aborted) {
-      const remaining = this.deadlineAt - this.clock.now();
-      if (remaining <= 0) this.stop("deadline");
-      else this.#deadlineTimer = setTimeout(() => this.stop("deadline"), remaining);
+    if (this.deadlineAt !== undefined && !this.controller.signal.aborted) this.#armDeadline(this.deadlineAt);
+  }
+
+  /** setTimeout fires at once beyond 2^31-1 ms, so a far deadline is reached in several waits. */
+  #armDeadline(deadlineAt: number): void {
+    const remaining = deadlineAt - this.clock.now();
+    if (remaining <= 0) {
+      this.stop("deadline");
+      return;
     }
+    this.#deadlineTimer = setTimeout(() => this.#armDeadline(deadlineAt), Math.min(remaining, MAX_TIMER_MS));
   }
 
   get signal(): AbortSignal {

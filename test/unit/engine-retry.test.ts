@@ -213,6 +213,18 @@ describe("deadline", () => {
     expect(result.steps[0]?.attempts).toBe(1);
   });
 
+  it("does not end a run early when its deadline is further away than a timer can wait", async () => {
+    servers.api.route("GET", "/quick", { body: { ok: true }, delayMs: 30 });
+    const thirtyDays = 30 * 24 * 3_600_000;
+    const result = await runProtocol({
+      document: toolDocument("/quick"),
+      protocol: "p",
+      deadlineMs: thirtyDays,
+      ports: servers.ports(),
+    });
+    expect(result.status).toBe("completed");
+  });
+
   it("carries the deadline across suspension", async () => {
     const document = documentOf({
       protocols: [
