@@ -1,0 +1,15 @@
+/**
+ * The API Lambda (API Gateway HTTP API, payload v2). Wiring only: dependencies are built
+ * from the environment once per container, on the first request, and reused after.
+ */
+import type { APIGatewayProxyEventV2, Context } from "aws-lambda";
+import { buildApiDeps } from "../lib/api/build-deps.ts";
+import { type ApiHandler, createApiHandler } from "../lib/api/handler.ts";
+import { loadConfig } from "../lib/config.ts";
+
+let apiHandler: ApiHandler | undefined;
+
+export const handler = (event: APIGatewayProxyEventV2, context: Context) => {
+  apiHandler ??= createApiHandler(buildApiDeps(loadConfig()));
+  return apiHandler(event, context);
+};

@@ -1,0 +1,90 @@
+/**
+ * `npm run dev`: the whole system on this machine with no settings. Starts the local stack
+ * (dynalite with data under .mova/, or in memory with `--memory`; fauxqs; the Upstash bridge
+ * in front of Redis), runs the real API handler behind the local gateway on
+ * http://localhost:${PORT:-3000}, starts the registered background workers, prints the
+ * endpoints and the API key, and stops everything on SIGINT/SIGTERM.
+ */
+import { randomBytes } from "node:crypto";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Logger } from "@aws-lambda-powertools/logger";
+import { buildApiDeps } from "../../lib/api/build-deps.ts";
+import { createApiHandler } from "../../lib/api/handler.ts";
+import { loadConfig } from "../../lib/config.ts";
+import { startGateway } from "./gateway.ts";
+import { startLocalStack } from "./stack.ts";
+import { backgroundWorkers, type RunningWorker } from "./workers.ts";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const memory = args.includes("--memory");
+  const port = Number(process.env.PORT ?? 3000);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535)
+    throw new Error(`PORT must be a port number, not "${process.env.PORT}"`);
+
+  const stack = await startLocalStack({ memory, dataDir: path.join(ROOT, ".mova", "dynamodb") });
+  const running: RunningWorker[] = [];
+  let gateway: Awaited<ReturnType<typeof startGateway>> | undefined;
+  let stopping = false;
+
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write(`\n${signal}: stopping…\n`);
+    for (const worker of running.reverse()) await worker.stop().catch(() => undefined);
+    await gateway?.close().catch(() => undefined);
+    await stack.stop().catch(() => undefined);
+    process.exit(0);
+  };
+  process.once("SIGINT", () => void stop("SIGINT"));
+  process.once("SIGTERM", () => void stop("SIGTERM"));
+
+  try {
+    const apiKey = process.env.MOVA_DEV_API_KEY || `dev_${randomBytes(18).toString("base64url")}`;
+    const env: Record<string, string> = {
+      ...(process.env as Record<string, string>),
+      ...stack.env,
+      MOVA_DEV_API_KEY: apiKey,
+    };
+    const config = loadConfig(env);
+    const logger = new Logger({
+      serviceName: "mova-api",
+      logLevel: (process.env.LOG_LEVEL ?? "WARN") as "WARN",
+    });
+    const deps = buildApiDeps(config, { env, sessionBackend: stack.sessionBackend, logger });
+    gateway = await startGateway({ handler: createApiHandler(deps), port, host: "127.0.0.1" });
+
+    const lines = [
+      "MOVA Serverless — local stack",
+      `  API:         ${gateway.url}   (OpenAPI: ${gateway.url}/openapi.json)`,
+      `  API key:     ${apiKey}   (tenant "dev"; send as Authorization: Bearer <key>)`,
+      `  DynamoDB:    ${stack.env.AWS_ENDPOINT_URL_DYNAMODB}${memory ? " (in memory)" : " (data under .mova/dynamodb)"}`,
+      `  SQS:         ${stack.env.AWS_ENDPOINT_URL_SQS}   analysis queue: ${stack.env.ANALYSIS_QUEUE_URL}`,
+      `  Redis REST:  ${stack.env.UPSTASH_REDIS_REST_URL ?? "(none: sessions kept in process memory)"}`,
+      `  LLM:         ${deps.llm.offline ? "offline model (set LLM_API_KEY to use a real one)" : config.LLM_MODEL}`,
+    ];
+    const context = { env: stack.env, config, logger };
+    for (const worker of backgroundWorkers()) {
+      running.push(await worker.start(context));
+      lines.push(`  Worker:      ${worker.describe?.(context) ?? worker.name}`);
+    }
+    if (backgroundWorkers().length === 0)
+      lines.push("  Workers:     none registered (execution events wait on the queue)");
+    for (const warning of stack.warnings) lines.push(`  warning: ${warning}`);
+    lines.push("Press Ctrl+C to stop.");
+    process.stdout.write(`${lines.join("\n")}\n`);
+  } catch (error) {
+    await stack.stop().catch(() => undefined);
+    throw error;
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(
+    `npm run dev failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
+  process.exit(1);
+});
