@@ -94,8 +94,12 @@ function parseYaml(source: string): unknown {
   }
 }
 
+const MAX_REASON_LENGTH = 160;
+
+/** The YAML library's reason without its position suffix, clipped: it may quote a whole scalar. */
 function firstLine(message: string): string {
-  return (message.split("\n")[0] ?? message).replace(/ at line \d+, column \d+:?$/, "").trim();
+  const reason = (message.split("\n")[0] ?? message).replace(/ at line \d+, column \d+:?$/, "").trim();
+  return reason.length > MAX_REASON_LENGTH ? `${reason.slice(0, MAX_REASON_LENGTH)}…` : reason;
 }
 
 /** 1-based line and column of a character offset. */

@@ -69,6 +69,13 @@ describe("parseSource", () => {
     expect(error.message).toMatch(/^invalid YAML at line \d+, column \d+: /);
   });
 
+  it("keeps the YAML reason short when it quotes a long text", () => {
+    const prose = "Some prose that is not YAML at all, ".repeat(20);
+    const error = parseError(`# Title\n\nFirst paragraph.\n\n## Section\n\n${prose}\n`);
+    expect(error.message).toMatch(/^invalid YAML at line 7, column 1: .*…$/);
+    expect(error.message.length).toBeLessThan(220);
+  });
+
   it("refuses duplicate YAML keys", () => {
     const error = parseError("version: '2.2'\nversion: '2.1'\n");
     expect(error.line).toBe(2);
