@@ -55,7 +55,7 @@ export function executionRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpe
       },
       execution,
     );
-    request.logger.appendKeys({ executionId: outcome.executionId });
+    request.logger.appendPersistentKeys({ executionId: outcome.executionId });
     const { result } = outcome;
     // A run attached to a session that waits for input is resumed by the session's next message.
     if (session && result.status === "waiting_input" && result.suspended) {

@@ -170,7 +170,7 @@ export function sessionRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpec[
         const sessionId = request.params.id as string;
         const session = await deps.sessions.get(request.tenant, sessionId);
         if (!session) throw notFound(`session "${sessionId}"`);
-        request.logger.appendKeys({ sessionId });
+        request.logger.appendPersistentKeys({ sessionId });
         const document = await loader.load(request.tenant, session.document);
         const body = await handleMessage(deps, request, session, document, request.body.text);
         return { status: 200, body };
@@ -236,7 +236,7 @@ async function handleMessage(
   }
 
   const outcome = await runExecution(runRequest, execution);
-  request.logger.appendKeys({ executionId: outcome.executionId });
+  request.logger.appendPersistentKeys({ executionId: outcome.executionId });
   const { result } = outcome;
   const { suspended: _suspended, suspendedExecutionId: _suspendedId, ...rest } = base;
   const next =

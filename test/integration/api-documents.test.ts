@@ -54,6 +54,16 @@ describe("documents", () => {
     expect((await api.call("GET", "/documents/broken-doc")).status).toBe(404);
   });
 
+  it("accepts a body the gateway passed base64-encoded (a non-text content type)", async () => {
+    const response = await api.call("PUT", "/documents/binary-upload", {
+      rawBody: JSON.stringify(shopDocument(api.tools.url)),
+      headers: { "content-type": "application/octet-stream" },
+    });
+    expect(response.status).toBe(201);
+    const got = await api.call("GET", "/documents/binary-upload");
+    expect(got.body.document.protocols[0].name).toBe("order_flow");
+  });
+
   it("answers 400 invalid_json for a body that is not JSON and 400 for a bad name", async () => {
     const response = await api.call("PUT", "/documents/x", {
       rawBody: "{not json",
