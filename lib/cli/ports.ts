@@ -1,0 +1,36 @@
+/** The engine's ports for a CLI run, from the environment the CLI was given. */
+import { createToolsFromConfig } from "../adapters/http-tools.ts";
+import { createLlm } from "../adapters/llm.ts";
+import { type Config, ConfigError, envSecrets, loadConfig } from "../config.ts";
+import type { EnginePorts } from "../engine/types.ts";
+import { CliError, type CliIo } from "./io.ts";
+
+export function configFrom(io: CliIo): Config {
+  try {
+    return loadConfig(io.env);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new CliError("invalid_config", error.message);
+    throw error;
+  }
+}
+
+export function portsFrom(io: CliIo): EnginePorts {
+  const config = configFrom(io);
+  return {
+    llm: createLlm(config),
+    tools: createToolsFromConfig(config),
+    secrets: envSecrets(io.env),
+  };
+}
+
+/** Says once, on standard error, that prompts were answered offline. */
+export function offlineNotice(io: CliIo): () => void {
+  let said = false;
+  return () => {
+    if (said) return;
+    said = true;
+    io.stderr.write(
+      "note: no LLM configured (set LLM_API_KEY, OPENAI_API_KEY or OPENROUTER_API_KEY); prompts were answered offline with the rendered prompt\n",
+    );
+  };
+}
