@@ -93,7 +93,10 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option("--answer <text>", "the reply to the next input step, in order (repeatable)", collect, [])
     .option("--json", "print the run result as JSON")
     .option("--step-by-step", "print each step as it finishes")
-    .option("--dry-run", "print what the run would call, calling nothing")
+    .option(
+      "--dry-run",
+      "print what the run would call, calling nothing (exit 1 if a request cannot be built)",
+    )
     .addHelpText("after", EXIT_HELP)
     .action(async (file: string, options) => setExit(await runCommand(io, file, options)));
 
@@ -119,7 +122,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option("-p, --protocol <name>", "the protocol holding --step, when several have a step with that id")
     .option("--var <key=value>", "a variable (repeatable)", collect, [])
     .option("--json", "print the step record or the tool's status and body as JSON")
-    .option("--dry-run", "print what would be called, calling nothing")
+    .option("--dry-run", "print what would be called, calling nothing (exit 1 if a request cannot be built)")
     .addHelpText("after", EXIT_HELP)
     .action(async (file: string, options) => setExit(await testCommand(io, file, options)));
 
