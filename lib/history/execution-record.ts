@@ -15,6 +15,8 @@ export const StepRecordSchema = z.object({
   durationMs: z.number().min(0),
   error: StepErrorSchema.optional(),
   output: z.unknown().optional(),
+  /** The stored output was cut to the history's cap (HISTORY_OUTPUT_MAX_BYTES) or dropped to fit a message. */
+  outputTruncated: z.boolean().optional(),
   outputVariable: z.string().optional(),
   prompt: z.string().optional(),
   model: z.string().optional(),

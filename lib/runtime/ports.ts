@@ -105,7 +105,12 @@ export interface HistoryStore {
   putExecution(record: ExecutionRecord): Promise<void>;
   getExecution(tenant: string, executionId: string): Promise<ExecutionRecord | undefined>;
   /** Newest first, from the time-range index. */
-  queryExecutions(tenant: string, document: string, protocol: string, query: ExecutionQuery): Promise<ExecutionPage>;
+  queryExecutions(
+    tenant: string,
+    document: string,
+    protocol: string,
+    query: ExecutionQuery,
+  ): Promise<ExecutionPage>;
   /** Sets `analysis` on a stored execution (pending → published once analysed). */
   markAnalysis(tenant: string, executionId: string, analysis: ExecutionRecord["analysis"]): Promise<void>;
 }
@@ -113,4 +118,15 @@ export interface HistoryStore {
 export interface EventPublisher {
   /** Publishes one finished execution to the analysis queue. Throws when it could not. */
   publishExecution(record: ExecutionRecord): Promise<void>;
+}
+
+/** A query the store cannot run as asked (a malformed cursor, a limit or time range out of bounds): HTTP 400. */
+export class InvalidQueryError extends Error {
+  /** `invalid_cursor`, `invalid_limit` or `invalid_range`. */
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = "InvalidQueryError";
+    this.code = code;
+  }
 }
