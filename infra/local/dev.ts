@@ -12,8 +12,10 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import { buildApiDeps } from "../../lib/api/build-deps.ts";
 import { createApiHandler } from "../../lib/api/handler.ts";
 import { loadConfig } from "../../lib/config.ts";
+import { removeEndpointsFile, writeEndpointsFile } from "./endpoints-file.ts";
 import { startGateway } from "./gateway.ts";
 import { startLocalStack } from "./stack.ts";
+import "./trigger-worker.ts";
 import { backgroundWorkers, type RunningWorker } from "./workers.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -37,6 +39,7 @@ async function main(): Promise<void> {
     for (const worker of running.reverse()) await worker.stop().catch(() => undefined);
     await gateway?.close().catch(() => undefined);
     await stack.stop().catch(() => undefined);
+    removeEndpointsFile(ROOT);
     process.exit(0);
   };
   process.once("SIGINT", () => void stop("SIGINT"));
@@ -73,6 +76,7 @@ async function main(): Promise<void> {
     }
     if (backgroundWorkers().length === 0)
       lines.push("  Workers:     none registered (execution events wait on the queue)");
+    lines.push(`  Endpoints:   ${writeEndpointsFile(ROOT, stack.env, gateway.url)} (read by mova analyze)`);
     for (const warning of stack.warnings) lines.push(`  warning: ${warning}`);
     lines.push("Press Ctrl+C to stop.");
     process.stdout.write(`${lines.join("\n")}\n`);

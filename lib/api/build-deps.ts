@@ -1,20 +1,14 @@
 /**
- * Builds the API's dependencies from the configuration: the real adapters (Upstash Redis,
- * DynamoDB, SQS, the OpenAI-compatible LLM, HTTP tools). Used by the Lambda entry, the
- * local stack and the tests alike, so all three run the same wiring.
+ * Builds the API's dependencies from the configuration: the runtime's shared wiring
+ * (lib/service/deps.ts: DynamoDB, SQS, the OpenAI-compatible LLM, HTTP tools) plus the
+ * session store (Upstash Redis). Used by the Lambda entry, the local stack and the tests
+ * alike, so all three run the same wiring.
  */
 import { Logger } from "@aws-lambda-powertools/logger";
-import { systemClock } from "../adapters/clock.ts";
-import { createToolsFromConfig } from "../adapters/http-tools.ts";
-import { createLlm } from "../adapters/llm.ts";
-import { type Config, envSecrets } from "../config.ts";
-import { createDynamoDbClient, createSqsClient } from "../runtime/aws-clients.ts";
-import { createDynamoDocumentStore } from "../runtime/dynamo-document-store.ts";
-import { createDynamoHistoryStore } from "../runtime/dynamo-history-store.ts";
+import type { Config } from "../config.ts";
 import { createMemorySessionStore } from "../runtime/memory-session-store.ts";
 import { createRedisFromConfig, createRedisSessionStore } from "../runtime/redis-session-store.ts";
-import { createSqsPublisher } from "../runtime/sqs-publisher.ts";
-import { createDynamoIdempotencyStore } from "../service/idempotency-store.ts";
+import { buildRuntimeDeps } from "../service/deps.ts";
 import type { ApiDeps } from "./deps.ts";
 
 export interface BuildApiDepsOptions {
@@ -26,11 +20,8 @@ export interface BuildApiDepsOptions {
 }
 
 export function buildApiDeps(config: Config, options: BuildApiDepsOptions = {}): ApiDeps {
-  const env = options.env ?? process.env;
   const logger =
     options.logger ?? new Logger({ serviceName: "mova-api", logLevel: config.LOG_LEVEL as "INFO" });
-  const dynamo = createDynamoDbClient(config, { env });
-  const sqs = createSqsClient(config, { env });
   const sessions =
     options.sessionBackend === "memory"
       ? createMemorySessionStore({ ttlSeconds: config.SESSION_TTL_SECONDS })
@@ -40,24 +31,7 @@ export function buildApiDeps(config: Config, options: BuildApiDepsOptions = {}):
         });
   return {
     config,
-    documents: createDynamoDocumentStore({ client: dynamo, table: config.DOCUMENTS_TABLE }),
-    history: createDynamoHistoryStore({
-      client: dynamo,
-      table: config.EXECUTIONS_TABLE,
-      retentionDays: config.HISTORY_RETENTION_DAYS,
-      outputMaxBytes: config.HISTORY_OUTPUT_MAX_BYTES,
-    }),
-    publisher: createSqsPublisher({
-      client: sqs,
-      queueUrl: config.ANALYSIS_QUEUE_URL ?? "",
-      priorityQueueUrl: config.ANALYSIS_PRIORITY_QUEUE_URL,
-    }),
-    idempotency: createDynamoIdempotencyStore({ client: dynamo, tableName: config.EXECUTIONS_TABLE }),
+    ...buildRuntimeDeps(config, { env: options.env, logger }),
     sessions,
-    llm: createLlm(config),
-    tools: createToolsFromConfig(config),
-    secrets: envSecrets(env),
-    clock: systemClock,
-    logger,
   };
 }

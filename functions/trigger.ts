@@ -1,0 +1,18 @@
+/**
+ * The trigger Lambda: run requests from EventBridge (`mova.run.requested`) and from the
+ * trigger queue (SQS, partial batch responses). Wiring only: see lib/service/trigger-service.ts.
+ */
+import type { Context } from "aws-lambda";
+import { loadConfig } from "../lib/config.ts";
+import {
+  buildTriggerHandler,
+  type TriggerEvent,
+  type TriggerHandler,
+} from "../lib/service/trigger-service.ts";
+
+let triggerHandler: TriggerHandler | undefined;
+
+export const handler = (event: TriggerEvent, context: Context) => {
+  triggerHandler ??= buildTriggerHandler(loadConfig());
+  return triggerHandler(event, context);
+};
