@@ -1,0 +1,676 @@
+/**
+ * The per-protocol aggregate: every count the statistics, patterns and recommendations are
+ * computed from, for one tenant/document/protocol. Counts add and latency sketches merge
+ * exactly, so aggregating batches and merging them in any order gives the same aggregate as
+ * aggregating everything at once (exactly, while every map is under its cap; see
+ * bounded-map.ts for the approximation beyond). The stored JSON is bounded by the caps
+ * below: under 300 KB in the worst case (the DynamoDB item limit is 400 KB), a few KB usually.
+ *
+ * Definitions:
+ * - a run is finished when its status is completed, failed or timed_out; `failed` counts
+ *   failed and timed_out runs, `timedOut` the part of them that timed out;
+ * - durations of runs are of finished runs; step and tool latencies are of steps that ran
+ *   (not skipped);
+ * - retries = attempts − 1, summed over the steps that ran;
+ * - a failed run fails at its last failed step, else (a deadline) at the last step it entered;
+ * - a path is the run's step ids joined by " > ", cut at MAX_PATH_KEY_LENGTH characters
+ *   (marked with " > …");
+ * - prompt terms count prompt steps that ran (succeeded or failed), each term once per prompt.
+ */
+import { z } from "zod";
+import type { ExecutionRecord } from "../history/execution-record.ts";
+import { BoundedMap, type BoundedMapJson, type BoundedMapSpec, type BoundedView } from "./bounded-map.ts";
+import { AnalysisError } from "./errors.ts";
+import { LatencySketch, type LatencySketchJson } from "./sketch.ts";
+import { termsOf } from "./terms.ts";
+
+export const AGGREGATE_CAPS = {
+  steps: 40,
+  errorCodesPerStep: 10,
+  tools: 20,
+  successfulPaths: 20,
+  pathsTaken: 100,
+  intents: 50,
+  terms: 500,
+  runErrorCodes: 20,
+} as const;
+export const MAX_PATH_KEY_LENGTH = 200;
+export const PATH_SEPARATOR = " > ";
+
+export interface Counter {
+  n: number;
+}
+export interface StepAggregate {
+  /** The step's action (the smallest name seen, should the id change action between versions). */
+  action: string;
+  total: number;
+  succeeded: number;
+  failed: number;
+  skipped: number;
+  attempts: number;
+  retries: number;
+  /** Runs that failed at this step. */
+  failedRuns: number;
+  /** Condition steps: how often each way was taken. */
+  thenTaken: number;
+  elseTaken: number;
+  latency: LatencySketch;
+  /** Error code (with `:<http status>` when the step has one) → count. */
+  errors: BoundedMap<Counter>;
+}
+export interface ToolAggregate {
+  calls: number;
+  succeeded: number;
+  failed: number;
+  attempts: number;
+  retries: number;
+  latency: LatencySketch;
+}
+export interface PathAggregate {
+  count: number;
+  duration: LatencySketch;
+}
+export interface IntentAggregate {
+  runs: number;
+  completed: number;
+  failed: number;
+  timedOut: number;
+  waitingInput: number;
+}
+export interface TermAggregate {
+  succeeded: number;
+  failed: number;
+}
+
+export interface AggregateKey {
+  tenant: string;
+  document: string;
+  protocol: string;
+}
+
+export interface ProtocolAggregate extends AggregateKey {
+  executions: number;
+  completed: number;
+  /** failed + timed_out. */
+  failed: number;
+  timedOut: number;
+  waitingInput: number;
+  /** Durations of finished runs. */
+  duration: LatencySketch;
+  /** Epoch ms of the earliest start and the latest finish seen. */
+  firstStartedAt: number | undefined;
+  lastFinishedAt: number | undefined;
+  steps: BoundedMap<StepAggregate>;
+  tools: BoundedMap<ToolAggregate>;
+  /** Paths of completed runs. */
+  successfulPaths: BoundedMap<PathAggregate>;
+  /** Paths of finished runs, whatever their outcome. */
+  pathsTaken: BoundedMap<Counter>;
+  intents: BoundedMap<IntentAggregate>;
+  promptSteps: { succeeded: number; failed: number };
+  terms: PromptTermTally;
+  /** The run-level error code of failed runs → count. */
+  runErrors: BoundedMap<Counter>;
+}
+
+const counterSpec = (cap: number): BoundedMapSpec<Counter> => ({
+  cap,
+  create: () => ({ n: 0 }),
+  weight: (c) => c.n,
+  mergeInto: (t, s) => {
+    t.n += s.n;
+  },
+});
+
+const errorsSpec = counterSpec(AGGREGATE_CAPS.errorCodesPerStep);
+
+function mergeStep(target: StepAggregate, source: StepAggregate): void {
+  if (target.action === "" || (source.action !== "" && source.action < target.action))
+    target.action = source.action;
+  target.total += source.total;
+  target.succeeded += source.succeeded;
+  target.failed += source.failed;
+  target.skipped += source.skipped;
+  target.attempts += source.attempts;
+  target.retries += source.retries;
+  target.failedRuns += source.failedRuns;
+  target.thenTaken += source.thenTaken;
+  target.elseTaken += source.elseTaken;
+  target.latency.merge(source.latency);
+  target.errors.mergeFrom(source.errors);
+}
+
+const stepSpec: BoundedMapSpec<StepAggregate> = {
+  cap: AGGREGATE_CAPS.steps,
+  create: () => ({
+    action: "",
+    total: 0,
+    succeeded: 0,
+    failed: 0,
+    skipped: 0,
+    attempts: 0,
+    retries: 0,
+    failedRuns: 0,
+    thenTaken: 0,
+    elseTaken: 0,
+    latency: new LatencySketch(),
+    errors: new BoundedMap(errorsSpec),
+  }),
+  weight: (s) => s.total + s.failedRuns,
+  mergeInto: mergeStep,
+};
+
+const toolSpec: BoundedMapSpec<ToolAggregate> = {
+  cap: AGGREGATE_CAPS.tools,
+  create: () => ({
+    calls: 0,
+    succeeded: 0,
+    failed: 0,
+    attempts: 0,
+    retries: 0,
+    latency: new LatencySketch(),
+  }),
+  weight: (t) => t.calls,
+  mergeInto: (t, s) => {
+    t.calls += s.calls;
+    t.succeeded += s.succeeded;
+    t.failed += s.failed;
+    t.attempts += s.attempts;
+    t.retries += s.retries;
+    t.latency.merge(s.latency);
+  },
+};
+
+const pathSpec: BoundedMapSpec<PathAggregate> = {
+  cap: AGGREGATE_CAPS.successfulPaths,
+  create: () => ({ count: 0, duration: new LatencySketch() }),
+  weight: (p) => p.count,
+  mergeInto: (t, s) => {
+    t.count += s.count;
+    t.duration.merge(s.duration);
+  },
+};
+
+const intentSpec: BoundedMapSpec<IntentAggregate> = {
+  cap: AGGREGATE_CAPS.intents,
+  create: () => ({ runs: 0, completed: 0, failed: 0, timedOut: 0, waitingInput: 0 }),
+  weight: (i) => i.runs,
+  mergeInto: (t, s) => {
+    t.runs += s.runs;
+    t.completed += s.completed;
+    t.failed += s.failed;
+    t.timedOut += s.timedOut;
+    t.waitingInput += s.waitingInput;
+  },
+};
+
+const termSpec: BoundedMapSpec<TermAggregate> = {
+  cap: AGGREGATE_CAPS.terms,
+  create: () => ({ succeeded: 0, failed: 0 }),
+  weight: (t) => t.succeeded + t.failed,
+  mergeInto: (t, s) => {
+    t.succeeded += s.succeeded;
+    t.failed += s.failed;
+  },
+};
+
+/**
+ * Prompt term counts, buffered: a record's prompt is counted against its term list (the
+ * list `termsOf` shares between equal prompts) and spread over the terms only when the
+ * counts are read, so a history of millions of repetitive prompts costs one map update per
+ * prompt instead of one per word. Every read of the tally settles the buffer first.
+ */
+export class PromptTermTally extends BoundedMap<TermAggregate> {
+  private pending = new Map<readonly string[], TermAggregate>();
+
+  constructor() {
+    super(termSpec);
+  }
+
+  countPrompt(terms: readonly string[], succeeded: boolean): void {
+    let counts = this.pending.get(terms);
+    if (counts === undefined) {
+      if (this.pending.size >= PENDING_PROMPT_LIMIT) this.settle();
+      counts = { succeeded: 0, failed: 0 };
+      this.pending.set(terms, counts);
+    }
+    if (succeeded) counts.succeeded += 1;
+    else counts.failed += 1;
+  }
+
+  override get size(): number {
+    this.settle();
+    return super.size;
+  }
+  override get(key: string): TermAggregate {
+    this.settle();
+    return super.get(key);
+  }
+  override peek(key: string): TermAggregate | undefined {
+    this.settle();
+    return super.peek(key);
+  }
+  override keys(): IterableIterator<string> {
+    this.settle();
+    return super.keys();
+  }
+  override mergeFrom(source: BoundedMap<TermAggregate>): void {
+    this.settle();
+    if (source instanceof PromptTermTally) source.settle();
+    super.mergeFrom(source);
+  }
+  override view(cap?: number): BoundedView<TermAggregate> {
+    this.settle();
+    return super.view(cap);
+  }
+
+  private settle(): void {
+    if (this.pending.size === 0) return;
+    const pending = this.pending;
+    this.pending = new Map();
+    for (const [terms, counts] of pending) {
+      for (const term of terms) {
+        const entry = super.get(term);
+        entry.succeeded += counts.succeeded;
+        entry.failed += counts.failed;
+      }
+    }
+  }
+}
+const PENDING_PROMPT_LIMIT = 16_384;
+
+const pathsTakenSpec = counterSpec(AGGREGATE_CAPS.pathsTaken);
+const runErrorsSpec = counterSpec(AGGREGATE_CAPS.runErrorCodes);
+
+export function createAggregate(key: AggregateKey): ProtocolAggregate {
+  return {
+    tenant: key.tenant,
+    document: key.document,
+    protocol: key.protocol,
+    executions: 0,
+    completed: 0,
+    failed: 0,
+    timedOut: 0,
+    waitingInput: 0,
+    duration: new LatencySketch(),
+    firstStartedAt: undefined,
+    lastFinishedAt: undefined,
+    steps: new BoundedMap(stepSpec),
+    tools: new BoundedMap(toolSpec),
+    successfulPaths: new BoundedMap(pathSpec),
+    pathsTaken: new BoundedMap(pathsTakenSpec),
+    intents: new BoundedMap(intentSpec),
+    promptSteps: { succeeded: 0, failed: 0 },
+    terms: new PromptTermTally(),
+    runErrors: new BoundedMap(runErrorsSpec),
+  };
+}
+
+/** The map key of a tenant/document/protocol (NUL cannot appear in any of them usefully). */
+export function aggregateKeyOf(key: AggregateKey): string {
+  return `${key.tenant}\u0000${key.document}\u0000${key.protocol}`;
+}
+
+export function pathKey(path: readonly string[]): string {
+  let key = "";
+  for (let i = 0; i < path.length; i++) {
+    const next = i === 0 ? path[i]! : key + PATH_SEPARATOR + path[i]!;
+    if (next.length > MAX_PATH_KEY_LENGTH) return `${key}${PATH_SEPARATOR}…`;
+    key = next;
+  }
+  return key;
+}
+
+export function splitPathKey(key: string): string[] {
+  return key === "" ? [] : key.split(PATH_SEPARATOR);
+}
+
+function stepErrorKey(code: string, httpStatus: number | undefined): string {
+  return httpStatus === undefined ? code : `${code}:${httpStatus}`;
+}
+
+function timeOf(iso: string): number | undefined {
+  const ms = Date.parse(iso);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+/** Counts one execution into the aggregate (which must have the record's key). */
+export function addExecution(aggregate: ProtocolAggregate, record: ExecutionRecord): void {
+  if (
+    record.tenant !== aggregate.tenant ||
+    record.document !== aggregate.document ||
+    record.protocol !== aggregate.protocol
+  ) {
+    throw new AnalysisError(
+      "aggregate_key_mismatch",
+      `execution ${record.executionId} belongs to ${record.tenant}/${record.document}/${record.protocol}, not to ${aggregate.tenant}/${aggregate.document}/${aggregate.protocol}`,
+    );
+  }
+  aggregate.executions += 1;
+  const status = record.status;
+  const finished = status !== "waiting_input";
+  const completed = status === "completed";
+  if (completed) aggregate.completed += 1;
+  else if (status === "waiting_input") aggregate.waitingInput += 1;
+  else {
+    aggregate.failed += 1;
+    if (status === "timed_out") aggregate.timedOut += 1;
+  }
+  if (finished) aggregate.duration.add(record.durationMs);
+
+  const started = timeOf(record.startedAt);
+  if (
+    started !== undefined &&
+    (aggregate.firstStartedAt === undefined || started < aggregate.firstStartedAt)
+  ) {
+    aggregate.firstStartedAt = started;
+  }
+  const ended = timeOf(record.finishedAt);
+  if (ended !== undefined && (aggregate.lastFinishedAt === undefined || ended > aggregate.lastFinishedAt)) {
+    aggregate.lastFinishedAt = ended;
+  }
+
+  let lastFailedStep: string | undefined;
+  for (const step of record.steps) {
+    const stats = aggregate.steps.get(step.id);
+    if (stats.action === "" || step.action < stats.action) stats.action = step.action;
+    stats.total += 1;
+    if (step.status === "skipped") {
+      stats.skipped += 1;
+      continue;
+    }
+    const succeeded = step.status === "succeeded";
+    if (succeeded) stats.succeeded += 1;
+    else {
+      stats.failed += 1;
+      lastFailedStep = step.id;
+      stats.errors.get(stepErrorKey(step.error?.code ?? "unknown", step.httpStatus)).n += 1;
+    }
+    const retries = step.attempts > 1 ? step.attempts - 1 : 0;
+    stats.attempts += step.attempts;
+    stats.retries += retries;
+    stats.latency.add(step.durationMs);
+    if (step.branch === "then") stats.thenTaken += 1;
+    else if (step.branch === "else") stats.elseTaken += 1;
+
+    if (step.toolId !== undefined) {
+      const tool = aggregate.tools.get(step.toolId);
+      tool.calls += 1;
+      if (succeeded) tool.succeeded += 1;
+      else tool.failed += 1;
+      tool.attempts += step.attempts;
+      tool.retries += retries;
+      tool.latency.add(step.durationMs);
+    }
+    if (step.action === "prompt" && step.prompt !== undefined) {
+      if (succeeded) aggregate.promptSteps.succeeded += 1;
+      else aggregate.promptSteps.failed += 1;
+      aggregate.terms.countPrompt(termsOf(step.prompt), succeeded);
+    }
+  }
+
+  if (finished) {
+    const key = pathKey(record.path);
+    aggregate.pathsTaken.get(key).n += 1;
+    if (completed) {
+      const path = aggregate.successfulPaths.get(key);
+      path.count += 1;
+      path.duration.add(record.durationMs);
+    } else {
+      const failedAt = lastFailedStep ?? record.path[record.path.length - 1];
+      if (failedAt !== undefined) aggregate.steps.get(failedAt).failedRuns += 1;
+      aggregate.runErrors.get(record.error?.code ?? "unknown").n += 1;
+    }
+  }
+
+  if (record.intent !== undefined) {
+    const intent = aggregate.intents.get(record.intent);
+    intent.runs += 1;
+    if (completed) intent.completed += 1;
+    else if (status === "waiting_input") intent.waitingInput += 1;
+    else {
+      intent.failed += 1;
+      if (status === "timed_out") intent.timedOut += 1;
+    }
+  }
+}
+
+/** Adds `source` into `target` (same key); `source` is left as it was. */
+export function mergeInto(target: ProtocolAggregate, source: ProtocolAggregate): ProtocolAggregate {
+  if (aggregateKeyOf(target) !== aggregateKeyOf(source)) {
+    throw new AnalysisError(
+      "aggregate_key_mismatch",
+      `cannot merge ${source.tenant}/${source.document}/${source.protocol} into ${target.tenant}/${target.document}/${target.protocol}`,
+    );
+  }
+  target.executions += source.executions;
+  target.completed += source.completed;
+  target.failed += source.failed;
+  target.timedOut += source.timedOut;
+  target.waitingInput += source.waitingInput;
+  target.duration.merge(source.duration);
+  if (
+    source.firstStartedAt !== undefined &&
+    (target.firstStartedAt === undefined || source.firstStartedAt < target.firstStartedAt)
+  ) {
+    target.firstStartedAt = source.firstStartedAt;
+  }
+  if (
+    source.lastFinishedAt !== undefined &&
+    (target.lastFinishedAt === undefined || source.lastFinishedAt > target.lastFinishedAt)
+  ) {
+    target.lastFinishedAt = source.lastFinishedAt;
+  }
+  target.steps.mergeFrom(source.steps);
+  target.tools.mergeFrom(source.tools);
+  target.successfulPaths.mergeFrom(source.successfulPaths);
+  target.pathsTaken.mergeFrom(source.pathsTaken);
+  target.intents.mergeFrom(source.intents);
+  target.promptSteps.succeeded += source.promptSteps.succeeded;
+  target.promptSteps.failed += source.promptSteps.failed;
+  target.terms.mergeFrom(source.terms);
+  target.runErrors.mergeFrom(source.runErrors);
+  return target;
+}
+
+/** A new aggregate holding both; neither argument changes. Order-independent. */
+export function mergeAggregates(a: ProtocolAggregate, b: ProtocolAggregate): ProtocolAggregate {
+  return mergeInto(mergeInto(createAggregate(a), a), b);
+}
+
+// ---- stored form -------------------------------------------------------------------------
+
+export interface StepAggregateJson {
+  action: string;
+  total: number;
+  succeeded: number;
+  failed: number;
+  skipped: number;
+  attempts: number;
+  retries: number;
+  failedRuns: number;
+  thenTaken: number;
+  elseTaken: number;
+  latency: LatencySketchJson;
+  errors: BoundedMapJson<number>;
+}
+export interface ToolAggregateJson extends Omit<ToolAggregate, "latency"> {
+  latency: LatencySketchJson;
+}
+export interface PathAggregateJson {
+  count: number;
+  duration: LatencySketchJson;
+}
+
+export interface AggregateJson extends AggregateKey {
+  v: 1;
+  executions: number;
+  completed: number;
+  failed: number;
+  timedOut: number;
+  waitingInput: number;
+  duration: LatencySketchJson;
+  firstStartedAt?: string;
+  lastFinishedAt?: string;
+  steps: BoundedMapJson<StepAggregateJson>;
+  tools: BoundedMapJson<ToolAggregateJson>;
+  successfulPaths: BoundedMapJson<PathAggregateJson>;
+  pathsTaken: BoundedMapJson<number>;
+  intents: BoundedMapJson<IntentAggregate>;
+  promptSteps: { succeeded: number; failed: number };
+  terms: BoundedMapJson<[succeeded: number, failed: number]>;
+  runErrors: BoundedMapJson<number>;
+}
+
+/** The stored form: deterministic (sorted keys), so equal aggregates give identical JSON. */
+export function aggregateToJSON(aggregate: ProtocolAggregate): AggregateJson {
+  const json: AggregateJson = {
+    v: 1,
+    tenant: aggregate.tenant,
+    document: aggregate.document,
+    protocol: aggregate.protocol,
+    executions: aggregate.executions,
+    completed: aggregate.completed,
+    failed: aggregate.failed,
+    timedOut: aggregate.timedOut,
+    waitingInput: aggregate.waitingInput,
+    duration: aggregate.duration.toJSON(),
+    steps: aggregate.steps.toJSON((s) => ({
+      action: s.action,
+      total: s.total,
+      succeeded: s.succeeded,
+      failed: s.failed,
+      skipped: s.skipped,
+      attempts: s.attempts,
+      retries: s.retries,
+      failedRuns: s.failedRuns,
+      thenTaken: s.thenTaken,
+      elseTaken: s.elseTaken,
+      latency: s.latency.toJSON(),
+      errors: s.errors.toJSON((c) => c.n),
+    })),
+    tools: aggregate.tools.toJSON((t) => ({
+      calls: t.calls,
+      succeeded: t.succeeded,
+      failed: t.failed,
+      attempts: t.attempts,
+      retries: t.retries,
+      latency: t.latency.toJSON(),
+    })),
+    successfulPaths: aggregate.successfulPaths.toJSON((p) => ({
+      count: p.count,
+      duration: p.duration.toJSON(),
+    })),
+    pathsTaken: aggregate.pathsTaken.toJSON((c) => c.n),
+    intents: aggregate.intents.toJSON((i) => ({ ...i })),
+    promptSteps: { ...aggregate.promptSteps },
+    terms: aggregate.terms.toJSON((t): [number, number] => [t.succeeded, t.failed]),
+    runErrors: aggregate.runErrors.toJSON((c) => c.n),
+  };
+  if (aggregate.firstStartedAt !== undefined)
+    json.firstStartedAt = new Date(aggregate.firstStartedAt).toISOString();
+  if (aggregate.lastFinishedAt !== undefined)
+    json.lastFinishedAt = new Date(aggregate.lastFinishedAt).toISOString();
+  return json;
+}
+
+const count = z.number().int().min(0);
+const sketchJson = z.custom<LatencySketchJson>((value) => typeof value === "object" && value !== null);
+const bounded = <T extends z.ZodType>(value: T) =>
+  z.object({ e: z.record(z.string(), value), o: value.optional() });
+
+const AggregateJsonSchema = z.object({
+  v: z.literal(1),
+  tenant: z.string().min(1),
+  document: z.string().min(1),
+  protocol: z.string().min(1),
+  executions: count,
+  completed: count,
+  failed: count,
+  timedOut: count,
+  waitingInput: count,
+  duration: sketchJson,
+  firstStartedAt: z.iso.datetime().optional(),
+  lastFinishedAt: z.iso.datetime().optional(),
+  steps: bounded(
+    z.object({
+      action: z.string(),
+      total: count,
+      succeeded: count,
+      failed: count,
+      skipped: count,
+      attempts: count,
+      retries: count,
+      failedRuns: count,
+      thenTaken: count,
+      elseTaken: count,
+      latency: sketchJson,
+      errors: bounded(count),
+    }),
+  ),
+  tools: bounded(
+    z.object({
+      calls: count,
+      succeeded: count,
+      failed: count,
+      attempts: count,
+      retries: count,
+      latency: sketchJson,
+    }),
+  ),
+  successfulPaths: bounded(z.object({ count, duration: sketchJson })),
+  pathsTaken: bounded(count),
+  intents: bounded(
+    z.object({ runs: count, completed: count, failed: count, timedOut: count, waitingInput: count }),
+  ),
+  promptSteps: z.object({ succeeded: count, failed: count }),
+  terms: bounded(z.tuple([count, count])),
+  runErrors: bounded(count),
+});
+
+/** Reads a stored aggregate; throws AnalysisError `invalid_aggregate` (or `invalid_sketch`) when it is not one. */
+export function aggregateFromJSON(input: unknown): ProtocolAggregate {
+  const parsed = AggregateJsonSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new AnalysisError(
+      "invalid_aggregate",
+      `stored aggregate is invalid at ${issue?.path.join(".") || "(root)"}: ${issue?.message ?? "unknown"}`,
+    );
+  }
+  const json = parsed.data;
+  const counter = (n: number): Counter => ({ n });
+  const aggregate = createAggregate(json);
+  aggregate.executions = json.executions;
+  aggregate.completed = json.completed;
+  aggregate.failed = json.failed;
+  aggregate.timedOut = json.timedOut;
+  aggregate.waitingInput = json.waitingInput;
+  aggregate.duration = LatencySketch.fromJSON(json.duration);
+  aggregate.firstStartedAt = json.firstStartedAt === undefined ? undefined : Date.parse(json.firstStartedAt);
+  aggregate.lastFinishedAt = json.lastFinishedAt === undefined ? undefined : Date.parse(json.lastFinishedAt);
+  aggregate.steps = BoundedMap.fromJSON(stepSpec, json.steps, (s) => ({
+    ...s,
+    latency: LatencySketch.fromJSON(s.latency),
+    errors: BoundedMap.fromJSON(errorsSpec, s.errors, counter),
+  }));
+  aggregate.tools = BoundedMap.fromJSON(toolSpec, json.tools, (t) => ({
+    ...t,
+    latency: LatencySketch.fromJSON(t.latency),
+  }));
+  aggregate.successfulPaths = BoundedMap.fromJSON(pathSpec, json.successfulPaths, (p) => ({
+    count: p.count,
+    duration: LatencySketch.fromJSON(p.duration),
+  }));
+  aggregate.pathsTaken = BoundedMap.fromJSON(pathsTakenSpec, json.pathsTaken, counter);
+  aggregate.intents = BoundedMap.fromJSON(intentSpec, json.intents, (i) => ({ ...i }));
+  aggregate.promptSteps = { ...json.promptSteps };
+  aggregate.terms = BoundedMap.fromJSON(
+    termSpec,
+    json.terms,
+    ([succeeded, failed]) => ({ succeeded, failed }),
+    new PromptTermTally(),
+  );
+  aggregate.runErrors = BoundedMap.fromJSON(runErrorsSpec, json.runErrors, counter);
+  return aggregate;
+}

@@ -1,0 +1,213 @@
+/**
+ * The analysis over a stream of execution records: one pass, one aggregate per protocol,
+ * memory bounded by the aggregates and never by the history. Records outside the window
+ * (by `startedAt`) or not matching the tenant/document/protocol filter are read and dropped.
+ */
+import type { ExecutionRecord } from "../history/execution-record.ts";
+import type { MovaDocument } from "../mova/schema.ts";
+import { type ProtocolAggregate, addExecution, aggregateKeyOf, createAggregate } from "./aggregate.ts";
+import { AnalysisError } from "./errors.ts";
+import { type Pattern, type PatternOptions, extractPatterns } from "./patterns.ts";
+import { type Recommendation, type RecommendationOptions, recommend } from "./recommendations.ts";
+import { type ExecutionStatistics, computeStatistics } from "./statistics.ts";
+
+export const DEFAULT_WINDOW_DAYS = 30;
+const DAY_MS = 86_400_000;
+
+/** Finds the document a protocol belongs to, for the document-aware recommendations. */
+export type DocumentLookup = (name: string, tenant: string) => MovaDocument | undefined;
+
+export interface AnalysisWindow {
+  from: string;
+  to: string;
+  days: number;
+}
+
+export interface AggregateOptions {
+  tenant?: string;
+  document?: string;
+  protocol?: string;
+  /** Default 30. */
+  timeRangeDays?: number;
+  /** The end of the window; default the current time. */
+  now?: Date;
+}
+
+export interface AnalyzeOptions extends AggregateOptions {
+  documents?: DocumentLookup;
+  patterns?: PatternOptions;
+  recommendations?: RecommendationOptions;
+}
+
+export interface RecordCounts {
+  read: number;
+  analysed: number;
+  /** Started before the window, after its end, or at an unreadable time. */
+  outsideWindow: number;
+  /** Another tenant, document or protocol than asked for. */
+  filteredOut: number;
+}
+
+export interface AggregationResult {
+  window: AnalysisWindow;
+  aggregates: ProtocolAggregate[];
+  records: RecordCounts;
+}
+
+export interface ProtocolReport {
+  tenant: string;
+  document: string;
+  protocol: string;
+  statistics: ExecutionStatistics;
+  patterns: Pattern[];
+  recommendations: Recommendation[];
+}
+
+export interface AnalysisReport {
+  generatedAt: string;
+  window: AnalysisWindow;
+  /** Present when the report was computed from records (not from stored aggregates). */
+  records?: RecordCounts;
+  protocols: ProtocolReport[];
+}
+
+export function analysisWindow(
+  timeRangeDays: number = DEFAULT_WINDOW_DAYS,
+  now: Date = new Date(),
+): AnalysisWindow {
+  if (!(Number.isFinite(timeRangeDays) && timeRangeDays > 0)) {
+    throw new AnalysisError("invalid_window", `timeRangeDays must be a number > 0, got ${timeRangeDays}`);
+  }
+  const to = now.getTime();
+  if (Number.isNaN(to)) throw new AnalysisError("invalid_window", "now is not a valid date");
+  return {
+    from: new Date(to - timeRangeDays * DAY_MS).toISOString(),
+    to: new Date(to).toISOString(),
+    days: timeRangeDays,
+  };
+}
+
+/** Streams the records into one aggregate per tenant/document/protocol. */
+export async function aggregateExecutions(
+  records: AsyncIterable<ExecutionRecord> | Iterable<ExecutionRecord>,
+  options: AggregateOptions = {},
+): Promise<AggregationResult> {
+  const window = analysisWindow(options.timeRangeDays, options.now);
+  const from = Date.parse(window.from);
+  const to = Date.parse(window.to);
+  const aggregates = new Map<string, ProtocolAggregate>();
+  const counts: RecordCounts = { read: 0, analysed: 0, outsideWindow: 0, filteredOut: 0 };
+  let last: ProtocolAggregate | undefined;
+
+  const take = (record: ExecutionRecord): void => {
+    counts.read += 1;
+    if (
+      (options.tenant !== undefined && record.tenant !== options.tenant) ||
+      (options.document !== undefined && record.document !== options.document) ||
+      (options.protocol !== undefined && record.protocol !== options.protocol)
+    ) {
+      counts.filteredOut += 1;
+      return;
+    }
+    const started = Date.parse(record.startedAt);
+    if (!(started >= from && started <= to)) {
+      counts.outsideWindow += 1;
+      return;
+    }
+    // Histories come grouped by protocol, so the previous aggregate is usually the one.
+    let aggregate = last;
+    if (
+      aggregate === undefined ||
+      aggregate.protocol !== record.protocol ||
+      aggregate.document !== record.document ||
+      aggregate.tenant !== record.tenant
+    ) {
+      const key = aggregateKeyOf(record);
+      aggregate = aggregates.get(key);
+      if (aggregate === undefined) {
+        aggregate = createAggregate(record);
+        aggregates.set(key, aggregate);
+      }
+      last = aggregate;
+    }
+    addExecution(aggregate, record);
+    counts.analysed += 1;
+  };
+
+  if (Symbol.asyncIterator in records) for await (const record of records) take(record);
+  else for (const record of records) take(record);
+
+  return { window, aggregates: [...aggregates.values()], records: counts };
+}
+
+export interface ReportOptions {
+  now?: Date;
+  /** Default: from the earliest start to the latest finish of the aggregates. */
+  window?: AnalysisWindow;
+  patterns?: PatternOptions;
+  recommendations?: RecommendationOptions;
+}
+
+/** The report of each aggregate, protocols ordered by tenant, document, protocol. */
+export function reportFromAggregates(
+  aggregates: Iterable<ProtocolAggregate>,
+  documents?: DocumentLookup,
+  options: ReportOptions = {},
+): AnalysisReport {
+  const list = [...aggregates].sort(
+    (a, b) =>
+      compare(a.tenant, b.tenant) || compare(a.document, b.document) || compare(a.protocol, b.protocol),
+  );
+  const now = options.now ?? new Date();
+  return {
+    generatedAt: now.toISOString(),
+    window: options.window ?? spanOf(list, now),
+    protocols: list.map((aggregate) => {
+      const document = documents?.(aggregate.document, aggregate.tenant);
+      return {
+        tenant: aggregate.tenant,
+        document: aggregate.document,
+        protocol: aggregate.protocol,
+        statistics: computeStatistics(aggregate, document),
+        patterns: extractPatterns(aggregate, options.patterns),
+        recommendations: recommend(aggregate, document, options.recommendations),
+      };
+    }),
+  };
+}
+
+/** Streams the records and reports on every protocol found in the window. */
+export async function analyzeExecutions(
+  records: AsyncIterable<ExecutionRecord> | Iterable<ExecutionRecord>,
+  options: AnalyzeOptions = {},
+): Promise<AnalysisReport> {
+  const result = await aggregateExecutions(records, options);
+  const report = reportFromAggregates(result.aggregates, options.documents, {
+    now: options.now,
+    window: result.window,
+    patterns: options.patterns,
+    recommendations: options.recommendations,
+  });
+  return { ...report, records: result.records };
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function spanOf(aggregates: ProtocolAggregate[], now: Date): AnalysisWindow {
+  let from: number | undefined;
+  let to: number | undefined;
+  for (const a of aggregates) {
+    if (a.firstStartedAt !== undefined && (from === undefined || a.firstStartedAt < from))
+      from = a.firstStartedAt;
+    if (a.lastFinishedAt !== undefined && (to === undefined || a.lastFinishedAt > to)) to = a.lastFinishedAt;
+  }
+  const end = to ?? now.getTime();
+  const start = from ?? end;
+  return {
+    from: new Date(start).toISOString(),
+    to: new Date(end).toISOString(),
+    days: Math.max(0, Math.round(((end - start) / DAY_MS) * 100) / 100),
+  };
+}

@@ -1,0 +1,121 @@
+/**
+ * Execution statistics of one protocol, from its aggregate. Latencies are in milliseconds,
+ * rounded to 0.01 ms, within the sketch's 1% relative error (see sketch.ts); rates are
+ * fractions in [0, 1], null when nothing was counted.
+ */
+import type { ProtocolAggregate, StepAggregate } from "./aggregate.ts";
+import type { MovaDocument } from "../mova/schema.ts";
+import type { LatencySketch } from "./sketch.ts";
+
+export interface LatencyFigures {
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
+  min: number | null;
+  max: number | null;
+  mean: number | null;
+}
+
+export interface StepStatistics {
+  step: string;
+  action: string;
+  /** Step records, skipped ones included (a step entered twice in a run counts twice). */
+  total: number;
+  succeeded: number;
+  failed: number;
+  skipped: number;
+  /** succeeded / (succeeded + failed). */
+  successRate: number | null;
+  attempts: number;
+  retries: number;
+  latency: LatencyFigures;
+}
+
+export interface ExecutionStatistics {
+  total: number;
+  successful: number;
+  /** failed and timed_out runs. */
+  failed: number;
+  timedOut: number;
+  waitingInput: number;
+  /** successful / (successful + failed). */
+  successRate: number | null;
+  duration: LatencyFigures;
+  steps: StepStatistics[];
+}
+
+export function round(value: number, digits = 2): number {
+  const factor = 10 ** digits;
+  return Math.round(value * factor) / factor;
+}
+
+export function rate(part: number, whole: number): number | null {
+  return whole === 0 ? null : round(part / whole, 4);
+}
+
+function ms(value: number | undefined): number | null {
+  return value === undefined ? null : round(value);
+}
+
+export function latencyFigures(sketch: LatencySketch): LatencyFigures {
+  return {
+    p50: ms(sketch.quantile(0.5)),
+    p95: ms(sketch.quantile(0.95)),
+    p99: ms(sketch.quantile(0.99)),
+    min: ms(sketch.min),
+    max: ms(sketch.max),
+    mean: ms(sketch.mean),
+  };
+}
+
+/** The ids of a protocol's steps in document order, when the document is known. */
+export function documentStepOrder(document: MovaDocument | undefined, protocol: string): Map<string, number> {
+  const order = new Map<string, number>();
+  const steps = document?.protocols.find((p) => p.name === protocol)?.steps ?? [];
+  for (const [index, step] of steps.entries()) order.set(step.id, index);
+  return order;
+}
+
+/** Steps in document order when known, then by how often they ran, then by id. */
+export function orderedSteps(
+  aggregate: ProtocolAggregate,
+  document?: MovaDocument,
+): Array<[string, StepAggregate]> {
+  const order = documentStepOrder(document, aggregate.protocol);
+  const { entries, other } = aggregate.steps.view();
+  const sorted = entries.sort(([a, sa], [b, sb]) => {
+    const oa = order.get(a) ?? Number.POSITIVE_INFINITY;
+    const ob = order.get(b) ?? Number.POSITIVE_INFINITY;
+    if (oa !== ob) return oa - ob;
+    return sb.total - sa.total || (a < b ? -1 : a > b ? 1 : 0);
+  });
+  if (other !== undefined) sorted.push(["(other)", other]);
+  return sorted;
+}
+
+export function computeStatistics(
+  aggregate: ProtocolAggregate,
+  document?: MovaDocument,
+): ExecutionStatistics {
+  return {
+    total: aggregate.executions,
+    successful: aggregate.completed,
+    failed: aggregate.failed,
+    timedOut: aggregate.timedOut,
+    waitingInput: aggregate.waitingInput,
+    successRate: rate(aggregate.completed, aggregate.completed + aggregate.failed),
+    duration: latencyFigures(aggregate.duration),
+    steps: orderedSteps(aggregate, document).map(([id, step]) => ({
+      step: id,
+      action: step.action,
+      total: step.total,
+      succeeded: step.succeeded,
+      failed: step.failed,
+      skipped: step.skipped,
+      successRate: rate(step.succeeded, step.succeeded + step.failed),
+      attempts: step.attempts,
+      retries: step.retries,
+      latency: latencyFigures(step.latency),
+    })),
+  };
+}
