@@ -36,6 +36,8 @@ const ConfigSchema = z.object({
   PATTERNS_TABLE: z.string().default("mova-patterns"),
   ANALYSIS_QUEUE_URL: z.string().optional(),
   ANALYSIS_PRIORITY_QUEUE_URL: z.string().optional(),
+  /** Where `POST /analysis/runs` queues runs for the batch analysis. */
+  ANALYSIS_RUN_QUEUE_URL: z.string().optional(),
   UPSTASH_REDIS_REST_URL: z.string().optional(),
   UPSTASH_REDIS_REST_TOKEN: z.string().optional(),
   SESSION_TTL_SECONDS: int(3600, 1),
@@ -46,6 +48,8 @@ const ConfigSchema = z.object({
   MOVA_API_KEYS: z.string().optional(),
   MOVA_DEV_API_KEY: z.string().optional(),
   ANALYSIS_WINDOW_DAYS: int(30, 1),
+  /** The local stack's batch-analysis timer (deployed, the EventBridge schedule decides). Default daily. */
+  ANALYSIS_SCHEDULE_INTERVAL_MS: int(86_400_000, 1_000),
   LOG_LEVEL: z.string().default("INFO"),
 });
 

@@ -15,6 +15,7 @@ import { loadConfig } from "../../lib/config.ts";
 import { removeEndpointsFile, writeEndpointsFile } from "./endpoints-file.ts";
 import { startGateway } from "./gateway.ts";
 import { startLocalStack } from "./stack.ts";
+import "./analysis-workers.ts";
 import "./trigger-worker.ts";
 import { backgroundWorkers, type RunningWorker } from "./workers.ts";
 

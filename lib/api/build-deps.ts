@@ -8,6 +8,10 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import type { Config } from "../config.ts";
 import { createMemorySessionStore } from "../runtime/memory-session-store.ts";
 import { createRedisFromConfig, createRedisSessionStore } from "../runtime/redis-session-store.ts";
+import { createDynamoDbClient, createSqsClient } from "../runtime/aws-clients.ts";
+import { createDynamoAnalysisRunStore } from "../runtime/dynamo-analysis-run-store.ts";
+import { createDynamoPatternStore } from "../runtime/dynamo-pattern-store.ts";
+import { requestAnalysisRun } from "../service/batch-analysis.ts";
 import { buildRuntimeDeps } from "../service/deps.ts";
 import type { ApiDeps } from "./deps.ts";
 
@@ -33,5 +37,23 @@ export function buildApiDeps(config: Config, options: BuildApiDepsOptions = {}):
     config,
     ...buildRuntimeDeps(config, { env: options.env, logger }),
     sessions,
+    analysis: buildApiAnalysisDeps(config, options.env ?? process.env),
+  };
+}
+
+/** The patterns and analysis-run routes' stores (the patterns table) and the run queue. */
+export function buildApiAnalysisDeps(
+  config: Config,
+  env: NodeJS.ProcessEnv,
+): NonNullable<ApiDeps["analysis"]> {
+  const dynamo = createDynamoDbClient(config, { env });
+  const sqs = createSqsClient(config, { env });
+  const runs = createDynamoAnalysisRunStore({ client: dynamo, table: config.PATTERNS_TABLE });
+  return {
+    patterns: createDynamoPatternStore({ client: dynamo, table: config.PATTERNS_TABLE }),
+    runs,
+    requestRun: (tenant, request) =>
+      requestAnalysisRun(tenant, request, { runs, sqs, queueUrl: config.ANALYSIS_RUN_QUEUE_URL }),
+    defaultRunDays: config.ANALYSIS_WINDOW_DAYS,
   };
 }

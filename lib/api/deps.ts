@@ -4,6 +4,7 @@ import type { Config } from "../config.ts";
 import type { Clock, LlmPort, SecretsPort, ToolPort } from "../engine/types.ts";
 import type { DocumentStore, EventPublisher, HistoryStore, SessionStore } from "../runtime/ports.ts";
 import type { IdempotencyStore } from "../service/idempotency-store.ts";
+import type { ApiAnalysisDeps } from "./routes-analysis.ts";
 
 export interface ApiDeps {
   config: Pick<
@@ -25,4 +26,6 @@ export interface ApiDeps {
   secrets: SecretsPort;
   clock: Clock;
   logger: Logger;
+  /** The patterns, recommendations and analysis-run routes; absent: those routes are not served. */
+  analysis?: ApiAnalysisDeps;
 }

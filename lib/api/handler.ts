@@ -14,6 +14,7 @@ import { createDocumentLoader } from "./document-loader.ts";
 import { ApiError, errorResponse, toApiError } from "./errors.ts";
 import { type ApiRequest, jsonResponse, type RouteSpec } from "./http.ts";
 import { buildOpenApi } from "./openapi.ts";
+import { analysisRoutes } from "./routes-analysis.ts";
 import { documentRoutes } from "./routes-documents.ts";
 import { executionRoutes } from "./routes-executions.ts";
 import { sessionRoutes } from "./routes-sessions.ts";
@@ -44,6 +45,7 @@ export function apiRoutes(deps: ApiDeps): RouteSpec[] {
     ...documentRoutes(deps),
     ...sessionRoutes(deps, loader),
     ...executionRoutes(deps, loader),
+    ...analysisRoutes(deps, loader),
   ];
   let openApi: unknown;
   routes.splice(1, 0, {

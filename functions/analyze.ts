@@ -1,0 +1,12 @@
+/** The analysis function: SQS execution events → per-protocol day aggregates (see lib/service/analysis-handlers.ts). */
+import { Metrics } from "@aws-lambda-powertools/metrics";
+import { loadConfig } from "../lib/config.ts";
+import { buildAnalysisDeps, createAnalyzeHandler } from "../lib/service/analysis-handlers.ts";
+
+const config = loadConfig();
+export const handler = createAnalyzeHandler(
+  buildAnalysisDeps(config, {
+    serviceName: "mova-analyze",
+    metrics: new Metrics({ namespace: "Mova", serviceName: "analyze" }),
+  }),
+);

@@ -1,0 +1,12 @@
+/** The batch analysis: the daily schedule and on-demand runs (see lib/service/batch-analysis.ts). */
+import { Metrics } from "@aws-lambda-powertools/metrics";
+import { loadConfig } from "../lib/config.ts";
+import { buildAnalysisDeps, createBatchAnalysisHandler } from "../lib/service/analysis-handlers.ts";
+
+const config = loadConfig();
+export const handler = createBatchAnalysisHandler(
+  buildAnalysisDeps(config, {
+    serviceName: "mova-batch-analysis",
+    metrics: new Metrics({ namespace: "Mova", serviceName: "batch-analysis" }),
+  }),
+);
