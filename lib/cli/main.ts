@@ -8,9 +8,11 @@
  */
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
+import { analyzeCommand } from "./commands/analyze.ts";
 import { chatCommand } from "./commands/chat.ts";
 import { initCommand, STARTER_FILE } from "./commands/init.ts";
 import { parseCommand } from "./commands/parse.ts";
+import { reportCommand } from "./commands/report.ts";
 import { runCommand } from "./commands/run.ts";
 import { testCommand } from "./commands/test.ts";
 import { validateCommand } from "./commands/validate.ts";
@@ -125,6 +127,57 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option("--dry-run", "print what would be called, calling nothing (exit 1 if a request cannot be built)")
     .addHelpText("after", EXIT_HELP)
     .action(async (file: string, options) => setExit(await testCommand(io, file, options)));
+
+  const historyOptions = (command: Command) =>
+    command
+      .option("--history <file>", "a JSON Lines file of execution records (one record a line)")
+      .option(
+        "--document <name>",
+        "only this document; without --history, read its history from the running `npm run dev`",
+      )
+      .option("--protocol <name>", "only this protocol")
+      .option("--tenant <name>", "the local stack's tenant", "dev")
+      .option(
+        "--window <days>",
+        "the last <days> days (default: the whole --history file; 30 days of the local stack)",
+      )
+      .option("--until <time>", "the end of the window, an ISO time (default: now)")
+      .option("--doc <file>", "the MOVA document, for the document-aware recommendations (parallelize)");
+
+  historyOptions(
+    program
+      .command("analyze")
+      .description(
+        "print statistics, patterns and recommendations per protocol, from a history file or the local stack",
+      ),
+  )
+    .option("--json", "print the analysis report as JSON")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  mova analyze --history examples/history-sample.jsonl
+  mova analyze --history runs.jsonl --protocol support_form --window 7 --json
+  mova analyze --document shop            (reads the history of a running \`npm run dev\`)
+
+Exit codes: 0 done; 2 usage (missing file, a line that is not an execution record, no local stack)`,
+    )
+    .action(async (options) => setExit(await analyzeCommand(io, options)));
+
+  historyOptions(
+    program
+      .command("report")
+      .description("write one self-contained HTML page with charts of the analysis report")
+      .requiredOption("--html <file>", "where to write the page"),
+  )
+    .option("--title <text>", "the page's title")
+    .addHelpText(
+      "after",
+      `
+Example:
+  mova report --html report.html --history examples/history-sample.jsonl`,
+    )
+    .action(async (options) => setExit(await reportCommand(io, options)));
 
   program
     .command("init")
