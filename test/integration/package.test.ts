@@ -1,0 +1,526 @@
+/**
+ * Runs the real packaging (`npm run package`: esbuild bundles, then `serverless package` from
+ * osls) with no AWS credentials, and checks the wiring in the CloudFormation template it writes.
+ */
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { loadConfig } from "../../lib/config.ts";
+
+const run = promisify(execFile);
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+type Json = Record<string, unknown>;
+interface CfnResource {
+  Type: string;
+  Properties: Json;
+  DependsOn?: string[];
+}
+
+/** Everything but AWS credentials and profiles: packaging must not need an AWS account. */
+function offlineEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!/^AWS_(ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN|PROFILE|DEFAULT_PROFILE)$/.test(key))
+      env[key] = value;
+  }
+  env.AWS_CONFIG_FILE = path.join(root, "no-such-aws-config");
+  env.AWS_SHARED_CREDENTIALS_FILE = path.join(root, "no-such-aws-credentials");
+  env.AWS_EC2_METADATA_DISABLED = "true";
+  return env;
+}
+
+const runOptions = () => ({ cwd: root, env: offlineEnv(), timeout: 170_000, maxBuffer: 16 * 1024 * 1024 });
+const readTemplate = async (dir: string) =>
+  JSON.parse(await readFile(path.join(dir, "cloudformation-template-update-stack.json"), "utf8")) as Json;
+
+/** `npm run package`, writing the artifacts to `dir` instead of .serverless/. */
+async function npmRunPackage(dir: string): Promise<Json> {
+  await run("npm", ["run", "--silent", "package", "--", "--package", dir], runOptions());
+  return readTemplate(dir);
+}
+
+/** `serverless package` alone, over the bundles already in dist/. */
+async function serverlessPackage(dir: string, extraArgs: string[]): Promise<Json> {
+  const serverless = path.join(root, "node_modules/.bin/serverless");
+  await run(serverless, ["package", "--package", dir, ...extraArgs], runOptions());
+  return readTemplate(dir);
+}
+
+/** File names in a zip archive, from its central directory. */
+async function zipEntries(file: string): Promise<string[]> {
+  const zip = await readFile(file);
+  let eocd = zip.length - 22;
+  while (eocd >= 0 && zip.readUInt32LE(eocd) !== 0x06054b50) eocd--;
+  if (eocd < 0) throw new Error(`${file} is not a zip archive`);
+  const count = zip.readUInt16LE(eocd + 10);
+  let offset = zip.readUInt32LE(eocd + 16);
+  const names: string[] = [];
+  for (let i = 0; i < count; i++) {
+    if (zip.readUInt32LE(offset) !== 0x02014b50) throw new Error(`${file}: bad central directory`);
+    const nameLength = zip.readUInt16LE(offset + 28);
+    const extraLength = zip.readUInt16LE(offset + 30);
+    const commentLength = zip.readUInt16LE(offset + 32);
+    names.push(zip.toString("utf8", offset + 46, offset + 46 + nameLength));
+    offset += 46 + nameLength + extraLength + commentLength;
+  }
+  return names;
+}
+
+/** A readable name for a policy resource: `ExecutionsTable`, `ExecutionsTable/index/*`, a literal ARN. */
+function resourceKey(resource: unknown): string {
+  if (typeof resource === "string") return resource;
+  const value = resource as Json;
+  if (Array.isArray(value["Fn::GetAtt"])) {
+    const [logicalId, attribute] = value["Fn::GetAtt"] as [string, string];
+    if (attribute !== "Arn") throw new Error(`unexpected attribute ${attribute} of ${logicalId}`);
+    return logicalId;
+  }
+  if (Array.isArray(value["Fn::Join"])) {
+    const [separator, parts] = value["Fn::Join"] as [string, unknown[]];
+    return parts.map(resourceKey).join(separator);
+  }
+  throw new Error(`unexpected policy resource ${JSON.stringify(resource)}`);
+}
+
+const asArray = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
+
+/** Every (resource -> actions) an IAM role allows, from its inline policies. */
+function grantsOf(role: CfnResource): Record<string, string[]> {
+  const grants: Record<string, Set<string>> = {};
+  for (const policy of (role.Properties.Policies ?? []) as Array<{ PolicyDocument: { Statement: Json[] } }>) {
+    for (const statement of policy.PolicyDocument.Statement) {
+      if (statement.Effect !== "Allow") continue;
+      for (const resource of asArray(statement.Resource)) {
+        const key = resourceKey(resource);
+        grants[key] ??= new Set();
+        for (const action of asArray(statement.Action as string | string[])) grants[key].add(action);
+      }
+    }
+  }
+  return Object.fromEntries(Object.entries(grants).map(([key, actions]) => [key, [...actions].sort()]));
+}
+
+const sorted = (values: string[]) => [...values].sort();
+const DDB_READ = ["dynamodb:GetItem", "dynamodb:Query"];
+const SQS_CONSUME = [
+  "sqs:ChangeMessageVisibility",
+  "sqs:DeleteMessage",
+  "sqs:GetQueueAttributes",
+  "sqs:ReceiveMessage",
+];
+const LOGS = ["logs:CreateLogStream", "logs:PutLogEvents"];
+const HISTORY_RW = [...DDB_READ, "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"];
+const PATTERNS_RW = [
+  ...DDB_READ,
+  "dynamodb:BatchGetItem",
+  "dynamodb:PutItem",
+  "dynamodb:UpdateItem",
+  "dynamodb:BatchWriteItem",
+  "dynamodb:ConditionCheckItem",
+];
+
+/** What each function may do, and nothing more. */
+const EXPECTED_GRANTS: Record<string, Record<string, string[]>> = {
+  ApiRole: {
+    ApiLogGroup: LOGS,
+    DocumentsTable: HISTORY_RW,
+    ExecutionsTable: [...HISTORY_RW, "dynamodb:DeleteItem"],
+    "ExecutionsTable/index/*": HISTORY_RW,
+    PatternsTable: [...DDB_READ, "dynamodb:PutItem"],
+    AnalysisQueue: ["sqs:SendMessage"],
+    AnalysisPriorityQueue: ["sqs:SendMessage"],
+    AnalysisRunQueue: ["sqs:SendMessage"],
+  },
+  AnalyzeRole: {
+    AnalyzeLogGroup: LOGS,
+    // DeleteItem: a claim whose merge failed is released so the redelivery counts it.
+    PatternsTable: [...PATTERNS_RW, "dynamodb:DeleteItem"],
+    ExecutionsTable: ["dynamodb:GetItem", "dynamodb:UpdateItem"],
+    DocumentsTable: ["dynamodb:GetItem"],
+    AnalysisQueue: SQS_CONSUME,
+    AnalysisPriorityQueue: SQS_CONSUME,
+  },
+  BatchAnalysisRole: {
+    BatchAnalysisLogGroup: LOGS,
+    ExecutionsTable: [...DDB_READ, "dynamodb:UpdateItem"],
+    "ExecutionsTable/index/*": DDB_READ,
+    PatternsTable: [...PATTERNS_RW, "dynamodb:DeleteItem"],
+    DocumentsTable: DDB_READ,
+    AnalysisRunQueue: SQS_CONSUME,
+  },
+  TriggerRole: {
+    TriggerLogGroup: LOGS,
+    DocumentsTable: DDB_READ,
+    ExecutionsTable: [...HISTORY_RW, "dynamodb:DeleteItem"],
+    "ExecutionsTable/index/*": HISTORY_RW,
+    AnalysisQueue: ["sqs:SendMessage"],
+    AnalysisPriorityQueue: ["sqs:SendMessage"],
+    TriggerQueue: SQS_CONSUME,
+  },
+};
+
+const FUNCTIONS = [
+  { name: "api", logicalId: "ApiLambdaFunction", role: "ApiRole", bundle: "api" },
+  { name: "analyze", logicalId: "AnalyzeLambdaFunction", role: "AnalyzeRole", bundle: "analyze" },
+  {
+    name: "batchAnalysis",
+    logicalId: "BatchAnalysisLambdaFunction",
+    role: "BatchAnalysisRole",
+    bundle: "batch-analysis",
+  },
+  { name: "trigger", logicalId: "TriggerLambdaFunction", role: "TriggerRole", bundle: "trigger" },
+] as const;
+
+const getAttArn = (logicalId: string) => ({ "Fn::GetAtt": [logicalId, "Arn"] });
+
+describe("npm run package (osls, offline)", () => {
+  let outDir: string;
+  let template: Json;
+  let resources: Record<string, CfnResource>;
+  const ofType = (type: string) => Object.entries(resources).filter(([, resource]) => resource.Type === type);
+  const props = (logicalId: string) => {
+    const resource = resources[logicalId];
+    if (!resource) throw new Error(`no resource ${logicalId} in the template`);
+    return resource.Properties;
+  };
+
+  beforeAll(async () => {
+    outDir = await mkdtemp(path.join(tmpdir(), "mova-package-"));
+    template = await npmRunPackage(outDir);
+    resources = template.Resources as Record<string, CfnResource>;
+  }, 180_000);
+
+  afterAll(async () => {
+    if (outDir) await rm(outDir, { recursive: true, force: true });
+  });
+
+  it("packages the four functions on nodejs22.x/arm64, each zip holding only its own bundle", async () => {
+    expect(sorted(ofType("AWS::Lambda::Function").map(([id]) => id))).toEqual(
+      sorted(FUNCTIONS.map((fn) => fn.logicalId)),
+    );
+    for (const fn of FUNCTIONS) {
+      const p = props(fn.logicalId);
+      expect(p.Runtime).toBe("nodejs22.x");
+      expect(p.Architectures).toEqual(["arm64"]);
+      expect(p.Handler).toBe(`dist/${fn.bundle}/index.handler`);
+      const entries = await zipEntries(path.join(outDir, `${fn.name}.zip`));
+      expect(entries).toContain(`dist/${fn.bundle}/index.mjs`);
+      expect(entries.every((entry) => entry.startsWith(`dist/${fn.bundle}/`))).toBe(true);
+      const logGroup = fn.logicalId.replace(/LambdaFunction$/, "LogGroup");
+      expect(props(logGroup).RetentionInDays, logGroup).toBe(30);
+    }
+  });
+
+  it("routes every HTTP API request (payload 2.0) to api", () => {
+    const routes = ofType("AWS::ApiGatewayV2::Route").map(([, route]) => route.Properties);
+    expect(routes.map((route) => route.RouteKey)).toEqual(["$default"]);
+    const integration = ofType("AWS::ApiGatewayV2::Integration").map(([, resource]) => resource.Properties);
+    expect(integration).toHaveLength(1);
+    expect(integration[0]).toMatchObject({
+      IntegrationType: "AWS_PROXY",
+      PayloadFormatVersion: "2.0",
+      IntegrationUri: getAttArn("ApiLambdaFunction"),
+    });
+  });
+
+  it("feeds analyze from both analysis queues, and trigger from its queue, with partial batch responses", () => {
+    const mappings = ofType("AWS::Lambda::EventSourceMapping").map(([, resource]) => resource.Properties);
+    const bySource = (queue: string) =>
+      mappings.filter((m) => JSON.stringify(m.EventSourceArn) === JSON.stringify(getAttArn(queue)));
+    for (const [queue, fn] of [
+      ["AnalysisPriorityQueue", "AnalyzeLambdaFunction"],
+      ["AnalysisQueue", "AnalyzeLambdaFunction"],
+      ["TriggerQueue", "TriggerLambdaFunction"],
+    ] as const) {
+      const found = bySource(queue);
+      expect(found, queue).toHaveLength(1);
+      expect(found[0]).toMatchObject({
+        FunctionName: getAttArn(fn),
+        BatchSize: 10,
+        MaximumBatchingWindowInSeconds: 5,
+        FunctionResponseTypes: ["ReportBatchItemFailures"],
+        Enabled: true,
+      });
+    }
+    // On-demand analysis runs: one at a time.
+    const runs = bySource("AnalysisRunQueue");
+    expect(runs).toHaveLength(1);
+    expect(runs[0]).toMatchObject({
+      FunctionName: getAttArn("BatchAnalysisLambdaFunction"),
+      BatchSize: 1,
+      FunctionResponseTypes: ["ReportBatchItemFailures"],
+    });
+    expect(mappings).toHaveLength(4);
+    // The ordinary queue's concurrency is capped; the priority (failures) queue's is not,
+    // so a backlog of successes cannot hold failures back.
+    expect(bySource("AnalysisQueue")[0]!.ScalingConfig).toEqual({ MaximumConcurrency: 5 });
+    expect(bySource("AnalysisPriorityQueue")[0]!.ScalingConfig).toBeUndefined();
+  });
+
+  it("runs batchAnalysis on a daily schedule and trigger on mova.run.requested events", () => {
+    const rules = ofType("AWS::Events::Rule").map(([, resource]) => resource.Properties);
+    const schedule = rules.filter((rule) => rule.ScheduleExpression !== undefined);
+    expect(schedule).toHaveLength(1);
+    expect(schedule[0]).toMatchObject({ ScheduleExpression: "rate(1 day)", State: "ENABLED" });
+    expect((schedule[0]!.Targets as Json[])[0]!.Arn).toEqual(getAttArn("BatchAnalysisLambdaFunction"));
+
+    const events = rules.filter((rule) => rule.EventPattern !== undefined);
+    expect(events).toHaveLength(1);
+    expect(events[0]!.EventPattern).toEqual({ "detail-type": ["mova.run.requested"] });
+    expect((events[0]!.Targets as Json[])[0]!.Arn).toEqual(getAttArn("TriggerLambdaFunction"));
+
+    const permissions = ofType("AWS::Lambda::Permission").map(([, resource]) => resource.Properties);
+    for (const fn of ["BatchAnalysisLambdaFunction", "TriggerLambdaFunction"]) {
+      expect(
+        permissions.some(
+          (p) => p.Principal === "events.amazonaws.com" && JSON.stringify(p.FunctionName).includes(fn),
+        ),
+        fn,
+      ).toBe(true);
+    }
+  });
+
+  it("makes the schedule configurable with --param analysisSchedule", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "mova-package-"));
+    try {
+      // The bundles from beforeAll are reused: only the template changes.
+      const other = await serverlessPackage(dir, ["--param=analysisSchedule=rate(6 hours)"]);
+      const rules = Object.values(other.Resources as Record<string, CfnResource>).filter(
+        (resource) => resource.Type === "AWS::Events::Rule" && resource.Properties.ScheduleExpression,
+      );
+      expect(rules.map((rule) => rule.Properties.ScheduleExpression)).toEqual(["rate(6 hours)"]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it("creates the tables on demand, with point-in-time recovery, encryption, TTL and the time indexes", () => {
+    for (const table of ["DocumentsTable", "ExecutionsTable", "PatternsTable"]) {
+      const p = props(table);
+      expect(p.BillingMode, table).toBe("PAY_PER_REQUEST");
+      expect(p.PointInTimeRecoverySpecification, table).toEqual({ PointInTimeRecoveryEnabled: true });
+      expect(p.SSESpecification, table).toEqual({ SSEEnabled: true });
+      expect(p.KeySchema, table).toEqual([
+        { AttributeName: "pk", KeyType: "HASH" },
+        { AttributeName: "sk", KeyType: "RANGE" },
+      ]);
+      expect(p.TableName, table).toMatch(/^mova-dev-/);
+    }
+    expect(props("ExecutionsTable").TimeToLiveSpecification).toEqual({ AttributeName: "ttl", Enabled: true });
+    expect(props("PatternsTable").TimeToLiveSpecification).toEqual({ AttributeName: "ttl", Enabled: true });
+    expect(props("DocumentsTable").TimeToLiveSpecification).toBeUndefined();
+    const indexes = props("ExecutionsTable").GlobalSecondaryIndexes as Json[];
+    expect(indexes).toEqual([
+      {
+        IndexName: "byProtocolTime",
+        KeySchema: [
+          { AttributeName: "gsi1pk", KeyType: "HASH" },
+          { AttributeName: "gsi1sk", KeyType: "RANGE" },
+        ],
+        Projection: { ProjectionType: "ALL" },
+      },
+      {
+        IndexName: "byDay",
+        KeySchema: [
+          { AttributeName: "gsi2pk", KeyType: "HASH" },
+          { AttributeName: "gsi2sk", KeyType: "RANGE" },
+        ],
+        Projection: { ProjectionType: "ALL" },
+      },
+    ]);
+  });
+
+  it("redrives the queues to their dead-letter queues after 5 receives, with visibility >= 6x the consumer's timeout", () => {
+    const analyzeTimeout = props("AnalyzeLambdaFunction").Timeout as number;
+    const triggerTimeout = props("TriggerLambdaFunction").Timeout as number;
+    for (const [queue, dlq, timeout] of [
+      ["AnalysisQueue", "AnalysisDeadLetterQueue", analyzeTimeout],
+      ["AnalysisPriorityQueue", "AnalysisDeadLetterQueue", analyzeTimeout],
+      ["TriggerQueue", "TriggerDeadLetterQueue", triggerTimeout],
+    ] as const) {
+      const p = props(queue);
+      expect(p.RedrivePolicy, queue).toEqual({ deadLetterTargetArn: getAttArn(dlq), maxReceiveCount: 5 });
+      expect(p.VisibilityTimeout as number, queue).toBeGreaterThanOrEqual(6 * timeout);
+    }
+    for (const dlq of ["AnalysisDeadLetterQueue", "TriggerDeadLetterQueue"]) {
+      expect(props(dlq).MessageRetentionPeriod, dlq).toBe(14 * 24 * 3600);
+      expect(props(dlq).RedrivePolicy, dlq).toBeUndefined();
+    }
+    const batchTimeout = props("BatchAnalysisLambdaFunction").Timeout as number;
+    const runQueue = props("AnalysisRunQueue");
+    expect(runQueue.RedrivePolicy).toEqual({
+      deadLetterTargetArn: getAttArn("AnalysisDeadLetterQueue"),
+      maxReceiveCount: 3,
+    });
+    expect(runQueue.VisibilityTimeout as number).toBeGreaterThanOrEqual(6 * batchTimeout);
+    expect(ofType("AWS::SQS::Queue")).toHaveLength(6);
+  });
+
+  it("alarms when a dead-letter queue holds a message and when a function errors", () => {
+    const alarms = ofType("AWS::CloudWatch::Alarm").map(([, resource]) => resource.Properties);
+    const alarmOn = (metric: string, dimension: unknown) =>
+      alarms.filter(
+        (a) =>
+          a.MetricName === metric &&
+          JSON.stringify((a.Dimensions as Json[]).map((d) => d.Value)) === JSON.stringify([dimension]),
+      );
+    for (const dlq of ["AnalysisDeadLetterQueue", "TriggerDeadLetterQueue"]) {
+      const found = alarmOn("ApproximateNumberOfMessagesVisible", { "Fn::GetAtt": [dlq, "QueueName"] });
+      expect(found, dlq).toHaveLength(1);
+      expect(found[0]).toMatchObject({
+        Namespace: "AWS/SQS",
+        Threshold: 0,
+        ComparisonOperator: "GreaterThanThreshold",
+      });
+    }
+    for (const fn of FUNCTIONS) {
+      const found = alarmOn("Errors", { Ref: fn.logicalId });
+      expect(found, fn.name).toHaveLength(1);
+      expect(found[0]).toMatchObject({
+        Namespace: "AWS/Lambda",
+        Threshold: 0,
+        ComparisonOperator: "GreaterThanThreshold",
+      });
+    }
+    for (const alarm of alarms) expect(alarm.AlarmActions).toEqual([{ Ref: "AlarmTopic" }]);
+  });
+
+  it("gives each function its own role, granting exactly its listed actions on its resources", () => {
+    expect(sorted(ofType("AWS::IAM::Role").map(([id]) => id))).toEqual(
+      sorted(FUNCTIONS.map((fn) => fn.role)),
+    );
+    for (const fn of FUNCTIONS) {
+      expect(props(fn.logicalId).Role, fn.name).toEqual(getAttArn(fn.role));
+      const role = resources[fn.role]!;
+      expect(role.Properties.ManagedPolicyArns, fn.role).toBeUndefined();
+      const expected = Object.fromEntries(
+        Object.entries(EXPECTED_GRANTS[fn.role]!).map(([resource, actions]) => [resource, sorted(actions)]),
+      );
+      expect(grantsOf(role), fn.role).toEqual(expected);
+    }
+  });
+
+  it("keeps consumers and producers apart: no reads of queues one only writes, no document writes outside api", () => {
+    const grants = Object.fromEntries(FUNCTIONS.map((fn) => [fn.name, grantsOf(resources[fn.role]!)]));
+    const all = (name: string) => Object.values(grants[name]!).flat();
+    expect(all("api")).not.toContain("sqs:ReceiveMessage");
+    // batchAnalysis consumes its run queue only; it publishes nothing.
+    expect(all("batchAnalysis")).not.toContain("sqs:SendMessage");
+    expect(Object.keys(grants.batchAnalysis!).filter((resource) => resource.endsWith("Queue"))).toEqual([
+      "AnalysisRunQueue",
+    ]);
+    for (const name of ["analyze", "batchAnalysis", "trigger"]) {
+      const onDocuments = grants[name]!.DocumentsTable ?? [];
+      expect(
+        onDocuments.filter((action) => !["dynamodb:GetItem", "dynamodb:Query"].includes(action)),
+        name,
+      ).toEqual([]);
+    }
+    for (const actions of Object.values(grants).flatMap((g) => Object.values(g))) {
+      expect(actions.some((action) => action.includes("*"))).toBe(false);
+    }
+  });
+
+  it("lets a function delete only idempotency claims, never history, documents or patterns", () => {
+    const statements = FUNCTIONS.flatMap((fn) =>
+      (resources[fn.role]!.Properties.Policies as Array<{ PolicyDocument: { Statement: Json[] } }>).flatMap(
+        (policy) => policy.PolicyDocument.Statement.map((statement) => ({ fn: fn.name, statement })),
+      ),
+    );
+    const deleting = statements.filter(({ statement }) =>
+      asArray(statement.Action as string | string[]).some((action) =>
+        /^dynamodb:(DeleteItem|BatchWriteItem)$/.test(action),
+      ),
+    );
+    for (const { fn, statement } of deleting) {
+      const onPatternsOnly = asArray(statement.Resource).every((r) => resourceKey(r) === "PatternsTable");
+      if (onPatternsOnly && fn !== "api" && fn !== "trigger") continue; // the analysis owns its patterns
+      expect(statement.Condition, `${fn} ${statement.Sid}`).toEqual({
+        "ForAllValues:StringLike": { "dynamodb:LeadingKeys": ["idem#*"] },
+      });
+      expect(asArray(statement.Resource).map(resourceKey), `${fn} ${statement.Sid}`).toEqual([
+        "ExecutionsTable",
+      ]);
+    }
+    expect(
+      deleting
+        .filter(({ statement }) => statement.Condition)
+        .map(({ fn }) => fn)
+        .sort(),
+    ).toEqual(["api", "trigger"]);
+  });
+
+  it("sets the environment the config module reads, with secrets only as deploy-time references", () => {
+    const secrets = ["UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN", "LLM_API_KEY", "MOVA_API_KEYS"];
+    for (const fn of FUNCTIONS) {
+      const variables = (props(fn.logicalId).Environment as { Variables: Json }).Variables;
+      expect(variables.DOCUMENTS_TABLE).toEqual({ Ref: "DocumentsTable" });
+      expect(variables.EXECUTIONS_TABLE).toEqual({ Ref: "ExecutionsTable" });
+      expect(variables.PATTERNS_TABLE).toEqual({ Ref: "PatternsTable" });
+      expect(variables.ANALYSIS_QUEUE_URL).toEqual({ Ref: "AnalysisQueue" });
+      expect(variables.ANALYSIS_PRIORITY_QUEUE_URL).toEqual({ Ref: "AnalysisPriorityQueue" });
+      for (const name of secrets) {
+        if (name in variables)
+          expect(variables[name], `${fn.name} ${name}`).toBe(`{{resolve:ssm:/mova/dev/${secretName(name)}}}`);
+      }
+      // Stand in for what CloudFormation substitutes, then let the real config module judge it.
+      const resolved = Object.fromEntries(
+        Object.entries(variables).map(([key, value]) => [
+          key,
+          typeof value === "string" ? value : `resolved-${key}`,
+        ]),
+      );
+      expect(() => loadConfig(resolved), fn.name).not.toThrow();
+      expect(loadConfig(resolved).SESSION_TTL_SECONDS).toBe(3600);
+      expect(loadConfig(resolved).HISTORY_RETENTION_DAYS).toBe(90);
+    }
+    const envOf = (logicalId: string) => (props(logicalId).Environment as { Variables: Json }).Variables;
+    expect(Object.keys(envOf("ApiLambdaFunction"))).toEqual(expect.arrayContaining(secrets));
+    // Only the functions that run protocols hold the LLM key; only api holds Redis and API keys.
+    expect(Object.keys(envOf("TriggerLambdaFunction"))).toContain("LLM_API_KEY");
+    for (const id of ["AnalyzeLambdaFunction", "BatchAnalysisLambdaFunction"]) {
+      expect(
+        Object.keys(envOf(id)).filter((key) => secrets.includes(key)),
+        id,
+      ).toEqual([]);
+    }
+    expect(Object.keys(envOf("TriggerLambdaFunction"))).not.toContain("MOVA_API_KEYS");
+    expect(JSON.stringify(template)).not.toMatch(/"LLM_BASE_URL":""/);
+  });
+
+  it("deploys infra/resources.yml as written: Serverless only fills in the names", async () => {
+    const source = parse(await readFile(path.join(root, "infra/resources.yml"), "utf8")) as {
+      Resources: Record<string, CfnResource>;
+    };
+    const nameKeys = ["TableName", "QueueName", "TopicName", "AlarmName"];
+    const withoutNames = (resource: CfnResource) => ({
+      ...resource,
+      Properties: Object.fromEntries(
+        Object.entries(resource.Properties).filter(([key]) => !nameKeys.includes(key)),
+      ),
+    });
+    for (const [logicalId, resource] of Object.entries(source.Resources)) {
+      expect(resources[logicalId], logicalId).toBeDefined();
+      expect(withoutNames(resources[logicalId]!), logicalId).toEqual(withoutNames(resource));
+      for (const key of nameKeys) {
+        const name = resources[logicalId]!.Properties[key];
+        if (name !== undefined) expect(name, `${logicalId}.${key}`).toMatch(/^mova-dev-[a-z0-9-]+$/);
+      }
+    }
+  });
+});
+
+function secretName(variable: string): string {
+  return {
+    UPSTASH_REDIS_REST_URL: "upstash-redis-rest-url",
+    UPSTASH_REDIS_REST_TOKEN: "upstash-redis-rest-token",
+    LLM_API_KEY: "llm-api-key",
+    MOVA_API_KEYS: "api-keys",
+  }[variable]!;
+}
