@@ -150,6 +150,11 @@ describe("the handler with API Gateway v2 events", () => {
         "POST /executions",
         "GET /executions/{id}",
         "GET /documents/{name}/protocols/{protocol}/executions",
+        "GET /documents/{name}/protocols/{protocol}/patterns",
+        "GET /documents/{name}/protocols/{protocol}/recommendations",
+        "GET /patterns",
+        "POST /analysis/runs",
+        "GET /analysis/runs/{id}",
       ].sort(),
     );
     const createSession = body.components.schemas.CreateSessionRequest;
