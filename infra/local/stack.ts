@@ -82,6 +82,7 @@ export const LOCAL_RESOURCES: Record<string, { name: string; env: string }> = {
   AnalysisQueue: { name: "mova-analysis", env: "ANALYSIS_QUEUE_URL" },
   AnalysisPriorityQueue: { name: "mova-analysis-priority", env: "ANALYSIS_PRIORITY_QUEUE_URL" },
   AnalysisDeadLetterQueue: { name: "mova-analysis-dlq", env: "ANALYSIS_DLQ_URL" },
+  AnalysisRunQueue: { name: "mova-analysis-run", env: "ANALYSIS_RUN_QUEUE_URL" },
   TriggerQueue: { name: "mova-trigger", env: "TRIGGER_QUEUE_URL" },
   TriggerDeadLetterQueue: { name: "mova-trigger-dlq", env: "TRIGGER_DLQ_URL" },
 };

@@ -131,7 +131,8 @@ export function startTriggerWorker(context: {
   if (!queueUrl) throw new Error("the local stack has no TRIGGER_QUEUE_URL");
   const poller = createTriggerPoller({
     queueUrl,
-    sqs: createSqsClient(context.config, { env: context.env }),
+    // Long polls wait up to waitSeconds: the request timeout must outlast them.
+    sqs: createSqsClient(context.config, { env: context.env, requestTimeoutMs: 30_000 }),
     handler: buildTriggerHandler(context.config, { env: context.env, logger: context.logger }),
     region: context.config.AWS_REGION,
     logger: context.logger,
