@@ -163,9 +163,7 @@ export function analysisRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpec
     }
   }
 
-  async function protocolReport(
-    request: ApiRequest<unknown, { window?: number }>,
-  ): Promise<{
+  async function protocolReport(request: ApiRequest<unknown, { window?: number }>): Promise<{
     report: ProtocolReport | undefined;
     stored: WindowAggregate | undefined;
     window: ReturnType<typeof windowOf>;

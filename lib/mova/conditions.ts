@@ -14,7 +14,8 @@ export function isConditionOperator(operator: string): operator is ConditionOper
 /** Compiles a `matches` pattern, or says why it cannot be used. */
 export function compilePattern(pattern: unknown): RegExp | { error: string } {
   if (typeof pattern !== "string") return { error: "the pattern must be a string" };
-  if (pattern.length > MAX_PATTERN_LENGTH) return { error: `the pattern is longer than ${MAX_PATTERN_LENGTH}` };
+  if (pattern.length > MAX_PATTERN_LENGTH)
+    return { error: `the pattern is longer than ${MAX_PATTERN_LENGTH}` };
   try {
     return new RegExp(pattern, "u");
   } catch (error) {
@@ -105,7 +106,7 @@ export function evaluateCondition(condition: Condition, resolve: Resolver): bool
         if (patternCache.size > 1_000) patternCache.clear();
         patternCache.set(expected, regex);
       }
-      return regex !== null && regex.test(stringifyValue(actual).slice(0, 10_000));
+      return regex?.test(stringifyValue(actual).slice(0, 10_000)) ?? false;
     }
     default:
       return false;

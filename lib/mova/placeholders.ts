@@ -106,7 +106,8 @@ export interface RenderResult {
 /** How a value shows inside text: strings as they are, everything else as JSON. */
 export function stringifyValue(value: unknown): string {
   if (typeof value === "string") return value;
-  if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint") return String(value);
+  if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint")
+    return String(value);
   if (value === null) return "null";
   try {
     return JSON.stringify(value) ?? "";

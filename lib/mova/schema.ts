@@ -9,7 +9,14 @@ import { z } from "zod";
 /** Any JSON value. */
 export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
 export const JsonValue: z.ZodType<Json> = z.lazy(() =>
-  z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(JsonValue), z.record(z.string(), JsonValue)]),
+  z.union([
+    z.string(),
+    z.number(),
+    z.boolean(),
+    z.null(),
+    z.array(JsonValue),
+    z.record(z.string(), JsonValue),
+  ]),
 );
 
 export const CONDITION_OPERATORS = [
@@ -220,7 +227,10 @@ export type Contract = z.infer<typeof Contract>;
 
 export const MovaDocument = z.object({
   /** YAML reads `version: 2.2` as a number; both spellings mean the same version. */
-  version: z.union([z.string().min(1), z.number().transform((n) => (Number.isInteger(n) ? n.toFixed(1) : String(n)))]),
+  version: z.union([
+    z.string().min(1),
+    z.number().transform((n) => (Number.isInteger(n) ? n.toFixed(1) : String(n))),
+  ]),
   intents: z.array(Intent).default([]),
   protocols: z.array(Protocol).default([]),
   tools: z.array(Tool).default([]),

@@ -10,11 +10,17 @@ export interface FakeOpenAi {
   baseURL: string;
   double: HttpDouble;
   /** The chat completion requests received, parsed. */
-  completions(): Array<{ model: string; messages: Array<{ role: string; content: string }>; [k: string]: unknown }>;
+  completions(): Array<{
+    model: string;
+    messages: Array<{ role: string; content: string }>;
+    [k: string]: unknown;
+  }>;
   /** Sets how the next completions are answered, in order (then the default answer). */
   queue(...replies: ScriptedReply[]): void;
   /** Sets the default answer text from the request. */
-  answerWith(answer: (request: { model: string; messages: Array<{ role: string; content: string }> }) => string): void;
+  answerWith(
+    answer: (request: { model: string; messages: Array<{ role: string; content: string }> }) => string,
+  ): void;
   /** Fixed delay before every default answer. */
   setDelay(ms: number): void;
   close(): Promise<void>;
@@ -28,7 +34,9 @@ export function completion(text: string, model = "fake-model"): ScriptedReply {
       object: "chat.completion",
       created: Math.floor(Date.now() / 1000),
       model,
-      choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: "stop", logprobs: null }],
+      choices: [
+        { index: 0, message: { role: "assistant", content: text }, finish_reason: "stop", logprobs: null },
+      ],
       usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 },
     },
   };
