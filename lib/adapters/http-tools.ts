@@ -25,6 +25,7 @@ export interface HttpToolsOptions {
 export const DEFAULT_TOOL_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_RESPONSE_BYTES = 1_048_576;
 const DEFAULT_USER_AGENT = "mova-serverless/0.1";
+const MAX_IDLE_SOCKETS_PER_HOST = 4096;
 
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);
 /** Methods safe to resend when a pooled keep-alive socket turns out to have been closed by the server. */
@@ -57,9 +58,14 @@ export function createHttpTools(options: HttpToolsOptions = {}): ToolPort {
   const defaultTimeoutMs = positiveOr(options.defaultTimeoutMs, DEFAULT_TOOL_TIMEOUT_MS);
   const maxResponseBytes = positiveOr(options.maxResponseBytes, DEFAULT_MAX_RESPONSE_BYTES);
   const userAgent = options.userAgent ?? DEFAULT_USER_AGENT;
+  // Node keeps at most 256 idle sockets per host by default and destroys the rest as a burst
+  // of concurrent calls ends, so every burst above 256 reconnects (the concurrency benchmark
+  // saw 744 new connections per 1000 concurrent runs). Idle sockets never outnumber the peak
+  // of concurrent calls, and the server's keep-alive timeout closes them.
+  const agentOptions = { keepAlive: true, maxFreeSockets: MAX_IDLE_SOCKETS_PER_HOST };
   const agents = {
-    "http:": new http.Agent({ keepAlive: true }),
-    "https:": new https.Agent({ keepAlive: true }),
+    "http:": new http.Agent(agentOptions),
+    "https:": new https.Agent(agentOptions),
   };
 
   return {

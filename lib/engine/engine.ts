@@ -3,6 +3,7 @@
  * suspending on `input` steps and resuming from the suspended run. Every run keeps its
  * state in its own objects; nothing mutable is shared between runs.
  */
+import { setMaxListeners } from "node:events";
 import { evaluateConditions } from "../mova/conditions.ts";
 import { renderTemplate, type Resolver } from "../mova/placeholders.ts";
 import type {
@@ -164,6 +165,9 @@ class RunState {
       secrets: options.ports.secrets,
       onSecretRead: (name, value) => this.redactor.addSecret(name, value),
     });
+    // Every call in flight listens on the run's signal (a wide `parallel` step has many at once);
+    // that is by design, not the leak Node warns about beyond ten listeners.
+    setMaxListeners(0, this.controller.signal);
     this.#callerSignal = options.signal;
     if (options.signal?.aborted) this.stop("cancelled");
     else options.signal?.addEventListener("abort", this.#onCallerAbort, { once: true });

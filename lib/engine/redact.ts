@@ -66,14 +66,30 @@ export class SecretRedactor {
   }
 
   #copy(value: unknown): unknown {
-    if (typeof value === "string") return this.redactString(value);
-    if (Array.isArray(value)) return value.map((item) => this.#copy(item));
-    if (value !== null && typeof value === "object") {
-      // fromEntries defines properties, so a key such as `__proto__` stays a plain key.
-      return Object.fromEntries(
-        Object.entries(value).map(([key, item]) => [this.redactString(key), this.#copy(item)]),
-      );
+    if (typeof value === "string") return this.#values.size === 0 ? value : this.redactString(value);
+    if (value === null || typeof value !== "object") return value;
+    if (Array.isArray(value)) {
+      const items = new Array<unknown>(value.length);
+      for (let index = 0; index < value.length; index += 1) items[index] = this.#copy(value[index]);
+      return items;
     }
-    return value;
+    // A plain loop rather than fromEntries(entries().map()): the copy runs on every result and
+    // step record, and the intermediate arrays were a tenth of the engine's cost per step.
+    const copy: Record<string, unknown> = {};
+    const redactKeys = this.#values.size > 0;
+    for (const key of Object.keys(value)) {
+      const name = redactKeys ? this.redactString(key) : key;
+      const item = this.#copy((value as Record<string, unknown>)[key]);
+      // Defined, not assigned, so that a key such as `__proto__` stays a plain key.
+      if (name === "__proto__")
+        Object.defineProperty(copy, name, {
+          value: item,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      else copy[name] = item;
+    }
+    return copy;
   }
 }
