@@ -1,0 +1,93 @@
+/**
+ * 5. Cold start: builds the function bundles (scripts/build.ts, as `npm run build` does), then
+ * per function the bundle size and the time to import its handler in a fresh Node process
+ * (median of several processes), with an environment under which nothing can connect at
+ * import time (endpoints on a closed loopback port, no LLM key).
+ */
+import { execFile } from "node:child_process";
+import { existsSync, statSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { promisify } from "node:util";
+import { median, round } from "./lib/report.ts";
+import { type Benchmark, type BenchContext, NotBuiltError } from "./lib/types.ts";
+
+const run = promisify(execFile);
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+
+export type ColdStartResult = Record<string, { bundleKb: number; initMs: number }>;
+
+/** Nothing reachable: a connection attempted at import time would fail (and show). */
+const OFFLINE_ENV: Record<string, string> = {
+  AWS_REGION: "us-east-1",
+  AWS_ACCESS_KEY_ID: "cold-start",
+  AWS_SECRET_ACCESS_KEY: "cold-start",
+  AWS_ENDPOINT_URL_DYNAMODB: "http://127.0.0.1:9",
+  AWS_ENDPOINT_URL_SQS: "http://127.0.0.1:9",
+  ANALYSIS_QUEUE_URL: "http://127.0.0.1:9/000000000000/analysis",
+  ANALYSIS_PRIORITY_QUEUE_URL: "http://127.0.0.1:9/000000000000/analysis-priority",
+  ANALYSIS_RUN_QUEUE_URL: "http://127.0.0.1:9/000000000000/analysis-runs",
+  UPSTASH_REDIS_REST_URL: "http://127.0.0.1:9",
+  UPSTASH_REDIS_REST_TOKEN: "cold-start",
+  MOVA_API_KEYS: "bench:0000000000000000000000000000000000000000000000000000000000000000",
+  LOG_LEVEL: "ERROR",
+  POWERTOOLS_METRICS_DISABLED: "true",
+  AWS_LAMBDA_FUNCTION_NAME: "cold-start-bench",
+  NODE_ENV: "production",
+};
+
+async function importOnce(bundle: string): Promise<number> {
+  const { stdout } = await run(
+    process.execPath,
+    [fileURLToPath(new URL("./support/import-child.mjs", import.meta.url)), pathToFileURL(bundle).href],
+    { env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...OFFLINE_ENV }, timeout: 30_000 },
+  );
+  const line = stdout.trim().split("\n").at(-1) ?? "";
+  return (JSON.parse(line) as { initMs: number }).initMs;
+}
+
+export const coldStartBenchmark: Benchmark<ColdStartResult> = {
+  name: "coldStart",
+  title: "Cold start: esbuild bundle size and handler import time in a fresh Node process",
+  async run(context: BenchContext) {
+    let buildFunctions: typeof import("../scripts/build.ts").buildFunctions;
+    try {
+      ({ buildFunctions } = await import("../scripts/build.ts"));
+    } catch (error) {
+      throw new NotBuiltError(`scripts/build.ts cannot be loaded: ${(error as Error).message}`);
+    }
+    const buildStarted = performance.now();
+    const { built } = await buildFunctions({ root: ROOT });
+    context.log(
+      `coldStart: built ${built.length} bundles in ${round((performance.now() - buildStarted) / 1000, 1)} s`,
+    );
+    const repeats = context.quick ? 3 : 7;
+    const result: ColdStartResult = {};
+    const rows: Array<Array<string | number>> = [];
+    for (const fn of [...built].sort((a, b) => a.name.localeCompare(b.name))) {
+      if (!existsSync(fn.outfile)) throw new Error(`${fn.outfile} was not written`);
+      await importOnce(fn.outfile);
+      const times: number[] = [];
+      for (let index = 0; index < repeats; index += 1) times.push(await importOnce(fn.outfile));
+      context.log(`coldStart ${fn.name}: ${times.map((t) => round(t, 1)).join(", ")} ms`);
+      const bundleKb = round(statSync(fn.outfile).size / 1024, 1);
+      result[fn.name] = { bundleKb, initMs: round(median(times), 1) };
+      rows.push([
+        fn.name,
+        path.relative(ROOT, fn.outfile),
+        bundleKb,
+        round(median(times), 1),
+        round(Math.min(...times), 1),
+      ]);
+    }
+    return {
+      result,
+      table: { headers: ["function", "bundle", "bundle KB", "init ms (median)", "init ms (min)"], rows },
+      notes: [
+        `bundles from scripts/build.ts (esbuild, minified ESM, node20); the .map files are not counted`,
+        `init = the time of import() of the bundle in a fresh \`node\` process (no loader), median of ${repeats} processes after one untimed; the start of Node itself is not included`,
+        "environment: endpoints on a closed loopback port, static credentials, no LLM key, so nothing connects at import time",
+      ],
+    };
+  },
+};
