@@ -118,6 +118,11 @@ export const requestPathBenchmark: Benchmark<RequestPathResult> = {
             );
           }
           const queuedAfter = await queuedMessages(stack.ready);
+          // Nothing consumes the queue here: every answered request of the 'on' rounds must be on it.
+          if (queuedAfter - queuedBefore < 0.95 * publishedRequests)
+            throw new Error(
+              `publishing is not happening: the queue grew by ${queuedAfter - queuedBefore} for ${publishedRequests} requests`,
+            );
           // One connection as well: the latency of a request that waits for no other, so the
           // price of publishing is seen apart from the queueing of a saturated machine.
           const singleOn = await drive(ready.withPublishURL, ready.apiKey, seconds, 1);

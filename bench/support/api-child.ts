@@ -1,9 +1,10 @@
 /**
  * The request-path benchmark's API process: the real API handler behind the local gateway,
- * talking to the local stack of stack-child.ts (another process), twice over: one gateway with the deployed wiring (history write and SQS publish overlapping)
- * and one whose deps differ only in a publisher that does nothing, built for this comparison
- * alone (the API deps offer no switch to turn publishing off). It stores the benchmark
- * document, then sends the URLs and the API key to the parent over IPC.
+ * talking to the local stack of stack-child.ts (another process), twice over: one gateway
+ * with the deployed wiring (history write and SQS publish overlapping) and one whose deps
+ * differ only in a publisher that does nothing, built for this comparison alone (the API
+ * deps offer no switch to turn publishing off). It stores the benchmark document, then sends
+ * the URLs and the API key to the parent over IPC.
  */
 import { Logger } from "@aws-lambda-powertools/logger";
 import { startGateway } from "../../infra/local/gateway.ts";
