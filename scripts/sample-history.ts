@@ -16,26 +16,15 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { type ExecutionRecord, ExecutionRecordSchema } from "../lib/history/execution-record.ts";
+import { seededRandom } from "../lib/util/seeded-random.ts";
 
 type StepRecord = ExecutionRecord["steps"][number];
-
-/** mulberry32: a small seeded generator, so the file is the same on every machine. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const END = Date.parse("2026-11-20T18:00:00.000Z");
 const DAYS = 14;
 
 export function generateSampleHistory(count = 300, seed = 20261120): ExecutionRecord[] {
-  const random = seeded(seed);
+  const random = seededRandom(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
   /** A latency around `median` ms with a long right tail (log-normal-ish). */
   const latency = (median: number, spread = 0.5) =>

@@ -1,12 +1,10 @@
 /** What the API handler needs: the stores, the engine's ports and the settings. Tests and the local stack inject these. */
-import type { Logger } from "@aws-lambda-powertools/logger";
 import type { Config } from "../config.ts";
-import type { Clock, LlmPort, SecretsPort, ToolPort } from "../engine/types.ts";
-import type { DocumentStore, EventPublisher, HistoryStore, SessionStore } from "../runtime/ports.ts";
-import type { IdempotencyStore } from "../service/idempotency-store.ts";
+import type { SessionStore } from "../runtime/ports.ts";
+import type { RuntimeDeps } from "../service/deps.ts";
 import type { ApiAnalysisDeps } from "./routes-analysis.ts";
 
-export interface ApiDeps {
+export interface ApiDeps extends RuntimeDeps {
   config: Pick<
     Config,
     | "MAX_BODY_BYTES"
@@ -16,16 +14,7 @@ export interface ApiDeps {
     | "MOVA_DEV_API_KEY"
     | "SESSION_TTL_SECONDS"
   >;
-  documents: DocumentStore;
   sessions: SessionStore;
-  history: HistoryStore;
-  publisher: EventPublisher;
-  idempotency: IdempotencyStore;
-  llm: LlmPort;
-  tools: ToolPort;
-  secrets: SecretsPort;
-  clock: Clock;
-  logger: Logger;
   /** The patterns, recommendations and analysis-run routes; absent: those routes are not served. */
   analysis?: ApiAnalysisDeps;
 }

@@ -15,6 +15,7 @@ import { AnalysisError } from "../../lib/analysis/errors.ts";
 import { extractPatterns } from "../../lib/analysis/patterns.ts";
 import { computeStatistics } from "../../lib/analysis/statistics.ts";
 import { type ExecutionRecord, ExecutionRecordSchema } from "../../lib/history/execution-record.ts";
+import { seededRandom } from "../../lib/util/seeded-random.ts";
 
 const KEY = { tenant: "acme", document: "support", protocol: "checkout" };
 const MAX_STORED_BYTES = 300 * 1024;
@@ -183,23 +184,12 @@ describe("ProtocolAggregate merging", () => {
 
 // ---- bounds and volume ------------------------------------------------------------------------
 
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const WORDS =
   "alpha beta gamma delta epsilon zeta theta kappa lambda sigma omega привіт замовлення доставка".split(" ");
 
 /** A varied synthetic history: eight steps a run, retries, failures, branches, prompts. */
 function* syntheticHistory(count: number, seed: number, wild = false): Generator<ExecutionRecord> {
-  const random = seeded(seed);
+  const random = seededRandom(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
   for (let i = 0; i < count; i++) {
     const steps: ExecutionRecord["steps"] = [];

@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { AnalysisError } from "../../lib/analysis/errors.ts";
 import { LatencySketch, MAX_BUCKETS } from "../../lib/analysis/sketch.ts";
+import { seededRandom } from "../../lib/util/seeded-random.ts";
 
 const ALPHA = 0.01;
 /** The stated bound, with room for floating-point rounding only. */
@@ -16,17 +17,6 @@ function sketchOf(values: readonly number[]): LatencySketch {
 /** The quantile the sketch estimates: the value of rank ⌊q·(n − 1)⌋. */
 function exactQuantile(sorted: readonly number[], q: number): number {
   return sorted[Math.floor(q * (sorted.length - 1))]!;
-}
-
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function logNormal(random: () => number, median: number, sigma: number): number {
@@ -54,7 +44,7 @@ describe("LatencySketch accuracy", () => {
   });
 
   it("holds the bound on 100,000 log-normal latencies at the usual percentiles", () => {
-    const random = seeded(42);
+    const random = seededRandom(42);
     // σ = 0.9: p99/p50 ≈ 8, a wide but realistic spread of request latencies.
     const values = Array.from({ length: 100_000 }, () => logNormal(random, 250, 0.9));
     const sketch = sketchOf(values);
@@ -87,7 +77,7 @@ describe("LatencySketch accuracy", () => {
   });
 
   it("beyond 512 buckets only the values below max / 27,000 lose precision", () => {
-    const random = seeded(7);
+    const random = seededRandom(7);
     // 0.1 µs … 1 s: seven orders of magnitude, far more than 512 buckets (4.4 orders) span.
     const values = Array.from({ length: 20_000 }, () => 10 ** (-4 + 7 * random()));
     const sketch = sketchOf(values);
@@ -153,7 +143,7 @@ describe("LatencySketch merging", () => {
   });
 
   it("merges sketches whose ranges overflow the bucket limit the same in any order", () => {
-    const random = seeded(11);
+    const random = seededRandom(11);
     const low = Array.from({ length: 500 }, () => 0.001 + random() * 0.01);
     const high = Array.from({ length: 500 }, () => 1e5 + random() * 1e5);
     const a = sketchOf(low).merge(sketchOf(high)).toJSON();
