@@ -157,6 +157,7 @@ const EXPECTED_GRANTS: Record<string, Record<string, string[]>> = {
     AnalysisQueue: ["sqs:SendMessage"],
     AnalysisPriorityQueue: ["sqs:SendMessage"],
     TriggerQueue: SQS_CONSUME,
+    TriggerDeadLetterQueue: ["sqs:SendMessage"],
   },
 };
 
@@ -269,6 +270,16 @@ describe("npm run package (osls, offline)", () => {
     expect(events).toHaveLength(1);
     expect(events[0]!.EventPattern).toEqual({ "detail-type": ["mova.run.requested"] });
     expect((events[0]!.Targets as Json[])[0]!.Arn).toEqual(getAttArn("TriggerLambdaFunction"));
+
+    // A run request that fails every async attempt lands in the trigger dead-letter queue.
+    const invokeConfigs = ofType("AWS::Lambda::EventInvokeConfig").map(([, resource]) => resource.Properties);
+    expect(invokeConfigs).toEqual([
+      expect.objectContaining({
+        FunctionName: { Ref: "TriggerLambdaFunction" },
+        MaximumRetryAttempts: 2,
+        DestinationConfig: { OnFailure: { Destination: getAttArn("TriggerDeadLetterQueue") } },
+      }),
+    ]);
 
     const permissions = ofType("AWS::Lambda::Permission").map(([, resource]) => resource.Properties);
     for (const fn of ["BatchAnalysisLambdaFunction", "TriggerLambdaFunction"]) {
