@@ -140,7 +140,7 @@ export const ExecutionResponse = z
     offline: z.boolean(),
     error: StepErrorSchema.optional(),
     waitingFor: z.object({ stepId: z.string(), prompt: z.string(), variable: z.string() }).optional(),
-    analysis: z.enum(["published", "pending"]),
+    analysis: z.enum(["published", "pending", "waiting"]),
   })
   .meta({ id: "ExecutionResult" });
 

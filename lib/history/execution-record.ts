@@ -50,8 +50,12 @@ export const ExecutionRecordSchema = z.object({
   unresolved: z.array(z.string()).default([]),
   offline: z.boolean().default(false),
   error: StepErrorSchema.optional(),
-  /** `pending` when the execution event could not be published: the batch analysis picks it up. */
-  analysis: z.enum(["published", "pending"]).default("published"),
+  /**
+   * `published` once the execution event is on the analysis queue; `pending` when it could not
+   * be published (the batch analysis picks it up); `waiting` while the run waits for input
+   * (nothing is published until it finishes).
+   */
+  analysis: z.enum(["published", "pending", "waiting"]).default("published"),
 });
 
 export type ExecutionRecord = z.infer<typeof ExecutionRecordSchema>;

@@ -285,7 +285,9 @@ export function createDynamoHistoryStore(options: DynamoHistoryStoreOptions): Dy
 function fromItem(item: Record<string, AttributeValue>): ExecutionRecord {
   const record = ExecutionRecordSchema.parse(JSON.parse(item.record?.S ?? "null"));
   const analysis = item.analysis?.S;
-  return analysis === "pending" || analysis === "published" ? { ...record, analysis } : record;
+  return analysis === "pending" || analysis === "published" || analysis === "waiting"
+    ? { ...record, analysis }
+    : record;
 }
 
 function keyOf(item: Record<string, AttributeValue>, index: IndexSpec): Record<string, AttributeValue> {

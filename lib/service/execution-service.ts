@@ -184,7 +184,8 @@ export function buildExecutionRecord(
     steps: result.steps,
     unresolved: result.unresolved,
     offline: result.offline,
-    analysis: "published",
+    // A waiting run is not published until it finishes.
+    analysis: FINISHED_STATUSES.has(result.status) ? "published" : "waiting",
   };
   if (request.sessionId !== undefined) record.sessionId = request.sessionId;
   if (request.intent !== undefined) record.intent = request.intent;

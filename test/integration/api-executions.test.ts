@@ -81,6 +81,7 @@ describe("POST /executions", () => {
     expect(started.body).toMatchObject({
       status: "waiting_input",
       waitingFor: { stepId: "ask_item", variable: "item" },
+      analysis: "waiting",
     });
     const resumed = await api.call("POST", `/sessions/${sessionId}/messages`, { body: { text: "apple" } });
     expect(resumed.body).toMatchObject({ status: "waiting_input", executionId: started.body.executionId });

@@ -99,6 +99,7 @@ describe("a multi-turn conversation", () => {
       sessionId,
       trigger: "session",
       intent: "order",
+      analysis: "waiting",
     });
 
     const session = await api.call("GET", `/sessions/${sessionId}`);
