@@ -11,6 +11,7 @@ import { isIP, type LookupFunction } from "node:net";
 import type { Config } from "../config.ts";
 import { PortError, type ToolPort, type ToolRequest, type ToolResponse } from "../engine/types.ts";
 import { blockedAddressReason } from "./address-guard.ts";
+import { IDLE_SOCKET_TIMEOUT_MS } from "./node-fetch.ts";
 
 export interface HttpToolsOptions {
   /** `host` or `host:port` (case-insensitive; IPv6 as `[::1]` or `[::1]:8080`) exempt from the address guard. */
@@ -62,7 +63,15 @@ export function createHttpTools(options: HttpToolsOptions = {}): ToolPort {
   // of concurrent calls ends, so every burst above 256 reconnects (the concurrency benchmark
   // saw 744 new connections per 1000 concurrent runs). Idle sockets never outnumber the peak
   // of concurrent calls, and the server's keep-alive timeout closes them.
-  const agentOptions = { keepAlive: true, maxFreeSockets: MAX_IDLE_SOCKETS_PER_HOST };
+  // The timeout drops idle sockets before the server does (see IDLE_SOCKET_TIMEOUT_MS): after a
+  // pause longer than the server's keep-alive, a burst of calls would otherwise meet hundreds
+  // of sockets closed under it, more than the one resend of a stale socket can absorb.
+  const agentOptions = {
+    keepAlive: true,
+    maxFreeSockets: MAX_IDLE_SOCKETS_PER_HOST,
+    scheduling: "lifo" as const,
+    timeout: IDLE_SOCKET_TIMEOUT_MS,
+  };
   const agents = {
     "http:": new http.Agent(agentOptions),
     "https:": new https.Agent(agentOptions),

@@ -5,6 +5,7 @@
 import OpenAI, { APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai";
 import type { ChatCompletion } from "openai/resources/chat/completions";
 import { type LlmPort, type LlmRequest, type LlmResponse, PortError } from "../engine/types.ts";
+import { createNodeFetch } from "./node-fetch.ts";
 
 export interface OpenAiLlmOptions {
   apiKey: string;
@@ -16,6 +17,12 @@ export interface OpenAiLlmOptions {
   /** The SDK's retries on 429, 5xx, timeouts and network errors (default 2). */
   maxRetries?: number;
   defaultHeaders?: Record<string, string>;
+  /**
+   * The SDK's transport. Defaults to a keep-alive `node:http` fetch (./node-fetch.ts), which
+   * costs less than half the CPU of Node's built-in `fetch` per call; pass `globalThis.fetch`
+   * to use the built-in one.
+   */
+  fetch?: (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 }
 
 const DEFAULT_BASE_URL = "https://api.openai.com/v1";
@@ -35,6 +42,7 @@ export function createOpenAiLlm(options: OpenAiLlmOptions): LlmPort {
     webhookSecret: null,
     timeout: defaultTimeoutMs,
     maxRetries: Math.max(0, Math.floor(options.maxRetries ?? DEFAULT_MAX_RETRIES)),
+    fetch: options.fetch ?? createNodeFetch(),
     ...(options.defaultHeaders ? { defaultHeaders: options.defaultHeaders } : {}),
   });
   const redact = (text: string): string =>

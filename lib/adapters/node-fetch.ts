@@ -1,0 +1,217 @@
+/**
+ * A lean `fetch` for the `openai` SDK (its `fetch` client option), over `node:http`/`node:https`
+ * with keep-alive agents. Node's built-in `fetch` (undici behind web streams) cost ~0.6 ms of
+ * CPU per chat completion here against ~0.25 ms for this transport (bench/llm-transport.ts),
+ * and one Node process running many executions at once is bound by that CPU.
+ *
+ * What it does not do, because the SDK's JSON calls never need it: it sends string and byte
+ * bodies only (streams, FormData and Blobs — file uploads — go to the built-in `fetch`), it
+ * reads the whole body before resolving (the SDK's timeout then covers the body too), and it
+ * does not follow redirects (a 3xx reaches the SDK as a failed response, so credentials are
+ * never replayed to another host). Aborts reject with an `AbortError`, as `fetch` does, which
+ * the SDK maps to a timeout or a user abort; socket errors keep their `code` (ECONNREFUSED...).
+ */
+import http from "node:http";
+import https from "node:https";
+import { brotliDecompressSync, gunzipSync, inflateSync } from "node:zlib";
+
+export interface NodeFetchOptions {
+  /** Idle keep-alive sockets kept per host (default 4096: a burst of concurrent calls keeps its connections). */
+  maxFreeSockets?: number;
+}
+
+type FetchFunction = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
+/**
+ * Without an agent `timeout`, Node ignores the server's `Keep-Alive: timeout=N` hint and keeps
+ * idle sockets until the server closes them, so a call after a pause of N seconds can be sent
+ * on a socket the server is closing (ECONNRESET). With one, an idle socket is dropped after
+ * this long or a second before the server's hint, whichever is sooner (undici's default too).
+ * It does not limit a call in progress: the agent's timeout only closes idle sockets.
+ */
+export const IDLE_SOCKET_TIMEOUT_MS = 4000;
+
+const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
+
+export function createNodeFetch(options: NodeFetchOptions = {}): FetchFunction {
+  // LIFO (Node's default, kept explicit) hands out the most recently used socket: under a steady trickle the pool stays small
+  // and warm, and the sockets the server is about to time out are the ones left idle.
+  const agentOptions = {
+    keepAlive: true,
+    maxFreeSockets: options.maxFreeSockets ?? 4096,
+    scheduling: "lifo" as const,
+    timeout: IDLE_SOCKET_TIMEOUT_MS,
+  };
+  const agents = { "http:": new http.Agent(agentOptions), "https:": new https.Agent(agentOptions) };
+
+  return (input, init = {}) => {
+    const body = init.body;
+    if (
+      body != null &&
+      typeof body !== "string" &&
+      !(body instanceof Uint8Array) &&
+      !(body instanceof ArrayBuffer)
+    )
+      return globalThis.fetch(input, init);
+    const url =
+      typeof input === "string" ? new URL(input) : input instanceof URL ? input : new URL(input.url);
+    const transport = url.protocol === "https:" ? https : url.protocol === "http:" ? http : undefined;
+    if (!transport) return Promise.reject(new TypeError(`fetch: unsupported protocol ${url.protocol}`));
+    const headers = plainHeaders(init.headers);
+    const payload =
+      body == null
+        ? undefined
+        : typeof body === "string"
+          ? Buffer.from(body)
+          : Buffer.from(body as ArrayBuffer);
+    if (payload) headers["content-length"] = String(payload.byteLength);
+    const signal = init.signal ?? undefined;
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+
+    return new Promise<Response>((resolve, reject) => {
+      const request = transport.request(url, {
+        method: (init.method ?? "GET").toUpperCase(),
+        headers,
+        agent: agents[url.protocol as "http:" | "https:"],
+        ...(signal ? { signal } : {}),
+      });
+      request.on("error", (error) => reject(signal?.aborted ? abortError(signal) : error));
+      request.on("response", (response) => {
+        const chunks: Buffer[] = [];
+        response.on("data", (chunk: Buffer) => chunks.push(chunk));
+        response.on("error", (error) => reject(signal?.aborted ? abortError(signal) : error));
+        response.on("aborted", () => reject(signal?.aborted ? abortError(signal) : connectionReset()));
+        response.on("end", () => {
+          try {
+            const raw = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+            const status = response.statusCode ?? 0;
+            resolve(
+              new BufferedResponse(
+                url.href,
+                status,
+                response.statusMessage ?? "",
+                responseHeaders(response.rawHeaders),
+                NULL_BODY_STATUSES.has(status) ? null : decode(raw, response.headers["content-encoding"]),
+              ) as unknown as Response,
+            );
+          } catch (error) {
+            reject(error);
+          }
+        });
+      });
+      request.end(payload);
+    });
+  };
+}
+
+/**
+ * The part of `Response` a JSON client reads — status, headers, `text()`, `json()`,
+ * `arrayBuffer()` — over a body already in memory; `body` (a web stream) is made only if asked.
+ */
+class BufferedResponse {
+  readonly ok: boolean;
+  readonly redirected = false;
+  readonly type = "basic";
+  bodyUsed = false;
+  #bytes: Buffer | null;
+
+  constructor(
+    readonly url: string,
+    readonly status: number,
+    readonly statusText: string,
+    readonly headers: Headers,
+    bytes: Buffer | null,
+  ) {
+    this.ok = status >= 200 && status < 300;
+    this.#bytes = bytes;
+  }
+
+  get body(): ReadableStream<Uint8Array> | null {
+    if (this.#bytes === null) return null;
+    return new Response(this.#take()).body;
+  }
+
+  #take(): Buffer {
+    if (this.bodyUsed) throw new TypeError("Body is unusable: Body has already been read");
+    this.bodyUsed = true;
+    return this.#bytes ?? Buffer.alloc(0);
+  }
+
+  async text(): Promise<string> {
+    return this.#take().toString("utf8");
+  }
+
+  async json(): Promise<unknown> {
+    return JSON.parse(this.#take().toString("utf8"));
+  }
+
+  async arrayBuffer(): Promise<ArrayBuffer> {
+    const bytes = this.#take();
+    return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  }
+
+  async bytes(): Promise<Uint8Array> {
+    return new Uint8Array(await this.arrayBuffer());
+  }
+
+  async blob(): Promise<Blob> {
+    return new Blob([await this.arrayBuffer()], { type: this.headers.get("content-type") ?? "" });
+  }
+
+  clone(): BufferedResponse {
+    if (this.bodyUsed) throw new TypeError("Response.clone: Body has already been consumed");
+    return new BufferedResponse(
+      this.url,
+      this.status,
+      this.statusText,
+      new Headers(this.headers),
+      this.#bytes,
+    );
+  }
+}
+
+function plainHeaders(source: RequestInit["headers"]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (!source) return headers;
+  if (source instanceof Headers) {
+    source.forEach((value, name) => {
+      headers[name] = value;
+    });
+  } else if (Array.isArray(source)) {
+    for (const [name, value] of source)
+      if (name !== undefined && value !== undefined) headers[name.toLowerCase()] = value;
+  } else {
+    for (const name of Object.keys(source)) {
+      const value = (source as Record<string, string | undefined>)[name];
+      if (value !== undefined) headers[name.toLowerCase()] = value;
+    }
+  }
+  return headers;
+}
+
+function responseHeaders(raw: string[]): Headers {
+  const headers = new Headers();
+  for (let index = 0; index + 1 < raw.length; index += 2)
+    headers.append(raw[index] as string, raw[index + 1] as string);
+  return headers;
+}
+
+/** The SDK asks for no compression, but a server may compress anyway; `fetch` would decode it. */
+function decode(bytes: Buffer, encoding: string | undefined): Buffer {
+  if (!encoding || encoding === "identity" || bytes.byteLength === 0) return bytes;
+  const name = encoding.trim().toLowerCase();
+  if (name === "gzip" || name === "x-gzip") return gunzipSync(bytes);
+  if (name === "deflate") return inflateSync(bytes);
+  if (name === "br") return brotliDecompressSync(bytes);
+  return bytes;
+}
+
+function abortError(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error && reason.name === "AbortError") return reason;
+  return new DOMException("This operation was aborted", "AbortError");
+}
+
+function connectionReset(): Error {
+  return Object.assign(new Error("the connection closed before the response ended"), { code: "ECONNRESET" });
+}
