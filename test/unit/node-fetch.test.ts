@@ -66,6 +66,23 @@ describe("createNodeFetch", () => {
     await expect(response.text()).rejects.toThrow(TypeError);
   });
 
+  it("reads response headers as Headers does: any case, repeats joined, in name order", async () => {
+    handler = (_req, _body, res) => {
+      res.setHeader("X-Zeta", "z");
+      res.setHeader("Set-Cookie", ["a=1", "b=2"]);
+      res.setHeader("X-Many", ["1", "2"]);
+      res.end("ok");
+    };
+    const { headers } = await createNodeFetch()(base);
+    expect(headers.get("x-zeta")).toBe("z");
+    expect(headers.get("X-MANY")).toBe("1, 2");
+    expect(headers.has("x-missing")).toBe(false);
+    expect(headers.getSetCookie()).toEqual(["a=1", "b=2"]);
+    const names = [...headers.entries()].map(([name]) => name);
+    expect(names).toEqual([...names].sort());
+    expect(names).toContain("x-zeta");
+  });
+
   it("accepts headers as a record or as pairs", async () => {
     handler = echo;
     const fetch = createNodeFetch();

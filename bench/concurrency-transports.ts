@@ -1,0 +1,88 @@
+/**
+ * The concurrency benchmark's batches with the LLM port over Node's built-in `fetch` and over
+ * ./lib/adapters/node-fetch.ts (the default), side by side in one process, alternating: wall
+ * time and this process's CPU per execution. Same protocol, servers and delays as
+ * bench/concurrency.ts (100 ms LLM, 50 ms tool). Usage:
+ * `node [node flags] --import tsx bench/concurrency-transports.ts`
+ * (VARIANTS=builtin,node SIZES=100,1000 REPEATS=5 by default).
+ */
+import { fileURLToPath } from "node:url";
+import { createHttpTools } from "../lib/adapters/http-tools.ts";
+import { createOpenAiLlm } from "../lib/adapters/llm-openai.ts";
+import { runProtocol } from "../lib/engine/engine.ts";
+import type { EnginePorts } from "../lib/engine/types.ts";
+import { concurrencyDocument } from "./concurrency.ts";
+import { median } from "./lib/report.ts";
+import { startChild } from "./support/child.ts";
+
+const servers = await startChild<{ openaiBaseURL: string; toolURL: string }>(
+  fileURLToPath(new URL("./support/servers-child.ts", import.meta.url)),
+  { BENCH_LLM_DELAY_MS: "100", BENCH_TOOL_DELAY_MS: "50" },
+  [],
+);
+const document = concurrencyDocument(servers.ready.toolURL);
+const portsWith = (fetch: typeof globalThis.fetch | undefined): EnginePorts => ({
+  llm: createOpenAiLlm({
+    apiKey: "bench-key",
+    baseURL: servers.ready.openaiBaseURL,
+    model: "bench-model",
+    maxRetries: 0,
+    timeoutMs: 60_000,
+    ...(fetch ? { fetch } : {}),
+  }),
+  tools: createHttpTools({ allowHosts: ["127.0.0.1"], defaultTimeoutMs: 60_000 }),
+});
+const variants = new Map<string, EnginePorts>(
+  (process.env.VARIANTS ?? "builtin,node")
+    .split(",")
+    .map((name) => [name, portsWith(name === "builtin" ? globalThis.fetch : undefined)]),
+);
+const sizes = (process.env.SIZES ?? "100,1000").split(",").map(Number);
+const repeats = Number(process.env.REPEATS ?? 5);
+
+async function batch(ports: EnginePorts, count: number): Promise<{ wallMs: number; cpuMs: number }> {
+  const cpuBefore = process.cpuUsage();
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: count }, async (_, index) => {
+      const result = await runProtocol({
+        document,
+        protocol: "research",
+        variables: { topic: `topic ${index}` },
+        ports,
+      });
+      if (result.status !== "completed") throw new Error(`run ${index}: ${JSON.stringify(result.error)}`);
+    }),
+  );
+  const cpu = process.cpuUsage(cpuBefore);
+  return { wallMs: performance.now() - started, cpuMs: (cpu.user + cpu.system) / 1000 / count };
+}
+
+console.log(
+  `Node ${process.version} ${process.execArgv.filter((arg) => arg !== "--import" && arg !== "tsx").join(" ")}`,
+);
+for (const size of sizes) {
+  const figures = new Map<string, { wall: number[]; cpu: number[] }>();
+  for (const ports of variants.values()) await batch(ports, size);
+  for (let repeat = 0; repeat < repeats; repeat += 1) {
+    for (const [name, ports] of variants) {
+      const { wallMs, cpuMs } = await batch(ports, size);
+      const entry = figures.get(name) ?? { wall: [], cpu: [] };
+      entry.wall.push(wallMs);
+      entry.cpu.push(cpuMs);
+      figures.set(name, entry);
+    }
+  }
+  for (const [name, { wall, cpu }] of figures)
+    console.log(
+      `${size} concurrent, ${name} fetch: wall median ${median(wall).toFixed(1)} ms (ratio ${(median(wall) / 250).toFixed(3)}) [${wall.map((ms) => ms.toFixed(0)).join(" ")}], CPU ${median(cpu).toFixed(2)} ms/execution`,
+    );
+}
+await new Promise<void>((resolve) => {
+  servers.process.once("message", (stats) => {
+    console.log("servers:", stats);
+    resolve();
+  });
+  servers.process.send("stats");
+});
+await servers.close();
