@@ -186,10 +186,10 @@ export const concurrencyBenchmark: Benchmark<ConcurrencyEntry[]> = {
           ]),
         },
         notes: [
-          "real adapters (openai SDK with maxRetries 0, HTTP tool port with a keep-alive agent), one pair of ports shared by every run, as in one warm Lambda instance",
+          "real adapters (openai SDK with maxRetries 0 over its default transport, the keep-alive node:http fetch of lib/adapters/node-fetch.ts; HTTP tool port with a keep-alive agent), one pair of ports shared by every run, as in one warm Lambda instance",
           "servers (fake OpenAI, 100 ms; HTTP double, 50 ms) in a child process on loopback",
           "each size is preceded by one untimed batch of the same size (warm-up, connections opened); wallMs is the median of the timed batches",
-          `client CPU per execution (this process: engine, openai SDK over fetch, tool port) in concurrent batches: ${cpuPerRun(10)} ms (10), ${cpuPerRun(100)} ms (100), ${cpuPerRun(1000)} ms (1000); one event loop cannot finish N executions faster than N times that`,
+          `client CPU per execution (this process: engine, openai SDK over lib/adapters/node-fetch.ts, tool port) in concurrent batches: ${cpuPerRun(10)} ms (10), ${cpuPerRun(100)} ms (100), ${cpuPerRun(1000)} ms (1000); one event loop cannot finish N executions faster than N times that`,
           context.sequential1000 || context.quick
             ? ""
             : "sequential 1000 (250 s) is not run by default; pass --sequential-1000 to include it",

@@ -10,3 +10,4 @@ export {
 export { createLlm } from "./llm.ts";
 export { createOfflineLlm, OFFLINE_MODEL, OFFLINE_PREFIX } from "./llm-offline.ts";
 export { createOpenAiLlm, type OpenAiLlmOptions } from "./llm-openai.ts";
+export { createNodeFetch, type NodeFetchOptions } from "./node-fetch.ts";
