@@ -430,3 +430,35 @@ describe("createHttpTools: connection reuse", () => {
     }
   });
 });
+
+describe("createHttpTools: idle connections", () => {
+  it("drops an idle socket before the server's announced keep-alive timeout ends", async () => {
+    const { createServer } = await import("node:http");
+    let connections = 0;
+    const server = createServer((_req, res) => {
+      res.setHeader("content-type", "application/json");
+      res.end('{"ok":true}');
+    });
+    // Announced as `Keep-Alive: timeout=2`: the port must stop reusing the socket after 1 s,
+    // or a call after a pause could be written into a socket the server is closing.
+    server.keepAliveTimeout = 2_000;
+    server.on("connection", () => {
+      connections += 1;
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as import("node:net").AddressInfo;
+    try {
+      const tools = loopbackTools();
+      const call = () => tools.call(get("", { url: `http://127.0.0.1:${port}/ok` }));
+      expect((await call()).body).toEqual({ ok: true });
+      expect((await call()).body).toEqual({ ok: true });
+      expect(connections).toBe(1);
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      expect((await call()).body).toEqual({ ok: true });
+      expect(connections).toBe(2);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
