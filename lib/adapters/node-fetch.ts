@@ -114,6 +114,7 @@ class BufferedResponse {
   readonly type = "basic";
   bodyUsed = false;
   #bytes: Buffer | null;
+  #stream: ReadableStream<Uint8Array> | undefined;
 
   constructor(
     readonly url: string,
@@ -126,9 +127,14 @@ class BufferedResponse {
     this.#bytes = bytes;
   }
 
+  /**
+   * The same stream on every access, as `fetch` gives. Unlike `fetch`, reading the stream does
+   * not set `bodyUsed`: the bytes stay in memory, so the SDK's JSON reads never depend on it.
+   */
   get body(): ReadableStream<Uint8Array> | null {
     if (this.#bytes === null) return null;
-    return new Response(this.#take()).body;
+    this.#stream ??= new Response(this.#bytes).body as ReadableStream<Uint8Array>;
+    return this.#stream;
   }
 
   #take(): Buffer {

@@ -109,6 +109,7 @@ describe("createNodeFetch", () => {
     handler = (_req, _body, res) => res.end("streamed");
     const fetch = createNodeFetch();
     const streamed = await fetch(base);
+    expect(streamed.body).toBe(streamed.body);
     expect(await new Response(streamed.body).text()).toBe("streamed");
 
     handler = (_req, _body, res) => {
