@@ -5,7 +5,12 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import { canonicalJson } from "../runtime/canonical-json.ts";
-import { recordExecution, runExecution, UnknownProtocolError } from "../service/execution-service.ts";
+import {
+  executionDepsOf,
+  recordExecution,
+  runExecution,
+  UnknownProtocolError,
+} from "../service/execution-service.ts";
 import type { ApiDeps } from "./deps.ts";
 import type { DocumentLoader } from "./document-loader.ts";
 import { ApiError, invalidRequest, notFound } from "./errors.ts";
@@ -20,7 +25,7 @@ import {
   ExecutionResponse,
   ExecutionsQuery,
 } from "./schemas.ts";
-import { commitSession, executionDeps, writableSession } from "./routes-sessions.ts";
+import { commitSession, writableSession } from "./routes-sessions.ts";
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
@@ -36,7 +41,7 @@ export function executionRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpe
     if (session && session.document !== name) {
       throw invalidRequest(`session "${sessionId}" belongs to document "${session.document}"`);
     }
-    const execution = executionDeps(deps, request.logger);
+    const execution = executionDepsOf(deps, request.logger, deps.config.RUN_DEADLINE_MS);
     const outcome = await runExecution(
       {
         tenant: request.tenant,

@@ -11,7 +11,7 @@ import { renderTemplate, getPath } from "../mova/placeholders.ts";
 import type { Intent, MovaDocument } from "../mova/schema.ts";
 import type { SessionState } from "../runtime/ports.ts";
 import {
-  type ExecutionDeps,
+  executionDepsOf,
   type LoadedDocument,
   recordExecution,
   runExecution,
@@ -65,19 +65,6 @@ export function writableSession(
 ): Omit<SessionState, "version" | "updatedAt" | "expiresAt"> {
   const { version: _version, updatedAt: _updatedAt, expiresAt: _expiresAt, ...rest } = session;
   return rest;
-}
-
-export function executionDeps(deps: ApiDeps, logger: ApiRequest["logger"]): ExecutionDeps {
-  return {
-    llm: deps.llm,
-    tools: deps.tools,
-    secrets: deps.secrets,
-    clock: deps.clock,
-    history: deps.history,
-    publisher: deps.publisher,
-    logger,
-    runDeadlineMs: deps.config.RUN_DEADLINE_MS,
-  };
 }
 
 /** Writes the session with the version read; a vanished session is a 404 and a newer one a 409 (thrown by the store). */
@@ -190,7 +177,7 @@ async function handleMessage(
 ): Promise<MessageOutcome> {
   const base = writableSession(session);
   const context = { session: session.data, ...(session.profile ? { profile: session.profile } : {}) };
-  const execution = executionDeps(deps, request.logger);
+  const execution = executionDepsOf(deps, request.logger, deps.config.RUN_DEADLINE_MS);
 
   let runRequest: Parameters<typeof runExecution>[0];
   if (session.suspended) {

@@ -83,6 +83,16 @@ export function newExecutionId(): string {
   return `ex_${Date.now().toString(36)}${randomUUID().replaceAll("-", "").slice(0, 16)}`;
 }
 
+/** The execution service's share of a caller's deps, with the request's logger and run deadline. */
+export function executionDepsOf(
+  deps: Pick<ExecutionDeps, "llm" | "tools" | "secrets" | "clock" | "history" | "publisher">,
+  logger: Logger | undefined,
+  runDeadlineMs: number | undefined,
+): ExecutionDeps {
+  const { llm, tools, secrets, clock, history, publisher } = deps;
+  return { llm, tools, secrets, clock, history, publisher, logger, runDeadlineMs };
+}
+
 /** Runs the engine only (no history, no publishing): callers that must commit other state first use this. */
 export async function runExecution(request: ExecuteRequest, deps: ExecutionDeps): Promise<ExecutionOutcome> {
   const { document } = request;

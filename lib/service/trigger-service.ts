@@ -30,7 +30,12 @@ import { canonicalJson } from "../runtime/canonical-json.ts";
 import { StoreUnavailableError } from "../runtime/ports.ts";
 import type { Config } from "../config.ts";
 import { type BuildRuntimeDepsOptions, buildRuntimeDeps, type RuntimeDeps } from "./deps.ts";
-import { type ExecutionOutcome, executeProtocol, UnknownProtocolError } from "./execution-service.ts";
+import {
+  type ExecutionOutcome,
+  executeProtocol,
+  executionDepsOf,
+  UnknownProtocolError,
+} from "./execution-service.ts";
 
 export const RUN_REQUESTED_DETAIL_TYPE = "mova.run.requested";
 
@@ -80,16 +85,7 @@ export interface TriggerService {
 
 export function createTriggerService(deps: TriggerDeps): TriggerService {
   const loader = createDocumentLoader(deps.documents);
-  const execution = {
-    llm: deps.llm,
-    tools: deps.tools,
-    secrets: deps.secrets,
-    clock: deps.clock,
-    history: deps.history,
-    publisher: deps.publisher,
-    logger: deps.logger,
-    runDeadlineMs: deps.runDeadlineMs,
-  };
+  const execution = executionDepsOf(deps, deps.logger, deps.runDeadlineMs);
 
   async function run(request: RunRequest): Promise<ExecutionOutcome> {
     const document = await loadDocument(loader, request);
