@@ -480,17 +480,7 @@ export function mergeAggregates(a: ProtocolAggregate, b: ProtocolAggregate): Pro
 
 // ---- stored form -------------------------------------------------------------------------
 
-export interface StepAggregateJson {
-  action: string;
-  total: number;
-  succeeded: number;
-  failed: number;
-  skipped: number;
-  attempts: number;
-  retries: number;
-  failedRuns: number;
-  thenTaken: number;
-  elseTaken: number;
+export interface StepAggregateJson extends Omit<StepAggregate, "latency" | "errors"> {
   latency: LatencySketchJson;
   errors: BoundedMapJson<number>;
 }
