@@ -12,7 +12,7 @@ import { runProtocol } from "../lib/engine/engine.ts";
 import type { EnginePorts } from "../lib/engine/types.ts";
 import type { MovaDocument } from "../lib/mova/schema.ts";
 import { validateDocument } from "../lib/mova/validate.ts";
-import { median, round } from "./lib/report.ts";
+import { median, percentile, round } from "./lib/report.ts";
 import type { Benchmark, BenchContext } from "./lib/types.ts";
 import { startChild } from "./support/child.ts";
 
@@ -27,6 +27,11 @@ export interface ConcurrencyEntry {
 const LLM_DELAY_MS = 100;
 const TOOL_DELAY_MS = 50;
 const LIMIT_MS = 2 * LLM_DELAY_MS + TOOL_DELAY_MS;
+const WARMUP_EXECUTIONS = 3000;
+const WARMUP_EXECUTIONS_QUICK = 1000;
+const WARMUP_BATCH = 100;
+const DIAGNOSTIC_SIZE = 100;
+const DIAGNOSTIC_BATCHES = 3;
 
 export function concurrencyDocument(toolURL: string): MovaDocument {
   const checked = validateDocument({
@@ -66,6 +71,56 @@ async function runOnce(document: MovaDocument, ports: EnginePorts, index: number
   });
   if (result.status !== "completed")
     throw new Error(`run ${index} ended ${result.status}: ${JSON.stringify(result.error)}`);
+  if (result.output !== `ok / found topic ${index}`)
+    throw new Error(`run ${index} answered ${JSON.stringify(result.output)}`);
+}
+
+type CallKind = "first LLM call" | "second LLM call" | "tool call";
+
+/**
+ * One concurrent batch with each port call timed: where the time over the limit goes. Each
+ * execution gets ports that wrap the shared ones (same SDK client, same agents) and note how
+ * long each call took from the engine's side. Not a timed batch: the wrapping costs a little.
+ */
+async function callLatencies(
+  document: MovaDocument,
+  ports: EnginePorts,
+  count: number,
+): Promise<Record<CallKind, number[]>> {
+  const latencies: Record<CallKind, number[]> = {
+    "first LLM call": [],
+    "second LLM call": [],
+    "tool call": [],
+  };
+  await Promise.all(
+    Array.from({ length: count }, (_, index) => {
+      let llmCalls = 0;
+      const timed: EnginePorts = {
+        ...ports,
+        llm: {
+          offline: ports.llm.offline,
+          complete: async (request, signal) => {
+            const kind: CallKind = llmCalls === 0 ? "first LLM call" : "second LLM call";
+            llmCalls += 1;
+            const started = performance.now();
+            const response = await ports.llm.complete(request, signal);
+            latencies[kind].push(performance.now() - started);
+            return response;
+          },
+        },
+        tools: {
+          call: async (request, signal) => {
+            const started = performance.now();
+            const response = await ports.tools.call(request, signal);
+            latencies["tool call"].push(performance.now() - started);
+            return response;
+          },
+        },
+      };
+      return runOnce(document, timed, index);
+    }),
+  );
+  return latencies;
 }
 
 /** The CPU time this process spent during the timed batches, per execution (the client side: engine, SDK, HTTP). */
@@ -139,6 +194,20 @@ export const concurrencyBenchmark: Benchmark<ConcurrencyEntry[]> = {
         }),
         tools: createHttpTools({ allowHosts: ["127.0.0.1"], defaultTimeoutMs: 60_000 }),
       };
+      // JIT warm-up: V8 needs a few thousand executions before the code of this path is
+      // optimised (timed at once, concurrent 100 takes 380-470 ms; after 2000 executions
+      // 310-330 ms). A warm Lambda instance has served that many; a timed batch right after
+      // start would measure the compiler.
+      const warmup = context.quick ? WARMUP_EXECUTIONS_QUICK : WARMUP_EXECUTIONS;
+      const warmupStarted = performance.now();
+      for (let done = 0; done < warmup; done += WARMUP_BATCH)
+        await Promise.all(
+          Array.from({ length: WARMUP_BATCH }, (_, index) => runOnce(document, ports, done + index)),
+        );
+      context.log(
+        `concurrency: warm-up of ${warmup} executions in batches of ${WARMUP_BATCH}: ${round((performance.now() - warmupStarted) / 1000, 1)} s`,
+      );
+      clientCpu.clear();
       const entries: ConcurrencyEntry[] = [];
       for (const { mode, executions, repeats } of concurrencyPlan(context.quick, context.sequential1000)) {
         // One untimed batch of the same size first: JIT, and connections opened as a warm instance has them.
@@ -158,6 +227,14 @@ export const concurrencyBenchmark: Benchmark<ConcurrencyEntry[]> = {
           ratio: round(wallMs / limitMs, 3),
         });
       }
+      const diagnosed: Array<Record<CallKind, number[]>> = [];
+      for (let batch = 0; batch < DIAGNOSTIC_BATCHES; batch += 1)
+        diagnosed.push(await callLatencies(document, ports, DIAGNOSTIC_SIZE));
+      const latencyNote = (kind: CallKind, delayMs: number) => {
+        const of = (q: number) =>
+          round(median(diagnosed.map((batch) => percentile(batch[kind], q * 100))), 1);
+        return `${kind} (server delay ${delayMs} ms) min ${of(0)}, p50 ${of(0.5)}, p90 ${of(0.9)}, max ${of(1)} ms`;
+      };
       const ran = concurrencyPlan(context.quick, context.sequential1000);
       const cpuPerRun = (executions: number) => {
         const values = clientCpu.get(`concurrent ${executions}`);
@@ -188,8 +265,9 @@ export const concurrencyBenchmark: Benchmark<ConcurrencyEntry[]> = {
         notes: [
           "real adapters (openai SDK with maxRetries 0 over its default transport, the keep-alive node:http fetch of lib/adapters/node-fetch.ts; HTTP tool port with a keep-alive agent), one pair of ports shared by every run, as in one warm Lambda instance",
           "servers (fake OpenAI, 100 ms; HTTP double, 50 ms) in a child process on loopback",
-          "each size is preceded by one untimed batch of the same size (warm-up, connections opened); wallMs is the median of the timed batches",
+          `a warm-up of ${context.quick ? WARMUP_EXECUTIONS_QUICK : WARMUP_EXECUTIONS} executions (batches of ${WARMUP_BATCH}) first, then each size is preceded by one untimed batch of the same size (connections opened); wallMs is the median of the timed batches`,
           `client CPU per execution (this process: engine, openai SDK over lib/adapters/node-fetch.ts, tool port) in concurrent batches: ${cpuPerRun(10)} ms (10), ${cpuPerRun(100)} ms (100), ${cpuPerRun(1000)} ms (1000); one event loop cannot finish N executions faster than N times that`,
+          `where the time over the limit goes, at ${DIAGNOSTIC_SIZE} concurrent (each port call timed from the engine's side, medians of ${DIAGNOSTIC_BATCHES} untimed batches): ${latencyNote("first LLM call", LLM_DELAY_MS)}; ${latencyNote("second LLM call", LLM_DELAY_MS)}; ${latencyNote("tool call", TOOL_DELAY_MS)}. The first calls leave together and their answers come back together, so each waits while the event loop handles the answers before it and sends their next requests; the later calls are spread out by then`,
           context.sequential1000 || context.quick
             ? ""
             : "sequential 1000 (250 s) is not run by default; pass --sequential-1000 to include it",
