@@ -1,7 +1,8 @@
 /**
- * Bundles every function that serverless.yml names into dist/<name>/index.mjs (+ .map), one
- * self-contained ES module per Lambda, and writes esbuild's metafile to dist/meta/<name>.json
- * (inspect it with https://esbuild.github.io/analyze/).
+ * Bundles every function that serverless.yml names into dist/<name>/: index.mjs, the ES module
+ * Lambda imports, and the chunks it imports (+ .map each), self-contained per function, and
+ * writes esbuild's metafile to dist/meta/<name>.json (inspect it with
+ * https://esbuild.github.io/analyze/).
  *
  *   tsx scripts/build.ts                  # all functions; a missing source fails the build
  *   tsx scripts/build.ts --allow-missing  # during development: skip missing sources, with a warning
@@ -13,12 +14,23 @@
  * an SDK v3: the runtime's copy changes version without notice, and the bundle then runs the
  * exact client versions the tests ran against. Tree shaking keeps the cost to the modules we
  * import (see the sizes printed below).
+ *
+ * What keeps the cold start short (the import of index.mjs compiles and evaluates everything
+ * it loads, before the first request):
+ * - Code splitting: what the dependencies load with `await import()` only when they need it
+ *   (the AWS SDK's credential providers other than the environment's, with their STS, SSO and
+ *   sign-in clients) is in chunks of its own, read only if that code runs. On Lambda the
+ *   credentials are in the environment, so these chunks are never loaded.
+ * - zod: `import { z } from "zod"` binds zod's namespace object as a value, which esbuild keeps
+ *   whole (zod classic: its 64 locales, the JSON Schema importer, the compiler...). Bundled as
+ *   `import * as z from "zod"`, the same exports, every `z.x` is a static reference and only
+ *   what the code uses is kept (see zodNamespaceImports).
  */
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { build, type Metafile } from "esbuild";
+import { build, type Metafile, type Plugin } from "esbuild";
 import { parse } from "yaml";
 
 export interface FunctionEntry {
@@ -28,12 +40,17 @@ export interface FunctionEntry {
   bundleName: string;
   /** Absolute path of the TypeScript source. */
   source: string;
-  /** Absolute path of the bundle. */
+  /** Absolute path of the bundle's entry module (`index.mjs`; its chunks are next to it). */
   outfile: string;
 }
 
 export interface BuiltFunction extends FunctionEntry {
+  /** All the JavaScript the function ships: index.mjs and every chunk. */
   bytes: number;
+  /** What importing index.mjs loads: index.mjs and the chunks it imports statically. */
+  startupBytes: number;
+  /** Absolute paths of the JavaScript files: index.mjs first, then the chunks. */
+  files: string[];
   metafile: string;
 }
 
@@ -48,8 +65,15 @@ export class BuildError extends Error {
 
 const HANDLER = /^dist\/([a-z0-9][a-z0-9-]*)\/index\.handler$/;
 
-/** Reads the functions from serverless.yml's text; `root` is the directory that holds it. */
-export function functionEntries(serverlessYaml: string, root: string): FunctionEntry[] {
+/**
+ * Reads the functions from serverless.yml's text; `root` is the directory that holds it, `dist`
+ * where the bundles go (`<root>/dist`, the directory serverless.yml packages, by default).
+ */
+export function functionEntries(
+  serverlessYaml: string,
+  root: string,
+  dist: string = path.join(root, "dist"),
+): FunctionEntry[] {
   const config = parse(serverlessYaml) as { functions?: Record<string, { handler?: unknown }> } | null;
   const functions = config?.functions;
   if (!functions || Object.keys(functions).length === 0) {
@@ -69,36 +93,49 @@ export function functionEntries(serverlessYaml: string, root: string): FunctionE
       name,
       bundleName,
       source: path.join(root, "functions", `${bundleName}.ts`),
-      outfile: path.join(root, "dist", bundleName, "index.mjs"),
+      outfile: path.join(dist, bundleName, "index.mjs"),
     };
   });
 }
 
-/** Bundles the functions; throws BuildError (code `missing_source`) unless `allowMissing`. */
-export async function buildFunctions(options: { root: string; allowMissing?: boolean }): Promise<{
+/**
+ * Bundles the functions into `outDir` (`<root>/dist` by default); throws BuildError (code
+ * `missing_source`) unless `allowMissing`.
+ */
+export async function buildFunctions(options: {
+  root: string;
+  outDir?: string;
+  allowMissing?: boolean;
+}): Promise<{
   built: BuiltFunction[];
   missing: FunctionEntry[];
 }> {
   const { root } = options;
-  const entries = functionEntries(await readFile(path.join(root, "serverless.yml"), "utf8"), root);
+  const dist = options.outDir ?? path.join(root, "dist");
+  const entries = functionEntries(await readFile(path.join(root, "serverless.yml"), "utf8"), root, dist);
   const missing = entries.filter((entry) => !existsSync(entry.source));
   if (missing.length > 0 && !options.allowMissing) {
     const list = missing.map((entry) => `${entry.name} (${path.relative(root, entry.source)})`).join(", ");
     throw new BuildError("missing_source", `serverless.yml names functions whose source is missing: ${list}`);
   }
   const present = entries.filter((entry) => !missing.includes(entry));
-  const metaDir = path.join(root, "dist", "meta");
+  const metaDir = path.join(dist, "meta");
   await mkdir(metaDir, { recursive: true });
-  const built = await Promise.all(present.map((entry) => bundle(entry, metaDir)));
+  const built = await Promise.all(present.map((entry) => bundle(entry, metaDir, root)));
   return { built, missing };
 }
 
-async function bundle(entry: FunctionEntry, metaDir: string): Promise<BuiltFunction> {
+async function bundle(entry: FunctionEntry, metaDir: string, root: string): Promise<BuiltFunction> {
   // A stale file from an earlier build must not end up in the zip.
   await rm(path.dirname(entry.outfile), { recursive: true, force: true });
   const result = await build({
     entryPoints: [entry.source],
-    outfile: entry.outfile,
+    outdir: path.dirname(entry.outfile),
+    entryNames: "index",
+    chunkNames: "[name]-[hash]",
+    outExtension: { ".js": ".mjs" },
+    // What is imported with `await import()` goes to chunks loaded when that code runs.
+    splitting: true,
     bundle: true,
     platform: "node",
     // Runs on Lambda's nodejs22.x and on the Node 20 of the local stack and tests.
@@ -119,6 +156,7 @@ async function bundle(entry: FunctionEntry, metaDir: string): Promise<BuiltFunct
     metafile: true,
     legalComments: "linked",
     logLevel: "warning",
+    plugins: [zodNamespaceImports(root)],
   });
   const output = outputOf(result.metafile, entry);
   if (!output.exports.includes("handler")) {
@@ -129,7 +167,19 @@ async function bundle(entry: FunctionEntry, metaDir: string): Promise<BuiltFunct
   }
   const metafile = path.join(metaDir, `${entry.bundleName}.json`);
   await writeFile(metafile, JSON.stringify(result.metafile));
-  return { ...entry, bytes: output.bytes, metafile };
+  const javascript = Object.keys(result.metafile.outputs).filter((file) => file.endsWith(".mjs"));
+  const sizeOf = (files: Iterable<string>) =>
+    [...files].reduce((sum, file) => sum + result.metafile.outputs[file]!.bytes, 0);
+  const entryKey = javascript.find((file) => path.resolve(file) === entry.outfile)!;
+  return {
+    ...entry,
+    bytes: sizeOf(javascript),
+    startupBytes: sizeOf(staticallyLoaded(result.metafile, entryKey)),
+    files: [entryKey, ...javascript.filter((file) => file !== entryKey).sort()].map((file) =>
+      path.resolve(file),
+    ),
+    metafile,
+  };
 }
 
 /** The metafile names outputs relative to the working directory. */
@@ -137,6 +187,51 @@ function outputOf(metafile: Metafile, entry: FunctionEntry): Metafile["outputs"]
   const key = Object.keys(metafile.outputs).find((file) => path.resolve(file) === entry.outfile);
   if (!key) throw new BuildError("no_output", `function ${entry.name}: esbuild wrote no ${entry.outfile}`);
   return metafile.outputs[key]!;
+}
+
+/** The output files that importing `entry` loads: itself and its static imports, transitively. */
+export function staticallyLoaded(metafile: Metafile, entry: string): Set<string> {
+  const loaded = new Set<string>();
+  const pending = [entry];
+  for (let file = pending.pop(); file !== undefined; file = pending.pop()) {
+    if (loaded.has(file)) continue;
+    loaded.add(file);
+    for (const imported of metafile.outputs[file]?.imports ?? []) {
+      if (imported.kind === "import-statement" && imported.path in metafile.outputs)
+        pending.push(imported.path);
+    }
+  }
+  return loaded;
+}
+
+/** `import { z } from "zod";`, the form the sources use, alone on its line. */
+const ZOD_NAMED_IMPORT = /^import \{ z \} from "zod";$/gm;
+
+/**
+ * Bundles the project's `import { z } from "zod";` as `import * as z from "zod";`. zod's entry
+ * exports `z` as its namespace object (`import * as z from "./v4/classic/external.js"; export
+ * { z }`): imported by name, that object is a value esbuild must build whole, with everything
+ * zod classic exports. Imported as the module's namespace, each `z.x` is a static reference to
+ * one export and tree shaking keeps only those used. The two forms bind the same exports (the
+ * module namespace also has `z` and `default`, which nothing reads). Only the project's sources
+ * are rewritten, and only that exact line; test/unit/build.test.ts checks that zod's unused
+ * parts stay out of the bundles.
+ */
+export function zodNamespaceImports(root: string): Plugin {
+  const sources = path.resolve(root) + path.sep;
+  return {
+    name: "zod-namespace-imports",
+    setup(plugin) {
+      plugin.onLoad({ filter: /\.ts$/ }, async (args) => {
+        if (!args.path.startsWith(sources) || args.path.includes(`${path.sep}node_modules${path.sep}`)) {
+          return undefined;
+        }
+        const text = await readFile(args.path, "utf8");
+        const contents = text.replace(ZOD_NAMED_IMPORT, 'import * as z from "zod";');
+        return contents === text ? undefined : { contents, loader: "ts" };
+      });
+    },
+  };
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -150,9 +245,10 @@ async function main(argv: string[]): Promise<void> {
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
   const started = performance.now();
   const { built, missing } = await buildFunctions({ root, allowMissing: argv.includes("--allow-missing") });
+  const kib = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`;
   for (const fn of built) {
     console.log(
-      `built ${fn.name.padEnd(14)} ${path.relative(root, fn.outfile)}  ${(fn.bytes / 1024).toFixed(0)} KiB`,
+      `built ${fn.name.padEnd(14)} ${path.relative(root, fn.outfile)}  ${kib(fn.bytes)} in ${fn.files.length} file(s), ${kib(fn.startupBytes)} loaded at import`,
     );
   }
   for (const fn of missing) {
