@@ -1,7 +1,8 @@
 /**
  * The analysis benchmark's worker, run in a fresh Node process so that its peak resident
- * memory is its own: streams a synthetic history through `analyzeExecutions` (aggregation,
- * statistics, pattern extraction, recommendations) and sends the figures to the parent.
+ * memory is its own: streams a synthetic history (eight step records per execution) through
+ * `analyzeExecutions` (aggregation, statistics, pattern extraction, recommendations) and
+ * sends the figures to the parent.
  */
 import { analyzeExecutions } from "../lib/analysis/analyze.ts";
 import { STEPS_PER_EXECUTION, syntheticHistory } from "./support/synthetic-history.ts";

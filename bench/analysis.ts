@@ -1,6 +1,7 @@
 /**
  * 3. Analysis throughput: a synthetic history (one million execution records in the full run,
- * 100,000 in the quick one; eight steps planned each) streamed through `analyzeExecutions`
+ * 100,000 in the quick one; eight step records each, whatever the run's outcome: see
+ * support/synthetic-history.ts) streamed through `analyzeExecutions`
  * (aggregation, statistics, pattern extraction, recommendations) in a fresh Node process,
  * whose peak resident memory is read there. Also the incremental merge of an SQS batch of
  * 10 records into a stored day aggregate, as the analysis function computes it.
@@ -164,7 +165,7 @@ export const analysisBenchmark: Benchmark<AnalysisResult> = {
       },
       notes: [
         `${repeats} run(s) of ${records} records in a fresh Node process each (tsx loader included: RSS before the work ≈ ${round(first.rssBeforeMb, 0)} MB); seconds include generating the records lazily (≈ ${round(first.generatorSecondsEstimate, 2)} s of them, estimated on a tenth of the records)`,
-        `8 steps planned per execution; failed, timed-out and waiting runs end early, so ${round(first.meanStepRecords, 2)} step records on average; ${first.protocols} protocols, ${first.patterns} patterns`,
+        `${round(first.meanStepRecords, 2)} step records per execution (${first.plannedStepsPerExecution} whatever the outcome: failed and timed-out runs stop at their eighth record, after the review loop or at the last step; waiting runs wait after it); ${first.protocols} protocols, ${first.patterns} patterns`,
         `incremental merge: a delta aggregate of 10 records merged into a stored day aggregate of ${merge.storedExecutions} executions (${merge.storedBytes} bytes stored); the figure is the computation (count + merge); decode/encode with ${merge.codec}`,
       ],
     };

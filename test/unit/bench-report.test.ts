@@ -140,10 +140,19 @@ describe("the synthetic history", () => {
     expect(other).not.toEqual(first);
     for (const record of first) {
       expect(ExecutionRecordSchema.safeParse(record).success).toBe(true);
-      expect(record.path).toEqual(record.steps.map((step) => step.id));
-      expect(record.steps.length).toBeLessThanOrEqual(8);
-      if (record.status === "completed") expect(record.steps).toHaveLength(8);
-      if (record.status === "failed") expect(record.steps.at(-1)?.status).toBe("failed");
+      expect(record.steps).toHaveLength(8);
+      const ids = record.steps.map((step) => step.id);
+      // A run waiting for input has entered the input step, which has no record until answered.
+      if (record.status === "waiting_input") {
+        expect(record.path).toEqual([...ids, "ask_details"]);
+        expect(record.analysis).toBe("waiting");
+      } else expect(record.path).toEqual(ids);
+      // A failed step ends the run: only the last record may fail.
+      const failed = record.steps.flatMap((step, at) => (step.status === "failed" ? [at] : []));
+      expect(failed.every((at) => at === 7)).toBe(true);
+      if (record.status === "completed") expect(failed).toEqual([]);
+      if (record.status === "failed") expect(failed).toEqual([7]);
+      if (record.status === "timed_out") expect(record.error?.code).toBe("deadline");
     }
     const statuses = new Set(first.map((record) => record.status));
     expect(statuses).toEqual(new Set(["completed", "failed", "timed_out", "waiting_input"]));
