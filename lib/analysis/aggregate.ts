@@ -23,6 +23,7 @@ import { BoundedMap, type BoundedMapJson, type BoundedMapSpec, type BoundedView 
 import { AnalysisError } from "./errors.ts";
 import { LatencySketch, type LatencySketchJson } from "./sketch.ts";
 import { termsOf } from "./terms.ts";
+import { parseTimestamp } from "./time.ts";
 
 export const AGGREGATE_CAPS = {
   steps: 40,
@@ -140,20 +141,22 @@ function mergeStep(target: StepAggregate, source: StepAggregate): void {
   target.errors.mergeFrom(source.errors);
 }
 
+// The fields every record updates first: objects keep their fields in the order they were
+// made with, and the analysis counts into thousands of them in turn (each cache line counts).
 const stepSpec: BoundedMapSpec<StepAggregate> = {
   cap: AGGREGATE_CAPS.steps,
   create: () => ({
     action: "",
     total: 0,
     succeeded: 0,
-    failed: 0,
-    skipped: 0,
     attempts: 0,
-    retries: 0,
-    failedRuns: 0,
+    latency: new LatencySketch(),
     thenTaken: 0,
     elseTaken: 0,
-    latency: new LatencySketch(),
+    retries: 0,
+    failed: 0,
+    skipped: 0,
+    failedRuns: 0,
     errors: new BoundedMap(errorsSpec),
   }),
   weight: (s) => s.total + s.failedRuns,
@@ -165,10 +168,10 @@ const toolSpec: BoundedMapSpec<ToolAggregate> = {
   create: () => ({
     calls: 0,
     succeeded: 0,
-    failed: 0,
     attempts: 0,
-    retries: 0,
     latency: new LatencySketch(),
+    retries: 0,
+    failed: 0,
   }),
   weight: (t) => t.calls,
   mergeInto: (t, s) => {
@@ -263,6 +266,10 @@ export class PromptTermTally extends BoundedMap<TermAggregate> {
     this.settle();
     return super.view(cap);
   }
+  override toJSON<J>(encode: (value: TermAggregate) => J): BoundedMapJson<J> {
+    this.settle();
+    return super.toJSON(encode);
+  }
 
   private settle(): void {
     if (this.pending.size === 0) return;
@@ -321,6 +328,54 @@ export function pathKey(path: readonly string[]): string {
   return key;
 }
 
+/** A node of the path-key trie: the key of the path that ends here. */
+interface PathNode {
+  key: string;
+  /** The key was cut here: every longer path has the same key. */
+  cut: boolean;
+  next: Map<string, PathNode> | undefined;
+}
+const PATH_TRIE_LIMIT = 4096;
+let pathRoot = new Map<string, PathNode>();
+let pathNodes = 0;
+
+/**
+ * `pathKey(path)`, remembered in a trie of step ids: a history repeats a few paths millions
+ * of times, and walking a path's ids costs less than joining them into a new string and
+ * hashing it for each map it counts in. Bounded: past PATH_TRIE_LIMIT nodes it starts over.
+ */
+export function cachedPathKey(path: readonly string[]): string {
+  const length = path.length;
+  if (length === 0) return "";
+  let level = pathRoot;
+  let node: PathNode | undefined;
+  for (let i = 0; i < length; i++) {
+    const id = path[i]!;
+    let child = level.get(id);
+    if (child === undefined) {
+      if (pathNodes >= PATH_TRIE_LIMIT) {
+        pathRoot = new Map();
+        pathNodes = 0;
+        return pathKey(path);
+      }
+      const next = node === undefined ? id : node.key + PATH_SEPARATOR + id;
+      child =
+        next.length > MAX_PATH_KEY_LENGTH
+          ? { key: `${node === undefined ? "" : node.key}${PATH_SEPARATOR}…`, cut: true, next: undefined }
+          : { key: next, cut: false, next: undefined };
+      level.set(id, child);
+      pathNodes += 1;
+    }
+    node = child;
+    if (node.cut) return node.key;
+    if (i + 1 < length) {
+      if (node.next === undefined) node.next = new Map();
+      level = node.next;
+    }
+  }
+  return node!.key;
+}
+
 export function splitPathKey(key: string): string[] {
   return key === "" ? [] : key.split(PATH_SEPARATOR);
 }
@@ -330,12 +385,24 @@ function stepErrorKey(code: string, httpStatus: number | undefined): string {
 }
 
 function timeOf(iso: string): number | undefined {
-  const ms = Date.parse(iso);
+  const ms = parseTimestamp(iso);
   return Number.isNaN(ms) ? undefined : ms;
 }
 
 /** Counts one execution into the aggregate (which must have the record's key). */
 export function addExecution(aggregate: ProtocolAggregate, record: ExecutionRecord): void {
+  countExecution(aggregate, record, timeOf(record.startedAt));
+}
+
+/**
+ * `addExecution` with the record's start already read (epoch ms, undefined when unreadable),
+ * for the stream that has read it to place the record in its window.
+ */
+export function countExecution(
+  aggregate: ProtocolAggregate,
+  record: ExecutionRecord,
+  started: number | undefined,
+): void {
   if (
     record.tenant !== aggregate.tenant ||
     record.document !== aggregate.document ||
@@ -358,7 +425,6 @@ export function addExecution(aggregate: ProtocolAggregate, record: ExecutionReco
   }
   if (finished) aggregate.duration.add(record.durationMs);
 
-  const started = timeOf(record.startedAt);
   if (
     started !== undefined &&
     (aggregate.firstStartedAt === undefined || started < aggregate.firstStartedAt)
@@ -370,39 +436,47 @@ export function addExecution(aggregate: ProtocolAggregate, record: ExecutionReco
     aggregate.lastFinishedAt = ended;
   }
 
+  // Each field of a step is read once: records come in many shapes, so every read is a lookup.
   let lastFailedStep: string | undefined;
   for (const step of record.steps) {
-    const stats = aggregate.steps.get(step.id);
-    if (stats.action === "" || step.action < stats.action) stats.action = step.action;
+    const id = step.id;
+    const action = step.action;
+    const status = step.status;
+    const stats = aggregate.steps.get(id);
+    if (action !== stats.action && (stats.action === "" || action < stats.action)) stats.action = action;
     stats.total += 1;
-    if (step.status === "skipped") {
+    if (status === "skipped") {
       stats.skipped += 1;
       continue;
     }
-    const succeeded = step.status === "succeeded";
+    const succeeded = status === "succeeded";
     if (succeeded) stats.succeeded += 1;
     else {
       stats.failed += 1;
-      lastFailedStep = step.id;
+      lastFailedStep = id;
       stats.errors.get(stepErrorKey(step.error?.code ?? "unknown", step.httpStatus)).n += 1;
     }
-    const retries = step.attempts > 1 ? step.attempts - 1 : 0;
-    stats.attempts += step.attempts;
-    stats.retries += retries;
-    stats.latency.add(step.durationMs);
-    if (step.branch === "then") stats.thenTaken += 1;
-    else if (step.branch === "else") stats.elseTaken += 1;
+    const attempts = step.attempts;
+    const durationMs = step.durationMs;
+    const retries = attempts > 1 ? attempts - 1 : 0;
+    stats.attempts += attempts;
+    if (retries > 0) stats.retries += retries;
+    stats.latency.add(durationMs);
+    const branch = step.branch;
+    if (branch === "then") stats.thenTaken += 1;
+    else if (branch === "else") stats.elseTaken += 1;
 
-    if (step.toolId !== undefined) {
-      const tool = aggregate.tools.get(step.toolId);
+    const toolId = step.toolId;
+    if (toolId !== undefined) {
+      const tool = aggregate.tools.get(toolId);
       tool.calls += 1;
       if (succeeded) tool.succeeded += 1;
       else tool.failed += 1;
-      tool.attempts += step.attempts;
-      tool.retries += retries;
-      tool.latency.add(step.durationMs);
+      tool.attempts += attempts;
+      if (retries > 0) tool.retries += retries;
+      tool.latency.add(durationMs);
     }
-    if (step.action === "prompt" && step.prompt !== undefined) {
+    if (action === "prompt" && step.prompt !== undefined) {
       if (succeeded) aggregate.promptSteps.succeeded += 1;
       else aggregate.promptSteps.failed += 1;
       aggregate.terms.countPrompt(termsOf(step.prompt), succeeded);
@@ -410,7 +484,7 @@ export function addExecution(aggregate: ProtocolAggregate, record: ExecutionReco
   }
 
   if (finished) {
-    const key = pathKey(record.path);
+    const key = cachedPathKey(record.path);
     aggregate.pathsTaken.get(key).n += 1;
     if (completed) {
       const path = aggregate.successfulPaths.get(key);
@@ -618,17 +692,205 @@ const AggregateJsonSchema = z.object({
   runErrors: bounded(count),
 });
 
+type ParsedAggregateJson = z.infer<typeof AggregateJsonSchema>;
+type Bounded<J> = { e: Record<string, J>; o?: J | undefined };
+
+const isoDateTime = z.iso.datetime();
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && Object.getPrototypeOf(value) === Object.prototype;
+const isCount = (value: unknown): value is number =>
+  typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+/** `sketchJson`'s test. */
+const isSketchJson = (value: unknown): value is LatencySketchJson =>
+  typeof value === "object" && value !== null;
+const readCount = (value: unknown): number | undefined => (isCount(value) ? value : undefined);
+
+/** What `bounded(value)` gives for `input`, `read` giving what `value` does; undefined for anything unusual. */
+function readBounded<J>(input: unknown, read: (value: unknown) => J | undefined): Bounded<J> | undefined {
+  if (!isPlainObject(input) || !isPlainObject(input.e)) return undefined;
+  const source = input.e;
+  const e: Record<string, J> = {};
+  for (const key of Object.keys(source)) {
+    // The schema's record drops such a key; leave it to the schema.
+    if (key === "__proto__") return undefined;
+    const value = read(source[key]);
+    if (value === undefined) return undefined;
+    e[key] = value;
+  }
+  if (input.o === undefined) return { e };
+  const o = read(input.o);
+  return o === undefined ? undefined : { e, o };
+}
+
+function readStep(input: unknown): ParsedAggregateJson["steps"]["e"][string] | undefined {
+  if (!isPlainObject(input)) return undefined;
+  const { action, total, succeeded, failed, skipped, attempts, retries, failedRuns, thenTaken, elseTaken } =
+    input;
+  if (
+    typeof action !== "string" ||
+    !isCount(total) ||
+    !isCount(succeeded) ||
+    !isCount(failed) ||
+    !isCount(skipped) ||
+    !isCount(attempts) ||
+    !isCount(retries) ||
+    !isCount(failedRuns) ||
+    !isCount(thenTaken) ||
+    !isCount(elseTaken) ||
+    !isSketchJson(input.latency)
+  ) {
+    return undefined;
+  }
+  const errors = readBounded(input.errors, readCount);
+  if (errors === undefined) return undefined;
+  // The schema's order of keys.
+  return {
+    action,
+    total,
+    succeeded,
+    failed,
+    skipped,
+    attempts,
+    retries,
+    failedRuns,
+    thenTaken,
+    elseTaken,
+    latency: input.latency,
+    errors,
+  };
+}
+
+function readTool(input: unknown): ParsedAggregateJson["tools"]["e"][string] | undefined {
+  if (!isPlainObject(input)) return undefined;
+  const { calls, succeeded, failed, attempts, retries, latency } = input;
+  if (
+    !isCount(calls) ||
+    !isCount(succeeded) ||
+    !isCount(failed) ||
+    !isCount(attempts) ||
+    !isCount(retries) ||
+    !isSketchJson(latency)
+  ) {
+    return undefined;
+  }
+  return { calls, succeeded, failed, attempts, retries, latency };
+}
+
+function readPath(input: unknown): ParsedAggregateJson["successfulPaths"]["e"][string] | undefined {
+  if (!isPlainObject(input) || !isCount(input.count) || !isSketchJson(input.duration)) return undefined;
+  return { count: input.count, duration: input.duration };
+}
+
+function readIntent(input: unknown): IntentAggregate | undefined {
+  if (!isPlainObject(input)) return undefined;
+  const { runs, completed, failed, timedOut, waitingInput } = input;
+  if (
+    !isCount(runs) ||
+    !isCount(completed) ||
+    !isCount(failed) ||
+    !isCount(timedOut) ||
+    !isCount(waitingInput)
+  )
+    return undefined;
+  return { runs, completed, failed, timedOut, waitingInput };
+}
+
+function readTerm(input: unknown): [number, number] | undefined {
+  if (!Array.isArray(input) || input.length !== 2 || !isCount(input[0]) || !isCount(input[1]))
+    return undefined;
+  return [input[0], input[1]];
+}
+
+const readTime = (value: unknown): boolean =>
+  value === undefined || (typeof value === "string" && isoDateTime.safeParse(value).success);
+
+/**
+ * What `AggregateJsonSchema.parse` gives for a well-formed stored aggregate (the same values,
+ * keys and key order), read by hand: the schema costs more than the rest of reading one.
+ * Undefined for anything unusual, which the schema then reads (and reports) as before.
+ */
+function readAggregateJson(input: unknown): ParsedAggregateJson | undefined {
+  if (!isPlainObject(input)) return undefined;
+  const { tenant, document, protocol, executions, completed, failed, timedOut, waitingInput } = input;
+  if (
+    input.v !== 1 ||
+    typeof tenant !== "string" ||
+    tenant.length < 1 ||
+    typeof document !== "string" ||
+    document.length < 1 ||
+    typeof protocol !== "string" ||
+    protocol.length < 1 ||
+    !isCount(executions) ||
+    !isCount(completed) ||
+    !isCount(failed) ||
+    !isCount(timedOut) ||
+    !isCount(waitingInput) ||
+    !isSketchJson(input.duration) ||
+    !readTime(input.firstStartedAt) ||
+    !readTime(input.lastFinishedAt) ||
+    !isPlainObject(input.promptSteps) ||
+    !isCount(input.promptSteps.succeeded) ||
+    !isCount(input.promptSteps.failed)
+  ) {
+    return undefined;
+  }
+  const steps = readBounded(input.steps, readStep);
+  const tools = readBounded(input.tools, readTool);
+  const successfulPaths = readBounded(input.successfulPaths, readPath);
+  const pathsTaken = readBounded(input.pathsTaken, readCount);
+  const intents = readBounded(input.intents, readIntent);
+  const terms = readBounded(input.terms, readTerm);
+  const runErrors = readBounded(input.runErrors, readCount);
+  if (
+    steps === undefined ||
+    tools === undefined ||
+    successfulPaths === undefined ||
+    pathsTaken === undefined ||
+    intents === undefined ||
+    terms === undefined ||
+    runErrors === undefined
+  ) {
+    return undefined;
+  }
+  const json: ParsedAggregateJson = {
+    v: 1,
+    tenant,
+    document,
+    protocol,
+    executions,
+    completed,
+    failed,
+    timedOut,
+    waitingInput,
+    duration: input.duration,
+    steps,
+    tools,
+    successfulPaths,
+    pathsTaken,
+    intents,
+    promptSteps: { succeeded: input.promptSteps.succeeded, failed: input.promptSteps.failed },
+    terms,
+    runErrors,
+  };
+  if (input.firstStartedAt !== undefined) json.firstStartedAt = input.firstStartedAt as string;
+  if (input.lastFinishedAt !== undefined) json.lastFinishedAt = input.lastFinishedAt as string;
+  return json;
+}
+
 /** Reads a stored aggregate; throws AnalysisError `invalid_aggregate` (or `invalid_sketch`) when it is not one. */
 export function aggregateFromJSON(input: unknown): ProtocolAggregate {
-  const parsed = AggregateJsonSchema.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new AnalysisError(
-      "invalid_aggregate",
-      `stored aggregate is invalid at ${issue?.path.join(".") || "(root)"}: ${issue?.message ?? "unknown"}`,
-    );
+  let json = readAggregateJson(input);
+  if (json === undefined) {
+    const parsed = AggregateJsonSchema.safeParse(input);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new AnalysisError(
+        "invalid_aggregate",
+        `stored aggregate is invalid at ${issue?.path.join(".") || "(root)"}: ${issue?.message ?? "unknown"}`,
+      );
+    }
+    json = parsed.data;
   }
-  const json = parsed.data;
   const counter = (n: number): Counter => ({ n });
   const aggregate = createAggregate(json);
   aggregate.executions = json.executions;

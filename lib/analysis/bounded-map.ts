@@ -82,7 +82,9 @@ export class BoundedMap<V> {
   }
 
   toJSON<J>(encode: (value: V) => J): BoundedMapJson<J> {
-    const { entries, other } = this.view();
+    // Within the cap the view holds every entry: only the order by key matters here.
+    const { entries, other } =
+      this.map.size <= this.spec.cap ? { entries: [...this.map], other: this.folded } : this.view();
     entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     const e: Record<string, J> = {};
     for (const [key, value] of entries) e[key] = encode(value);

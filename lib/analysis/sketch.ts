@@ -39,18 +39,72 @@ export interface LatencySketchJson {
   c: string;
 }
 
+/** Whole milliseconds below this have their bucket index looked up (once computed) instead of computed. */
+const SMALL_VALUES = 65_536;
+/** Per relative accuracy: the bucket index of each whole millisecond 1 … SMALL_VALUES − 1, −1 until computed. */
+const smallIndexTables = new Map<number, Int32Array>();
+
+function smallIndexTable(relativeAccuracy: number): Int32Array {
+  let table = smallIndexTables.get(relativeAccuracy);
+  if (table === undefined) {
+    table = new Int32Array(SMALL_VALUES).fill(-1);
+    smallIndexTables.set(relativeAccuracy, table);
+  }
+  return table;
+}
+
+/** `n.toString(36)` of the counts below 36², made once: a stored aggregate holds thousands of them. */
+const BASE36: readonly string[] = Array.from({ length: 36 * 36 }, (_, n) => n.toString(36));
+/** Parts of more digits than this may pass 2^53, where `Number.parseInt` has the last word. */
+const EXACT_DIGITS = 10;
+
+/**
+ * The bucket counts of the stored form (`c`): base-36 integers joined by commas, an empty
+ * part for 0; undefined when a character is not 0–9, a–z or a comma. Each part's value is
+ * `Number.parseInt(part, 36)` (read digit by digit while that is exact).
+ */
+function parseCounts(text: string): number[] | undefined {
+  const counts: number[] = [];
+  if (text === "") return counts;
+  let value = 0;
+  let start = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const code = i === text.length ? 44 : text.charCodeAt(i);
+    if (code === 44) {
+      counts.push(i - start > EXACT_DIGITS ? Number.parseInt(text.slice(start, i), 36) : value);
+      value = 0;
+      start = i + 1;
+    } else if (code >= 48 && code <= 57) value = value * 36 + (code - 48);
+    else if (code >= 97 && code <= 122) value = value * 36 + (code - 87);
+    else return undefined;
+  }
+  return counts;
+}
+
+/** The sum of the values is kept as sumHigh · SUM_SPLIT + sumLow, both small integers. */
+const SUM_SPLIT = 2 ** 30;
+
 export class LatencySketch {
-  readonly relativeAccuracy: number;
-  private readonly gamma: number;
-  private readonly inverseLogGamma: number;
+  // An analysis adds to thousands of sketches in turn, and every cache line of a sketch it
+  // has to fetch counts: the fields `add` uses come first (they are laid out in this order),
+  // and they hold small integers, which V8 keeps in the object (a field that ever holds a
+  // fraction or ±Infinity, or passes 2^31, becomes a pointer to a separate number).
   /** counts[i] is the count of bucket offset + i; the first and last are never 0. */
   private counts: number[] = [];
   private offset = 0;
   private total = 0;
+  /** Meaningful once total > 0. */
+  private minimum = 0;
+  private maximum = 0;
+  /** The sum in whole microseconds: sumHigh · 2^30 + sumLow, with 0 ≤ sumLow < 2^30. */
+  private sumLow = 0;
+  private sumHigh = 0;
+  /** Shared by the sketches of one accuracy: holds what `bucketIndex` computes, nothing else. */
+  private readonly smallIndex: Int32Array;
   private zeroCount = 0;
-  private minimum = Number.POSITIVE_INFINITY;
-  private maximum = Number.NEGATIVE_INFINITY;
-  private sumMicros = 0;
+  private readonly inverseLogGamma: number;
+  readonly relativeAccuracy: number;
+  private readonly gamma: number;
 
   constructor(relativeAccuracy: number = DEFAULT_RELATIVE_ACCURACY) {
     if (!(relativeAccuracy > 0 && relativeAccuracy < 1)) {
@@ -62,6 +116,7 @@ export class LatencySketch {
     this.relativeAccuracy = relativeAccuracy;
     this.gamma = (1 + relativeAccuracy) / (1 - relativeAccuracy);
     this.inverseLogGamma = 1 / Math.log(this.gamma);
+    this.smallIndex = smallIndexTable(relativeAccuracy);
   }
 
   get count(): number {
@@ -73,6 +128,20 @@ export class LatencySketch {
   get max(): number | undefined {
     return this.total === 0 ? undefined : this.maximum;
   }
+  /** The sum of the values in whole microseconds. */
+  private get sumMicros(): number {
+    return this.sumHigh * SUM_SPLIT + this.sumLow;
+  }
+  private addMicros(micros: number): void {
+    let low = this.sumLow + micros;
+    if (low >= SUM_SPLIT) {
+      const carry = Math.floor(low / SUM_SPLIT);
+      this.sumHigh += carry;
+      low -= carry * SUM_SPLIT;
+    }
+    this.sumLow = low;
+  }
+
   /** The sum of the values, exact to the microsecond. */
   get sum(): number {
     return this.sumMicros / 1000;
@@ -86,18 +155,36 @@ export class LatencySketch {
       throw new AnalysisError("invalid_value", `a latency must be a finite number ≥ 0, got ${ms}`);
     }
     this.total += 1;
-    this.sumMicros += Math.round(ms * 1000);
-    if (ms < this.minimum) this.minimum = ms;
-    if (ms > this.maximum) this.maximum = ms;
+    this.addMicros(Math.round(ms * 1000));
+    if (this.total === 1) {
+      this.minimum = ms;
+      this.maximum = ms;
+    } else {
+      if (ms < this.minimum) this.minimum = ms;
+      if (ms > this.maximum) this.maximum = ms;
+    }
     if (ms < ZERO_THRESHOLD_MS) {
       this.zeroCount += 1;
       return;
     }
-    // `| 0`: an index of −0 would store as 0 and read back unequal.
-    const index = Math.ceil(Math.log(ms) * this.inverseLogGamma) | 0;
+    let index: number;
+    const whole = ms | 0;
+    if (whole === ms && whole < SMALL_VALUES) {
+      // Durations are mostly whole milliseconds: the same few thousand logarithms, over and over.
+      index = this.smallIndex[whole]!;
+      if (index < 0) {
+        index = this.bucketIndex(ms);
+        this.smallIndex[whole] = index;
+      }
+    } else index = this.bucketIndex(ms);
     const slot = index - this.offset;
     if (slot >= 0 && slot < this.counts.length) this.counts[slot]! += 1;
     else this.placeOutside(index);
+  }
+
+  /** The bucket of a value ≥ ZERO_THRESHOLD_MS. `| 0`: an index of −0 would store as 0 and read back unequal. */
+  private bucketIndex(ms: number): number {
+    return Math.ceil(Math.log(ms) * this.inverseLogGamma) | 0;
   }
 
   /** Adds every value of `other` to this sketch. */
@@ -109,11 +196,13 @@ export class LatencySketch {
       );
     }
     if (other.total === 0) return this;
+    const empty = this.total === 0;
     this.total += other.total;
     this.zeroCount += other.zeroCount;
-    this.sumMicros += other.sumMicros;
-    if (other.minimum < this.minimum) this.minimum = other.minimum;
-    if (other.maximum > this.maximum) this.maximum = other.maximum;
+    this.sumHigh += other.sumHigh;
+    this.addMicros(other.sumLow);
+    if (empty || other.minimum < this.minimum) this.minimum = other.minimum;
+    if (empty || other.maximum > this.maximum) this.maximum = other.maximum;
     if (other.counts.length === 0) return this;
     if (this.counts.length === 0) {
       this.counts = other.counts.slice();
@@ -177,7 +266,7 @@ export class LatencySketch {
     }
     json.s = this.sumMicros;
     json.o = this.counts.length === 0 ? 0 : this.offset;
-    json.c = this.counts.map((n) => (n === 0 ? "" : n.toString(36))).join(",");
+    json.c = this.counts.map((n) => (n === 0 ? "" : (BASE36[n] ?? n.toString(36)))).join(",");
     return json;
   }
 
@@ -192,10 +281,9 @@ export class LatencySketch {
     if (typeof json.a !== "number") return fail("relative accuracy missing");
     if (!isCount(json.n) || !isCount(json.z) || !isCount(json.s)) return fail("counts must be integers ≥ 0");
     if (typeof json.o !== "number" || !Number.isSafeInteger(json.o)) return fail("offset must be an integer");
-    if (typeof json.c !== "string" || !/^[0-9a-z,]*$/.test(json.c)) return fail("bucket counts malformed");
+    const counts = typeof json.c === "string" ? parseCounts(json.c) : undefined;
+    if (counts === undefined) return fail("bucket counts malformed");
     const sketch = new LatencySketch(json.a);
-    const counts =
-      json.c === "" ? [] : json.c.split(",").map((part) => (part === "" ? 0 : Number.parseInt(part, 36)));
     if (counts.length > MAX_BUCKETS) fail(`more than ${MAX_BUCKETS} buckets`);
     if (counts.length > 0 && (counts[0] === 0 || counts[counts.length - 1] === 0)) fail("edge bucket empty");
     let bucketed = 0;
@@ -220,7 +308,8 @@ export class LatencySketch {
     sketch.offset = counts.length === 0 ? 0 : json.o;
     sketch.total = json.n;
     sketch.zeroCount = json.z;
-    sketch.sumMicros = json.s;
+    sketch.sumHigh = Math.floor(json.s / SUM_SPLIT);
+    sketch.sumLow = json.s - sketch.sumHigh * SUM_SPLIT;
     return sketch;
   }
 

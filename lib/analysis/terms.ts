@@ -128,16 +128,52 @@ const CACHE_LIMIT = 16_384;
 const CACHEABLE_LENGTH = 1_000;
 
 /**
+ * In front of the cache, a two-way set-associative index by a key sampled from the length
+ * and up to 32 characters: a prompt read from a record is a fresh string, and hashing all of
+ * it for the map costs more than sampling it and comparing it with the prompts of its set.
+ * An index entry only ever holds a prompt and the term list the cache holds for it, and the
+ * index is emptied with the cache, so the answers (the very same lists) are the cache's.
+ */
+const INDEX_SETS = 2048;
+const indexPrompts: Array<string | undefined> = new Array(INDEX_SETS * 2).fill(undefined);
+const indexTerms: Array<readonly string[] | undefined> = new Array(INDEX_SETS * 2).fill(undefined);
+
+/** The first of the two index entries of a prompt's set. */
+function setOf(prompt: string): number {
+  const length = prompt.length;
+  const stride = length > 96 ? Math.ceil(length / 32) : 3;
+  let hash = length;
+  for (let i = length - 1; i >= 0; i -= stride) hash = Math.imul(hash ^ prompt.charCodeAt(i), 0x9e3779b1);
+  return ((hash ^ (hash >>> 15)) & (INDEX_SETS - 1)) << 1;
+}
+
+/**
  * `extractTerms` remembered for recent prompts: rendered prompts of one protocol repeat
  * often, and tokenising is the costliest part of aggregating a record.
  */
 export function termsOf(prompt: string): readonly string[] {
   if (prompt.length > CACHEABLE_LENGTH) return extractTerms(prompt);
+  // Not a string (a malformed record): the cache alone, as ever.
+  const first = typeof prompt === "string" ? setOf(prompt) : -1;
+  if (first >= 0) {
+    if (indexPrompts[first] === prompt) return indexTerms[first]!;
+    if (indexPrompts[first + 1] === prompt) return indexTerms[first + 1]!;
+  }
   let terms = cache.get(prompt);
   if (terms === undefined) {
     terms = extractTerms(prompt);
-    if (cache.size >= CACHE_LIMIT) cache.clear();
+    if (cache.size >= CACHE_LIMIT) {
+      cache.clear();
+      indexPrompts.fill(undefined);
+      indexTerms.fill(undefined);
+    }
     cache.set(prompt, terms);
   }
+  if (first < 0) return terms;
+  // The newest first, the one it replaces second, the second forgotten.
+  indexPrompts[first + 1] = indexPrompts[first];
+  indexTerms[first + 1] = indexTerms[first];
+  indexPrompts[first] = prompt;
+  indexTerms[first] = terms;
   return terms;
 }
