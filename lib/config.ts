@@ -2,7 +2,7 @@
  * Every setting, read from the environment in one place. The defaults make the local stack
  * work with no settings at all.
  */
-import { z } from "zod";
+import * as z from "zod";
 
 const csv = z
   .string()

@@ -21,16 +21,17 @@
  *   (the AWS SDK's credential providers other than the environment's, with their STS, SSO and
  *   sign-in clients) is in chunks of its own, read only if that code runs. On Lambda the
  *   credentials are in the environment, so these chunks are never loaded.
- * - zod: `import { z } from "zod"` binds zod's namespace object as a value, which esbuild keeps
- *   whole (zod classic: its 64 locales, the JSON Schema importer, the compiler...). Bundled as
- *   `import * as z from "zod"`, the same exports, every `z.x` is a static reference and only
- *   what the code uses is kept (see zodNamespaceImports).
+ * - zod: the sources import it as `import * as z from "zod"` (zod's own advice for bundlers):
+ *   every `z.x` is then a static reference and only what the code uses is kept. The other form,
+ *   `import { z } from "zod"`, binds zod's namespace object as a value, which esbuild keeps
+ *   whole (zod classic: its 64 locales, the JSON Schema importer, the compiler: ~340 KB);
+ *   test/unit/build.test.ts checks that the bundles hold no locale but English.
  */
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { build, type Metafile, type Plugin } from "esbuild";
+import { build, type Metafile } from "esbuild";
 import { parse } from "yaml";
 
 export interface FunctionEntry {
@@ -121,11 +122,11 @@ export async function buildFunctions(options: {
   const present = entries.filter((entry) => !missing.includes(entry));
   const metaDir = path.join(dist, "meta");
   await mkdir(metaDir, { recursive: true });
-  const built = await Promise.all(present.map((entry) => bundle(entry, metaDir, root)));
+  const built = await Promise.all(present.map((entry) => bundle(entry, metaDir)));
   return { built, missing };
 }
 
-async function bundle(entry: FunctionEntry, metaDir: string, root: string): Promise<BuiltFunction> {
+async function bundle(entry: FunctionEntry, metaDir: string): Promise<BuiltFunction> {
   // A stale file from an earlier build must not end up in the zip.
   await rm(path.dirname(entry.outfile), { recursive: true, force: true });
   const result = await build({
@@ -156,7 +157,6 @@ async function bundle(entry: FunctionEntry, metaDir: string, root: string): Prom
     metafile: true,
     legalComments: "linked",
     logLevel: "warning",
-    plugins: [zodNamespaceImports(root)],
   });
   const output = outputOf(result.metafile, entry);
   if (!output.exports.includes("handler")) {
@@ -202,36 +202,6 @@ export function staticallyLoaded(metafile: Metafile, entry: string): Set<string>
     }
   }
   return loaded;
-}
-
-/** `import { z } from "zod";`, the form the sources use, alone on its line. */
-const ZOD_NAMED_IMPORT = /^import \{ z \} from "zod";$/gm;
-
-/**
- * Bundles the project's `import { z } from "zod";` as `import * as z from "zod";`. zod's entry
- * exports `z` as its namespace object (`import * as z from "./v4/classic/external.js"; export
- * { z }`): imported by name, that object is a value esbuild must build whole, with everything
- * zod classic exports. Imported as the module's namespace, each `z.x` is a static reference to
- * one export and tree shaking keeps only those used. The two forms bind the same exports (the
- * module namespace also has `z` and `default`, which nothing reads). Only the project's sources
- * are rewritten, and only that exact line; test/unit/build.test.ts checks that zod's unused
- * parts stay out of the bundles.
- */
-export function zodNamespaceImports(root: string): Plugin {
-  const sources = path.resolve(root) + path.sep;
-  return {
-    name: "zod-namespace-imports",
-    setup(plugin) {
-      plugin.onLoad({ filter: /\.ts$/ }, async (args) => {
-        if (!args.path.startsWith(sources) || args.path.includes(`${path.sep}node_modules${path.sep}`)) {
-          return undefined;
-        }
-        const text = await readFile(args.path, "utf8");
-        const contents = text.replace(ZOD_NAMED_IMPORT, 'import * as z from "zod";');
-        return contents === text ? undefined : { contents, loader: "ts" };
-      });
-    },
-  };
 }
 
 async function main(argv: string[]): Promise<void> {

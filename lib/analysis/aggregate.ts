@@ -17,7 +17,7 @@
  *   (marked with " > …");
  * - prompt terms count prompt steps that ran (succeeded or failed), each term once per prompt.
  */
-import { z } from "zod";
+import * as z from "zod";
 import type { ExecutionRecord } from "../history/execution-record.ts";
 import { BoundedMap, type BoundedMapJson, type BoundedMapSpec, type BoundedView } from "./bounded-map.ts";
 import { AnalysisError } from "./errors.ts";

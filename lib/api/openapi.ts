@@ -3,7 +3,7 @@
  * that validate each request describe it here (zod 4 `z.toJSONSchema`, JSON Schema 2020-12,
  * which OpenAPI 3.1 uses as is).
  */
-import { z } from "zod";
+import * as z from "zod";
 import type { RouteSpec } from "./http.ts";
 import { ErrorResponse } from "./schemas.ts";
 

@@ -3,7 +3,7 @@
  * (merged from the stored day aggregates), the patterns of all the tenant's protocols, and
  * on-demand batch analysis runs. Every read is keyed by the caller's tenant.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { PATTERN_TYPES, type PatternType } from "../analysis/patterns.ts";
 import { type AnalysisReport, type ProtocolReport, reportFromAggregates } from "../analysis/analyze.ts";
 import type { MovaDocument } from "../mova/schema.ts";

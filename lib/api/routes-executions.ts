@@ -3,7 +3,7 @@
  * history query.
  */
 import { createHash } from "node:crypto";
-import { z } from "zod";
+import * as z from "zod";
 import { canonicalJson } from "../runtime/canonical-json.ts";
 import {
   executionDepsOf,

@@ -2,7 +2,7 @@
  * The API's request and response schemas. Handlers validate with these, and
  * `GET /openapi.json` is generated from these same schemas, so the two cannot drift.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { ExecutionRecordSchema, StepErrorSchema, StepRecordSchema } from "../history/execution-record.ts";
 
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;

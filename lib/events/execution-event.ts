@@ -3,7 +3,7 @@
  * Versioned: a consumer accepts the versions it knows and rejects the rest (they end in
  * the dead-letter queue rather than being misread). See docs/events.md.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { ExecutionRecordSchema } from "../history/execution-record.ts";
 
 export const EXECUTION_EVENT_TYPE = "mova.execution.finished";

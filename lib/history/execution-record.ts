@@ -2,7 +2,7 @@
  * One execution as the history keeps it and as the analysis reads it. The same shape
  * travels in the SQS execution event, so the analysis needs no read to count a run.
  */
-import { z } from "zod";
+import * as z from "zod";
 
 export const StepErrorSchema = z.object({ code: z.string(), message: z.string() });
 

@@ -3,7 +3,7 @@
  * fields with defaults are optional) for editors and other tools. `npm run schema` writes
  * it to schema/mova.schema.json; a test checks the committed file is current.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { MovaDocument } from "./schema.ts";
 
 export const MOVA_SCHEMA_ID = "urn:mova:schema:document:2";

@@ -4,7 +4,7 @@
  * filled in, unknown fields dropped); the validator reports what the schemas alone cannot
  * (references, graph checks, placeholders) and warns about the unknown fields.
  */
-import { z } from "zod";
+import * as z from "zod";
 
 /** Any JSON value. */
 export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };

@@ -23,7 +23,7 @@ import { createHash } from "node:crypto";
 import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { Context, EventBridgeEvent, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
-import { z } from "zod";
+import * as z from "zod";
 import { ApiError } from "../api/errors.ts";
 import { createDocumentLoader, type DocumentLoader } from "../api/document-loader.ts";
 import { canonicalJson } from "../runtime/canonical-json.ts";

@@ -132,7 +132,7 @@ describe("buildFunctions: zod", () => {
     dir = undefined;
   });
 
-  it('bundles `import { z } from "zod"` with only the zod code used, messages in English', async () => {
+  it('bundles `import * as z from "zod"` (the sources\' form) with only the zod code used, messages in English', async () => {
     dir = await mkdtemp(path.join(tmpdir(), "mova-build-zod-"));
     await symlink(path.join(root, "node_modules"), path.join(dir, "node_modules"), "dir");
     await mkdir(path.join(dir, "functions"));
@@ -143,7 +143,7 @@ describe("buildFunctions: zod", () => {
     await writeFile(
       path.join(dir, "functions/one.ts"),
       [
-        'import { z } from "zod";',
+        'import * as z from "zod";',
         "const Body = z.object({ name: z.string().min(2), count: z.number().int().optional() });",
         "export const handler = async (input: unknown) => {",
         "  const parsed = Body.safeParse(input);",
