@@ -131,6 +131,7 @@ async function timeBatch(
   count: number,
   document: MovaDocument,
   ports: EnginePorts,
+  timed = true,
 ): Promise<number> {
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
@@ -142,7 +143,7 @@ async function timeBatch(
   const elapsed = performance.now() - started;
   const cpu = process.cpuUsage(cpuBefore);
   const key = `${mode} ${count}`;
-  clientCpu.set(key, [...(clientCpu.get(key) ?? []), (cpu.user + cpu.system) / 1000 / count]);
+  if (timed) clientCpu.set(key, [...(clientCpu.get(key) ?? []), (cpu.user + cpu.system) / 1000 / count]);
   return elapsed;
 }
 
@@ -194,24 +195,30 @@ export const concurrencyBenchmark: Benchmark<ConcurrencyEntry[]> = {
         }),
         tools: createHttpTools({ allowHosts: ["127.0.0.1"], defaultTimeoutMs: 60_000 }),
       };
-      // JIT warm-up: V8 needs a few thousand executions before the code of this path is
-      // optimised (timed at once, concurrent 100 takes 380-470 ms; after 2000 executions
-      // 310-330 ms). A warm Lambda instance has served that many; a timed batch right after
-      // start would measure the compiler.
-      const warmup = context.quick ? WARMUP_EXECUTIONS_QUICK : WARMUP_EXECUTIONS;
-      const warmupStarted = performance.now();
-      for (let done = 0; done < warmup; done += WARMUP_BATCH)
-        await Promise.all(
-          Array.from({ length: WARMUP_BATCH }, (_, index) => runOnce(document, ports, done + index)),
+      // JIT warm-up, right before the concurrent sizes: V8 needs a few thousand executions
+      // before the code of this path is optimised (timed at once, concurrent 100 takes
+      // 380-470 ms; after 2000 executions 310-330 ms). A warm Lambda instance has served that
+      // many; a timed batch right after start would measure the compiler.
+      const warmUp = async () => {
+        const warmup = context.quick ? WARMUP_EXECUTIONS_QUICK : WARMUP_EXECUTIONS;
+        const warmupStarted = performance.now();
+        for (let done = 0; done < warmup; done += WARMUP_BATCH)
+          await Promise.all(
+            Array.from({ length: WARMUP_BATCH }, (_, index) => runOnce(document, ports, done + index)),
+          );
+        context.log(
+          `concurrency: warm-up of ${warmup} executions in batches of ${WARMUP_BATCH}: ${round((performance.now() - warmupStarted) / 1000, 1)} s`,
         );
-      context.log(
-        `concurrency: warm-up of ${warmup} executions in batches of ${WARMUP_BATCH}: ${round((performance.now() - warmupStarted) / 1000, 1)} s`,
-      );
-      clientCpu.clear();
+      };
+      let warm = false;
       const entries: ConcurrencyEntry[] = [];
       for (const { mode, executions, repeats } of concurrencyPlan(context.quick, context.sequential1000)) {
-        // One untimed batch of the same size first: JIT, and connections opened as a warm instance has them.
-        if (mode === "concurrent") await timeBatch(mode, executions, document, ports);
+        if (mode === "concurrent" && !warm) {
+          await warmUp();
+          warm = true;
+        }
+        // One untimed batch of the same size first: connections opened as a warm instance has them.
+        if (mode === "concurrent") await timeBatch(mode, executions, document, ports, false);
         else await runOnce(document, ports, -1);
         const times: number[] = [];
         for (let repeat = 0; repeat < repeats; repeat += 1)
