@@ -21,7 +21,7 @@
  *   (the AWS SDK's credential providers other than the environment's, with their STS, SSO and
  *   sign-in clients) is in chunks of its own, read only if that code runs. On Lambda the
  *   credentials are in the environment, so these chunks are never loaded.
- * - zod: the sources import it as `import * as z from "zod"` (zod's own advice for bundlers):
+ * - zod: the sources import it as `import * as z from "zod"` (the form zod 4's documentation uses):
  *   every `z.x` is then a static reference and only what the code uses is kept. The other form,
  *   `import { z } from "zod"`, binds zod's namespace object as a value, which esbuild keeps
  *   whole (zod classic: its 64 locales, the JSON Schema importer, the compiler: ~340 KB);
