@@ -32,25 +32,6 @@ export type ColdStartResult = Record<
   }
 >;
 
-/** Nothing reachable: a connection attempted at import time would fail (and show). */
-const OFFLINE_ENV: Record<string, string> = {
-  AWS_REGION: "us-east-1",
-  AWS_ACCESS_KEY_ID: "cold-start",
-  AWS_SECRET_ACCESS_KEY: "cold-start",
-  AWS_ENDPOINT_URL_DYNAMODB: "http://127.0.0.1:9",
-  AWS_ENDPOINT_URL_SQS: "http://127.0.0.1:9",
-  ANALYSIS_QUEUE_URL: "http://127.0.0.1:9/000000000000/analysis",
-  ANALYSIS_PRIORITY_QUEUE_URL: "http://127.0.0.1:9/000000000000/analysis-priority",
-  ANALYSIS_RUN_QUEUE_URL: "http://127.0.0.1:9/000000000000/analysis-runs",
-  UPSTASH_REDIS_REST_URL: "http://127.0.0.1:9",
-  UPSTASH_REDIS_REST_TOKEN: "cold-start",
-  MOVA_API_KEYS: "bench:0000000000000000000000000000000000000000000000000000000000000000",
-  LOG_LEVEL: "ERROR",
-  POWERTOOLS_METRICS_DISABLED: "true",
-  AWS_LAMBDA_FUNCTION_NAME: "cold-start-bench",
-  NODE_ENV: "production",
-};
-
 /** serverless.yml's `provider.environment.NODE_OPTIONS`, what every deployed function runs with. */
 function deployedNodeOptions(): string {
   const config = parse(readFileSync(path.join(ROOT, "serverless.yml"), "utf8")) as {
@@ -59,7 +40,12 @@ function deployedNodeOptions(): string {
   return config.provider?.environment?.NODE_OPTIONS ?? "";
 }
 
-async function importOnce(bundle: string, nodeOptions = ""): Promise<number> {
+/** `offline`: an environment where nothing is reachable (scripts/build.ts offlineFunctionEnv). */
+async function importOnce(
+  bundle: string,
+  offline: Record<string, string>,
+  nodeOptions = "",
+): Promise<number> {
   const { stdout } = await run(
     process.execPath,
     [fileURLToPath(new URL("./support/import-child.mjs", import.meta.url)), pathToFileURL(bundle).href],
@@ -67,7 +53,7 @@ async function importOnce(bundle: string, nodeOptions = ""): Promise<number> {
       env: {
         PATH: process.env.PATH ?? "",
         HOME: process.env.HOME ?? "",
-        ...OFFLINE_ENV,
+        ...offline,
         ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}),
       },
       timeout: 30_000,
@@ -82,8 +68,9 @@ export const coldStartBenchmark: Benchmark<ColdStartResult> = {
   title: "Cold start: esbuild bundle size and handler import time in a fresh Node process",
   async run(context: BenchContext) {
     let buildFunctions: typeof import("../scripts/build.ts").buildFunctions;
+    let offlineFunctionEnv: typeof import("../scripts/build.ts").offlineFunctionEnv;
     try {
-      ({ buildFunctions } = await import("../scripts/build.ts"));
+      ({ buildFunctions, offlineFunctionEnv } = await import("../scripts/build.ts"));
     } catch (error) {
       throw new NotBuiltError(`scripts/build.ts cannot be loaded: ${(error as Error).message}`);
     }
@@ -94,17 +81,22 @@ export const coldStartBenchmark: Benchmark<ColdStartResult> = {
     );
     const repeats = context.quick ? 3 : 7;
     const nodeOptions = deployedNodeOptions();
+    // Nothing reachable: a connection attempted at import time would fail (and show).
+    const offline = offlineFunctionEnv({
+      AWS_LAMBDA_FUNCTION_NAME: "cold-start-bench",
+      NODE_ENV: "production",
+    });
     const result: ColdStartResult = {};
     const rows: Array<Array<string | number>> = [];
     for (const fn of [...built].sort((a, b) => a.name.localeCompare(b.name))) {
       if (!existsSync(fn.outfile)) throw new Error(`${fn.outfile} was not written`);
-      await importOnce(fn.outfile);
-      await importOnce(fn.outfile, nodeOptions);
+      await importOnce(fn.outfile, offline);
+      await importOnce(fn.outfile, offline, nodeOptions);
       const plain: number[] = [];
       const deployed: number[] = [];
       for (let index = 0; index < repeats; index += 1) {
-        plain.push(await importOnce(fn.outfile));
-        deployed.push(await importOnce(fn.outfile, nodeOptions));
+        plain.push(await importOnce(fn.outfile, offline));
+        deployed.push(await importOnce(fn.outfile, offline, nodeOptions));
       }
       context.log(`coldStart ${fn.name}: ${plain.map((t) => round(t, 1)).join(", ")} ms`);
       context.log(

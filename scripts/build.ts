@@ -204,6 +204,31 @@ export function staticallyLoaded(metafile: Metafile, entry: string): Set<string>
   return loaded;
 }
 
+/**
+ * An environment under which a bundle imports, and its handler starts, without reaching
+ * anything: every endpoint on a closed loopback port (a connection attempted would fail, and
+ * show), static credentials, no LLM key. For the cold-start benchmark and the bundle tests.
+ */
+export function offlineFunctionEnv(overrides: Record<string, string> = {}): Record<string, string> {
+  return {
+    AWS_REGION: "us-east-1",
+    AWS_ACCESS_KEY_ID: "offline",
+    AWS_SECRET_ACCESS_KEY: "offline",
+    AWS_ENDPOINT_URL_DYNAMODB: "http://127.0.0.1:9",
+    AWS_ENDPOINT_URL_SQS: "http://127.0.0.1:9",
+    ANALYSIS_QUEUE_URL: "http://127.0.0.1:9/000000000000/analysis",
+    ANALYSIS_PRIORITY_QUEUE_URL: "http://127.0.0.1:9/000000000000/analysis-priority",
+    ANALYSIS_RUN_QUEUE_URL: "http://127.0.0.1:9/000000000000/analysis-runs",
+    UPSTASH_REDIS_REST_URL: "http://127.0.0.1:9",
+    UPSTASH_REDIS_REST_TOKEN: "offline",
+    MOVA_API_KEYS: "offline:0000000000000000000000000000000000000000000000000000000000000000",
+    LOG_LEVEL: "ERROR",
+    POWERTOOLS_METRICS_DISABLED: "true",
+    AWS_LAMBDA_FUNCTION_NAME: "offline",
+    ...overrides,
+  };
+}
+
 async function main(argv: string[]): Promise<void> {
   const unknown = argv.filter((arg) => arg !== "--allow-missing");
   if (unknown.length > 0) {

@@ -12,7 +12,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createApiHandler } from "../../lib/api/handler.ts";
 import { buildApiDeps } from "../../lib/api/build-deps.ts";
 import { loadConfig } from "../../lib/config.ts";
-import { BuildError, type BuiltFunction, buildFunctions, functionEntries } from "../../scripts/build.ts";
+import {
+  BuildError,
+  type BuiltFunction,
+  buildFunctions,
+  functionEntries,
+  offlineFunctionEnv,
+} from "../../scripts/build.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const run = promisify(execFile);
@@ -173,25 +179,14 @@ describe("buildFunctions: zod", () => {
   }, 30_000);
 });
 
-/** Nothing reachable at import time (as bench/cold-start.ts): endpoints on a closed port, static credentials. */
+/** Nothing reachable at import time: endpoints on a closed port, static credentials. */
 const API_KEY = "build-test-key";
-const OFFLINE_ENV: Record<string, string> = {
-  AWS_REGION: "us-east-1",
-  AWS_ACCESS_KEY_ID: "build-test",
-  AWS_SECRET_ACCESS_KEY: "build-test",
-  AWS_ENDPOINT_URL_DYNAMODB: "http://127.0.0.1:9",
-  AWS_ENDPOINT_URL_SQS: "http://127.0.0.1:9",
-  ANALYSIS_QUEUE_URL: "http://127.0.0.1:9/000000000000/analysis",
-  ANALYSIS_PRIORITY_QUEUE_URL: "http://127.0.0.1:9/000000000000/analysis-priority",
-  ANALYSIS_RUN_QUEUE_URL: "http://127.0.0.1:9/000000000000/analysis-runs",
-  UPSTASH_REDIS_REST_URL: "http://127.0.0.1:9",
-  UPSTASH_REDIS_REST_TOKEN: "build-test",
+const OFFLINE_ENV = offlineFunctionEnv({
   MOVA_API_KEYS: `test:${createHash("sha256").update(API_KEY).digest("hex")}`,
   LOG_LEVEL: "CRITICAL",
-  POWERTOOLS_METRICS_DISABLED: "true",
   AWS_LAMBDA_FUNCTION_NAME: "build-test",
   AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-};
+});
 
 /**
  * Imports a bundle in a fresh `node` (as Lambda does: plain ESM, no loader) and calls its
