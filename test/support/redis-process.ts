@@ -1,0 +1,82 @@
+/**
+ * A private `redis-server` for one test: on a port of its own, keeping nothing (no RDB, no
+ * AOF), killable with SIGKILL and restartable on the same port (empty again).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { accessSync, constants } from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { redisAnswers } from "../../infra/local/stack.ts";
+
+/** The `redis-server` on the PATH, or undefined. */
+export function findRedisServer(): string | undefined {
+  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
+    if (!dir) continue;
+    const candidate = path.join(dir, "redis-server");
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/** A port free on 127.0.0.1 a moment ago (redis-server cannot take port 0). */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", resolve);
+  });
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+export interface RedisProcess {
+  port: number;
+  url: string;
+  child: ChildProcess;
+  /** SIGKILL, then wait for the exit (bounded). */
+  kill(): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Starts redis-server on `port` and waits (up to `timeoutMs`) until it answers PING. */
+export async function startRedisProcess(
+  binary: string,
+  port: number,
+  timeoutMs = 10_000,
+): Promise<RedisProcess> {
+  const child = spawn(
+    binary,
+    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
+  let stderr = "";
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-2_000);
+  });
+  const exited = new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once("exit", () => resolve());
+  });
+  const url = `redis://127.0.0.1:${port}`;
+  const kill = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    await Promise.race([exited, sleep(10_000)]);
+    if (child.exitCode === null && child.signalCode === null) {
+      throw new Error(`redis-server (pid ${child.pid}) did not exit after SIGKILL`);
+    }
+  };
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && child.exitCode === null) {
+    if (await redisAnswers(url, 200)) return { port, url, child, kill };
+    await sleep(50);
+  }
+  await kill();
+  throw new Error(`redis-server on port ${port} did not start (exit code ${child.exitCode}): ${stderr}`);
+}
