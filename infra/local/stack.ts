@@ -416,7 +416,8 @@ export function redisAnswers(redisUrl: string, timeoutMs = 500): Promise<boolean
   });
 }
 
-function findOnPath(command: string): string | undefined {
+/** The executable `command` on the PATH, or undefined. */
+export function findOnPath(command: string): string | undefined {
   for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
     if (!dir) continue;
     const candidate = path.join(dir, command);
@@ -430,7 +431,8 @@ function findOnPath(command: string): string | undefined {
   return undefined;
 }
 
-async function freePort(): Promise<number> {
+/** A port free on 127.0.0.1 a moment ago (for servers that cannot take port 0, as redis-server). */
+export async function freePort(): Promise<number> {
   const server = net.createServer();
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

@@ -14,7 +14,7 @@ import { type ApiHandler, createApiHandler } from "../../lib/api/handler.ts";
 import { type Config, loadConfig } from "../../lib/config.ts";
 import { createSqsClient } from "../../lib/runtime/aws-clients.ts";
 import { type Gateway, startGateway } from "../../infra/local/gateway.ts";
-import { type LocalStack, startLocalStack } from "../../infra/local/stack.ts";
+import { type LocalStack, type LocalStackOptions, startLocalStack } from "../../infra/local/stack.ts";
 import { type FakeOpenAi, startFakeOpenAi } from "../support/fake-openai.ts";
 import { type HttpDouble, startHttpDouble } from "../support/http-double.ts";
 
@@ -53,8 +53,12 @@ export interface CallOptions {
 
 export const quietLogger = () => new Logger({ serviceName: "mova-api-test", logLevel: "SILENT" });
 
-export async function startApiFixture(extraEnv: Record<string, string> = {}): Promise<ApiFixture> {
-  const stack = await startLocalStack({ memory: true });
+/** `stackOptions`: e.g. a Redis of the test's own behind the bridge (`redisUrl`, `noRedisServer`). */
+export async function startApiFixture(
+  extraEnv: Record<string, string> = {},
+  stackOptions: LocalStackOptions = {},
+): Promise<ApiFixture> {
+  const stack = await startLocalStack({ memory: true, ...stackOptions });
   const llm = await startFakeOpenAi();
   const tools = await startHttpDouble();
   const devKey = `dev_${randomBytes(12).toString("hex")}`;

@@ -6,16 +6,10 @@
  * not 500, not succeed silently); restarted empty on the same port, the session is a 404
  * and nothing the failed requests sent was written late.
  */
-import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sha256Hex } from "../../lib/api/auth.ts";
-import { buildApiDeps } from "../../lib/api/build-deps.ts";
-import { type ApiHandler, createApiHandler } from "../../lib/api/handler.ts";
-import { loadConfig } from "../../lib/config.ts";
-import { type LocalStack, startLocalStack } from "../../infra/local/stack.ts";
-import { type FakeOpenAi, startFakeOpenAi } from "../support/fake-openai.ts";
+import type { LocalStack } from "../../infra/local/stack.ts";
 import { findRedisServer, freePort, type RedisProcess, startRedisProcess } from "../support/redis-process.ts";
-import { invoke, quietLogger, shopDocument, v2Event } from "./api-fixture.ts";
+import { type ApiFixture, invoke, shopDocument, startApiFixture, v2Event } from "./api-fixture.ts";
 
 const redisBinary = findRedisServer();
 if (!redisBinary) {
@@ -26,10 +20,8 @@ if (!redisBinary) {
 const ANSWER_WITHIN_MS = 15_000;
 
 let redis: RedisProcess | undefined;
+let fixture: ApiFixture | undefined;
 let stack: LocalStack | undefined;
-let llm: FakeOpenAi | undefined;
-let handler: ApiHandler;
-let devKey: string;
 
 beforeAll(async () => {
   if (!redisBinary) return;
@@ -42,31 +34,15 @@ beforeAll(async () => {
     }
   }
   // The bridge started as the local stack starts it, in front of our Redis (none of its own).
-  stack = await startLocalStack({ memory: true, redisUrl: redis.url, noRedisServer: true });
-  llm = await startFakeOpenAi();
-  devKey = `dev_${randomBytes(12).toString("hex")}`;
-  const env: Record<string, string> = {
-    ...stack.env,
-    LLM_API_KEY: "sk-test",
-    LLM_BASE_URL: llm.baseURL,
-    LLM_MAX_RETRIES: "0",
-    LLM_MODEL: "fake-model",
-    MOVA_DEV_API_KEY: devKey,
-    MOVA_API_KEYS: `acme:${sha256Hex("unused")}`,
-    LOG_LEVEL: "SILENT",
-  };
-  const config = loadConfig(env);
-  handler = createApiHandler(
-    buildApiDeps(config, { env, sessionBackend: stack.sessionBackend, logger: quietLogger() }),
-  );
+  fixture = await startApiFixture({}, { redisUrl: redis.url, noRedisServer: true });
+  stack = fixture.stack;
   const stored = await call("PUT", "/documents/shop", { body: shopDocument("http://127.0.0.1:9") });
   expect(stored.statusCode).toBe(201);
 });
 
 afterAll(async () => {
   // The bridge (in the stack) before the Redis it talks to.
-  await stack?.stop().catch(() => undefined);
-  await llm?.close().catch(() => undefined);
+  await fixture?.close().catch(() => undefined);
   await redis?.kill().catch(() => undefined);
 });
 
@@ -81,8 +57,11 @@ async function call(method: string, path: string, options: { body?: unknown } = 
     );
   });
   try {
-    const event = v2Event(method, path, { headers: { authorization: `Bearer ${devKey}` }, ...options });
-    const result = await Promise.race([invoke(handler, event), hung]);
+    const event = v2Event(method, path, {
+      headers: { authorization: `Bearer ${fixture!.devKey}` },
+      ...options,
+    });
+    const result = await Promise.race([invoke(fixture!.handler, event), hung]);
     return { ...result, ms: Date.now() - started };
   } finally {
     clearTimeout(timer);

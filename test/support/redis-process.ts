@@ -3,37 +3,14 @@
  * AOF), killable with SIGKILL and restartable on the same port (empty again).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { accessSync, constants } from "node:fs";
-import net from "node:net";
-import path from "node:path";
-import { redisAnswers } from "../../infra/local/stack.ts";
+import { findOnPath, freePort, redisAnswers } from "../../infra/local/stack.ts";
 
 /** The `redis-server` on the PATH, or undefined. */
 export function findRedisServer(): string | undefined {
-  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
-    if (!dir) continue;
-    const candidate = path.join(dir, "redis-server");
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
+  return findOnPath("redis-server");
 }
 
-/** A port free on 127.0.0.1 a moment ago (redis-server cannot take port 0). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", resolve);
-  });
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+export { freePort };
 
 export interface RedisProcess {
   port: number;
