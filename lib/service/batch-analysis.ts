@@ -12,6 +12,12 @@
  *    the last `settleMs`, and the bucket unchanged since it was read (conditional write).
  *    A bucket still receiving writes is left for a later run (`bucketsUnsettled`).
  *
+ * Metrics: `ExecutionsAnalysed` is added as each bucket's merge completes (so a run that fails
+ * later still reports what it wrote; a successful run that merged nothing reports 0), and
+ * `AnalysisFailures` counts, when a day fails at any step, every execution the run claimed or
+ * tried to claim that day and did not merge. Those claims are released, so a later run counts
+ * them (once: an execution is reported as analysed only by the run whose claim it merged).
+ *
  * On demand (`POST /analysis/runs`) the API stores a queued run and sends `{ tenant, runId }`
  * to the run queue; the batch function (or the local worker) executes it and records
  * progress and figures on the run.
@@ -69,6 +75,7 @@ interface ProtocolDay {
   key: DayBucketKey;
   recompute: ProtocolAggregate;
   delta: ProtocolAggregate;
+  /** Claimed and not yet merged (emptied by the merge). */
   claimed: string[];
   pending: string[];
   unsettled: boolean;
@@ -115,8 +122,46 @@ export async function runBatchAnalysis(
     (scope.document === undefined || record.document === scope.document) &&
     (scope.protocol === undefined || record.protocol === scope.protocol);
 
+  let analysedReported = false;
+  /** The executions of the claim step in progress, uncounted if it throws. */
+  let failedAttempt = 0;
   for (const day of days) {
     const protocols = new Map<string, ProtocolDay>();
+    try {
+      await analyseDay(day, protocols);
+    } catch (error) {
+      await abandonDay(protocols);
+      throw error;
+    }
+    figures.daysDone++;
+    await deps.onProgress?.({ ...figures });
+  }
+  // A run with nothing to reconcile still says so.
+  if (!analysedReported) deps.metrics?.addMetric(METRIC_EXECUTIONS_ANALYSED, MetricUnit.Count, 0);
+  return figures;
+
+  /**
+   * The executions of the failing day the run could not count: the claims it made and did not
+   * merge (released here, so that a later run or the stream counts them), and those of the
+   * step that failed (`failedAttempt`, already released there).
+   */
+  async function abandonDay(protocols: Map<string, ProtocolDay>): Promise<void> {
+    let uncounted = failedAttempt;
+    failedAttempt = 0;
+    for (const state of protocols.values()) {
+      if (state.claimed.length === 0) continue;
+      uncounted += state.claimed.length;
+      await deps.patterns
+        .releaseClaims(state.key, state.claimed)
+        .catch((releaseError: unknown) =>
+          deps.logger?.error("claims not released after a failed day", { error: String(releaseError) }),
+        );
+      state.claimed = [];
+    }
+    deps.metrics?.addMetric(METRIC_ANALYSIS_FAILURES, MetricUnit.Count, uncounted);
+  }
+
+  async function analyseDay(day: string, protocols: Map<string, ProtocolDay>): Promise<void> {
     for await (const page of historyPages(scope, day, deps)) {
       figures.executionsRead += page.length;
       const groups = new Map<string, ExecutionRecord[]>();
@@ -148,13 +193,11 @@ export async function runBatchAnalysis(
       }
     }
     for (const state of protocols.values()) await settleDay(state);
-    figures.daysDone++;
-    await deps.onProgress?.({ ...figures });
   }
-  deps.metrics?.addMetric(METRIC_EXECUTIONS_ANALYSED, MetricUnit.Count, figures.reconciled);
-  return figures;
 
   async function countPage(state: ProtocolDay, records: ExecutionRecord[]): Promise<void> {
+    // Markers unread: none of the page's executions of this protocol could be counted.
+    failedAttempt = records.length;
     const markers = await deps.patterns.readMarkers(
       state.key,
       records.map((r) => r.executionId),
@@ -163,15 +206,18 @@ export async function runBatchAnalysis(
       if (marker.by !== claimant && marker.at > now() - settleMs) state.unsettled = true;
     }
     const unmarked = records.filter((r) => !markers.has(r.executionId));
+    failedAttempt = unmarked.length;
     const claim = await deps.patterns.claimExecutions(
       state.key,
       unmarked.map((r) => ({ executionId: r.executionId, day: state.key.day })),
       claimant,
     );
     if (claim.failed.length > 0) {
+      failedAttempt = claim.claimed.length + claim.failed.length;
       await deps.patterns.releaseClaims(state.key, claim.claimed).catch(() => undefined);
       throw claim.failed[0]!.error;
     }
+    failedAttempt = 0;
     // Claimed by the stream between our read and our claim: its merge may still be on its way.
     if (claim.duplicates.length > 0) state.unsettled = true;
     const claimed = new Set(claim.claimed);
@@ -187,19 +233,14 @@ export async function runBatchAnalysis(
 
   async function settleDay(state: ProtocolDay): Promise<void> {
     if (state.claimed.length > 0) {
-      try {
-        await deps.patterns.mergeIntoBucket(state.key, state.delta, "batch");
-      } catch (error) {
-        await deps.patterns
-          .releaseClaims(state.key, state.claimed)
-          .catch((releaseError: unknown) =>
-            deps.logger?.error("claims not released after a failed merge", { error: String(releaseError) }),
-          );
-        deps.metrics?.addMetric(METRIC_ANALYSIS_FAILURES, MetricUnit.Count, state.claimed.length);
-        throw error;
-      }
+      // A failed merge leaves the claims in `state.claimed`: abandonDay releases and counts them.
+      await deps.patterns.mergeIntoBucket(state.key, state.delta, "batch");
+      const merged = state.claimed.length;
+      state.claimed = [];
       figures.bucketsMerged++;
-      figures.reconciled += state.claimed.length;
+      figures.reconciled += merged;
+      deps.metrics?.addMetric(METRIC_EXECUTIONS_ANALYSED, MetricUnit.Count, merged);
+      analysedReported = true;
     }
     for (const executionId of state.pending) {
       await deps.history.markAnalysis(state.key.tenant, executionId, "published");

@@ -21,6 +21,8 @@ import {
   createBatchAnalysisHandler,
   type ScheduledEvent,
 } from "../../lib/service/analysis-handlers.ts";
+import { dayOf } from "../../lib/runtime/dynamo-pattern-store.ts";
+import type { AnalysisRunRequest } from "../../lib/runtime/dynamo-analysis-run-store.ts";
 import { ANALYSIS_RUN_MESSAGE_TYPE } from "../../lib/service/batch-analysis.ts";
 import { sampleExecution, uniqueTenant } from "./runtime-fixtures.ts";
 
@@ -326,5 +328,154 @@ describe("the batch-analysis function's metrics", () => {
     const document = onlyDocument(documents, "batch-analysis");
     expect(unitsOf(document)).toEqual({ AnalysisFailures: "Count" });
     expect(document.AnalysisFailures).toBe(2);
+  });
+
+  /** Stores a queued on-demand run of `tenant` and returns its message on the run queue. */
+  async function queuedRun(
+    tenant: string,
+    request: AnalysisRunRequest,
+  ): Promise<{ runId: string; event: SQSEvent }> {
+    const runId = `run_${randomUUID().replace(/-/g, "")}`;
+    await deps.runs.put({ runId, tenant, status: "queued", request, createdAt: new Date().toISOString() });
+    const message = JSON.stringify({ type: ANALYSIS_RUN_MESSAGE_TYPE, version: 1, tenant, runId });
+    return { runId, event: sqsEvent([message], stack.env.ANALYSIS_RUN_QUEUE_URL!) };
+  }
+
+  /** The batch-analysis function's wiring with some of its stores replaced. */
+  function batchHandlerWith(overrides: Partial<AnalysisDeps>) {
+    return createBatchAnalysisHandler({
+      ...buildAnalysisDeps(config, {
+        env: process.env,
+        metrics: new Metrics({ namespace: "Mova", serviceName: "batch-analysis" }),
+      }),
+      ...overrides,
+    });
+  }
+
+  /** How many of `records` (one protocol and day) have a marker, i.e. are claimed or counted. */
+  async function markedCount(records: ExecutionRecord[]): Promise<number> {
+    const first = records[0]!;
+    const key = { ...first, day: dayOf(first.finishedAt) };
+    const markers = await deps.patterns.readMarkers(
+      key,
+      records.map((r) => r.executionId),
+    );
+    return markers.size;
+  }
+
+  const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
+
+  it("reports the executions merged on the days before a failed day as analysed, once", async () => {
+    const tenant = uniqueTenant("metrics-batch-day2");
+    const yesterday = Array.from({ length: 2 }, () =>
+      execution(tenant, { analysis: "pending", finishedAt: new Date(Date.now() - 86_400_000).toISOString() }),
+    );
+    const refunds = Array.from({ length: 2 }, () => execution(tenant, { analysis: "pending" }));
+    const exchanges = [execution(tenant, { analysis: "pending", protocol: "exchange" })];
+    for (const record of [...yesterday, ...refunds, ...exchanges]) await deps.history.putExecution(record);
+    const todayKey = dayOf(refunds[0]!.finishedAt);
+    // The first day (yesterday) merges; on the second day, the first merge is refused: the
+    // executions claimed for the other protocol are not merged either.
+    const failing = batchHandlerWith({
+      patterns: {
+        ...deps.patterns,
+        mergeIntoBucket: (key, delta, source) =>
+          key.day === todayKey
+            ? Promise.reject(new Error("throttled"))
+            : deps.patterns.mergeIntoBucket(key, delta, source),
+      },
+    });
+    const first = await queuedRun(tenant, { timeRangeDays: 2 });
+    const { documents } = await captureEmf(() => failing(first.event));
+
+    const run = await deps.runs.get(tenant, first.runId);
+    expect(run?.status).toBe("failed");
+    expect(run?.progress).toMatchObject({ daysDone: 1, reconciled: 2 });
+    const document = onlyDocument(documents, "batch-analysis");
+    expect(unitsOf(document)).toEqual({ ExecutionsAnalysed: "Count", AnalysisFailures: "Count" });
+    expect(sum(valuesOf(document, "ExecutionsAnalysed"))).toBe(2);
+    expect(sum(valuesOf(document, "AnalysisFailures"))).toBe(3);
+    expect(await markedCount(yesterday)).toBe(2);
+    expect(await markedCount(refunds)).toBe(0);
+    expect(await markedCount(exchanges)).toBe(0);
+
+    // The next run counts the second day only: the first day's executions are not reported again.
+    const second = await queuedRun(tenant, { timeRangeDays: 2 });
+    const again = await captureEmf(() => batchAnalysis(second.event));
+    expect((await deps.runs.get(tenant, second.runId))?.status).toBe("succeeded");
+    const retried = onlyDocument(again.documents, "batch-analysis");
+    expect(unitsOf(retried)).toEqual({ ExecutionsAnalysed: "Count" });
+    expect(sum(valuesOf(retried, "ExecutionsAnalysed"))).toBe(3);
+  });
+
+  it("counts the executions of a failed claim as failures, and releases what was claimed", async () => {
+    const tenant = uniqueTenant("metrics-batch-claim");
+    const records = Array.from({ length: 3 }, () => execution(tenant, { analysis: "pending" }));
+    for (const record of records) await deps.history.putExecution(record);
+    // One marker write fails (not a condition failure); the others go through.
+    const failing = batchHandlerWith({
+      patterns: {
+        ...deps.patterns,
+        claimExecutions: async (key, executions, by) => {
+          const [refused, ...rest] = executions;
+          const result = await deps.patterns.claimExecutions(key, rest, by);
+          if (!refused) return result;
+          const error = Object.assign(new Error("throttled"), { name: "ThrottlingException" });
+          return { ...result, failed: [...result.failed, { executionId: refused.executionId, error }] };
+        },
+      },
+    });
+    const first = await queuedRun(tenant, { timeRangeDays: 1 });
+    const { documents } = await captureEmf(() => failing(first.event));
+
+    expect((await deps.runs.get(tenant, first.runId))?.status).toBe("failed");
+    const document = onlyDocument(documents, "batch-analysis");
+    expect(unitsOf(document)).toEqual({ AnalysisFailures: "Count" });
+    expect(sum(valuesOf(document, "AnalysisFailures"))).toBe(3);
+    expect(await markedCount(records)).toBe(0);
+
+    const second = await queuedRun(tenant, { timeRangeDays: 1 });
+    const again = await captureEmf(() => batchAnalysis(second.event));
+    const retried = onlyDocument(again.documents, "batch-analysis");
+    expect(unitsOf(retried)).toEqual({ ExecutionsAnalysed: "Count" });
+    expect(sum(valuesOf(retried, "ExecutionsAnalysed"))).toBe(3);
+  });
+
+  it("counts the claims of a day's earlier pages as failures when a later page's claim fails", async () => {
+    const tenant = uniqueTenant("metrics-batch-pages");
+    const records = Array.from({ length: 5 }, () => execution(tenant, { analysis: "pending" }));
+    for (const record of records) await deps.history.putExecution(record);
+    // Pages of two executions (a run naming a protocol reads byProtocolTime); the second
+    // page's claim fails: the first page's two claims were never merged either.
+    let claims = 0;
+    const failing = batchHandlerWith({
+      history: {
+        ...deps.history,
+        queryExecutions: (t, d, p, options) =>
+          deps.history.queryExecutions(t, d, p, { ...options, limit: 2 }),
+      },
+      patterns: {
+        ...deps.patterns,
+        claimExecutions: async (key, executions, by) => {
+          if (++claims === 1) return deps.patterns.claimExecutions(key, executions, by);
+          const error = new Error("throttled");
+          return {
+            claimed: [],
+            duplicates: [],
+            failed: executions.map(({ executionId }) => ({ executionId, error })),
+          };
+        },
+      },
+    });
+    const first = await queuedRun(tenant, { document: "support", protocol: "refund", timeRangeDays: 1 });
+    const { documents } = await captureEmf(() => failing(first.event));
+
+    expect(claims).toBe(2);
+    expect((await deps.runs.get(tenant, first.runId))?.status).toBe("failed");
+    const document = onlyDocument(documents, "batch-analysis");
+    expect(unitsOf(document)).toEqual({ AnalysisFailures: "Count" });
+    // Two claimed and not merged, two refused; the fifth was never read.
+    expect(sum(valuesOf(document, "AnalysisFailures"))).toBe(4);
+    expect(await markedCount(records)).toBe(0);
   });
 });
