@@ -20,7 +20,7 @@ import {
   QueryCommand,
 } from "@aws-sdk/client-dynamodb";
 import { canonicalJson, sha256Hex } from "./canonical-json.ts";
-import { guardDynamo, isConditionFailed, keyPart } from "./dynamo-errors.ts";
+import { guardDynamo, isConditionFailed, keyPart, queryItems } from "./dynamo-errors.ts";
 import { type DocumentStore, type StoredDocument, VersionConflictError } from "./ports.ts";
 
 export interface DynamoDocumentStoreOptions {
@@ -129,21 +129,12 @@ export function createDynamoDocumentStore(options: DynamoDocumentStoreOptions): 
 
     async list(tenant) {
       const documents: Array<Omit<StoredDocument, "source">> = [];
-      let startKey: Record<string, AttributeValue> | undefined;
-      do {
-        const page = await guardDynamo(UNAVAILABLE, () =>
-          client.send(
-            new QueryCommand({
-              TableName: table,
-              KeyConditionExpression: "pk = :pk",
-              ExpressionAttributeValues: { ":pk": { S: pointersPk(tenant) } },
-              ExclusiveStartKey: startKey,
-            }),
-          ),
-        );
-        for (const item of page.Items ?? []) documents.push(fromItem(item, false));
-        startKey = page.LastEvaluatedKey;
-      } while (startKey);
+      for await (const item of queryItems(client, UNAVAILABLE, {
+        TableName: table,
+        KeyConditionExpression: "pk = :pk",
+        ExpressionAttributeValues: { ":pk": { S: pointersPk(tenant) } },
+      }))
+        documents.push(fromItem(item, false));
       return documents;
     },
   };

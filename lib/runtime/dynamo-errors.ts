@@ -1,4 +1,10 @@
 /** Which DynamoDB failures mean "the store is unavailable, try later" rather than a bug. */
+import {
+  type AttributeValue,
+  type DynamoDBClient,
+  QueryCommand,
+  type QueryCommandInput,
+} from "@aws-sdk/client-dynamodb";
 import { StoreUnavailableError } from "./ports.ts";
 
 const UNAVAILABLE_NAMES = new Set([
@@ -43,6 +49,26 @@ export async function guardDynamo<T>(code: string, call: () => Promise<T>): Prom
     }
     throw error;
   }
+}
+
+/**
+ * Every item of a query, page after page, each page's request guarded as `guardDynamo` does.
+ * A page is read only when the caller asks for an item beyond the previous ones: stopping the
+ * iteration (`break`) reads no further page.
+ */
+export async function* queryItems(
+  client: DynamoDBClient,
+  code: string,
+  input: Omit<QueryCommandInput, "ExclusiveStartKey">,
+): AsyncGenerator<Record<string, AttributeValue>> {
+  let startKey: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await guardDynamo(code, () =>
+      client.send(new QueryCommand({ ...input, ExclusiveStartKey: startKey })),
+    );
+    yield* page.Items ?? [];
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
 }
 
 /** Key parts are URI-encoded so that `#` in a tenant or name cannot make two keys meet. */

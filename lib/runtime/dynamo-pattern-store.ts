@@ -29,7 +29,6 @@ import {
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
-  QueryCommand,
 } from "@aws-sdk/client-dynamodb";
 import {
   type AggregateKey,
@@ -40,7 +39,7 @@ import {
   mergeAggregates,
   mergeInto,
 } from "../analysis/aggregate.ts";
-import { guardDynamo, isConditionFailed, keyPart } from "./dynamo-errors.ts";
+import { guardDynamo, isConditionFailed, keyPart, queryItems } from "./dynamo-errors.ts";
 
 export interface DayBucketKey extends AggregateKey {
   /** `YYYY-MM-DD`, UTC. */
@@ -388,54 +387,35 @@ export function createDynamoPatternStore(options: DynamoPatternStoreOptions): Pa
       }
       const merged = createAggregate(key);
       let days = 0;
-      let startKey: Record<string, AttributeValue> | undefined;
-      do {
-        const result = await send(() =>
-          client.send(
-            new QueryCommand({
-              TableName: table,
-              KeyConditionExpression: "pk = :pk AND sk BETWEEN :from AND :to",
-              ExpressionAttributeValues: {
-                ":pk": { S: protocolPk(key) },
-                ":from": { S: bucketSk(fromDay) },
-                ":to": { S: bucketSk(toDay) },
-              },
-              ProjectionExpression: "agg",
-              ExclusiveStartKey: startKey,
-            }),
-          ),
-        );
-        for (const item of result.Items ?? []) {
-          if (!item.agg?.B) continue;
-          mergeInto(merged, decodeAggregate(item.agg.B));
-          days++;
-        }
-        startKey = result.LastEvaluatedKey;
-      } while (startKey);
+      for await (const item of queryItems(client, UNAVAILABLE, {
+        TableName: table,
+        KeyConditionExpression: "pk = :pk AND sk BETWEEN :from AND :to",
+        ExpressionAttributeValues: {
+          ":pk": { S: protocolPk(key) },
+          ":from": { S: bucketSk(fromDay) },
+          ":to": { S: bucketSk(toDay) },
+        },
+        ProjectionExpression: "agg",
+      })) {
+        if (!item.agg?.B) continue;
+        mergeInto(merged, decodeAggregate(item.agg.B));
+        days++;
+      }
       return days === 0 ? undefined : { aggregate: merged, days };
     },
 
     async listProtocols(tenant, limit = 200) {
       const out: AggregateKey[] = [];
-      let startKey: Record<string, AttributeValue> | undefined;
-      do {
-        const result = await send(() =>
-          client.send(
-            new QueryCommand({
-              TableName: table,
-              KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
-              ExpressionAttributeValues: { ":pk": { S: tenantPk(tenant) }, ":prefix": { S: "protocol#" } },
-              ExclusiveStartKey: startKey,
-              Limit: Math.min(100, limit),
-            }),
-          ),
-        );
-        for (const item of result.Items ?? []) {
-          if (out.length >= limit) break;
-          out.push({ tenant, document: item.document?.S ?? "", protocol: item.protocol?.S ?? "" });
-        }
-        startKey = out.length >= limit ? undefined : result.LastEvaluatedKey;
-      } while (startKey);
+      for await (const item of queryItems(client, UNAVAILABLE, {
+        TableName: table,
+        KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
+        ExpressionAttributeValues: { ":pk": { S: tenantPk(tenant) }, ":prefix": { S: "protocol#" } },
+        Limit: Math.min(100, limit),
+      })) {
+        out.push({ tenant, document: item.document?.S ?? "", protocol: item.protocol?.S ?? "" });
+        // No page past the limit is read.
+        if (out.length >= limit) break;
+      }
       return out;
     },
   };

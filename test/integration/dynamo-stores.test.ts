@@ -1,10 +1,11 @@
 /** The DynamoDB document and history stores against dynalite, tables created from infra/resources.yml. */
-import { GetItemCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { GetItemCommand, type DynamoDBClient, type QueryCommand } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalStack, startLocalStack } from "../../infra/local/stack.ts";
 import { loadConfig } from "../../lib/config.ts";
 import { createDynamoDbClient } from "../../lib/runtime/aws-clients.ts";
 import { createDynamoDocumentStore } from "../../lib/runtime/dynamo-document-store.ts";
+import { queryItems } from "../../lib/runtime/dynamo-errors.ts";
 import {
   createDynamoHistoryStore,
   type DynamoHistoryStore,
@@ -24,6 +25,61 @@ beforeAll(async () => {
 afterAll(async () => {
   client?.destroy();
   await stack?.stop();
+});
+
+describe("queryItems", () => {
+  it("reads every page of a query, and no page past where the caller stops", async () => {
+    const tenant = uniqueTenant("pages");
+    const store = createDynamoDocumentStore({ client, table: stack.env.DOCUMENTS_TABLE! });
+    for (const name of ["a", "b", "c", "d", "e"]) await store.put(tenant, name, { name });
+    const queries: number[] = [];
+    const counting = {
+      send: (command: QueryCommand) => {
+        queries.push(command.input.ExclusiveStartKey ? 1 : 0);
+        return client.send(command);
+      },
+    } as unknown as DynamoDBClient;
+    // The document store's pointers: one item per document, two per page.
+    const input = {
+      TableName: stack.env.DOCUMENTS_TABLE!,
+      KeyConditionExpression: "pk = :pk",
+      ExpressionAttributeValues: { ":pk": { S: `doc#${encodeURIComponent(tenant)}` } },
+      Limit: 2,
+    };
+    const names: string[] = [];
+    for await (const item of queryItems(counting, "test_unavailable", input)) names.push(item.name!.S!);
+    expect(names.sort()).toEqual(["a", "b", "c", "d", "e"]);
+    expect(queries).toEqual([0, 1, 1]);
+
+    queries.length = 0;
+    const firstTwo: string[] = [];
+    for await (const item of queryItems(counting, "test_unavailable", input)) {
+      firstTwo.push(item.name!.S!);
+      if (firstTwo.length === 2) break;
+    }
+    expect(firstTwo).toHaveLength(2);
+    expect(queries).toEqual([0]);
+  });
+
+  it("turns an unreachable DynamoDB into StoreUnavailableError with the store's code", async () => {
+    const down = createDynamoDbClient(
+      loadConfig({ ...stack.env, AWS_ENDPOINT_URL_DYNAMODB: "http://127.0.0.1:9" }),
+      { env: { ...stack.env, AWS_ENDPOINT_URL_DYNAMODB: "http://127.0.0.1:9" } },
+    );
+    try {
+      const read = async () => {
+        for await (const _ of queryItems(down, "test_unavailable", {
+          TableName: "documents",
+          KeyConditionExpression: "pk = :pk",
+          ExpressionAttributeValues: { ":pk": { S: "x" } },
+        }));
+      };
+      await expect(read()).rejects.toMatchObject({ code: "test_unavailable" });
+      await expect(read()).rejects.toBeInstanceOf(StoreUnavailableError);
+    } finally {
+      down.destroy();
+    }
+  });
 });
 
 describe("dynamo document store", () => {
