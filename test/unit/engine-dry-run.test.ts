@@ -1,14 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { dryRun } from "../../lib/engine/dry-run.ts";
-import { documentOf, type Servers, startServers } from "./engine-support.ts";
+import { documentOf, useServers } from "./engine-support.ts";
 
-let servers: Servers;
-beforeAll(async () => {
-  servers = await startServers();
-});
-afterAll(async () => {
-  await servers.close();
-});
+const servers = useServers();
 
 function document() {
   return documentOf({

@@ -1,22 +1,12 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createOfflineLlm } from "../../lib/adapters/llm-offline.ts";
 import { EngineError } from "../../lib/engine/errors.ts";
 import { runProtocol } from "../../lib/engine/engine.ts";
 import type { StepRecord } from "../../lib/engine/types.ts";
 import { completion } from "../support/fake-openai.ts";
-import { documentOf, type Servers, startServers } from "./engine-support.ts";
+import { documentOf, useServers } from "./engine-support.ts";
 
-let servers: Servers;
-beforeAll(async () => {
-  servers = await startServers();
-});
-afterAll(async () => {
-  await servers.close();
-});
-beforeEach(() => {
-  servers.openai.double.requests.length = 0;
-  servers.api.requests.length = 0;
-});
+const servers = useServers();
 
 describe("prompt steps", () => {
   it("renders the prompt, sends system, instructions and model settings, and stores the reply", async () => {

@@ -1,19 +1,9 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { runProtocol } from "../../lib/engine/engine.ts";
 import type { StepRecord } from "../../lib/engine/types.ts";
-import { documentOf, type Servers, startServers } from "./engine-support.ts";
+import { documentOf, useServers } from "./engine-support.ts";
 
-let servers: Servers;
-beforeAll(async () => {
-  servers = await startServers();
-});
-afterAll(async () => {
-  await servers.close();
-});
-beforeEach(() => {
-  servers.api.requests.length = 0;
-  servers.openai.double.requests.length = 0;
-});
+const servers = useServers();
 
 function parallelDocument(branchStatus = 200) {
   return documentOf({

@@ -1,21 +1,11 @@
 import fc from "fast-check";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { resumeRun, runProtocol } from "../../lib/engine/engine.ts";
 import { backoffDelay, isRetryable, MAX_BACKOFF_MS, resolveRetryPolicy } from "../../lib/engine/retry.ts";
 import { PortError } from "../../lib/engine/types.ts";
-import { controlledClock, documentOf, type Servers, startServers } from "./engine-support.ts";
+import { controlledClock, documentOf, useServers } from "./engine-support.ts";
 
-let servers: Servers;
-beforeAll(async () => {
-  servers = await startServers();
-});
-afterAll(async () => {
-  await servers.close();
-});
-beforeEach(() => {
-  servers.openai.double.requests.length = 0;
-  servers.api.requests.length = 0;
-});
+const servers = useServers();
 
 function toolDocument(
   path: string,

@@ -1,13 +1,11 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { resumeRun, runProtocol } from "../../lib/engine/engine.ts";
 import { REDACTED, SecretRedactor } from "../../lib/engine/redact.ts";
 import type { StepRecord } from "../../lib/engine/types.ts";
 import type { RecordedRequest } from "../support/http-double.ts";
-import { documentOf, type Servers, secretsOf, startServers } from "./engine-support.ts";
+import { documentOf, secretsOf, useServers } from "./engine-support.ts";
 
-let servers: Servers;
-beforeAll(async () => {
-  servers = await startServers();
+const servers = useServers((started) => {
   // The tool answers with what it was sent: whatever leaks into a request leaks into the body.
   const echo = (request: RecordedRequest) => ({
     body: {
@@ -17,15 +15,9 @@ beforeAll(async () => {
       body: request.json,
     },
   });
-  servers.api.route("GET", "/echo", echo);
-  servers.api.route("POST", "/echo", echo);
-  servers.api.route("GET", "/fail", { status: 500, body: "no" });
-});
-afterAll(async () => {
-  await servers.close();
-});
-beforeEach(() => {
-  servers.api.requests.length = 0;
+  started.api.route("GET", "/echo", echo);
+  started.api.route("POST", "/echo", echo);
+  started.api.route("GET", "/fail", { status: 500, body: "no" });
 });
 
 const TOKEN = "tok-3f9a8c1e-very-secret";

@@ -2,6 +2,7 @@
  * Shared set-up for the engine tests: the real adapters (OpenAI SDK, HTTP tool port) talking
  * to loopback servers, and documents normalised by the real schema.
  */
+import { afterAll, beforeAll, beforeEach } from "vitest";
 import { createHttpTools } from "../../lib/adapters/http-tools.ts";
 import { createOpenAiLlm } from "../../lib/adapters/llm-openai.ts";
 import type { Clock, EnginePorts, SecretsPort } from "../../lib/engine/types.ts";
@@ -34,6 +35,27 @@ export async function startServers(): Promise<Servers> {
       await Promise.all([openai.close(), api.close()]);
     },
   };
+}
+
+/**
+ * The servers of a test file: started before its tests (then `setUp`, for the file's own
+ * routes), closed after them, and their recorded requests cleared before each test. The
+ * object returned is filled in when the servers are up.
+ */
+export function useServers(setUp?: (servers: Servers) => void): Servers {
+  const servers = {} as Servers;
+  beforeAll(async () => {
+    Object.assign(servers, await startServers());
+    setUp?.(servers);
+  });
+  afterAll(async () => {
+    await servers.close?.();
+  });
+  beforeEach(() => {
+    servers.openai.double.requests.length = 0;
+    servers.api.requests.length = 0;
+  });
+  return servers;
 }
 
 /** A document with defaults filled in, as `loadDocument` would return it. */

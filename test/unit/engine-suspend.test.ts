@@ -1,16 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { EngineError } from "../../lib/engine/errors.ts";
 import { resumeRun, runProtocol } from "../../lib/engine/engine.ts";
 import type { StepRecord, SuspendedRun } from "../../lib/engine/types.ts";
-import { documentOf, type Servers, startServers } from "./engine-support.ts";
+import { documentOf, useServers } from "./engine-support.ts";
 
-let servers: Servers;
-beforeAll(async () => {
-  servers = await startServers();
-});
-afterAll(async () => {
-  await servers.close();
-});
+const servers = useServers();
 
 const form = documentOf({
   protocols: [

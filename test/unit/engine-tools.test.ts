@@ -1,23 +1,15 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { runProtocol } from "../../lib/engine/engine.ts";
 import { buildToolRequest, renderEndpoint, ToolRequestError } from "../../lib/engine/tool-request.ts";
 import { createResolver } from "../../lib/engine/variables.ts";
 import { Tool } from "../../lib/mova/schema.ts";
-import { documentOf, type Servers, startServers } from "./engine-support.ts";
+import { documentOf, useServers } from "./engine-support.ts";
 
-let servers: Servers;
-beforeAll(async () => {
-  servers = await startServers();
-  servers.api.route("GET", "/items", (request) => ({ body: { got: request.query } }));
-  servers.api.route("POST", "/items", (request) => ({ status: 201, body: { created: request.json } }));
-  servers.api.route("DELETE", "/items/a%20b%2Fc", { body: "deleted" });
-  servers.api.route("GET", "/text", { body: "plain text answer" });
-});
-afterAll(async () => {
-  await servers.close();
-});
-beforeEach(() => {
-  servers.api.requests.length = 0;
+const servers = useServers((started) => {
+  started.api.route("GET", "/items", (request) => ({ body: { got: request.query } }));
+  started.api.route("POST", "/items", (request) => ({ status: 201, body: { created: request.json } }));
+  started.api.route("DELETE", "/items/a%20b%2Fc", { body: "deleted" });
+  started.api.route("GET", "/text", { body: "plain text answer" });
 });
 
 const resolverOf = (variables: Record<string, unknown>) => createResolver({ variables, now: () => 0 });
