@@ -40,6 +40,18 @@ afterAll(async () => {
 });
 
 const toolEnv = { TOOL_ALLOW_HOSTS: "127.0.0.1", MOVA_SECRET_WEATHER_API_KEY: SECRET };
+/** `mova run` of the weather example with `-p`, a city and the tool double as its API. */
+const weatherRun = (city: string, ...flags: string[]) => [
+  "run",
+  WEATHER,
+  "-p",
+  "weather_protocol",
+  "--var",
+  `city=${city}`,
+  "--var",
+  `weather_api_base=${api.url}`,
+  ...flags,
+];
 const weatherRequests = () => api.requests.filter((request) => request.path === "/v1/current.json");
 
 describe("mova run", () => {
@@ -70,20 +82,7 @@ describe("mova run", () => {
   });
 
   it("prints each step as it finishes and takes the else branch when it is not hot", async () => {
-    const run = await mova(
-      [
-        "run",
-        WEATHER,
-        "-p",
-        "weather_protocol",
-        "--var",
-        "city=Lviv",
-        "--var",
-        `weather_api_base=${api.url}`,
-        "--step-by-step",
-      ],
-      { env: toolEnv },
-    );
+    const run = await mova(weatherRun("Lviv", "--step-by-step"), { env: toolEnv });
     expect(run.code, run.stderr).toBe(0);
     const lines = run.stdout.split("\n");
     const stepLines = lines.filter((line) => /^[✓✗-] /.test(line));
@@ -101,20 +100,7 @@ describe("mova run", () => {
 
   it("exits 1 when the tool keeps failing, after the step's retries", async () => {
     const before = weatherRequests().length;
-    const run = await mova(
-      [
-        "run",
-        WEATHER,
-        "-p",
-        "weather_protocol",
-        "--var",
-        "city=Atlantis",
-        "--var",
-        `weather_api_base=${api.url}`,
-        "--json",
-      ],
-      { env: toolEnv },
-    );
+    const run = await mova(weatherRun("Atlantis", "--json"), { env: toolEnv });
     expect(run.code).toBe(1);
     const result = json<RunResult>(run);
     expect(result.status).toBe("failed");
@@ -129,20 +115,7 @@ describe("mova run", () => {
 
   it("refuses a loopback tool endpoint that TOOL_ALLOW_HOSTS does not list", async () => {
     const before = api.requests.length;
-    const run = await mova(
-      [
-        "run",
-        WEATHER,
-        "-p",
-        "weather_protocol",
-        "--var",
-        "city=Kyiv",
-        "--var",
-        `weather_api_base=${api.url}`,
-        "--json",
-      ],
-      { env: { MOVA_SECRET_WEATHER_API_KEY: SECRET } },
-    );
+    const run = await mova(weatherRun("Kyiv", "--json"), { env: { MOVA_SECRET_WEATHER_API_KEY: SECRET } });
     expect(run.code).toBe(1);
     expect(json<RunResult>(run).steps[0]?.status).toBe("failed");
     expect(api.requests.length).toBe(before);
@@ -150,21 +123,7 @@ describe("mova run", () => {
 
   it("--dry-run calls nothing and exits 0", async () => {
     const before = api.requests.length;
-    const run = await mova(
-      [
-        "run",
-        WEATHER,
-        "-p",
-        "weather_protocol",
-        "--var",
-        "city=Kyiv",
-        "--var",
-        `weather_api_base=${api.url}`,
-        "--dry-run",
-        "--json",
-      ],
-      { env: toolEnv },
-    );
+    const run = await mova(weatherRun("Kyiv", "--dry-run", "--json"), { env: toolEnv });
     expect(run.code, run.stderr).toBe(0);
     const plan = JSON.stringify(json(run));
     expect(plan).toContain(`${api.url}/v1/current.json`);
