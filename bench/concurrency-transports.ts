@@ -7,11 +7,9 @@
  * (VARIANTS=builtin,node SIZES=100,1000 REPEATS=5 by default).
  */
 import { fileURLToPath } from "node:url";
-import { createHttpTools } from "../lib/adapters/http-tools.ts";
-import { createOpenAiLlm } from "../lib/adapters/llm-openai.ts";
 import { runProtocol } from "../lib/engine/engine.ts";
 import type { EnginePorts } from "../lib/engine/types.ts";
-import { concurrencyDocument } from "./concurrency.ts";
+import { concurrencyDocument, concurrencyPorts } from "./concurrency.ts";
 import { median } from "./lib/report.ts";
 import { startChild } from "./support/child.ts";
 
@@ -21,21 +19,13 @@ const servers = await startChild<{ openaiBaseURL: string; toolURL: string }>(
   [],
 );
 const document = concurrencyDocument(servers.ready.toolURL);
-const portsWith = (fetch: typeof globalThis.fetch | undefined): EnginePorts => ({
-  llm: createOpenAiLlm({
-    apiKey: "bench-key",
-    baseURL: servers.ready.openaiBaseURL,
-    model: "bench-model",
-    maxRetries: 0,
-    timeoutMs: 60_000,
-    ...(fetch ? { fetch } : {}),
-  }),
-  tools: createHttpTools({ allowHosts: ["127.0.0.1"], defaultTimeoutMs: 60_000 }),
-});
 const variants = new Map<string, EnginePorts>(
   (process.env.VARIANTS ?? "builtin,node")
     .split(",")
-    .map((name) => [name, portsWith(name === "builtin" ? globalThis.fetch : undefined)]),
+    .map((name) => [
+      name,
+      concurrencyPorts(servers.ready.openaiBaseURL, name === "builtin" ? globalThis.fetch : undefined),
+    ]),
 );
 const sizes = (process.env.SIZES ?? "100,1000").split(",").map(Number);
 const repeats = Number(process.env.REPEATS ?? 5);

@@ -62,6 +62,24 @@ export function concurrencyDocument(toolURL: string): MovaDocument {
   return checked.document;
 }
 
+/**
+ * The real adapters as the benchmark runs them: the LLM port (the openai SDK, no SDK retries,
+ * over its default transport unless `fetch` is given) and the HTTP tool port, allowed on loopback.
+ */
+export function concurrencyPorts(openaiBaseURL: string, fetch?: typeof globalThis.fetch): EnginePorts {
+  return {
+    llm: createOpenAiLlm({
+      apiKey: "bench-key",
+      baseURL: openaiBaseURL,
+      model: "bench-model",
+      maxRetries: 0,
+      timeoutMs: 60_000,
+      ...(fetch ? { fetch } : {}),
+    }),
+    tools: createHttpTools({ allowHosts: ["127.0.0.1"], defaultTimeoutMs: 60_000 }),
+  };
+}
+
 async function runOnce(document: MovaDocument, ports: EnginePorts, index: number): Promise<void> {
   const result = await runProtocol({
     document,
@@ -185,16 +203,7 @@ export const concurrencyBenchmark: Benchmark<ConcurrencyEntry[]> = {
     );
     try {
       const document = concurrencyDocument(servers.ready.toolURL);
-      const ports: EnginePorts = {
-        llm: createOpenAiLlm({
-          apiKey: "bench-key",
-          baseURL: servers.ready.openaiBaseURL,
-          model: "bench-model",
-          maxRetries: 0,
-          timeoutMs: 60_000,
-        }),
-        tools: createHttpTools({ allowHosts: ["127.0.0.1"], defaultTimeoutMs: 60_000 }),
-      };
+      const ports = concurrencyPorts(servers.ready.openaiBaseURL);
       // JIT warm-up, right before the concurrent sizes: V8 needs a few thousand executions
       // before the code of this path is optimised (timed at once, concurrent 100 takes
       // 380-470 ms; after 2000 executions 310-330 ms). A warm Lambda instance has served that
