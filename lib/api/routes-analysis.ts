@@ -63,27 +63,23 @@ const RecommendationSchema = z
   })
   .meta({ id: "Recommendation" });
 
-export const ProtocolPatternsResponse = z
-  .object({
-    document: z.string(),
-    protocol: z.string(),
-    window: Window,
-    /** Days of the window that held data. */
-    daysWithData: z.number().int(),
-    statistics: z.record(z.string(), z.unknown()).nullable(),
-    patterns: z.array(PatternSchema),
-  })
-  .meta({ id: "ProtocolPatterns" });
+/** What every per-protocol analysis answer starts with. */
+const ProtocolWindow = z.object({
+  document: z.string(),
+  protocol: z.string(),
+  window: Window,
+  /** Days of the window that held data. */
+  daysWithData: z.number().int(),
+});
 
-export const RecommendationsResponse = z
-  .object({
-    document: z.string(),
-    protocol: z.string(),
-    window: Window,
-    daysWithData: z.number().int(),
-    recommendations: z.array(RecommendationSchema),
-  })
-  .meta({ id: "Recommendations" });
+export const ProtocolPatternsResponse = ProtocolWindow.extend({
+  statistics: z.record(z.string(), z.unknown()).nullable(),
+  patterns: z.array(PatternSchema),
+}).meta({ id: "ProtocolPatterns" });
+
+export const RecommendationsResponse = ProtocolWindow.extend({
+  recommendations: z.array(RecommendationSchema),
+}).meta({ id: "Recommendations" });
 
 export const TenantPatternsResponse = z
   .object({
