@@ -8,7 +8,7 @@ import { PATTERN_TYPES, type PatternType } from "../analysis/patterns.ts";
 import { type AnalysisReport, type ProtocolReport, reportFromAggregates } from "../analysis/analyze.ts";
 import type { MovaDocument } from "../mova/schema.ts";
 import type { AnalysisRun, AnalysisRunStore } from "../runtime/dynamo-analysis-run-store.ts";
-import { type PatternStore, type WindowAggregate, dayOf } from "../runtime/dynamo-pattern-store.ts";
+import { type PatternStore, dayOf } from "../runtime/dynamo-pattern-store.ts";
 import { AnalysisRunsUnavailableError, MAX_WINDOW_DAYS } from "../service/batch-analysis.ts";
 import type { ApiDeps } from "./deps.ts";
 import type { DocumentLoader } from "./document-loader.ts";
@@ -159,12 +159,10 @@ export function analysisRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpec
     }
   }
 
+  /** The protocol's report over the window, and the fields every answer about it starts with. */
   async function protocolReport(request: ApiRequest<unknown, { window?: number }>): Promise<{
     report: ProtocolReport | undefined;
-    stored: WindowAggregate | undefined;
-    window: ReturnType<typeof windowOf>;
-    name: string;
-    protocol: string;
+    head: z.infer<typeof ProtocolWindow>;
   }> {
     const { name, protocol } = request.params as { name: string; protocol: string };
     const window = windowOf(request.query.window ?? DEFAULT_WINDOW_DAYS, deps.clock.now());
@@ -186,7 +184,10 @@ export function analysisRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpec
           window: { from: window.from, to: window.to, days: window.days },
         })
       : undefined;
-    return { report: report?.protocols[0], stored, window, name, protocol };
+    return {
+      report: report?.protocols[0],
+      head: { document: name, protocol, window: publicWindow(window), daysWithData: stored?.days ?? 0 },
+    };
   }
 
   const publicWindow = (w: ReturnType<typeof windowOf>) => ({ from: w.from, to: w.to, days: w.days });
@@ -212,19 +213,12 @@ export function analysisRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpec
         },
       },
       async handle(request: ApiRequest<unknown, z.infer<typeof PatternsQuery>>) {
-        const { report, stored, window, name, protocol } = await protocolReport(request);
+        const { report, head } = await protocolReport(request);
         const type: PatternType | undefined = request.query.type;
         const patterns = (report?.patterns ?? []).filter((p) => type === undefined || p.type === type);
         return {
           status: 200,
-          body: {
-            document: name,
-            protocol,
-            window: publicWindow(window),
-            daysWithData: stored?.days ?? 0,
-            statistics: report?.statistics ?? null,
-            patterns,
-          },
+          body: { ...head, statistics: report?.statistics ?? null, patterns },
         };
       },
     },
@@ -247,17 +241,8 @@ export function analysisRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpec
         },
       },
       async handle(request: ApiRequest<unknown, z.infer<typeof RecommendationsQuery>>) {
-        const { report, stored, window, name, protocol } = await protocolReport(request);
-        return {
-          status: 200,
-          body: {
-            document: name,
-            protocol,
-            window: publicWindow(window),
-            daysWithData: stored?.days ?? 0,
-            recommendations: report?.recommendations ?? [],
-          },
-        };
+        const { report, head } = await protocolReport(request);
+        return { status: 200, body: { ...head, recommendations: report?.recommendations ?? [] } };
       },
     },
     {
