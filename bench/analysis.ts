@@ -16,7 +16,7 @@ import {
   mergeAggregates,
 } from "../lib/analysis/aggregate.ts";
 import { aggregateExecutions } from "../lib/analysis/analyze.ts";
-import type { ExecutionRecord } from "../lib/history/execution-record.ts";
+import type { ExecutionRecord } from "../lib/core/execution-record.ts";
 import { median, percentile, round } from "./lib/report.ts";
 import type { Benchmark, BenchContext } from "./lib/types.ts";
 import { runChild } from "./support/child.ts";
@@ -53,11 +53,11 @@ interface Codec {
 /** The pattern store's own codec (gzipped JSON) when it is in the tree, else plain JSON. */
 async function storedCodec(): Promise<Codec> {
   try {
-    const store = await import("../lib/runtime/dynamo-pattern-store.ts");
+    const store = await import("../lib/adapters/dynamodb/pattern-store.ts");
     return {
       encode: store.encodeAggregate,
       decode: (stored) => store.decodeAggregate(stored as Uint8Array),
-      name: "encodeAggregate/decodeAggregate of lib/runtime/dynamo-pattern-store.ts (gzipped JSON)",
+      name: "encodeAggregate/decodeAggregate of lib/adapters/dynamodb/pattern-store.ts (gzipped JSON)",
     };
   } catch {
     return {

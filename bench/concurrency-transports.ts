@@ -1,6 +1,6 @@
 /**
  * The concurrency benchmark's batches with the LLM port over Node's built-in `fetch` and over
- * ./lib/adapters/node-fetch.ts (the default), side by side in one process, alternating: wall
+ * ./lib/adapters/http/node-fetch.ts (the default), side by side in one process, alternating: wall
  * time and this process's CPU per execution. Same protocol, servers and delays as
  * bench/concurrency.ts (100 ms LLM, 50 ms tool). Usage:
  * `node [node flags] --import tsx bench/concurrency-transports.ts`
@@ -8,7 +8,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { runProtocol } from "../lib/engine/engine.ts";
-import type { EnginePorts } from "../lib/engine/types.ts";
+import type { EnginePorts } from "../lib/core/ports.ts";
 import { concurrencyDocument, concurrencyPorts } from "./concurrency.ts";
 import { median } from "./lib/report.ts";
 import { startChild } from "./support/child.ts";

@@ -6,10 +6,10 @@
  * where the limit is 250 ms for a concurrent batch and 250 ms × count for a sequential one.
  */
 import { fileURLToPath } from "node:url";
-import { createHttpTools } from "../lib/adapters/http-tools.ts";
-import { createOpenAiLlm } from "../lib/adapters/llm-openai.ts";
+import { createHttpTools } from "../lib/adapters/http/tools.ts";
+import { createOpenAiLlm } from "../lib/adapters/llm/openai.ts";
 import { runProtocol } from "../lib/engine/engine.ts";
-import type { EnginePorts } from "../lib/engine/types.ts";
+import type { EnginePorts } from "../lib/core/ports.ts";
 import type { MovaDocument } from "../lib/mova/schema.ts";
 import { validateDocument } from "../lib/mova/validate.ts";
 import { median, percentile, round } from "./lib/report.ts";
@@ -279,10 +279,10 @@ export const concurrencyBenchmark: Benchmark<ConcurrencyEntry[]> = {
           ]),
         },
         notes: [
-          "real adapters (openai SDK with maxRetries 0 over its default transport, the keep-alive node:http fetch of lib/adapters/node-fetch.ts; HTTP tool port with a keep-alive agent), one pair of ports shared by every run, as in one warm Lambda instance",
+          "real adapters (openai SDK with maxRetries 0 over its default transport, the keep-alive node:http fetch of lib/adapters/http/node-fetch.ts; HTTP tool port with a keep-alive agent), one pair of ports shared by every run, as in one warm Lambda instance",
           "servers (fake OpenAI, 100 ms; HTTP double, 50 ms) in a child process on loopback",
           `a warm-up of ${context.quick ? WARMUP_EXECUTIONS_QUICK : WARMUP_EXECUTIONS} executions (batches of ${WARMUP_BATCH}) before the concurrent sizes, then each size is preceded by one untimed batch of the same size (connections opened); wallMs is the median of the timed batches`,
-          `client CPU per execution (this process: engine, openai SDK over lib/adapters/node-fetch.ts, tool port) in concurrent batches: ${cpuPerRun(10)} ms (10), ${cpuPerRun(100)} ms (100), ${cpuPerRun(1000)} ms (1000); one event loop cannot finish N executions faster than N times that`,
+          `client CPU per execution (this process: engine, openai SDK over lib/adapters/http/node-fetch.ts, tool port) in concurrent batches: ${cpuPerRun(10)} ms (10), ${cpuPerRun(100)} ms (100), ${cpuPerRun(1000)} ms (1000); one event loop cannot finish N executions faster than N times that`,
           `where the time over the limit goes, at ${DIAGNOSTIC_SIZE} concurrent (each port call timed from the engine's side, medians of ${DIAGNOSTIC_BATCHES} untimed batches): ${latencyNote("first LLM call", LLM_DELAY_MS)}; ${latencyNote("second LLM call", LLM_DELAY_MS)}; ${latencyNote("tool call", TOOL_DELAY_MS)}. The first calls leave together and their answers come back together, so each waits while the event loop handles the answers before it and sends their next requests; the later calls are spread out by then`,
           context.sequential1000 || context.quick
             ? ""

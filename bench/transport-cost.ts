@@ -2,16 +2,16 @@
  * CPU per HTTP call of each layer of the concurrency benchmark's client side, side by side in
  * one process against the benchmark's loopback servers answering at once: a bare `node:http`
  * request (the floor of any Node client here), the LLM port's `fetch` alone (built-in and
- * ./lib/adapters/node-fetch.ts), the `openai` SDK over each, the LLM port (`createOpenAiLlm`)
+ * ./lib/adapters/http/node-fetch.ts), the `openai` SDK over each, the LLM port (`createOpenAiLlm`)
  * over each, and the tool port. Calls go in waves of 100 concurrent, as in the benchmark.
  * Usage: `node --import tsx bench/transport-cost.ts` (CALLS=2000 ROUNDS=3 by default).
  */
 import http from "node:http";
 import { fileURLToPath } from "node:url";
 import OpenAI from "openai";
-import { createHttpTools } from "../lib/adapters/http-tools.ts";
-import { createOpenAiLlm } from "../lib/adapters/llm-openai.ts";
-import { createNodeFetch } from "../lib/adapters/node-fetch.ts";
+import { createHttpTools } from "../lib/adapters/http/tools.ts";
+import { createOpenAiLlm } from "../lib/adapters/llm/openai.ts";
+import { createNodeFetch } from "../lib/adapters/http/node-fetch.ts";
 import { median } from "./lib/report.ts";
 import { startChild } from "./support/child.ts";
 

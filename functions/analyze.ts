@@ -1,7 +1,7 @@
-/** The analysis function: SQS execution events → per-protocol day aggregates (see lib/service/analysis-handlers.ts). */
+/** The analysis function: SQS execution events → per-protocol day aggregates (see lib/services/analysis-handlers.ts). */
 import { Metrics } from "@aws-lambda-powertools/metrics";
 import { loadConfig } from "../lib/config.ts";
-import { buildAnalysisDeps, createAnalyzeHandler } from "../lib/service/analysis-handlers.ts";
+import { buildAnalysisDeps, createAnalyzeHandler } from "../lib/services/analysis-handlers.ts";
 
 const config = loadConfig();
 export const handler = createAnalyzeHandler(

@@ -3,8 +3,8 @@
  * from the environment once per container, on the first request, and reused after.
  */
 import type { APIGatewayProxyEventV2, Context } from "aws-lambda";
-import { buildApiDeps } from "../lib/api/build-deps.ts";
-import { type ApiHandler, createApiHandler } from "../lib/api/handler.ts";
+import { buildApiDeps } from "../lib/wiring/api.ts";
+import { type ApiHandler, createApiHandler } from "../lib/http/handler.ts";
 import { loadConfig } from "../lib/config.ts";
 
 let apiHandler: ApiHandler | undefined;

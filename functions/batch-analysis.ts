@@ -1,7 +1,7 @@
-/** The batch analysis: the daily schedule and on-demand runs (see lib/service/batch-analysis.ts). */
+/** The batch analysis: the daily schedule and on-demand runs (see lib/services/batch-analysis.ts). */
 import { Metrics } from "@aws-lambda-powertools/metrics";
 import { loadConfig } from "../lib/config.ts";
-import { buildAnalysisDeps, createBatchAnalysisHandler } from "../lib/service/analysis-handlers.ts";
+import { buildAnalysisDeps, createBatchAnalysisHandler } from "../lib/services/analysis-handlers.ts";
 
 const config = loadConfig();
 export const handler = createBatchAnalysisHandler(

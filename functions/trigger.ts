@@ -1,14 +1,10 @@
 /**
  * The trigger Lambda: run requests from EventBridge (`mova.run.requested`) and from the
- * trigger queue (SQS, partial batch responses). Wiring only: see lib/service/trigger-service.ts.
+ * trigger queue (SQS, partial batch responses). Wiring only: see lib/services/triggers.ts.
  */
 import type { Context } from "aws-lambda";
 import { loadConfig } from "../lib/config.ts";
-import {
-  buildTriggerHandler,
-  type TriggerEvent,
-  type TriggerHandler,
-} from "../lib/service/trigger-service.ts";
+import { buildTriggerHandler, type TriggerEvent, type TriggerHandler } from "../lib/services/triggers.ts";
 
 let triggerHandler: TriggerHandler | undefined;
 

@@ -25,7 +25,7 @@
  *   every `z.x` is then a static reference and only what the code uses is kept. The other form,
  *   `import { z } from "zod"`, binds zod's namespace object as a value, which esbuild keeps
  *   whole (zod classic: its 64 locales, the JSON Schema importer, the compiler: ~340 KB);
- *   test/unit/build.test.ts checks that the bundles hold no locale but English.
+ *   test/scripts/build.test.ts checks that the bundles hold no locale but English.
  */
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";

@@ -8,10 +8,10 @@
  */
 import { Logger } from "@aws-lambda-powertools/logger";
 import { startGateway } from "../../infra/local/gateway.ts";
-import { buildApiDeps } from "../../lib/api/build-deps.ts";
-import { createApiHandler } from "../../lib/api/handler.ts";
+import { buildApiDeps } from "../../lib/wiring/api.ts";
+import { createApiHandler } from "../../lib/http/handler.ts";
 import { loadConfig } from "../../lib/config.ts";
-import type { EventPublisher } from "../../lib/runtime/ports.ts";
+import type { EventPublisher } from "../../lib/core/ports.ts";
 
 const llmBaseURL = process.env.BENCH_LLM_BASE_URL;
 if (!llmBaseURL) throw new Error("BENCH_LLM_BASE_URL is not set");

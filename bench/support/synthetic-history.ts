@@ -45,7 +45,7 @@
  * triggers and durations vary as before: prompts 300–4300 ms, tools 40–940 ms, conditions
  * and answered inputs 0–2 ms, with 5 % of the other calls needing a second attempt.
  */
-import type { ExecutionRecord } from "../../lib/history/execution-record.ts";
+import type { ExecutionRecord } from "../../lib/core/execution-record.ts";
 
 /** mulberry32: a small, fast, seedable PRNG (the figures must not depend on Math.random). */
 export function seededRandom(seed: number): () => number {

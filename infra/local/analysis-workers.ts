@@ -23,13 +23,13 @@ import {
   type SQSClient,
 } from "@aws-sdk/client-sqs";
 import type { SQSBatchResponse, SQSEvent, SQSMessageAttributes } from "aws-lambda";
-import { createSqsClient } from "../../lib/runtime/aws-clients.ts";
+import { createSqsClient } from "../../lib/adapters/aws-clients.ts";
 import {
   type AnalysisDeps,
   buildAnalysisDeps,
   createAnalyzeHandler,
   createBatchAnalysisHandler,
-} from "../../lib/service/analysis-handlers.ts";
+} from "../../lib/services/analysis-handlers.ts";
 import {
   type BackgroundWorker,
   registerBackgroundWorker,

@@ -1,5 +1,5 @@
 /** The real clock: wall time, and sleeps that end early (rejecting) when the run is cancelled. */
-import { type Clock, PortError } from "../engine/types.ts";
+import { type Clock, PortError } from "../core/ports.ts";
 
 export const systemClock: Clock = {
   now: () => Date.now(),

@@ -18,7 +18,7 @@
  * - prompt terms count prompt steps that ran (succeeded or failed), each term once per prompt.
  */
 import * as z from "zod";
-import type { ExecutionRecord } from "../history/execution-record.ts";
+import type { ExecutionRecord } from "../core/execution-record.ts";
 import { BoundedMap, type BoundedMapJson, type BoundedMapSpec, type BoundedView } from "./bounded-map.ts";
 import { AnalysisError } from "./errors.ts";
 import { LatencySketch, type LatencySketchJson } from "./sketch.ts";

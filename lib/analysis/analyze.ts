@@ -3,7 +3,7 @@
  * memory bounded by the aggregates and never by the history. Records outside the window
  * (by `startedAt`) or not matching the tenant/document/protocol filter are read and dropped.
  */
-import type { ExecutionRecord } from "../history/execution-record.ts";
+import type { ExecutionRecord } from "../core/execution-record.ts";
 import type { MovaDocument } from "../mova/schema.ts";
 import { type ProtocolAggregate, aggregateKeyOf, countExecution, createAggregate } from "./aggregate.ts";
 import { AnalysisError } from "./errors.ts";

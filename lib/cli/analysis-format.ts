@@ -1,5 +1,6 @@
 /** Figures of an analysis report the way people read them, for the terminal and the HTML report. */
-import type { Pattern, ProtocolReport } from "../analysis/index.ts";
+import type { Pattern } from "../analysis/patterns.ts";
+import type { ProtocolReport } from "../analysis/analyze.ts";
 
 /** `1,234 ms`, `12.3 s`, `4.2 min`; "–" when there is no figure. */
 export function formatMs(value: number | null | undefined): string {

@@ -1,7 +1,7 @@
 /** How runs and steps read on a terminal. */
 import { stringifyValue } from "../mova/placeholders.ts";
 import type { DryRunResult, DryRunStep } from "../engine/dry-run.ts";
-import type { RunResult, StepRecord } from "../engine/types.ts";
+import type { RunResult, StepRecord } from "../core/run.ts";
 import type { Style } from "./io.ts";
 
 function plural(count: number, word: string): string {

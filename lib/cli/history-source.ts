@@ -14,14 +14,14 @@ import {
   analyzeExecutions,
   type DocumentLookup,
   reportFromAggregates,
-} from "../analysis/index.ts";
+} from "../analysis/analyze.ts";
 import { loadConfig } from "../config.ts";
-import { type ExecutionRecord, ExecutionRecordSchema } from "../history/execution-record.ts";
+import { type ExecutionRecord, ExecutionRecordSchema } from "../core/execution-record.ts";
 import type { MovaDocument } from "../mova/schema.ts";
 import { validateDocument } from "../mova/validate.ts";
-import { createDynamoDbClient } from "../runtime/aws-clients.ts";
-import { createDynamoDocumentStore } from "../runtime/dynamo-document-store.ts";
-import { createDynamoHistoryStore } from "../runtime/dynamo-history-store.ts";
+import { createDynamoDbClient } from "../adapters/aws-clients.ts";
+import { createDynamoDocumentStore } from "../adapters/dynamodb/document-store.ts";
+import { createDynamoHistoryStore } from "../adapters/dynamodb/history-store.ts";
 import { CliError, type CliIo } from "./io.ts";
 import { loadRunnableDocument } from "./load.ts";
 

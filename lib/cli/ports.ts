@@ -1,8 +1,8 @@
 /** The engine's ports for a CLI run, from the environment the CLI was given. */
-import { createToolsFromConfig } from "../adapters/http-tools.ts";
-import { createLlm } from "../adapters/llm.ts";
+import { createToolsFromConfig } from "../adapters/http/tools.ts";
+import { createLlm } from "../adapters/llm/create-llm.ts";
 import { type Config, ConfigError, envSecrets, loadConfig } from "../config.ts";
-import type { EnginePorts } from "../engine/types.ts";
+import type { EnginePorts } from "../core/ports.ts";
 import { CliError, type CliIo } from "./io.ts";
 
 export function configFrom(io: CliIo): Config {

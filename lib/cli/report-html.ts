@@ -4,7 +4,8 @@
  * ids, prompts' terms, error codes, messages) goes through `escapeHtml`, in text and in
  * attributes alike, so a hostile step id cannot inject markup.
  */
-import type { AnalysisReport, ProtocolReport, StepStatistics } from "../analysis/index.ts";
+import type { AnalysisReport, ProtocolReport } from "../analysis/analyze.ts";
+import type { StepStatistics } from "../analysis/statistics.ts";
 import { evidenceLine, formatMs, formatRate, patternsOf } from "./analysis-format.ts";
 
 export function escapeHtml(value: unknown): string {

@@ -10,7 +10,7 @@ import type { Condition, MovaDocument, Step } from "../mova/schema.ts";
 import { EngineError } from "./errors.ts";
 import { resolveRetryPolicy } from "./retry.ts";
 import { buildToolRequest, ToolRequestError } from "./tool-request.ts";
-import type { StepError } from "./types.ts";
+import type { StepError } from "../core/run.ts";
 import { createResolver } from "./variables.ts";
 
 export interface DryRunStep {

@@ -32,16 +32,10 @@ import {
   type Clock,
   type EnginePorts,
   PortError,
-  type ResumeOptions,
-  type RunContext,
-  type RunOptions,
-  type RunResult,
-  type RunStatus,
-  type StepError,
-  type StepRecord,
-  type SuspendedRun,
   type ToolResponse,
-} from "./types.ts";
+} from "../core/ports.ts";
+import type { ResumeOptions, RunContext, RunOptions } from "./run-options.ts";
+import type { RunResult, RunStatus, StepError, StepRecord, SuspendedRun } from "../core/run.ts";
 import { createResolver } from "./variables.ts";
 
 const DEFAULT_MAX_STEPS = 200;

@@ -3,7 +3,7 @@
  * AbortSignal, and the classification of what is worth retrying.
  */
 import type { Retry } from "../mova/schema.ts";
-import { PortError } from "./types.ts";
+import { PortError } from "../core/ports.ts";
 
 export type Jitter = "full" | "equal" | "none";
 

@@ -12,7 +12,7 @@ import {
   stringifyValue,
 } from "../mova/placeholders.ts";
 import { HTTP_METHODS, type HttpMethod, type Tool } from "../mova/schema.ts";
-import type { ToolRequest } from "./types.ts";
+import type { ToolRequest } from "../core/ports.ts";
 
 export type ToolRequestErrorCode = "invalid_header" | "invalid_method" | "invalid_endpoint";
 

@@ -5,7 +5,7 @@
  */
 import type { Profile } from "../mova/schema.ts";
 import { getPath, type Resolver } from "../mova/placeholders.ts";
-import type { SecretsPort } from "./types.ts";
+import type { SecretsPort } from "../core/ports.ts";
 
 /** Roots a document cannot shadow with a variable of its own. */
 export const RESERVED_ROOTS = ["session", "profile", "secrets"] as const;

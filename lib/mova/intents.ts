@@ -1,20 +1,13 @@
 /**
- * Intent recognition: patterns first (whole words, any script, any case), then, when no
- * pattern matches and an LLM is configured, the LLM picks one of the declared intents.
+ * Intent matching: a document's intent patterns against a message (whole words, any script,
+ * any case), and reading an LLM's answer as one of the declared intents.
  */
-import type { LlmPort } from "../engine/types.ts";
 import type { Intent, MovaDocument } from "./schema.ts";
 
 export interface IntentMatch {
   intent: Intent;
   /** The pattern that matched, as written in the document. */
   pattern: string;
-}
-
-export interface IntentRecognition {
-  intent?: Intent;
-  via: "pattern" | "llm" | "none";
-  pattern?: string;
 }
 
 /** Letters, digits and combining marks of any script: what a word is made of. */
@@ -70,7 +63,7 @@ export function matchIntent(document: MovaDocument, text: string): IntentMatch |
   return best ? { intent: best.intent, pattern: best.pattern } : undefined;
 }
 
-function classificationPrompt(document: MovaDocument): string {
+export function classificationPrompt(document: MovaDocument): string {
   const lines = document.intents.map((intent) => {
     const about = intent.description ? `${intent.description}; ` : "";
     const examples = intent.patterns
@@ -98,36 +91,4 @@ export function intentFromAnswer(document: MovaDocument, answer: string): Intent
     .toLowerCase();
   if (!cleaned || cleaned === "none") return undefined;
   return document.intents.find((intent) => intent.name.toLowerCase() === cleaned);
-}
-
-/**
- * Recognises the intent of a message: by pattern, else (with an online LLM) by asking the
- * LLM to choose among the declared intents. Never throws: an LLM failure means no intent.
- */
-export async function recognizeIntent(
-  document: MovaDocument,
-  text: string,
-  llm?: LlmPort,
-  signal?: AbortSignal,
-): Promise<IntentRecognition> {
-  const matched = matchIntent(document, text);
-  if (matched) return { intent: matched.intent, via: "pattern", pattern: matched.pattern };
-  if (!llm || llm.offline || document.intents.length === 0 || text.trim() === "") return { via: "none" };
-  try {
-    const response = await llm.complete(
-      {
-        messages: [
-          { role: "system", content: classificationPrompt(document) },
-          { role: "user", content: text },
-        ],
-        temperature: 0,
-        maxTokens: 20,
-      },
-      signal,
-    );
-    const intent = intentFromAnswer(document, response.text);
-    return intent ? { intent, via: "llm" } : { via: "none" };
-  } catch {
-    return { via: "none" };
-  }
 }

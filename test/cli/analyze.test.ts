@@ -6,12 +6,16 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { aggregateExecutions, reportFromAggregates, type AnalysisReport } from "../../lib/analysis/index.ts";
-import { type ExecutionRecord, ExecutionRecordSchema } from "../../lib/history/execution-record.ts";
+import {
+  aggregateExecutions,
+  reportFromAggregates,
+  type AnalysisReport,
+} from "../../lib/analysis/analyze.ts";
+import { type ExecutionRecord, ExecutionRecordSchema } from "../../lib/core/execution-record.ts";
 import { escapeHtml } from "../../lib/cli/report-html.ts";
 import { type LocalStack, startLocalStack } from "../../infra/local/stack.ts";
 import { loadConfig } from "../../lib/config.ts";
-import { buildRuntimeDeps } from "../../lib/service/deps.ts";
+import { buildRuntimeDeps } from "../../lib/wiring/runtime.ts";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { json, mova, REPO } from "./spawn-mova.ts";
 

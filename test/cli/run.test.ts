@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RunResult } from "../../lib/engine/types.ts";
+import type { RunResult } from "../../lib/core/run.ts";
 import { type FakeOpenAi, startFakeOpenAi } from "../support/fake-openai.ts";
 import { type HttpDouble, startHttpDouble } from "../support/http-double.ts";
 import { json, mova } from "./spawn-mova.ts";

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RunResult } from "../../lib/engine/types.ts";
+import type { RunResult } from "../../lib/core/run.ts";
 import { type HttpDouble, startHttpDouble } from "../support/http-double.ts";
 import { json, mova } from "./spawn-mova.ts";
 

@@ -3,7 +3,7 @@
  * execution records (`--history`) or from the running local stack's history (`--document`).
  * `--json` prints the AnalysisReport as the library computes it.
  */
-import type { AnalysisReport, ProtocolReport } from "../../analysis/index.ts";
+import type { AnalysisReport, ProtocolReport } from "../../analysis/analyze.ts";
 import { evidenceLine, formatMs, formatRate, patternsOf } from "../analysis-format.ts";
 import { type HistorySourceOptions, reportFromSource } from "../history-source.ts";
 import { type CliIo, EXIT, type Style, styleFor, writeLine } from "../io.ts";

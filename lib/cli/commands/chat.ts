@@ -5,8 +5,8 @@
  */
 import { createInterface } from "node:readline";
 import { resumeRun, runProtocol } from "../../engine/engine.ts";
-import type { RunResult, SuspendedRun } from "../../engine/types.ts";
-import { recognizeIntent } from "../../mova/intents.ts";
+import type { RunResult, SuspendedRun } from "../../core/run.ts";
+import { recognizeIntent } from "../../engine/intent-recognition.ts";
 import { renderTemplate } from "../../mova/placeholders.ts";
 import { summaryLine } from "../format.ts";
 import { type CliIo, EXIT, styleFor, writeLine } from "../io.ts";

@@ -1,7 +1,7 @@
 /** `mova run <file> --protocol <name> …`: one run in-process, answers fed to its `input` steps. */
 import { dryRun } from "../../engine/dry-run.ts";
 import { resumeRun, runProtocol } from "../../engine/engine.ts";
-import type { RunResult, StepRecord } from "../../engine/types.ts";
+import type { RunResult, StepRecord } from "../../core/run.ts";
 import type { MovaDocument } from "../../mova/schema.ts";
 import { dryRunLines, stepLine, summaryLine } from "../format.ts";
 import { CliError, type CliIo, EXIT, styleFor, writeLine } from "../io.ts";

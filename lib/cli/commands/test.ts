@@ -6,7 +6,7 @@
  */
 import { dryRun } from "../../engine/dry-run.ts";
 import { runProtocol } from "../../engine/engine.ts";
-import type { RunResult, StepRecord } from "../../engine/types.ts";
+import type { RunResult, StepRecord } from "../../core/run.ts";
 import type { MovaDocument, Protocol, Step } from "../../mova/schema.ts";
 import { dryRunLines, stepLine } from "../format.ts";
 import { CliError, type CliIo, EXIT, styleFor, writeLine } from "../io.ts";

@@ -1,0 +1,195 @@
+/**
+ * The LLM port over the `openai` SDK: any OpenAI-compatible chat completions endpoint
+ * (OpenAI, OpenRouter, a local server). One client per port so connections are reused.
+ */
+import OpenAI, { APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai";
+import type { ChatCompletion } from "openai/resources/chat/completions";
+import { type LlmPort, type LlmRequest, type LlmResponse, PortError } from "../../core/ports.ts";
+import { createNodeFetch } from "../http/node-fetch.ts";
+
+export interface OpenAiLlmOptions {
+  apiKey: string;
+  /** Defaults to OpenAI's endpoint; never read from the environment here. */
+  baseURL?: string;
+  model: string;
+  /** Bounds one `complete` call, the SDK's own retries included (default 30 s). */
+  timeoutMs?: number;
+  /** The SDK's retries on 429, 5xx, timeouts and network errors (default 2). */
+  maxRetries?: number;
+  defaultHeaders?: Record<string, string>;
+  /**
+   * The SDK's transport. Defaults to a keep-alive `node:http` fetch (./node-fetch.ts), which
+   * costs less than half the CPU of Node's built-in `fetch` per call; pass `globalThis.fetch`
+   * to use the built-in one.
+   */
+  fetch?: (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+}
+
+const DEFAULT_BASE_URL = "https://api.openai.com/v1";
+const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_MAX_RETRIES = 2;
+
+export function createOpenAiLlm(options: OpenAiLlmOptions): LlmPort {
+  if (!options.apiKey) throw new PortError("llm_unauthorized", "the LLM API key is empty");
+  const defaultTimeoutMs = positiveOr(options.timeoutMs, DEFAULT_TIMEOUT_MS);
+  // Everything is passed explicitly so the SDK reads nothing from the environment
+  // (OPENAI_BASE_URL, OPENAI_ORG_ID, ...): the configuration lives in lib/config.ts.
+  const client = new OpenAI({
+    apiKey: options.apiKey,
+    baseURL: options.baseURL || DEFAULT_BASE_URL,
+    organization: null,
+    project: null,
+    webhookSecret: null,
+    timeout: defaultTimeoutMs,
+    maxRetries: Math.max(0, Math.floor(options.maxRetries ?? DEFAULT_MAX_RETRIES)),
+    fetch: options.fetch ?? createNodeFetch(),
+    ...(options.defaultHeaders ? { defaultHeaders: options.defaultHeaders } : {}),
+  });
+  const redact = (text: string): string =>
+    options.apiKey ? text.split(options.apiKey).join("[redacted]") : text;
+
+  return {
+    offline: false,
+    async complete(request: LlmRequest, signal?: AbortSignal): Promise<LlmResponse> {
+      if (signal?.aborted) throw new PortError("cancelled", "the LLM call was cancelled before it started");
+      const timeoutMs = positiveOr(request.timeoutMs, defaultTimeoutMs);
+      const model = request.model || options.model;
+
+      // The SDK's timeout covers one attempt up to the response headers, and its retry
+      // back-off does not watch the signal; this deadline bounds the whole call (retries,
+      // back-off and body included), as a step's timeout_ms promises, and the race below
+      // returns as soon as the deadline passes or the caller cancels.
+      const controller = new AbortController();
+      let timedOut = false;
+      let stop: (() => void) | undefined;
+      const stopped = new Promise<never>((_, reject) => {
+        stop = () => reject(new Error("stopped"));
+      });
+      const deadline = setTimeout(() => {
+        timedOut = true;
+        controller.abort();
+        stop?.();
+      }, timeoutMs);
+      const onCallerAbort = () => {
+        controller.abort();
+        stop?.();
+      };
+      signal?.addEventListener("abort", onCallerAbort, { once: true });
+
+      const call = client.chat.completions.create(
+        {
+          model,
+          messages: request.messages.map((message) => ({ role: message.role, content: message.content })),
+          ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
+          // `max_tokens` rather than `max_completion_tokens`: every OpenAI-compatible server knows it.
+          ...(request.maxTokens === undefined ? {} : { max_tokens: request.maxTokens }),
+        },
+        { timeout: timeoutMs, signal: controller.signal },
+      );
+      // Once the race is lost the SDK call still settles (as an abort); nobody waits for it.
+      call.catch(() => undefined);
+
+      let completion: ChatCompletion;
+      try {
+        completion = await Promise.race([call, stopped]);
+      } catch (error) {
+        if (signal?.aborted) throw new PortError("cancelled", "the LLM call was cancelled");
+        if (timedOut) {
+          throw new PortError("llm_timeout", `the LLM did not answer within ${timeoutMs} ms`, {
+            retryable: true,
+          });
+        }
+        throw toPortError(error, redact);
+      } finally {
+        clearTimeout(deadline);
+        signal?.removeEventListener("abort", onCallerAbort);
+      }
+      return toResponse(completion, model);
+    },
+  };
+}
+
+function toResponse(completion: ChatCompletion | unknown, requestedModel: string): LlmResponse {
+  if (
+    !completion ||
+    typeof completion !== "object" ||
+    !Array.isArray((completion as ChatCompletion).choices)
+  ) {
+    throw new PortError("llm_bad_response", "the LLM response is not a chat completion");
+  }
+  const { choices, model, usage } = completion as ChatCompletion;
+  const content = choices[0]?.message?.content;
+  if (choices.length === 0) throw new PortError("llm_bad_response", "the LLM response has no choices");
+  if (typeof content !== "string" || content === "") {
+    const refusal = choices[0]?.message?.refusal;
+    throw new PortError(
+      "llm_bad_response",
+      refusal ? "the LLM refused to answer" : "the LLM response has no text content",
+    );
+  }
+  return {
+    text: content,
+    model: typeof model === "string" && model ? model : requestedModel,
+    usage: {
+      promptTokens: tokenCount(usage?.prompt_tokens),
+      completionTokens: tokenCount(usage?.completion_tokens),
+      totalTokens: tokenCount(
+        usage?.total_tokens ?? (usage ? usage.prompt_tokens + usage.completion_tokens : 0),
+      ),
+    },
+  };
+}
+
+function toPortError(error: unknown, redact: (text: string) => string): PortError {
+  if (error instanceof APIUserAbortError) return new PortError("cancelled", "the LLM call was cancelled");
+  if (error instanceof APIConnectionTimeoutError) {
+    return new PortError("llm_timeout", "the LLM request timed out", { retryable: true });
+  }
+  if (error instanceof APIError) {
+    const status = error.status;
+    const detail = redact(error.message);
+    if (status === undefined) {
+      // APIConnectionError: refused, reset, DNS failure, TLS failure.
+      const cause = (error as { cause?: { code?: string; cause?: { code?: string }; message?: string } })
+        .cause;
+      const code = cause?.code ?? cause?.cause?.code;
+      return new PortError(
+        "llm_network",
+        redact(`the LLM endpoint could not be reached${code ? ` (${code})` : ""}`),
+        {
+          retryable: true,
+        },
+      );
+    }
+    if (status === 429)
+      return new PortError("llm_rate_limited", `the LLM rate limit was hit: ${detail}`, {
+        retryable: true,
+        status,
+      });
+    if (status >= 500)
+      return new PortError("llm_server_error", `the LLM server failed: ${detail}`, {
+        retryable: true,
+        status,
+      });
+    if (status === 408)
+      return new PortError("llm_timeout", `the LLM server timed out: ${detail}`, { retryable: true, status });
+    if (status === 401 || status === 403) {
+      return new PortError("llm_unauthorized", `the LLM endpoint refused the credentials: ${detail}`, {
+        status,
+      });
+    }
+    return new PortError("llm_bad_request", `the LLM endpoint rejected the request: ${detail}`, { status });
+  }
+  if (error instanceof SyntaxError)
+    return new PortError("llm_bad_response", "the LLM response is not valid JSON");
+  const message = error instanceof Error ? error.message : String(error);
+  return new PortError("llm_bad_response", redact(`the LLM call failed: ${message}`));
+}
+
+function positiveOr(value: number | undefined, fallback: number): number {
+  return typeof value === "number" && Number.isFinite(value) && value > 0 ? Math.ceil(value) : fallback;
+}
+
+function tokenCount(value: unknown): number {
+  return typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : 0;
+}

@@ -1,0 +1,222 @@
+/**
+ * Every port the engine and the application services talk through: the engine's (LLM, HTTP
+ * tools, clock, secrets) and the runtime's storage and messaging (sessions, documents,
+ * history, the analysis publisher). Adapters in lib/adapters implement them; one wiring
+ * module per function chooses which.
+ */
+import type { SuspendedRun, TokenUsage } from "./run.ts";
+import type { ExecutionRecord } from "./execution-record.ts";
+import type { HttpMethod, Profile } from "../mova/schema.ts";
+
+/** A failure of a backing service (Redis, DynamoDB, SQS): the API answers 503 with this code. */
+export class StoreUnavailableError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "StoreUnavailableError";
+    this.code = code;
+  }
+}
+
+/** The stored version was not the expected one: someone else wrote first (HTTP 409). */
+export class VersionConflictError extends Error {
+  readonly code = "version_conflict";
+  constructor(message = "the session was changed by another request") {
+    super(message);
+    this.name = "VersionConflictError";
+  }
+}
+
+/** A conversation's state. All of it lives in Redis, so any Lambda instance can serve the next message. */
+export interface SessionState {
+  sessionId: string;
+  tenant: string;
+  document: string;
+  documentVersion: number;
+  userId: string;
+  data: Record<string, unknown>;
+  profile?: Profile;
+  /** The intent recognised last. */
+  intent?: string;
+  /** The run waiting for the user's reply, if any. */
+  suspended?: SuspendedRun;
+  /** The execution id of the suspended run (it keeps its id across messages). */
+  suspendedExecutionId?: string;
+  createdAt: string;
+  updatedAt: string;
+  /** ISO time; renewed on each write. */
+  expiresAt: string;
+  /** Bumped on each write; the optimistic-concurrency check compares it. */
+  version: number;
+}
+
+export type NewSession = Omit<SessionState, "createdAt" | "updatedAt" | "expiresAt" | "version">;
+
+export interface SessionStore {
+  create(session: NewSession): Promise<SessionState>;
+  get(tenant: string, sessionId: string): Promise<SessionState | undefined>;
+  /**
+   * Writes `next` when the stored version is still `expectedVersion` (checked and bumped in
+   * one atomic step), renewing the TTL. Throws VersionConflictError otherwise, and
+   * returns undefined when the session no longer exists.
+   */
+  update(
+    tenant: string,
+    sessionId: string,
+    expectedVersion: number,
+    next: Omit<SessionState, "version" | "updatedAt" | "expiresAt">,
+  ): Promise<SessionState | undefined>;
+  delete(tenant: string, sessionId: string): Promise<boolean>;
+}
+
+export interface StoredDocument {
+  tenant: string;
+  name: string;
+  version: number;
+  /** sha256 hex of the canonical JSON. */
+  hash: string;
+  /** The document as the client sent it (JSON). */
+  source: unknown;
+  updatedAt: string;
+}
+
+export interface DocumentStore {
+  /** Stores a new version (1, 2, …); an identical document keeps its version. */
+  put(tenant: string, name: string, source: unknown): Promise<StoredDocument>;
+  get(tenant: string, name: string): Promise<StoredDocument | undefined>;
+  list(tenant: string): Promise<Array<Omit<StoredDocument, "source">>>;
+}
+
+export interface ExecutionQuery {
+  /** ISO times, inclusive. */
+  from?: string;
+  to?: string;
+  status?: ExecutionRecord["status"];
+  limit?: number;
+  cursor?: string;
+}
+
+export interface ExecutionPage {
+  items: ExecutionRecord[];
+  cursor?: string;
+}
+
+export interface HistoryStore {
+  /** Writes a finished execution; a finished execution is never overwritten (conditional write). */
+  putExecution(record: ExecutionRecord): Promise<void>;
+  getExecution(tenant: string, executionId: string): Promise<ExecutionRecord | undefined>;
+  /** Newest first, from the time-range index. */
+  queryExecutions(
+    tenant: string,
+    document: string,
+    protocol: string,
+    query: ExecutionQuery,
+  ): Promise<ExecutionPage>;
+  /** Sets `analysis` on a stored execution (pending → published once analysed). */
+  markAnalysis(tenant: string, executionId: string, analysis: ExecutionRecord["analysis"]): Promise<void>;
+}
+
+export interface EventPublisher {
+  /** Publishes one finished execution to the analysis queue. Throws when it could not. */
+  publishExecution(record: ExecutionRecord): Promise<void>;
+}
+
+/** A query the store cannot run as asked (a malformed cursor, a limit or time range out of bounds): HTTP 400. */
+export class InvalidQueryError extends Error {
+  /** `invalid_cursor`, `invalid_limit` or `invalid_range`. */
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = "InvalidQueryError";
+    this.code = code;
+  }
+}
+
+// The engine's ports.
+
+export interface ChatMessage {
+  role: "system" | "user" | "assistant";
+  content: string;
+}
+
+export interface LlmRequest {
+  messages: ChatMessage[];
+  model?: string;
+  temperature?: number;
+  maxTokens?: number;
+  timeoutMs?: number;
+}
+
+export interface LlmResponse {
+  text: string;
+  model: string;
+  usage?: TokenUsage;
+  /** True when the offline model answered (no LLM configured). */
+  offline?: boolean;
+}
+
+/** Errors thrown by ports carry a code and whether a retry may help. */
+export class PortError extends Error {
+  readonly code: string;
+  readonly retryable: boolean;
+  readonly status: number | undefined;
+  constructor(
+    code: string,
+    message: string,
+    options: { retryable?: boolean; status?: number; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "PortError";
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+    this.status = options.status;
+  }
+}
+
+export interface LlmPort {
+  readonly offline: boolean;
+  complete(request: LlmRequest, signal?: AbortSignal): Promise<LlmResponse>;
+}
+
+/** A tool call with every template already rendered. */
+export interface ToolRequest {
+  toolId: string;
+  method: HttpMethod;
+  url: string;
+  headers: Record<string, string>;
+  /** GET and DELETE: the query string parameters. */
+  query?: Record<string, string>;
+  /** POST, PUT, PATCH: the JSON body. */
+  body?: unknown;
+  timeoutMs?: number;
+}
+
+export interface ToolResponse {
+  status: number;
+  headers: Record<string, string>;
+  /** Parsed JSON when the response is JSON, else the text. */
+  body: unknown;
+}
+
+export interface ToolPort {
+  call(request: ToolRequest, signal?: AbortSignal): Promise<ToolResponse>;
+}
+
+export interface Clock {
+  now(): number;
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+/** `secrets.NAME` values; nothing else of the environment is readable by a document. */
+export interface SecretsPort {
+  get(name: string): string | undefined;
+}
+
+export interface EnginePorts {
+  llm: LlmPort;
+  tools: ToolPort;
+  clock?: Clock;
+  secrets?: SecretsPort;
+  /** For retry jitter; `Math.random` by default. */
+  random?: () => number;
+}

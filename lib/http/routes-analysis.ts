@@ -1,0 +1,333 @@
+/**
+ * The analysis routes: a protocol's patterns and recommendations over a window of days
+ * (merged from the stored day aggregates), the patterns of all the tenant's protocols, and
+ * on-demand batch analysis runs. Every read is keyed by the caller's tenant.
+ */
+import * as z from "zod";
+import { PATTERN_TYPES, type PatternType } from "../analysis/patterns.ts";
+import { type AnalysisReport, type ProtocolReport, reportFromAggregates } from "../analysis/analyze.ts";
+import type { MovaDocument } from "../mova/schema.ts";
+import type { AnalysisRun, AnalysisRunStore } from "../adapters/dynamodb/analysis-run-store.ts";
+import { type PatternStore, dayOf } from "../adapters/dynamodb/pattern-store.ts";
+import { AnalysisRunsUnavailableError, MAX_WINDOW_DAYS } from "../services/batch-analysis.ts";
+import type { ApiDeps } from "./deps.ts";
+import type { DocumentLoader } from "../services/document-loader.ts";
+import { ApiError, notFound } from "./errors.ts";
+import type { ApiRequest, RouteSpec } from "./route.ts";
+import { DocumentName, ErrorResponse } from "./schemas.ts";
+
+export interface ApiAnalysisDeps {
+  patterns: PatternStore;
+  runs: AnalysisRunStore;
+  /** Stores a queued run and hands it to the batch analysis (lib/services/batch-analysis.ts). */
+  requestRun(
+    tenant: string,
+    request: { document?: string; protocol?: string; timeRangeDays: number },
+  ): Promise<AnalysisRun>;
+  /** Default window of POST /analysis/runs (ANALYSIS_WINDOW_DAYS). */
+  defaultRunDays: number;
+}
+
+const DEFAULT_WINDOW_DAYS = 30;
+const DAY_MS = 86_400_000;
+const ProtocolName = z.string().min(1).max(256);
+const RunId = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/);
+
+const WindowDays = z.coerce
+  .number()
+  .int()
+  .min(1)
+  .max(MAX_WINDOW_DAYS)
+  .optional()
+  .describe(`window in days ending today (UTC), default ${DEFAULT_WINDOW_DAYS}, at most ${MAX_WINDOW_DAYS}`);
+
+export const PatternsQuery = z.strictObject({
+  type: z.enum(PATTERN_TYPES).optional().describe("only patterns of this type"),
+  window: WindowDays,
+});
+export const RecommendationsQuery = z.strictObject({ window: WindowDays });
+
+const Window = z.object({ from: z.string(), to: z.string(), days: z.number() });
+const PatternSchema = z
+  .object({ type: z.enum(PATTERN_TYPES), protocol: z.string(), figures: z.record(z.string(), z.unknown()) })
+  .catchall(z.unknown())
+  .describe("a pattern with the figures behind it; the other fields depend on `type`")
+  .meta({ id: "Pattern" });
+const RecommendationSchema = z
+  .object({
+    kind: z.string(),
+    protocol: z.string(),
+    step: z.string().optional(),
+    message: z.string(),
+    evidence: z.record(z.string(), z.unknown()),
+  })
+  .meta({ id: "Recommendation" });
+
+/** What every per-protocol analysis answer starts with. */
+const ProtocolWindow = z.object({
+  document: z.string(),
+  protocol: z.string(),
+  window: Window,
+  /** Days of the window that held data. */
+  daysWithData: z.number().int(),
+});
+
+export const ProtocolPatternsResponse = ProtocolWindow.extend({
+  statistics: z.record(z.string(), z.unknown()).nullable(),
+  patterns: z.array(PatternSchema),
+}).meta({ id: "ProtocolPatterns" });
+
+export const RecommendationsResponse = ProtocolWindow.extend({
+  recommendations: z.array(RecommendationSchema),
+}).meta({ id: "Recommendations" });
+
+export const TenantPatternsResponse = z
+  .object({
+    window: Window,
+    items: z.array(
+      z.object({
+        document: z.string(),
+        protocol: z.string(),
+        executions: z.number().int(),
+        patterns: z.array(PatternSchema),
+      }),
+    ),
+  })
+  .meta({ id: "TenantPatterns" });
+
+export const CreateAnalysisRunRequest = z
+  .strictObject({
+    document: DocumentName.optional(),
+    protocol: ProtocolName.optional(),
+    timeRangeDays: z.number().int().min(1).max(MAX_WINDOW_DAYS).optional(),
+  })
+  .meta({ id: "CreateAnalysisRunRequest" });
+
+const RunFigures = z.object({
+  daysTotal: z.number().int(),
+  daysDone: z.number().int(),
+  executionsRead: z.number().int(),
+  executionsInScope: z.number().int(),
+  reconciled: z.number().int(),
+  pendingMarked: z.number().int(),
+  bucketsMerged: z.number().int(),
+  bucketsReplaced: z.number().int(),
+  bucketsUnsettled: z.number().int(),
+});
+
+export const AnalysisRunResponse = z
+  .object({
+    runId: z.string(),
+    status: z.enum(["queued", "running", "succeeded", "failed"]),
+    request: z.object({
+      document: z.string().optional(),
+      protocol: z.string().optional(),
+      timeRangeDays: z.number().int(),
+    }),
+    createdAt: z.string(),
+    startedAt: z.string().optional(),
+    finishedAt: z.string().optional(),
+    progress: RunFigures.optional(),
+    error: z.object({ code: z.string(), message: z.string() }).optional(),
+  })
+  .meta({ id: "AnalysisRun" });
+
+export const CreateAnalysisRunResponse = z
+  .object({ runId: z.string(), status: z.literal("queued"), location: z.string() })
+  .meta({ id: "CreateAnalysisRunResponse" });
+
+export function windowOf(
+  days: number,
+  now: number,
+): { from: string; to: string; days: number; fromDay: string; toDay: string } {
+  const toDay = dayOf(new Date(now).toISOString());
+  const fromDay = new Date(Date.parse(`${toDay}T00:00:00Z`) - (days - 1) * DAY_MS).toISOString().slice(0, 10);
+  return { from: `${fromDay}T00:00:00.000Z`, to: new Date(now).toISOString(), days, fromDay, toDay };
+}
+
+export function analysisRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpec[] {
+  const analysis = deps.analysis;
+  if (!analysis) return [];
+
+  async function documentOf(tenant: string, name: string): Promise<MovaDocument | undefined> {
+    try {
+      return (await loader.load(tenant, name)).parsed;
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) return undefined;
+      if (error instanceof ApiError && error.status === 422) return undefined;
+      throw error;
+    }
+  }
+
+  /** The protocol's report over the window, and the fields every answer about it starts with. */
+  async function protocolReport(request: ApiRequest<unknown, { window?: number }>): Promise<{
+    report: ProtocolReport | undefined;
+    head: z.infer<typeof ProtocolWindow>;
+  }> {
+    const { name, protocol } = request.params as { name: string; protocol: string };
+    const window = windowOf(request.query.window ?? DEFAULT_WINDOW_DAYS, deps.clock.now());
+    const [document, stored] = await Promise.all([
+      documentOf(request.tenant, name),
+      analysis!.patterns.readWindow(
+        { tenant: request.tenant, document: name, protocol },
+        window.fromDay,
+        window.toDay,
+      ),
+    ]);
+    if (!stored && !document) throw notFound(`document "${name}"`);
+    if (!stored && document && !document.protocols.some((p) => p.name === protocol)) {
+      throw notFound(`protocol "${protocol}" of document "${name}"`);
+    }
+    const report: AnalysisReport | undefined = stored
+      ? reportFromAggregates([stored.aggregate], () => document, {
+          now: new Date(deps.clock.now()),
+          window: { from: window.from, to: window.to, days: window.days },
+        })
+      : undefined;
+    return {
+      report: report?.protocols[0],
+      head: { document: name, protocol, window: publicWindow(window), daysWithData: stored?.days ?? 0 },
+    };
+  }
+
+  const publicWindow = (w: ReturnType<typeof windowOf>) => ({ from: w.from, to: w.to, days: w.days });
+  const protocolParams = { name: DocumentName, protocol: ProtocolName };
+
+  return [
+    {
+      method: "GET",
+      path: "/documents/{name}/protocols/{protocol}/patterns",
+      operationId: "getProtocolPatterns",
+      summary: "A protocol's statistics and patterns over a window of days (from the stored day aggregates)",
+      auth: true,
+      params: protocolParams,
+      query: PatternsQuery,
+      responses: {
+        200: {
+          description: "statistics and patterns; empty when nothing was analysed yet",
+          schema: ProtocolPatternsResponse,
+        },
+        404: {
+          description: "not_found: no such document or protocol, and no analysed runs",
+          schema: ErrorResponse,
+        },
+      },
+      async handle(request: ApiRequest<unknown, z.infer<typeof PatternsQuery>>) {
+        const { report, head } = await protocolReport(request);
+        const type: PatternType | undefined = request.query.type;
+        const patterns = (report?.patterns ?? []).filter((p) => type === undefined || p.type === type);
+        return {
+          status: 200,
+          body: { ...head, statistics: report?.statistics ?? null, patterns },
+        };
+      },
+    },
+    {
+      method: "GET",
+      path: "/documents/{name}/protocols/{protocol}/recommendations",
+      operationId: "getProtocolRecommendations",
+      summary: "Recommendations for a protocol, each with its evidence",
+      auth: true,
+      params: protocolParams,
+      query: RecommendationsQuery,
+      responses: {
+        200: {
+          description: "recommendations; empty when nothing was analysed yet",
+          schema: RecommendationsResponse,
+        },
+        404: {
+          description: "not_found: no such document or protocol, and no analysed runs",
+          schema: ErrorResponse,
+        },
+      },
+      async handle(request: ApiRequest<unknown, z.infer<typeof RecommendationsQuery>>) {
+        const { report, head } = await protocolReport(request);
+        return { status: 200, body: { ...head, recommendations: report?.recommendations ?? [] } };
+      },
+    },
+    {
+      method: "GET",
+      path: "/patterns",
+      operationId: "listPatterns",
+      summary: "Patterns across the tenant's analysed protocols",
+      auth: true,
+      query: PatternsQuery,
+      responses: { 200: { description: "patterns per protocol", schema: TenantPatternsResponse } },
+      async handle(request: ApiRequest<unknown, z.infer<typeof PatternsQuery>>) {
+        const window = windowOf(request.query.window ?? DEFAULT_WINDOW_DAYS, deps.clock.now());
+        const protocols = await analysis.patterns.listProtocols(request.tenant);
+        const windows = await Promise.all(
+          protocols.map((key) => analysis.patterns.readWindow(key, window.fromDay, window.toDay)),
+        );
+        const aggregates = windows.flatMap((w) => (w ? [w.aggregate] : []));
+        const report = reportFromAggregates(aggregates, undefined, {
+          now: new Date(deps.clock.now()),
+          window: publicWindow(window),
+        });
+        const type = request.query.type;
+        return {
+          status: 200,
+          body: {
+            window: publicWindow(window),
+            items: report.protocols.map((p) => ({
+              document: p.document,
+              protocol: p.protocol,
+              executions: p.statistics.total,
+              patterns: p.patterns.filter((pattern) => type === undefined || pattern.type === type),
+            })),
+          },
+        };
+      },
+    },
+    {
+      method: "POST",
+      path: "/analysis/runs",
+      operationId: "createAnalysisRun",
+      summary: "Start a batch analysis of the tenant's history (optionally one document/protocol)",
+      auth: true,
+      body: CreateAnalysisRunRequest,
+      responses: {
+        202: {
+          description: "the run is queued; poll GET /analysis/runs/{id}",
+          schema: CreateAnalysisRunResponse,
+        },
+        503: { description: "analysis_runs_unavailable: the run could not be queued", schema: ErrorResponse },
+      },
+      async handle(request: ApiRequest<z.infer<typeof CreateAnalysisRunRequest>>) {
+        const { document, protocol, timeRangeDays } = request.body;
+        let run: AnalysisRun;
+        try {
+          run = await analysis.requestRun(request.tenant, {
+            ...(document !== undefined ? { document } : {}),
+            ...(protocol !== undefined ? { protocol } : {}),
+            timeRangeDays: timeRangeDays ?? analysis.defaultRunDays,
+          });
+        } catch (error) {
+          if (error instanceof AnalysisRunsUnavailableError)
+            throw new ApiError(503, error.code, error.message);
+          throw error;
+        }
+        const location = `/analysis/runs/${run.runId}`;
+        return { status: 202, body: { runId: run.runId, status: "queued", location }, headers: { location } };
+      },
+    },
+    {
+      method: "GET",
+      path: "/analysis/runs/{id}",
+      operationId: "getAnalysisRun",
+      summary: "An analysis run's status, progress and figures",
+      auth: true,
+      params: { id: RunId },
+      responses: {
+        200: { description: "the run", schema: AnalysisRunResponse },
+        404: { description: "not_found (also for another tenant's run)", schema: ErrorResponse },
+      },
+      async handle(request) {
+        const run = await analysis.runs.get(request.tenant, request.params.id as string);
+        if (!run) throw notFound(`analysis run "${request.params.id}"`);
+        const { tenant: _tenant, ...visible } = run;
+        return { status: 200, body: visible };
+      },
+    },
+  ];
+}

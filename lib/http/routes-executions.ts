@@ -1,0 +1,192 @@
+/**
+ * POST /executions (with Idempotency-Key), GET /executions/{id} and the per-protocol
+ * history query.
+ */
+import { createHash } from "node:crypto";
+import * as z from "zod";
+import { canonicalJson } from "../util/canonical-json.ts";
+import {
+  executionDepsOf,
+  recordExecution,
+  runExecution,
+  UnknownProtocolError,
+} from "../services/executions.ts";
+import type { ApiDeps } from "./deps.ts";
+import type { DocumentLoader } from "../services/document-loader.ts";
+import { ApiError, invalidRequest, notFound } from "./errors.ts";
+import type { ApiRequest, ApiResponse, RouteSpec } from "./route.ts";
+import {
+  CreateExecutionRequest,
+  DocumentName,
+  ErrorResponse,
+  ExecutionId,
+  ExecutionPageResponse,
+  ExecutionRecordResponse,
+  ExecutionResponse,
+  ExecutionsQuery,
+} from "./schemas.ts";
+import { commitSession, writableSession } from "./routes-sessions.ts";
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+export function executionRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpec[] {
+  async function runRequested(
+    request: ApiRequest<z.infer<typeof CreateExecutionRequest>>,
+  ): Promise<ApiResponse> {
+    const { document: name, protocol, variables, sessionId } = request.body;
+    const document = await loader.load(request.tenant, name);
+    if (!document.parsed.protocols.some((p) => p.name === protocol)) throw new UnknownProtocolError(protocol);
+    const session = sessionId ? await deps.sessions.get(request.tenant, sessionId) : undefined;
+    if (sessionId && !session) throw notFound(`session "${sessionId}"`);
+    if (session && session.document !== name) {
+      throw invalidRequest(`session "${sessionId}" belongs to document "${session.document}"`);
+    }
+    const execution = executionDepsOf(deps, request.logger, deps.config.RUN_DEADLINE_MS);
+    const outcome = await runExecution(
+      {
+        tenant: request.tenant,
+        document,
+        protocol,
+        variables: variables ?? {},
+        trigger: "api",
+        ...(session
+          ? {
+              sessionId: session.sessionId,
+              session: session.data,
+              ...(session.profile ? { profile: session.profile } : {}),
+              ...(session.intent ? { intent: session.intent } : {}),
+            }
+          : {}),
+      },
+      execution,
+    );
+    request.logger.appendPersistentKeys({ executionId: outcome.executionId });
+    const { result } = outcome;
+    // A run attached to a session that waits for input is resumed by the session's next message.
+    if (session && result.status === "waiting_input" && result.suspended) {
+      await commitSession(deps, session, {
+        ...writableSession(session),
+        suspended: result.suspended,
+        suspendedExecutionId: outcome.executionId,
+      });
+    }
+    const { analysis } = await recordExecution(outcome.record, execution);
+    const { suspended: _suspended, ...visible } = result;
+    return { status: 200, body: { executionId: outcome.executionId, ...visible, analysis } };
+  }
+
+  return [
+    {
+      method: "POST",
+      path: "/executions",
+      operationId: "createExecution",
+      summary: "Run a protocol of a stored document",
+      auth: true,
+      body: CreateExecutionRequest,
+      headers: [
+        {
+          name: "Idempotency-Key",
+          description:
+            "a retried request with the same key and body returns the first result without running again (kept 24 h)",
+        },
+      ],
+      responses: {
+        200: { description: "the run result (any run status)", schema: ExecutionResponse },
+        404: { description: "not_found: no such document or session", schema: ErrorResponse },
+        409: {
+          description: "idempotency_in_progress: the first request with this key is still running",
+          schema: ErrorResponse,
+        },
+        422: {
+          description: "unknown_protocol, or idempotency_key_reused (same key, different body)",
+          schema: ErrorResponse,
+        },
+      },
+      async handle(request: ApiRequest<z.infer<typeof CreateExecutionRequest>>) {
+        const key = request.headers["idempotency-key"];
+        if (key === undefined) return runRequested(request);
+        if (!IDEMPOTENCY_KEY.test(key))
+          throw invalidRequest("Idempotency-Key must be 1-255 visible ASCII characters");
+        const fingerprint = createHash("sha256")
+          .update(`POST /executions\n${canonicalJson(request.body)}`)
+          .digest("hex");
+        const lockMs = deps.config.RUN_DEADLINE_MS + 30_000;
+        const claim = await deps.idempotency.claim(request.tenant, key, fingerprint, lockMs);
+        if (claim.state !== "claimed") {
+          if (!claim.sameRequest) {
+            throw new ApiError(
+              422,
+              "idempotency_key_reused",
+              "this Idempotency-Key was used with a different request",
+            );
+          }
+          if (claim.state === "in_progress") {
+            throw new ApiError(
+              409,
+              "idempotency_in_progress",
+              "a request with this Idempotency-Key is still running",
+            );
+          }
+          request.logger.info("idempotent replay", { idempotencyKeyHash: fingerprint.slice(0, 12) });
+          return {
+            status: claim.response.status,
+            body: claim.response.body,
+            headers: { "idempotent-replayed": "true" },
+          };
+        }
+        let response: ApiResponse;
+        try {
+          response = await runRequested(request);
+        } catch (error) {
+          // Nothing was recorded for a failed request, so a retry with the key must run.
+          await deps.idempotency
+            .release(request.tenant, key, fingerprint)
+            .catch((releaseError: unknown) =>
+              request.logger.warn("idempotency release failed", { error: String(releaseError) }),
+            );
+          throw error;
+        }
+        await deps.idempotency.complete(request.tenant, key, fingerprint, {
+          status: response.status,
+          body: response.body,
+        });
+        return response;
+      },
+    },
+    {
+      method: "GET",
+      path: "/executions/{id}",
+      operationId: "getExecution",
+      summary: "One execution from history, with its step records",
+      auth: true,
+      params: { id: ExecutionId },
+      responses: { 200: { description: "the history record", schema: ExecutionRecordResponse } },
+      async handle(request) {
+        const record = await deps.history.getExecution(request.tenant, request.params.id as string);
+        if (!record) throw notFound(`execution "${request.params.id}"`);
+        return { status: 200, body: record };
+      },
+    },
+    {
+      method: "GET",
+      path: "/documents/{name}/protocols/{protocol}/executions",
+      operationId: "listExecutions",
+      summary: "A protocol's executions, newest first, from the time-range index",
+      auth: true,
+      params: { name: DocumentName, protocol: z.string().min(1).max(256) },
+      query: ExecutionsQuery,
+      responses: {
+        200: { description: "a page of history records", schema: ExecutionPageResponse },
+        400: {
+          description: "invalid_request, invalid_cursor, invalid_limit or invalid_range",
+          schema: ErrorResponse,
+        },
+      },
+      async handle(request: ApiRequest<unknown, z.infer<typeof ExecutionsQuery>>) {
+        const { name, protocol } = request.params as { name: string; protocol: string };
+        const page = await deps.history.queryExecutions(request.tenant, name, protocol, request.query);
+        return { status: 200, body: page.cursor ? page : { items: page.items } };
+      },
+    },
+  ];
+}

@@ -1,0 +1,176 @@
+/**
+ * The API's request and response schemas. Handlers validate with these, and
+ * `GET /openapi.json` is generated from these same schemas, so the two cannot drift.
+ */
+import * as z from "zod";
+import { ExecutionRecordSchema, StepErrorSchema, StepRecordSchema } from "../core/execution-record.ts";
+
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export const ErrorResponse = z
+  .object({
+    error: z.object({
+      code: z
+        .string()
+        .describe("machine-readable error code, e.g. invalid_request, not_found, session_conflict"),
+      message: z.string(),
+      details: z.unknown().optional(),
+    }),
+  })
+  .meta({ id: "Error" });
+
+export const ValidationIssue = z.object({ code: z.string(), path: z.string(), message: z.string() });
+
+export const DocumentName = z.string().regex(NAME_PATTERN, "letters, digits, '.', '_' or '-', at most 128");
+export const SessionId = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/);
+export const ExecutionId = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/);
+
+/** The body of PUT /documents/{name}: a MOVA document (validated by the MOVA validator, not here). */
+export const PutDocumentRequest = z
+  .record(z.string(), z.unknown())
+  .describe("a MOVA document (see schema/mova.schema.json); validated by the MOVA validator")
+  .meta({ id: "MovaDocumentBody" });
+
+export const DocumentSummary = z.object({
+  name: z.string(),
+  version: z.number().int(),
+  hash: z.string().describe("sha256 hex of the canonical JSON"),
+  updatedAt: z.string(),
+});
+
+export const PutDocumentResponse = z
+  .object({
+    name: z.string(),
+    version: z.number().int(),
+    hash: z.string(),
+    warnings: z.array(ValidationIssue),
+  })
+  .meta({ id: "PutDocumentResponse" });
+
+export const DocumentResponse = DocumentSummary.extend({ document: z.unknown() }).meta({ id: "Document" });
+export const DocumentListResponse = z
+  .object({ items: z.array(DocumentSummary) })
+  .meta({ id: "DocumentList" });
+
+export const CreateSessionRequest = z
+  .strictObject({
+    document: DocumentName,
+    userId: z.string().min(1).max(256),
+    data: z.record(z.string(), z.unknown()).optional(),
+  })
+  .meta({ id: "CreateSessionRequest" });
+
+export const CreateSessionResponse = z
+  .object({ sessionId: z.string(), expiresAt: z.string() })
+  .meta({ id: "CreateSessionResponse" });
+
+export const SessionResponse = z
+  .object({
+    sessionId: z.string(),
+    document: z.string(),
+    documentVersion: z.number().int(),
+    userId: z.string(),
+    data: z.record(z.string(), z.unknown()),
+    intent: z.string().nullable(),
+    waiting: z
+      .object({ protocol: z.string(), stepId: z.string(), executionId: z.string().nullable() })
+      .nullable()
+      .describe("the run waiting for the user's next message, if any"),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+    expiresAt: z.string(),
+    version: z.number().int(),
+  })
+  .meta({ id: "Session" });
+
+export const MessageRequest = z
+  .strictObject({ text: z.string().min(1).max(8192) })
+  .meta({ id: "MessageRequest" });
+
+export const MESSAGE_STATUSES = [
+  "completed",
+  "failed",
+  "timed_out",
+  "waiting_input",
+  "responded",
+  "not_understood",
+] as const;
+
+export const MessageResponse = z
+  .object({
+    status: z
+      .enum(MESSAGE_STATUSES)
+      .describe(
+        "a run status; `responded` when the intent has no protocol (its response_template is the reply); `not_understood` when no intent matched",
+      ),
+    replies: z.array(z.string()),
+    intent: z.string().nullable(),
+    executionId: z.string().nullable(),
+    output: z.unknown().optional(),
+    waitingFor: z.object({ stepId: z.string(), prompt: z.string(), variable: z.string() }).optional(),
+    error: StepErrorSchema.optional(),
+  })
+  .meta({ id: "MessageResponse" });
+
+export const CreateExecutionRequest = z
+  .strictObject({
+    document: DocumentName,
+    protocol: z.string().min(1),
+    variables: z.record(z.string(), z.unknown()).optional(),
+    sessionId: SessionId.optional(),
+  })
+  .meta({ id: "CreateExecutionRequest" });
+
+export const RUN_STATUSES = ["completed", "failed", "waiting_input", "timed_out"] as const;
+
+export const ExecutionResponse = z
+  .object({
+    executionId: z.string(),
+    status: z.enum(RUN_STATUSES),
+    protocol: z.string(),
+    output: z.unknown(),
+    variables: z.record(z.string(), z.unknown()),
+    steps: z.array(StepRecordSchema),
+    path: z.array(z.string()),
+    unresolved: z.array(z.string()),
+    replies: z.array(z.string()),
+    startedAt: z.string(),
+    finishedAt: z.string(),
+    durationMs: z.number(),
+    offline: z.boolean(),
+    error: StepErrorSchema.optional(),
+    waitingFor: z.object({ stepId: z.string(), prompt: z.string(), variable: z.string() }).optional(),
+    analysis: z.enum(["published", "pending", "waiting"]),
+  })
+  .meta({ id: "ExecutionResult" });
+
+export const ExecutionRecordResponse = ExecutionRecordSchema.meta({ id: "ExecutionRecord" });
+
+export const ExecutionPageResponse = z
+  .object({
+    items: z.array(ExecutionRecordSchema),
+    cursor: z.string().optional().describe("pass as `cursor` to get the next page; absent on the last page"),
+  })
+  .meta({ id: "ExecutionPage" });
+
+const isoTime = z.iso.datetime({ offset: true });
+
+export const ExecutionsQuery = z
+  .strictObject({
+    from: isoTime.optional(),
+    to: isoTime.optional(),
+    status: z.enum(["completed", "failed", "timed_out", "waiting_input"]).optional(),
+    limit: z.coerce.number().int().min(1).max(100).optional(),
+    cursor: z.string().min(1).max(2048).optional(),
+  })
+  .refine((q) => !q.from || !q.to || Date.parse(q.from) <= Date.parse(q.to), {
+    message: "`from` must not be after `to`",
+    path: ["from"],
+  });
+
+export const HealthResponse = z.object({ status: z.literal("ok"), time: z.string() }).meta({ id: "Health" });
+
+/** zod issues as error details: where and what, never the rejected values. */
+export function issuesOf(error: z.ZodError): Array<{ path: string; message: string }> {
+  return error.issues.map((issue) => ({ path: issue.path.map(String).join("."), message: issue.message }));
+}

@@ -1,0 +1,163 @@
+/**
+ * The Lambda handlers of the analysis, with their dependencies injected so that the
+ * functions, the local workers and the tests run the same code:
+ * - analyze: SQS execution events → one write per protocol and day; a failed message is
+ *   reported alone (partial batch response) and, after the redrive count, ends in the DLQ.
+ * - batchAnalysis: the EventBridge schedule (every tenant, ANALYSIS_WINDOW_DAYS) and SQS run
+ *   requests from `POST /analysis/runs`.
+ */
+import { Logger } from "@aws-lambda-powertools/logger";
+import type { Metrics } from "@aws-lambda-powertools/metrics";
+import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import type { Config } from "../config.ts";
+import { createDynamoDbClient } from "../adapters/aws-clients.ts";
+import {
+  type AnalysisRunStore,
+  createDynamoAnalysisRunStore,
+} from "../adapters/dynamodb/analysis-run-store.ts";
+import { type DynamoHistoryStore, createDynamoHistoryStore } from "../adapters/dynamodb/history-store.ts";
+import { type PatternStore, createDynamoPatternStore } from "../adapters/dynamodb/pattern-store.ts";
+import { type EventOutcome, processExecutionEvents } from "./analysis-ingest.ts";
+import type { AnalysisRunFigures } from "../adapters/dynamodb/analysis-run-store.ts";
+import { AnalysisRunMessageSchema, executeAnalysisRun, runBatchAnalysis } from "./batch-analysis.ts";
+
+export interface AnalysisDeps {
+  config: Pick<Config, "ANALYSIS_WINDOW_DAYS">;
+  history: DynamoHistoryStore;
+  patterns: PatternStore;
+  runs: AnalysisRunStore;
+  logger: Logger;
+  metrics?: Metrics;
+  now?: () => number;
+  /** See lib/services/batch-analysis.ts; tests shorten it. */
+  settleMs?: number;
+}
+
+export function buildAnalysisDeps(
+  config: Config,
+  options: { env?: NodeJS.ProcessEnv; logger?: Logger; metrics?: Metrics; serviceName?: string } = {},
+): AnalysisDeps {
+  const dynamo = createDynamoDbClient(config, { env: options.env ?? process.env });
+  return {
+    config,
+    history: createDynamoHistoryStore({
+      client: dynamo,
+      table: config.EXECUTIONS_TABLE,
+      retentionDays: config.HISTORY_RETENTION_DAYS,
+      outputMaxBytes: config.HISTORY_OUTPUT_MAX_BYTES,
+    }),
+    patterns: createDynamoPatternStore({ client: dynamo, table: config.PATTERNS_TABLE }),
+    runs: createDynamoAnalysisRunStore({ client: dynamo, table: config.PATTERNS_TABLE }),
+    logger:
+      options.logger ??
+      new Logger({
+        serviceName: options.serviceName ?? "mova-analysis",
+        logLevel: config.LOG_LEVEL as "INFO",
+      }),
+    ...(options.metrics ? { metrics: options.metrics } : {}),
+  };
+}
+
+/** A record the analysis could not count; Powertools reports it in batchItemFailures. */
+export class ExecutionEventFailedError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = "ExecutionEventFailedError";
+    this.code = code;
+  }
+}
+
+export type SqsHandler = (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse>;
+
+export function createAnalyzeHandler(deps: AnalysisDeps): SqsHandler {
+  return async (event, context) => {
+    // The whole batch is grouped and written first (one write per protocol and day); the
+    // record handler then only reports each message's outcome to the processor.
+    const outcomes: Promise<Map<string, EventOutcome> | Error> = processExecutionEvents(
+      event.Records.map((record) => ({ id: record.messageId, body: record.body })),
+      deps,
+    ).catch((error: unknown) => (error instanceof Error ? error : new Error(String(error))));
+    const recordHandler = async (record: SQSRecord): Promise<void> => {
+      const result = await outcomes;
+      if (result instanceof Error) throw result;
+      const outcome = result.get(record.messageId);
+      if (!outcome) throw new ExecutionEventFailedError("analysis_failed", "the message was not processed");
+      if (outcome.status === "failed") throw new ExecutionEventFailedError(outcome.code, outcome.message);
+    };
+    try {
+      return await processPartialResponse(event, recordHandler, new BatchProcessor(EventType.SQS), {
+        ...(context ? { context } : {}),
+        processInParallel: true,
+        throwOnFullBatchFailure: false,
+      });
+    } finally {
+      deps.metrics?.publishStoredMetrics();
+    }
+  };
+}
+
+export interface ScheduledEvent {
+  source?: string;
+  "detail-type"?: string;
+  time?: string;
+}
+
+export type BatchAnalysisResult = SQSBatchResponse | { runId: string; figures: AnalysisRunFigures };
+
+export function isSqsEvent(event: unknown): event is SQSEvent {
+  const records = (event as { Records?: unknown })?.Records;
+  return Array.isArray(records) && records.every((r) => (r as SQSRecord)?.eventSource === "aws:sqs");
+}
+
+export function createBatchAnalysisHandler(
+  deps: AnalysisDeps,
+): (event: SQSEvent | ScheduledEvent, context?: Context) => Promise<BatchAnalysisResult> {
+  const batchDeps = () => ({
+    history: deps.history,
+    patterns: deps.patterns,
+    logger: deps.logger,
+    ...(deps.metrics ? { metrics: deps.metrics } : {}),
+    ...(deps.now ? { now: deps.now } : {}),
+    ...(deps.settleMs !== undefined ? { settleMs: deps.settleMs } : {}),
+  });
+  return async (event, context) => {
+    try {
+      if (isSqsEvent(event)) {
+        const recordHandler = async (record: SQSRecord): Promise<void> => {
+          let json: unknown;
+          try {
+            json = JSON.parse(record.body);
+          } catch {
+            throw new ExecutionEventFailedError("invalid_run_message", "the run message is not JSON");
+          }
+          const message = AnalysisRunMessageSchema.safeParse(json);
+          if (!message.success)
+            throw new ExecutionEventFailedError("invalid_run_message", message.error.message);
+          const run = await executeAnalysisRun(message.data, { ...batchDeps(), runs: deps.runs });
+          deps.logger.info("analysis run finished", { runId: run.runId, status: run.status });
+        };
+        return await processPartialResponse(event, recordHandler, new BatchProcessor(EventType.SQS), {
+          ...(context ? { context } : {}),
+          processInParallel: false,
+          throwOnFullBatchFailure: false,
+        });
+      }
+      const now = deps.now ?? Date.now;
+      const runId = `scheduled_${new Date(now())
+        .toISOString()
+        .replace(/[^0-9]/g, "")
+        .slice(0, 14)}`;
+      const figures = await runBatchAnalysis(
+        { timeRangeDays: deps.config.ANALYSIS_WINDOW_DAYS },
+        runId,
+        batchDeps(),
+      );
+      deps.logger.info("scheduled analysis finished", { runId, ...figures });
+      return { runId, figures };
+    } finally {
+      deps.metrics?.publishStoredMetrics();
+    }
+  };
+}

@@ -1,0 +1,340 @@
+/**
+ * Event-driven runs: a run request `{ tenant, document, protocol, variables?, idempotencyKey? }`
+ * arrives as an EventBridge event (detail-type `mova.run.requested`, the request in `detail`)
+ * or as an SQS message from the trigger queue (the request as the body, or an EventBridge
+ * envelope when a rule targets the queue). Each request runs through executeProtocol with
+ * trigger "event", so it is recorded, published and analysed exactly like an API run.
+ *
+ * Idempotency: a request with `idempotencyKey` claims the key (scoped by tenant) in the
+ * idempotency store first; a repeated key whose run finished is acknowledged without running.
+ *
+ * Failures are never silent and never lost:
+ * - retryable (a backing store unavailable, the same key still running elsewhere): thrown,
+ *   so SQS redelivers the message after its visibility timeout and EventBridge's async
+ *   invocation retries;
+ * - permanent (a malformed request, an unknown document or protocol, a key reused for a
+ *   different request): also thrown, after an error log with the code. Dropping them would
+ *   be a silent success; thrown, an SQS message fails alone in its batch and lands in the
+ *   trigger dead-letter queue after the redrive count (an alarm watches it), and an
+ *   EventBridge event ends in the function's on-failure destination. The redundant retries
+ *   cost a parse and a document read each, never a run. `TriggerError.retryable` says which.
+ */
+import { createHash } from "node:crypto";
+import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
+import type { Logger } from "@aws-lambda-powertools/logger";
+import type { Context, EventBridgeEvent, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import * as z from "zod";
+import { ApiError } from "../http/errors.ts";
+import { createDocumentLoader, type DocumentLoader } from "./document-loader.ts";
+import { canonicalJson } from "../util/canonical-json.ts";
+import { StoreUnavailableError } from "../core/ports.ts";
+import type { Config } from "../config.ts";
+import { type BuildRuntimeDepsOptions, buildRuntimeDeps, type RuntimeDeps } from "../wiring/runtime.ts";
+import {
+  type ExecutionOutcome,
+  executeProtocol,
+  executionDepsOf,
+  UnknownProtocolError,
+} from "./executions.ts";
+
+export const RUN_REQUESTED_DETAIL_TYPE = "mova.run.requested";
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+export const RunRequestSchema = z.object({
+  tenant: z.string().min(1).max(128),
+  document: z.string().min(1).max(256),
+  protocol: z.string().min(1).max(256),
+  variables: z.record(z.string(), z.unknown()).optional(),
+  idempotencyKey: z.string().regex(IDEMPOTENCY_KEY, "must be 1-255 visible ASCII characters").optional(),
+});
+
+export type RunRequest = z.infer<typeof RunRequestSchema>;
+
+/** Why a run request did not run. `retryable` false: retrying cannot help (see the module comment). */
+export class TriggerError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly retryable: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "TriggerError";
+  }
+}
+
+export type TriggerOutcome =
+  | { state: "ran"; executionId: string; status: string; analysis: string }
+  | { state: "replayed"; executionId?: string; status?: string };
+
+export interface TriggerDeps
+  extends Pick<
+    RuntimeDeps,
+    "documents" | "history" | "publisher" | "idempotency" | "llm" | "tools" | "secrets" | "clock"
+  > {
+  logger: Logger;
+  /** RUN_DEADLINE_MS: the run's deadline; the idempotency lock outlives it by 30 s. */
+  runDeadlineMs: number;
+}
+
+export interface TriggerService {
+  /** Runs one request (already parsed or raw); throws TriggerError when it did not run. */
+  handleRequest(input: unknown): Promise<TriggerOutcome>;
+}
+
+export function createTriggerService(deps: TriggerDeps): TriggerService {
+  const loader = createDocumentLoader(deps.documents);
+  const execution = executionDepsOf(deps, deps.logger, deps.runDeadlineMs);
+
+  async function run(request: RunRequest): Promise<ExecutionOutcome> {
+    const document = await loadDocument(loader, request);
+    return executeProtocol(
+      {
+        tenant: request.tenant,
+        document,
+        protocol: request.protocol,
+        variables: request.variables ?? {},
+        trigger: "event",
+      },
+      execution,
+    );
+  }
+
+  async function handleRequest(input: unknown): Promise<TriggerOutcome> {
+    const request = parseRunRequest(input);
+    const key = request.idempotencyKey;
+    if (key === undefined) return ran(await guardStores(() => run(request)));
+
+    const fingerprint = createHash("sha256")
+      .update(
+        `mova.run.requested\n${canonicalJson({
+          document: request.document,
+          protocol: request.protocol,
+          variables: request.variables ?? {},
+        })}`,
+      )
+      .digest("hex");
+    const lockMs = deps.runDeadlineMs + 30_000;
+    const claim = await guardStores(() => deps.idempotency.claim(request.tenant, key, fingerprint, lockMs));
+    if (claim.state !== "claimed") {
+      if (!claim.sameRequest) {
+        throw new TriggerError(
+          "idempotency_key_reused",
+          `idempotency key "${key}" was used with a different request`,
+          false,
+        );
+      }
+      if (claim.state === "in_progress") {
+        throw new TriggerError(
+          "idempotency_in_progress",
+          `a run with idempotency key "${key}" is still in progress`,
+          true,
+        );
+      }
+      const body = claim.response.body as { executionId?: string; status?: string } | undefined;
+      deps.logger.info("run request replayed: its idempotency key already ran", {
+        tenant: request.tenant,
+        executionId: body?.executionId,
+      });
+      return { state: "replayed", executionId: body?.executionId, status: body?.status };
+    }
+
+    let outcome: ExecutionOutcome;
+    try {
+      outcome = await guardStores(() => run(request));
+    } catch (error) {
+      // Nothing was recorded, so the next delivery with this key must run.
+      await deps.idempotency
+        .release(request.tenant, key, fingerprint)
+        .catch((releaseError: unknown) =>
+          deps.logger.warn("idempotency release failed", { error: String(releaseError) }),
+        );
+      throw error;
+    }
+    // The run is recorded: a failure to store the replay must not make a retry run it again
+    // while the claim's lock holds, and after it a rerun is the lesser evil to a lost request.
+    await deps.idempotency
+      .complete(request.tenant, key, fingerprint, {
+        status: 200,
+        body: { executionId: outcome.executionId, status: outcome.result.status },
+      })
+      .catch((error: unknown) =>
+        deps.logger.warn("idempotency completion not stored", {
+          executionId: outcome.executionId,
+          error: String(error),
+        }),
+      );
+    return ran(outcome);
+  }
+
+  return { handleRequest };
+}
+
+function ran(outcome: ExecutionOutcome): TriggerOutcome {
+  return {
+    state: "ran",
+    executionId: outcome.executionId,
+    status: outcome.result.status,
+    analysis: outcome.record.analysis,
+  };
+}
+
+/** Validates a run request; a malformed one is a permanent TriggerError `invalid_run_request`. */
+export function parseRunRequest(input: unknown): RunRequest {
+  const parsed = RunRequestSchema.safeParse(input);
+  if (!parsed.success) {
+    const issues = parsed.error.issues
+      .map((issue) => `${issue.path.join(".") || "(request)"}: ${issue.message}`)
+      .join("; ");
+    throw new TriggerError("invalid_run_request", `invalid run request: ${issues}`, false);
+  }
+  return parsed.data;
+}
+
+/**
+ * The run request an SQS message carries: its JSON body, or the `detail` of the EventBridge
+ * envelope when an EventBridge rule targets the queue.
+ */
+export function runRequestOfSqsBody(body: string): unknown {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    throw new TriggerError("invalid_run_request", "the message body is not JSON", false);
+  }
+  if (isEventBridgeEnvelope(parsed)) return detailOf(parsed);
+  return parsed;
+}
+
+function isEventBridgeEnvelope(value: unknown): value is { "detail-type": unknown; detail: unknown } {
+  return value !== null && typeof value === "object" && "detail-type" in value && "detail" in value;
+}
+
+function detailOf(event: { "detail-type": unknown; detail: unknown }): unknown {
+  if (event["detail-type"] !== RUN_REQUESTED_DETAIL_TYPE) {
+    throw new TriggerError(
+      "unknown_detail_type",
+      `detail-type "${String(event["detail-type"])}" is not ${RUN_REQUESTED_DETAIL_TYPE}`,
+      false,
+    );
+  }
+  return event.detail;
+}
+
+async function loadDocument(loader: DocumentLoader, request: RunRequest) {
+  try {
+    const document = await loader.load(request.tenant, request.document);
+    if (!document.parsed.protocols.some((p) => p.name === request.protocol)) {
+      throw new UnknownProtocolError(request.protocol);
+    }
+    return document;
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) {
+      throw new TriggerError(
+        "document_not_found",
+        `tenant "${request.tenant}" has no document "${request.document}"`,
+        false,
+      );
+    }
+    if (error instanceof ApiError) throw new TriggerError(error.code, error.message, false);
+    throw error;
+  }
+}
+
+/** Classifies what a run can throw: unreachable stores are retryable, a wrong protocol is not. */
+async function guardStores<T>(operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation();
+  } catch (error) {
+    if (error instanceof TriggerError) throw error;
+    if (error instanceof StoreUnavailableError) {
+      throw new TriggerError(error.code, error.message, true, { cause: error });
+    }
+    if (error instanceof UnknownProtocolError) throw new TriggerError(error.code, error.message, false);
+    throw error;
+  }
+}
+
+export type TriggerEvent = SQSEvent | EventBridgeEvent<string, unknown>;
+
+export type TriggerHandler = (
+  event: TriggerEvent,
+  context?: Context,
+) => Promise<SQSBatchResponse | TriggerOutcome>;
+
+/**
+ * The Lambda handler: an SQS batch answers with its failed message ids (partial batch
+ * response); an EventBridge event answers with the outcome, or throws so that Lambda's
+ * asynchronous retries and on-failure destination apply.
+ */
+export function createTriggerHandler(service: TriggerService, logger: Logger): TriggerHandler {
+  const processor = new BatchProcessor(EventType.SQS);
+
+  const logFailure = (error: unknown, where: Record<string, unknown>) => {
+    if (error instanceof TriggerError) {
+      logger.error(error.retryable ? "run request failed; it will be retried" : "run request rejected", {
+        ...where,
+        code: error.code,
+        retryable: error.retryable,
+        reason: error.message,
+      });
+    } else {
+      logger.error("run request failed", { ...where, error: String(error) });
+    }
+  };
+
+  const recordHandler = async (record: SQSRecord) => {
+    try {
+      return await service.handleRequest(runRequestOfSqsBody(record.body));
+    } catch (error) {
+      logFailure(error, { messageId: record.messageId });
+      throw error;
+    }
+  };
+
+  return async (event, context) => {
+    if (isSqsEvent(event)) {
+      return processPartialResponse(event, recordHandler, processor, {
+        // A batch where every message failed is answered like any other (all ids listed),
+        // so each message follows its own redrive count rather than the whole batch's.
+        throwOnFullBatchFailure: false,
+        ...(context ? { context } : {}),
+      });
+    }
+    if (isEventBridgeEvent(event)) {
+      try {
+        return await service.handleRequest(detailOf(event));
+      } catch (error) {
+        logFailure(error, { eventId: (event as { id?: string }).id });
+        throw error;
+      }
+    }
+    const error = new TriggerError(
+      "unsupported_event",
+      "the trigger accepts SQS batches and EventBridge events only",
+      false,
+    );
+    logFailure(error, {});
+    throw error;
+  };
+}
+
+function isSqsEvent(event: unknown): event is SQSEvent {
+  const records = (event as { Records?: unknown })?.Records;
+  return (
+    Array.isArray(records) &&
+    records.every((r) => (r as { eventSource?: unknown })?.eventSource === "aws:sqs")
+  );
+}
+
+function isEventBridgeEvent(event: unknown): event is EventBridgeEvent<string, unknown> {
+  return isEventBridgeEnvelope(event);
+}
+
+/** The trigger handler on the runtime's shared wiring (lib/wiring/runtime.ts): what functions/trigger.ts and the local worker call. */
+export function buildTriggerHandler(config: Config, options: BuildRuntimeDepsOptions = {}): TriggerHandler {
+  const deps = buildRuntimeDeps(config, { serviceName: "mova-trigger", ...options });
+  const service = createTriggerService({ ...deps, runDeadlineMs: config.RUN_DEADLINE_MS });
+  return createTriggerHandler(service, deps.logger);
+}

@@ -1,0 +1,59 @@
+/**
+ * Builds the API's dependencies from the configuration: the runtime's shared wiring
+ * (lib/wiring/runtime.ts: DynamoDB, SQS, the OpenAI-compatible LLM, HTTP tools) plus the
+ * session store (Upstash Redis). Used by the Lambda entry, the local stack and the tests
+ * alike, so all three run the same wiring.
+ */
+import { Logger } from "@aws-lambda-powertools/logger";
+import type { Config } from "../config.ts";
+import { createMemorySessionStore } from "../adapters/memory-session-store.ts";
+import { createRedisFromConfig, createRedisSessionStore } from "../adapters/redis/session-store.ts";
+import { createDynamoDbClient, createSqsClient } from "../adapters/aws-clients.ts";
+import { createDynamoAnalysisRunStore } from "../adapters/dynamodb/analysis-run-store.ts";
+import { createDynamoPatternStore } from "../adapters/dynamodb/pattern-store.ts";
+import { requestAnalysisRun } from "../services/batch-analysis.ts";
+import { buildRuntimeDeps } from "./runtime.ts";
+import type { ApiDeps } from "../http/deps.ts";
+
+export interface BuildApiDepsOptions {
+  /** Where endpoints, credentials and `MOVA_SECRET_*` are read; the process's by default. */
+  env?: NodeJS.ProcessEnv;
+  /** `memory` only for the local stack when no Redis could be had. */
+  sessionBackend?: "redis" | "memory";
+  logger?: Logger;
+}
+
+export function buildApiDeps(config: Config, options: BuildApiDepsOptions = {}): ApiDeps {
+  const logger =
+    options.logger ?? new Logger({ serviceName: "mova-api", logLevel: config.LOG_LEVEL as "INFO" });
+  const sessions =
+    options.sessionBackend === "memory"
+      ? createMemorySessionStore({ ttlSeconds: config.SESSION_TTL_SECONDS })
+      : createRedisSessionStore({
+          redis: createRedisFromConfig(config),
+          ttlSeconds: config.SESSION_TTL_SECONDS,
+        });
+  return {
+    config,
+    ...buildRuntimeDeps(config, { env: options.env, logger }),
+    sessions,
+    analysis: buildApiAnalysisDeps(config, options.env ?? process.env),
+  };
+}
+
+/** The patterns and analysis-run routes' stores (the patterns table) and the run queue. */
+export function buildApiAnalysisDeps(
+  config: Config,
+  env: NodeJS.ProcessEnv,
+): NonNullable<ApiDeps["analysis"]> {
+  const dynamo = createDynamoDbClient(config, { env });
+  const sqs = createSqsClient(config, { env });
+  const runs = createDynamoAnalysisRunStore({ client: dynamo, table: config.PATTERNS_TABLE });
+  return {
+    patterns: createDynamoPatternStore({ client: dynamo, table: config.PATTERNS_TABLE }),
+    runs,
+    requestRun: (tenant, request) =>
+      requestAnalysisRun(tenant, request, { runs, sqs, queueUrl: config.ANALYSIS_RUN_QUEUE_URL }),
+    defaultRunDays: config.ANALYSIS_WINDOW_DAYS,
+  };
+}

@@ -1,0 +1,68 @@
+/**
+ * The dependencies every function that runs protocols shares, built from the configuration:
+ * DynamoDB (documents, history, idempotency claims), the SQS publisher of execution events,
+ * the LLM, the HTTP tools, the secrets and the clock. The API adds its session store on top
+ * (lib/wiring/api.ts); the event trigger uses these as they are. One builder, so the
+ * API, the trigger, the local stack and the tests all run the same wiring.
+ */
+import { Logger } from "@aws-lambda-powertools/logger";
+import { systemClock } from "../adapters/clock.ts";
+import { createToolsFromConfig } from "../adapters/http/tools.ts";
+import { createLlm } from "../adapters/llm/create-llm.ts";
+import { type Config, envSecrets } from "../config.ts";
+import type { Clock, LlmPort, SecretsPort, ToolPort } from "../core/ports.ts";
+import { createDynamoDbClient, createSqsClient } from "../adapters/aws-clients.ts";
+import { createDynamoDocumentStore } from "../adapters/dynamodb/document-store.ts";
+import { createDynamoHistoryStore } from "../adapters/dynamodb/history-store.ts";
+import type { DocumentStore, EventPublisher, HistoryStore } from "../core/ports.ts";
+import { createSqsPublisher } from "../adapters/sqs/publisher.ts";
+import { createDynamoIdempotencyStore, type IdempotencyStore } from "../services/idempotency-store.ts";
+
+export interface RuntimeDeps {
+  documents: DocumentStore;
+  history: HistoryStore;
+  publisher: EventPublisher;
+  idempotency: IdempotencyStore;
+  llm: LlmPort;
+  tools: ToolPort;
+  secrets: SecretsPort;
+  clock: Clock;
+  logger: Logger;
+}
+
+export interface BuildRuntimeDepsOptions {
+  /** Where endpoints, credentials and `MOVA_SECRET_*` are read; the process's by default. */
+  env?: NodeJS.ProcessEnv;
+  logger?: Logger;
+  /** The logger's service name when no logger is given. */
+  serviceName?: string;
+}
+
+export function buildRuntimeDeps(config: Config, options: BuildRuntimeDepsOptions = {}): RuntimeDeps {
+  const env = options.env ?? process.env;
+  const logger =
+    options.logger ??
+    new Logger({ serviceName: options.serviceName ?? "mova", logLevel: config.LOG_LEVEL as "INFO" });
+  const dynamo = createDynamoDbClient(config, { env });
+  const sqs = createSqsClient(config, { env });
+  return {
+    documents: createDynamoDocumentStore({ client: dynamo, table: config.DOCUMENTS_TABLE }),
+    history: createDynamoHistoryStore({
+      client: dynamo,
+      table: config.EXECUTIONS_TABLE,
+      retentionDays: config.HISTORY_RETENTION_DAYS,
+      outputMaxBytes: config.HISTORY_OUTPUT_MAX_BYTES,
+    }),
+    publisher: createSqsPublisher({
+      client: sqs,
+      queueUrl: config.ANALYSIS_QUEUE_URL ?? "",
+      priorityQueueUrl: config.ANALYSIS_PRIORITY_QUEUE_URL,
+    }),
+    idempotency: createDynamoIdempotencyStore({ client: dynamo, tableName: config.EXECUTIONS_TABLE }),
+    llm: createLlm(config),
+    tools: createToolsFromConfig(config),
+    secrets: envSecrets(env),
+    clock: systemClock,
+    logger,
+  };
+}

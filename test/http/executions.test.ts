@@ -1,0 +1,209 @@
+/**
+ * POST /executions, the history record, the per-protocol query with pagination,
+ * idempotency, runs attached to a session, and a publish failure.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type ApiFixture, invoke, shopDocument, startApiFixture, v2Event } from "../support/api-fixture.ts";
+
+let api: ApiFixture;
+
+beforeAll(async () => {
+  api = await startApiFixture();
+  for (const name of ["shop", "paging"]) {
+    expect((await api.call("PUT", `/documents/${name}`, { body: shopDocument(api.tools.url) })).status).toBe(
+      201,
+    );
+  }
+  api.tools.route("GET", "/stock/apple", { body: { available: 7 } });
+});
+afterAll(async () => {
+  await api?.close();
+});
+
+const execute = (body: Record<string, unknown>, headers: Record<string, string> = {}, key?: string) =>
+  api.call("POST", "/executions", { body, headers, ...(key ? { key } : {}) });
+
+describe("POST /executions", () => {
+  it("runs a protocol, returns its result, keeps it in history and publishes it", async () => {
+    await api.drainQueue(api.env.ANALYSIS_QUEUE_URL!, 0);
+    const response = await execute({ document: "shop", protocol: "echo", variables: { word: "hi" } });
+    expect(response.status).toBe(200);
+    expect(response.body).toMatchObject({
+      status: "completed",
+      protocol: "echo",
+      output: "reply: Say hi",
+      path: ["say", "end"],
+      analysis: "published",
+    });
+    expect(response.body.suspended).toBeUndefined();
+    const { executionId } = response.body;
+
+    const record = await api.call("GET", `/executions/${executionId}`);
+    expect(record.status).toBe(200);
+    expect(record.body).toMatchObject({ executionId, tenant: "dev", trigger: "api", status: "completed" });
+    expect(record.body.steps[0]).toMatchObject({
+      id: "say",
+      action: "prompt",
+      status: "succeeded",
+      attempts: 1,
+    });
+
+    const messages = await api.drainQueue(api.env.ANALYSIS_QUEUE_URL!);
+    expect(messages.map((m) => JSON.parse(m.Body!).execution.executionId)).toContain(executionId);
+  });
+
+  it("answers 422 unknown_protocol, 404 for an unknown document, 404 for an unknown execution", async () => {
+    const unknown = await execute({ document: "shop", protocol: "nope" });
+    expect(unknown.status).toBe(422);
+    expect(unknown.body.error.code).toBe("unknown_protocol");
+    expect((await execute({ document: "missing", protocol: "echo" })).status).toBe(404);
+    expect((await api.call("GET", "/executions/ex_missing")).status).toBe(404);
+  });
+
+  it("returns a failed run as a result (200) and sends its event to the priority queue", async () => {
+    await api.drainQueue(api.env.ANALYSIS_PRIORITY_QUEUE_URL!, 0);
+    const response = await execute({ document: "shop", protocol: "broken" });
+    expect(response.status).toBe(200);
+    expect(response.body.status).toBe("failed");
+    expect(response.body.error.code).toBeTruthy();
+    const [priority, normal] = await Promise.all([
+      api.drainQueue(api.env.ANALYSIS_PRIORITY_QUEUE_URL!),
+      api.drainQueue(api.env.ANALYSIS_QUEUE_URL!, 0),
+    ]);
+    const ids = (list: typeof priority) => list.map((m) => JSON.parse(m.Body!).execution.executionId);
+    expect([...ids(priority), ...ids(normal)]).toContain(response.body.executionId);
+  });
+
+  it("attaches a waiting run to a session, which the session's next message resumes", async () => {
+    const session = await api.call("POST", "/sessions", { body: { document: "shop", userId: "u1" } });
+    const { sessionId } = session.body;
+    const started = await execute({ document: "shop", protocol: "order_flow", sessionId });
+    expect(started.body).toMatchObject({
+      status: "waiting_input",
+      waitingFor: { stepId: "ask_item", variable: "item" },
+      analysis: "waiting",
+    });
+    const resumed = await api.call("POST", `/sessions/${sessionId}/messages`, { body: { text: "apple" } });
+    expect(resumed.body).toMatchObject({ status: "waiting_input", executionId: started.body.executionId });
+    expect(resumed.body.replies).toContain("How many apple?");
+  });
+});
+
+describe("GET /documents/{name}/protocols/{protocol}/executions", () => {
+  it("pages through the executions newest first, filters by status and rejects bad parameters", async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const response = await execute({ document: "paging", protocol: "echo", variables: { word: `w${i}` } });
+      ids.push(response.body.executionId);
+    }
+    const seen: Array<{ executionId: string; finishedAt: string }> = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const query = new URLSearchParams({ limit: "2", ...(cursor ? { cursor } : {}) });
+      const page = await api.call("GET", `/documents/paging/protocols/echo/executions?${query}`);
+      expect(page.status).toBe(200);
+      expect(page.body.items.length).toBeLessThanOrEqual(2);
+      seen.push(...page.body.items);
+      cursor = page.body.cursor;
+      pages++;
+    } while (cursor && pages < 10);
+    expect(seen.map((r) => r.executionId).sort()).toEqual([...ids].sort());
+    expect(pages).toBeGreaterThanOrEqual(3);
+    const times = seen.map((r) => r.finishedAt);
+    expect(times).toEqual([...times].sort().reverse());
+
+    const failedOnly = await api.call("GET", "/documents/paging/protocols/echo/executions?status=failed");
+    expect(failedOnly.body.items).toEqual([]);
+    const future = new Date(Date.now() + 3_600_000).toISOString();
+    const none = await api.call(
+      "GET",
+      `/documents/paging/protocols/echo/executions?from=${encodeURIComponent(future)}`,
+    );
+    expect(none.body.items).toEqual([]);
+
+    for (const bad of [
+      "limit=0",
+      "limit=abc",
+      "from=yesterday",
+      "status=weird",
+      "cursor=%%%garbage",
+      "color=red",
+    ]) {
+      const response = await api.call("GET", `/documents/paging/protocols/echo/executions?${bad}`);
+      expect(response.status, bad).toBe(400);
+    }
+  });
+});
+
+describe("Idempotency-Key", () => {
+  it("returns the first result to a retry without running again", async () => {
+    const body = { document: "shop", protocol: "echo", variables: { word: "once" } };
+    const first = await execute(body, { "idempotency-key": "key-1" });
+    expect(first.status).toBe(200);
+    const llmCalls = api.llm.completions().length;
+    const retry = await execute(
+      { variables: { word: "once" }, protocol: "echo", document: "shop" },
+      { "idempotency-key": "key-1" },
+    );
+    expect(retry.status).toBe(200);
+    expect(retry.body).toEqual(first.body);
+    expect(retry.headers.get("idempotent-replayed")).toBe("true");
+    expect(api.llm.completions().length).toBe(llmCalls);
+
+    const reused = await execute({ ...body, variables: { word: "other" } }, { "idempotency-key": "key-1" });
+    expect(reused.status).toBe(422);
+    expect(reused.body.error.code).toBe("idempotency_key_reused");
+
+    // Keys belong to a tenant: the same key elsewhere is a new request.
+    await api.call("PUT", "/documents/shop", { key: api.acmeKey, body: shopDocument(api.tools.url) });
+    const acme = await execute(body, { "idempotency-key": "key-1" }, api.acmeKey);
+    expect(acme.status).toBe(200);
+    expect(acme.body.executionId).not.toBe(first.body.executionId);
+  });
+
+  it("answers 409 to a duplicate while the first is running, and lets a failed request be retried", async () => {
+    api.llm.setDelay(400);
+    const body = { document: "shop", protocol: "echo", variables: { word: "slow" } };
+    const [a, b] = await Promise.all([
+      execute(body, { "idempotency-key": "key-2" }),
+      new Promise((resolve) => setTimeout(resolve, 100)).then(() =>
+        execute(body, { "idempotency-key": "key-2" }),
+      ),
+    ]);
+    api.llm.setDelay(0);
+    expect(a.status).toBe(200);
+    expect(b.status).toBe(409);
+    expect(b.body.error.code).toBe("idempotency_in_progress");
+    const later = await execute(body, { "idempotency-key": "key-2" });
+    expect(later.body.executionId).toBe(a.body.executionId);
+
+    const missing = await execute({ document: "missing", protocol: "echo" }, { "idempotency-key": "key-3" });
+    expect(missing.status).toBe(404);
+    await api.call("PUT", "/documents/missing", { body: shopDocument(api.tools.url) });
+    const retried = await execute({ document: "missing", protocol: "echo" }, { "idempotency-key": "key-3" });
+    expect(retried.status).toBe(200);
+  });
+});
+
+describe("a publish failure", () => {
+  it("still returns the result and saves the execution marked analysis: pending", async () => {
+    const missingQueue = `${api.env.AWS_ENDPOINT_URL_SQS}/000000000000/no-such-queue`;
+    const handler = api.handlerWith({
+      ANALYSIS_QUEUE_URL: missingQueue,
+      ANALYSIS_PRIORITY_QUEUE_URL: missingQueue,
+    });
+    const response = await invoke(
+      handler,
+      v2Event("POST", "/executions", {
+        headers: { authorization: `Bearer ${api.devKey}` },
+        body: { document: "shop", protocol: "echo", variables: { word: "lost?" } },
+      }),
+    );
+    expect(response.statusCode).toBe(200);
+    expect(response.json).toMatchObject({ status: "completed", analysis: "pending" });
+    const record = await api.call("GET", `/executions/${response.json.executionId}`);
+    expect(record.status).toBe(200);
+    expect(record.body.analysis).toBe("pending");
+  });
+});
