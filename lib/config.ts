@@ -3,6 +3,7 @@
  * work with no settings at all.
  */
 import * as z from "zod";
+import { MovaError } from "./errors.ts";
 
 const csv = z
   .string()
@@ -60,16 +61,12 @@ export type Config = z.infer<typeof ConfigSchema> & {
   llmBaseUrl: string | undefined;
 };
 
-export class ConfigError extends Error {
-  readonly code = "invalid_config";
-}
-
 /** Reads the configuration from an environment (the process's by default). */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = ConfigSchema.safeParse(env);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ");
-    throw new ConfigError(`invalid configuration: ${issues}`);
+    throw new MovaError("invalid_config", `invalid configuration: ${issues}`);
   }
   const c = parsed.data;
   const llmApiKey = c.LLM_API_KEY || c.OPENAI_API_KEY || c.OPENROUTER_API_KEY || undefined;

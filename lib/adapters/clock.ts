@@ -1,17 +1,18 @@
 /** The real clock: wall time, and sleeps that end early (rejecting) when the run is cancelled. */
-import { type Clock, PortError } from "../core/ports.ts";
+import { MovaError } from "../errors.ts";
+import type { Clock } from "../core/ports.ts";
 
 export const systemClock: Clock = {
   now: () => Date.now(),
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       if (signal?.aborted) {
-        reject(new PortError("cancelled", "the wait was cancelled"));
+        reject(new MovaError("cancelled", "the wait was cancelled"));
         return;
       }
       const onAbort = () => {
         clearTimeout(timer);
-        reject(new PortError("cancelled", "the wait was cancelled"));
+        reject(new MovaError("cancelled", "the wait was cancelled"));
       };
       const timer = setTimeout(
         () => {

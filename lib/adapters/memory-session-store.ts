@@ -4,12 +4,8 @@
  * interleaving), TTL renewed on each write, expired sessions gone, tenants apart. State is
  * kept as JSON text so a caller mutating a returned object changes nothing stored.
  */
-import {
-  type NewSession,
-  type SessionState,
-  type SessionStore,
-  VersionConflictError,
-} from "../core/ports.ts";
+import { MovaError } from "../errors.ts";
+import { type NewSession, type SessionState, type SessionStore, SESSION_CONFLICT } from "../core/ports.ts";
 import { assertTtl, sessionKey, stampNewSession, stampUpdatedSession } from "./session-state.ts";
 
 export interface MemorySessionStoreOptions {
@@ -46,7 +42,7 @@ export function createMemorySessionStore(options: MemorySessionStoreOptions): Se
     async create(session: NewSession) {
       sweepExpired();
       const key = sessionKey(session.tenant, session.sessionId);
-      if (live(key)) throw new VersionConflictError("a session with this id already exists");
+      if (live(key)) throw new MovaError("session_conflict", SESSION_CONFLICT);
       const nowMs = now();
       const state = stampNewSession(session, nowMs, options.ttlSeconds);
       entries.set(key, { json: JSON.stringify(state), expiresAtMs: nowMs + options.ttlSeconds * 1000 });
@@ -63,7 +59,7 @@ export function createMemorySessionStore(options: MemorySessionStoreOptions): Se
       const entry = live(key);
       if (!entry) return undefined;
       const stored = JSON.parse(entry.json) as SessionState;
-      if (stored.version !== expectedVersion) throw new VersionConflictError();
+      if (stored.version !== expectedVersion) throw new MovaError("session_conflict", SESSION_CONFLICT);
       const nowMs = now();
       const state = stampUpdatedSession(tenant, sessionId, expectedVersion, next, nowMs, options.ttlSeconds);
       entries.set(key, { json: JSON.stringify(state), expiresAtMs: nowMs + options.ttlSeconds * 1000 });

@@ -20,7 +20,7 @@
 import * as z from "zod";
 import type { ExecutionRecord } from "../core/execution-record.ts";
 import { BoundedMap, type BoundedMapJson, type BoundedMapSpec, type BoundedView } from "./bounded-map.ts";
-import { AnalysisError } from "./errors.ts";
+import { MovaError } from "../errors.ts";
 import { LatencySketch, type LatencySketchJson } from "./sketch.ts";
 import { termsOf } from "./terms.ts";
 import { parseTimestamp } from "./time.ts";
@@ -408,7 +408,7 @@ export function countExecution(
     record.document !== aggregate.document ||
     record.protocol !== aggregate.protocol
   ) {
-    throw new AnalysisError(
+    throw new MovaError(
       "aggregate_key_mismatch",
       `execution ${record.executionId} belongs to ${record.tenant}/${record.document}/${record.protocol}, not to ${aggregate.tenant}/${aggregate.document}/${aggregate.protocol}`,
     );
@@ -512,7 +512,7 @@ export function countExecution(
 /** Adds `source` into `target` (same key); `source` is left as it was. */
 export function mergeInto(target: ProtocolAggregate, source: ProtocolAggregate): ProtocolAggregate {
   if (aggregateKeyOf(target) !== aggregateKeyOf(source)) {
-    throw new AnalysisError(
+    throw new MovaError(
       "aggregate_key_mismatch",
       `cannot merge ${source.tenant}/${source.document}/${source.protocol} into ${target.tenant}/${target.document}/${target.protocol}`,
     );
@@ -877,14 +877,14 @@ function readAggregateJson(input: unknown): ParsedAggregateJson | undefined {
   return json;
 }
 
-/** Reads a stored aggregate; throws AnalysisError `invalid_aggregate` (or `invalid_sketch`) when it is not one. */
+/** Reads a stored aggregate; throws MovaError `invalid_aggregate` (or `invalid_sketch`) when it is not one. */
 export function aggregateFromJSON(input: unknown): ProtocolAggregate {
   let json = readAggregateJson(input);
   if (json === undefined) {
     const parsed = AggregateJsonSchema.safeParse(input);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw new AnalysisError(
+      throw new MovaError(
         "invalid_aggregate",
         `stored aggregate is invalid at ${issue?.path.join(".") || "(root)"}: ${issue?.message ?? "unknown"}`,
       );

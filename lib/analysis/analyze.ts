@@ -6,7 +6,7 @@
 import type { ExecutionRecord } from "../core/execution-record.ts";
 import type { MovaDocument } from "../mova/schema.ts";
 import { type ProtocolAggregate, aggregateKeyOf, countExecution, createAggregate } from "./aggregate.ts";
-import { AnalysisError } from "./errors.ts";
+import { MovaError } from "../errors.ts";
 import { type Pattern, type PatternOptions, extractPatterns } from "./patterns.ts";
 import { type Recommendation, type RecommendationOptions, recommend } from "./recommendations.ts";
 import { type ExecutionStatistics, computeStatistics } from "./statistics.ts";
@@ -77,10 +77,10 @@ export function analysisWindow(
   now: Date = new Date(),
 ): AnalysisWindow {
   if (!(Number.isFinite(timeRangeDays) && timeRangeDays > 0)) {
-    throw new AnalysisError("invalid_window", `timeRangeDays must be a number > 0, got ${timeRangeDays}`);
+    throw new MovaError("invalid_window", `timeRangeDays must be a number > 0, got ${timeRangeDays}`);
   }
   const to = now.getTime();
-  if (Number.isNaN(to)) throw new AnalysisError("invalid_window", "now is not a valid date");
+  if (Number.isNaN(to)) throw new MovaError("invalid_window", "now is not a valid date");
   return {
     from: new Date(to - timeRangeDays * DAY_MS).toISOString(),
     to: new Date(to).toISOString(),

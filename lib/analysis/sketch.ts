@@ -15,7 +15,7 @@
  *   quantiles whose value is below max / 27,000 lose the bound (they read too high).
  * Count, min and max are exact; the sum is exact in whole microseconds.
  */
-import { AnalysisError } from "./errors.ts";
+import { MovaError } from "../errors.ts";
 
 export const DEFAULT_RELATIVE_ACCURACY = 0.01;
 export const MAX_BUCKETS = 512;
@@ -108,10 +108,7 @@ export class LatencySketch {
 
   constructor(relativeAccuracy: number = DEFAULT_RELATIVE_ACCURACY) {
     if (!(relativeAccuracy > 0 && relativeAccuracy < 1)) {
-      throw new AnalysisError(
-        "invalid_sketch",
-        `relative accuracy must be in (0, 1), got ${relativeAccuracy}`,
-      );
+      throw new MovaError("invalid_sketch", `relative accuracy must be in (0, 1), got ${relativeAccuracy}`);
     }
     this.relativeAccuracy = relativeAccuracy;
     this.gamma = (1 + relativeAccuracy) / (1 - relativeAccuracy);
@@ -152,7 +149,7 @@ export class LatencySketch {
 
   add(ms: number): void {
     if (!(ms >= 0) || ms === Number.POSITIVE_INFINITY) {
-      throw new AnalysisError("invalid_value", `a latency must be a finite number ≥ 0, got ${ms}`);
+      throw new MovaError("invalid_value", `a latency must be a finite number ≥ 0, got ${ms}`);
     }
     this.total += 1;
     this.addMicros(Math.round(ms * 1000));
@@ -190,7 +187,7 @@ export class LatencySketch {
   /** Adds every value of `other` to this sketch. */
   merge(other: LatencySketch): this {
     if (other.relativeAccuracy !== this.relativeAccuracy) {
-      throw new AnalysisError(
+      throw new MovaError(
         "incompatible_sketch",
         `cannot merge sketches of relative accuracy ${this.relativeAccuracy} and ${other.relativeAccuracy}`,
       );
@@ -226,7 +223,7 @@ export class LatencySketch {
   /** The value of rank ⌊q·(n − 1)⌋, within the relative accuracy; undefined when empty. */
   quantile(q: number): number | undefined {
     if (!(q >= 0 && q <= 1))
-      throw new AnalysisError("invalid_quantile", `a quantile must be in [0, 1], got ${q}`);
+      throw new MovaError("invalid_quantile", `a quantile must be in [0, 1], got ${q}`);
     if (this.total === 0) return undefined;
     const rank = Math.floor(q * (this.total - 1));
     let seen = this.zeroCount;
@@ -272,7 +269,7 @@ export class LatencySketch {
 
   static fromJSON(input: unknown): LatencySketch {
     const fail = (why: string): never => {
-      throw new AnalysisError("invalid_sketch", `stored latency sketch is invalid: ${why}`);
+      throw new MovaError("invalid_sketch", `stored latency sketch is invalid: ${why}`);
     };
     if (typeof input !== "object" || input === null) return fail("not an object");
     const json = input as Partial<LatencySketchJson>;

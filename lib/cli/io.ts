@@ -1,3 +1,5 @@
+import { MovaError } from "../errors.ts";
+
 /**
  * What a command talks through: the streams and the environment. `main` receives them so
  * that the CLI runs the same in a process and inside a test.
@@ -12,13 +14,10 @@ export interface CliIo {
 }
 
 /** A failure that ends the command with this exit code and message (on standard error). */
-export class CliError extends Error {
+export class CliError extends MovaError {
   readonly exitCode: number;
-  readonly code: string;
   constructor(code: string, message: string, exitCode = 2) {
-    super(message);
-    this.name = "CliError";
-    this.code = code;
+    super(code, message);
     this.exitCode = exitCode;
   }
 }

@@ -1,7 +1,8 @@
 /** The engine's ports for a CLI run, from the environment the CLI was given. */
 import { createToolsFromConfig } from "../adapters/http/tools.ts";
 import { createLlm } from "../adapters/llm/create-llm.ts";
-import { type Config, ConfigError, envSecrets, loadConfig } from "../config.ts";
+import { type Config, envSecrets, loadConfig } from "../config.ts";
+import { isMovaError } from "../errors.ts";
 import type { EnginePorts } from "../core/ports.ts";
 import { CliError, type CliIo } from "./io.ts";
 
@@ -9,7 +10,7 @@ export function configFrom(io: CliIo): Config {
   try {
     return loadConfig(io.env);
   } catch (error) {
-    if (error instanceof ConfigError) throw new CliError("invalid_config", error.message);
+    if (isMovaError(error, "invalid_config")) throw new CliError("invalid_config", error.message);
     throw error;
   }
 }

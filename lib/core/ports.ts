@@ -8,24 +8,8 @@ import type { SuspendedRun, TokenUsage } from "./run.ts";
 import type { ExecutionRecord } from "./execution-record.ts";
 import type { HttpMethod, Profile } from "../mova/schema.ts";
 
-/** A failure of a backing service (Redis, DynamoDB, SQS): the API answers 503 with this code. */
-export class StoreUnavailableError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "StoreUnavailableError";
-    this.code = code;
-  }
-}
-
-/** The stored version was not the expected one: someone else wrote first (HTTP 409). */
-export class VersionConflictError extends Error {
-  readonly code = "version_conflict";
-  constructor(message = "the session was changed by another request") {
-    super(message);
-    this.name = "VersionConflictError";
-  }
-}
+/** What a session store answers when a write lost a race (the version it expected changed): HTTP 409. */
+export const SESSION_CONFLICT = "the session was changed by another request; retry with its new state";
 
 /** A conversation's state. All of it lives in Redis, so any Lambda instance can serve the next message. */
 export interface SessionState {
@@ -57,7 +41,7 @@ export interface SessionStore {
   get(tenant: string, sessionId: string): Promise<SessionState | undefined>;
   /**
    * Writes `next` when the stored version is still `expectedVersion` (checked and bumped in
-   * one atomic step), renewing the TTL. Throws VersionConflictError otherwise, and
+   * one atomic step), renewing the TTL. Throws MovaError `session_conflict` otherwise, and
    * returns undefined when the session no longer exists.
    */
   update(
@@ -101,6 +85,10 @@ export interface ExecutionPage {
   cursor?: string;
 }
 
+/**
+ * Store failures are StoreUnavailableError (lib/errors.ts); a query the store cannot run as
+ * asked is MovaError `invalid_cursor`, `invalid_limit` or `invalid_range`.
+ */
 export interface HistoryStore {
   /** Writes a finished execution; a finished execution is never overwritten (conditional write). */
   putExecution(record: ExecutionRecord): Promise<void>;
@@ -119,17 +107,6 @@ export interface HistoryStore {
 export interface EventPublisher {
   /** Publishes one finished execution to the analysis queue. Throws when it could not. */
   publishExecution(record: ExecutionRecord): Promise<void>;
-}
-
-/** A query the store cannot run as asked (a malformed cursor, a limit or time range out of bounds): HTTP 400. */
-export class InvalidQueryError extends Error {
-  /** `invalid_cursor`, `invalid_limit` or `invalid_range`. */
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = "InvalidQueryError";
-    this.code = code;
-  }
 }
 
 // The engine's ports.
@@ -153,24 +130,6 @@ export interface LlmResponse {
   usage?: TokenUsage;
   /** True when the offline model answered (no LLM configured). */
   offline?: boolean;
-}
-
-/** Errors thrown by ports carry a code and whether a retry may help. */
-export class PortError extends Error {
-  readonly code: string;
-  readonly retryable: boolean;
-  readonly status: number | undefined;
-  constructor(
-    code: string,
-    message: string,
-    options: { retryable?: boolean; status?: number; cause?: unknown } = {},
-  ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = "PortError";
-    this.code = code;
-    this.retryable = options.retryable ?? false;
-    this.status = options.status;
-  }
 }
 
 export interface LlmPort {

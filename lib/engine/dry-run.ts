@@ -4,12 +4,12 @@
  * unknown: conditions depending on them take their "then" branch, guards depending on them
  * are taken to hold. Secrets are never read, so their placeholders stay as written.
  */
+import { MovaError, isMovaError } from "../errors.ts";
 import { evaluateConditions } from "../mova/conditions.ts";
 import { renderTemplate, type Resolver } from "../mova/placeholders.ts";
 import type { Condition, MovaDocument, Step } from "../mova/schema.ts";
-import { EngineError } from "./errors.ts";
 import { resolveRetryPolicy } from "./retry.ts";
-import { buildToolRequest, ToolRequestError } from "./tool-request.ts";
+import { buildToolRequest } from "./tool-request.ts";
 import type { StepError } from "../core/run.ts";
 import { createResolver } from "./variables.ts";
 
@@ -68,10 +68,7 @@ export function dryRun(
 ): DryRunResult {
   const protocol = document.protocols.find((item) => item.name === protocolName);
   if (!protocol)
-    throw new EngineError(
-      "unknown_protocol",
-      `the protocol "${protocolName}" does not exist in the document`,
-    );
+    throw new MovaError("unknown_protocol", `the protocol "${protocolName}" does not exist in the document`);
   const values = structuredClone(variables);
   // No secrets port: a dry run never reads a secret.
   const resolve = createResolver({ variables: values, now: () => Date.now() });
@@ -120,7 +117,7 @@ export function dryRun(
         if (built.request.body !== undefined) entry.body = built.request.body;
         entry.headers = built.request.headers;
       } catch (error) {
-        const code = error instanceof ToolRequestError ? error.code : "tool_error";
+        const code = isMovaError(error) ? error.code : "tool_error";
         entry.error = { code, message: (error as Error).message };
       }
     }

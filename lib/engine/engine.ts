@@ -3,6 +3,7 @@
  * suspending on `input` steps and resuming from the suspended run. Every run keeps its
  * state in its own objects; nothing mutable is shared between runs.
  */
+import { MovaError, isMovaError } from "../errors.ts";
 import { setMaxListeners } from "node:events";
 import { evaluateConditions } from "../mova/conditions.ts";
 import { renderTemplate, type Resolver } from "../mova/placeholders.ts";
@@ -17,7 +18,6 @@ import type {
   Step,
   ToolApiStep,
 } from "../mova/schema.ts";
-import { EngineError } from "./errors.ts";
 import { SecretRedactor } from "./redact.ts";
 import {
   type AttemptFailure,
@@ -26,14 +26,8 @@ import {
   resolveRetryPolicy,
   runWithRetry,
 } from "./retry.ts";
-import { buildToolRequest, ToolRequestError } from "./tool-request.ts";
-import {
-  type ChatMessage,
-  type Clock,
-  type EnginePorts,
-  PortError,
-  type ToolResponse,
-} from "../core/ports.ts";
+import { buildToolRequest } from "./tool-request.ts";
+import type { ChatMessage, Clock, EnginePorts, ToolResponse } from "../core/ports.ts";
 import type { ResumeOptions, RunContext, RunOptions } from "./run-options.ts";
 import type { RunResult, RunStatus, StepError, StepRecord, SuspendedRun } from "../core/run.ts";
 import { createResolver } from "./variables.ts";
@@ -273,7 +267,7 @@ function guardHolds(state: RunState, step: Step): boolean {
 }
 
 function classifyPortError(error: unknown, fallbackCode: string): AttemptFailure {
-  if (error instanceof PortError) {
+  if (error instanceof MovaError) {
     const failure: AttemptFailure = {
       code: error.status !== undefined && fallbackCode === "tool_error" ? "tool_http_status" : error.code,
       message: error.message,
@@ -400,7 +394,7 @@ async function executeTool(state: RunState, step: ToolApiStep): Promise<Callable
     built = buildToolRequest(tool, state.resolve, { timeoutMs });
   } catch (error) {
     record.attempts = 0;
-    const code = error instanceof ToolRequestError ? error.code : "tool_error";
+    const code = isMovaError(error) ? error.code : "tool_error";
     return failCallable(state, record, startedMs, {
       code,
       message: (error as Error).message,
@@ -676,7 +670,7 @@ async function drive(state: RunState, firstStepId: string | undefined): Promise<
 function findProtocol(document: MovaDocument, name: string): Protocol {
   const protocol = document.protocols.find((item) => item.name === name);
   if (!protocol)
-    throw new EngineError("unknown_protocol", `the protocol "${name}" does not exist in the document`);
+    throw new MovaError("unknown_protocol", `the protocol "${name}" does not exist in the document`);
   return protocol;
 }
 
@@ -717,12 +711,12 @@ function isSuspendedRun(value: unknown): value is SuspendedRun {
 export async function resumeRun(options: ResumeOptions): Promise<RunResult> {
   const { suspended, reply } = options;
   if (!isSuspendedRun(suspended)) {
-    throw new EngineError("invalid_suspended_run", "the suspended run is not a version 1 suspended run");
+    throw new MovaError("invalid_suspended_run", "the suspended run is not a version 1 suspended run");
   }
   const protocol = findProtocol(options.document, suspended.protocol);
   const step = protocol.steps.find((item) => item.id === suspended.stepId);
   if (step?.action !== "input") {
-    throw new EngineError(
+    throw new MovaError(
       "invalid_suspended_run",
       `the protocol "${protocol.name}" has no input step "${suspended.stepId}" to resume`,
     );

@@ -2,8 +2,8 @@
  * Retries with exponential backoff and jitter, per-attempt timeouts enforced with an
  * AbortSignal, and the classification of what is worth retrying.
  */
+import { MovaError } from "../errors.ts";
 import type { Retry } from "../mova/schema.ts";
-import { PortError } from "../core/ports.ts";
 
 export type Jitter = "full" | "equal" | "none";
 
@@ -53,7 +53,7 @@ export function isRetryableStatus(status: number): boolean {
 
 /** Whether a failed attempt may succeed if tried again. */
 export function isRetryable(error: unknown): boolean {
-  if (!(error instanceof PortError)) return false;
+  if (!(error instanceof MovaError)) return false;
   if (error.status !== undefined) return isRetryableStatus(error.status);
   return error.retryable;
 }
@@ -127,7 +127,7 @@ export function attemptSignal(
   const timer = setTimeout(() => {
     timedOut = true;
     controller.abort(
-      new PortError("timeout", `the attempt timed out after ${timeoutMs} ms`, { retryable: true }),
+      new MovaError("timeout", `the attempt timed out after ${timeoutMs} ms`, { retryable: true }),
     );
   }, timeoutMs);
   return {

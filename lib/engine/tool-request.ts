@@ -13,17 +13,9 @@ import {
 } from "../mova/placeholders.ts";
 import { HTTP_METHODS, type HttpMethod, type Tool } from "../mova/schema.ts";
 import type { ToolRequest } from "../core/ports.ts";
+import { MovaError } from "../errors.ts";
 
 export type ToolRequestErrorCode = "invalid_header" | "invalid_method" | "invalid_endpoint";
-
-export class ToolRequestError extends Error {
-  readonly code: ToolRequestErrorCode;
-  constructor(code: ToolRequestErrorCode, message: string) {
-    super(message);
-    this.name = "ToolRequestError";
-    this.code = code;
-  }
-}
 
 export interface BuiltToolRequest {
   request: ToolRequest;
@@ -72,11 +64,11 @@ export function renderEndpoint(template: string, resolve: Resolver, unresolved: 
 
 function renderHeader(name: string, template: string, resolve: Resolver, unresolved: string[]): string {
   if (!HEADER_NAME.test(name))
-    throw new ToolRequestError("invalid_header", `the header name "${name}" is not valid`);
+    throw new MovaError("invalid_header", `the header name "${name}" is not valid`);
   const rendered = renderTemplate(template, resolve);
   addUnresolved(unresolved, rendered.unresolved);
   if (/[\r\n\0]/.test(rendered.text)) {
-    throw new ToolRequestError("invalid_header", `the value of header "${name}" contains a line break`);
+    throw new MovaError("invalid_header", `the value of header "${name}" contains a line break`);
   }
   return rendered.text;
 }
@@ -103,14 +95,14 @@ export function buildToolRequest(
   const derivedSecrets: string[] = [];
   const method = tool.method.toUpperCase();
   if (!(HTTP_METHODS as readonly string[]).includes(method)) {
-    throw new ToolRequestError(
+    throw new MovaError(
       "invalid_method",
       `the method "${tool.method}" of tool "${tool.id}" is not supported`,
     );
   }
   const url = renderEndpoint(tool.endpoint, resolve, unresolved);
   if (!URL.canParse(url)) {
-    throw new ToolRequestError("invalid_endpoint", `the endpoint of tool "${tool.id}" is not a valid URL`);
+    throw new MovaError("invalid_endpoint", `the endpoint of tool "${tool.id}" is not a valid URL`);
   }
 
   const headers: Record<string, string> = {};

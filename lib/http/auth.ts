@@ -4,16 +4,13 @@
  * `MOVA_DEV_API_KEY`, which belongs to the tenant `dev`.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
+import { MovaError } from "../errors.ts";
 
 export const DEV_TENANT = "dev";
 
 export interface ApiKeyEntry {
   tenant: string;
   hash: Buffer;
-}
-
-export class ApiKeyConfigError extends Error {
-  readonly code = "invalid_config";
 }
 
 const TENANT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
@@ -36,7 +33,7 @@ export function parseApiKeys(config: { MOVA_API_KEYS?: string; MOVA_DEV_API_KEY?
       !TENANT_PATTERN.test(tenant) ||
       !/^[0-9a-fA-F]{64}$/.test(hex)
     ) {
-      throw new ApiKeyConfigError("MOVA_API_KEYS entries must be tenant:sha256hex (64 hex digits)");
+      throw new MovaError("invalid_config", "MOVA_API_KEYS entries must be tenant:sha256hex (64 hex digits)");
     }
     entries.push({ tenant, hash: Buffer.from(hex.toLowerCase(), "hex") });
   }

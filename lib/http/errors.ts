@@ -1,65 +1,74 @@
 /**
  * Every error the API answers with has one shape: `{ "error": { "code", "message", "details"? } }`.
- * Handlers throw ApiError (or a port's typed error); the error middleware turns it into a response.
+ * Handlers and the services below them throw MovaError (lib/errors.ts); the error middleware
+ * maps its code to an HTTP status through the one table below. A code the table does not know
+ * is an internal failure: 500 `internal_error`, without internals.
  */
 import type { APIGatewayProxyStructuredResultV2 } from "aws-lambda";
-import { EngineError } from "../engine/errors.ts";
-import { InvalidQueryError, StoreUnavailableError, VersionConflictError } from "../core/ports.ts";
-import { UnknownProtocolError } from "../services/executions.ts";
+import { MovaError, StoreUnavailableError } from "../errors.ts";
 
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly details?: unknown,
-  ) {
-    super(message);
-    this.name = "ApiError";
-  }
+export const STATUS_BY_CODE: Readonly<Record<string, number>> = {
+  invalid_json: 400,
+  invalid_request: 400,
+  invalid_cursor: 400,
+  invalid_limit: 400,
+  invalid_range: 400,
+  unauthorized: 401,
+  not_found: 404,
+  method_not_allowed: 405,
+  session_conflict: 409,
+  document_conflict: 409,
+  execution_already_finished: 409,
+  idempotency_in_progress: 409,
+  payload_too_large: 413,
+  invalid_document: 422,
+  unknown_protocol: 422,
+  invalid_suspended_run: 422,
+  idempotency_key_reused: 422,
+  analysis_runs_unavailable: 503,
+};
+
+/** What the API answers for a failure. */
+export interface ApiFailure {
+  status: number;
+  code: string;
+  message: string;
+  details?: unknown;
 }
 
-export const notFound = (what: string) => new ApiError(404, "not_found", `${what} not found`);
-export const invalidRequest = (message: string, details?: unknown) =>
-  new ApiError(400, "invalid_request", message, details);
-
-/** Maps any thrown value to the API error it stands for; unknown errors become a 500 without internals. */
-export function toApiError(error: unknown): ApiError {
-  if (error instanceof ApiError) return error;
-  if (error instanceof VersionConflictError) {
-    return new ApiError(
-      409,
-      "session_conflict",
-      "the session was changed by another request; retry with its new state",
-    );
+/** Maps any thrown value to the API failure it stands for; unknown errors become a 500 without internals. */
+export function toApiFailure(error: unknown): ApiFailure {
+  // Any backing service's failure: the code says which, the message says nothing of internals.
+  if (error instanceof StoreUnavailableError)
+    return { status: 503, code: error.code, message: "a backing service is unavailable; retry later" };
+  if (error instanceof MovaError) {
+    const status = STATUS_BY_CODE[error.code];
+    if (status !== undefined) {
+      return {
+        status,
+        code: error.code,
+        message: error.message,
+        ...(error.details !== undefined ? { details: error.details } : {}),
+      };
+    }
   }
-  if (error instanceof StoreUnavailableError) {
-    return new ApiError(503, error.code, "a backing service is unavailable; retry later");
-  }
-  if (error instanceof InvalidQueryError) return new ApiError(400, error.code, error.message);
-  // A session's waiting run whose document changed under it (its input step is gone).
-  if (error instanceof EngineError) return new ApiError(422, error.code, error.message);
-  if (error instanceof UnknownProtocolError) return new ApiError(422, error.code, error.message);
-  if ((error as { code?: unknown })?.code === "execution_already_finished") {
-    return new ApiError(409, "execution_already_finished", (error as Error).message);
-  }
-  const status = (error as { statusCode?: unknown })?.statusCode;
-  // @middy/http-router throws a 404 http error for a route it does not know.
-  if (status === 404) return new ApiError(404, "not_found", "no such route");
-  if (status === 405) return new ApiError(405, "method_not_allowed", "method not allowed");
-  return new ApiError(500, "internal_error", "internal error");
+  // @middy/http-router throws an http error with statusCode for a route or method it does not know.
+  const statusCode = (error as { statusCode?: unknown })?.statusCode;
+  if (statusCode === 404) return { status: 404, code: "not_found", message: "no such route" };
+  if (statusCode === 405) return { status: 405, code: "method_not_allowed", message: "method not allowed" };
+  return { status: 500, code: "internal_error", message: "internal error" };
 }
 
 export function errorResponse(
-  error: ApiError,
+  failure: ApiFailure,
   headers: Record<string, string> = {},
 ): APIGatewayProxyStructuredResultV2 {
   const body: { error: { code: string; message: string; details?: unknown } } = {
-    error: { code: error.code, message: error.message },
+    error: { code: failure.code, message: failure.message },
   };
-  if (error.details !== undefined) body.error.details = error.details;
+  if (failure.details !== undefined) body.error.details = failure.details;
   return {
-    statusCode: error.status,
+    statusCode: failure.status,
     headers: { "content-type": "application/json", ...headers },
     body: JSON.stringify(body),
   };

@@ -11,7 +11,8 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import { parseApiKeys, presentedKey, tenantForKey } from "./auth.ts";
 import type { ApiDeps } from "./deps.ts";
 import { createDocumentLoader } from "../services/document-loader.ts";
-import { ApiError, errorResponse, toApiError } from "./errors.ts";
+import { MovaError } from "../errors.ts";
+import { errorResponse, toApiFailure } from "./errors.ts";
 import { type ApiRequest, jsonResponse, type RouteSpec } from "./route.ts";
 import { buildOpenApi } from "./openapi.ts";
 import { analysisRoutes } from "./routes-analysis.ts";
@@ -77,15 +78,14 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
     const rawBody = event.body ?? "";
     const bodyBytes = event.isBase64Encoded ? Buffer.from(rawBody, "base64") : Buffer.from(rawBody, "utf8");
     if (bodyBytes.byteLength > deps.config.MAX_BODY_BYTES) {
-      throw new ApiError(413, "payload_too_large", `the body is over ${deps.config.MAX_BODY_BYTES} bytes`);
+      throw new MovaError("payload_too_large", `the body is over ${deps.config.MAX_BODY_BYTES} bytes`);
     }
 
     let tenant = "";
     if (route.auth) {
       const found = tenantForKey(keys, presentedKey(headers));
       if (!found)
-        throw new ApiError(
-          401,
+        throw new MovaError(
           "unauthorized",
           "a valid API key is required (Authorization: Bearer or x-api-key)",
         );
@@ -99,11 +99,13 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
       try {
         value = decodeURIComponent(event.pathParameters?.[name] ?? "");
       } catch {
-        throw new ApiError(400, "invalid_request", `path parameter ${name} is not valid URL encoding`);
+        throw new MovaError("invalid_request", `path parameter ${name} is not valid URL encoding`);
       }
       const parsed = schema.safeParse(value);
       if (!parsed.success)
-        throw new ApiError(400, "invalid_request", `invalid path parameter ${name}`, issuesOf(parsed.error));
+        throw new MovaError("invalid_request", `invalid path parameter ${name}`, {
+          details: issuesOf(parsed.error),
+        });
       params[name] = parsed.data as string;
     }
 
@@ -111,28 +113,27 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
     if (route.query) {
       const parsed = route.query.safeParse(query);
       if (!parsed.success)
-        throw new ApiError(400, "invalid_request", "invalid query parameters", issuesOf(parsed.error));
+        throw new MovaError("invalid_request", "invalid query parameters", {
+          details: issuesOf(parsed.error),
+        });
       query = parsed.data;
     }
 
     let body: unknown;
     if (route.body) {
       const text = bodyBytes.toString("utf8");
-      if (text.trim() === "") throw new ApiError(400, "invalid_json", "a JSON body is required");
+      if (text.trim() === "") throw new MovaError("invalid_json", "a JSON body is required");
       let json: unknown;
       try {
         json = JSON.parse(text);
       } catch (error) {
-        throw new ApiError(400, "invalid_json", `the body is not valid JSON: ${(error as Error).message}`);
+        throw new MovaError("invalid_json", `the body is not valid JSON: ${(error as Error).message}`);
       }
       const parsed = route.body.safeParse(json);
       if (!parsed.success)
-        throw new ApiError(
-          400,
-          "invalid_request",
-          "the body does not match the request schema",
-          issuesOf(parsed.error),
-        );
+        throw new MovaError("invalid_request", "the body does not match the request schema", {
+          details: issuesOf(parsed.error),
+        });
       body = parsed.data;
     }
 
@@ -150,13 +151,13 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
 
   const errors: middy.MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2> = {
     onError: (request) => {
-      const apiError = toApiError(request.error);
+      const failure = toApiFailure(request.error);
       const requestId = request.event.requestContext?.requestId ?? "unknown";
-      const where = { requestId, status: apiError.status, code: apiError.code };
-      if (apiError.status >= 500)
+      const where = { requestId, status: failure.status, code: failure.code };
+      if (failure.status >= 500)
         deps.logger.error("request failed", { ...where, error: request.error as Error });
       else deps.logger.info("request rejected", where);
-      request.response = errorResponse(apiError, { "x-request-id": requestId });
+      request.response = errorResponse(failure, { "x-request-id": requestId });
     },
   };
 

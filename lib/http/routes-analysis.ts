@@ -9,10 +9,10 @@ import { type AnalysisReport, type ProtocolReport, reportFromAggregates } from "
 import type { MovaDocument } from "../mova/schema.ts";
 import type { AnalysisRun, AnalysisRunStore } from "../adapters/dynamodb/analysis-run-store.ts";
 import { type PatternStore, dayOf } from "../adapters/dynamodb/pattern-store.ts";
-import { AnalysisRunsUnavailableError, MAX_WINDOW_DAYS } from "../services/batch-analysis.ts";
+import { isMovaError, notFound } from "../errors.ts";
+import { MAX_WINDOW_DAYS } from "../services/batch-analysis.ts";
 import type { ApiDeps } from "./deps.ts";
 import type { DocumentLoader } from "../services/document-loader.ts";
-import { ApiError, notFound } from "./errors.ts";
 import type { ApiRequest, RouteSpec } from "./route.ts";
 import { DocumentName, ErrorResponse } from "./schemas.ts";
 
@@ -153,8 +153,7 @@ export function analysisRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpec
     try {
       return (await loader.load(tenant, name)).parsed;
     } catch (error) {
-      if (error instanceof ApiError && error.status === 404) return undefined;
-      if (error instanceof ApiError && error.status === 422) return undefined;
+      if (isMovaError(error, "not_found", "invalid_document")) return undefined;
       throw error;
     }
   }
@@ -295,18 +294,12 @@ export function analysisRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpec
       },
       async handle(request: ApiRequest<z.infer<typeof CreateAnalysisRunRequest>>) {
         const { document, protocol, timeRangeDays } = request.body;
-        let run: AnalysisRun;
-        try {
-          run = await analysis.requestRun(request.tenant, {
-            ...(document !== undefined ? { document } : {}),
-            ...(protocol !== undefined ? { protocol } : {}),
-            timeRangeDays: timeRangeDays ?? analysis.defaultRunDays,
-          });
-        } catch (error) {
-          if (error instanceof AnalysisRunsUnavailableError)
-            throw new ApiError(503, error.code, error.message);
-          throw error;
-        }
+        // No run queue configured is MovaError `analysis_runs_unavailable` (503, its message kept).
+        const run = await analysis.requestRun(request.tenant, {
+          ...(document !== undefined ? { document } : {}),
+          ...(protocol !== undefined ? { protocol } : {}),
+          timeRangeDays: timeRangeDays ?? analysis.defaultRunDays,
+        });
         const location = `/analysis/runs/${run.runId}`;
         return { status: 202, body: { runId: run.runId, status: "queued", location }, headers: { location } };
       },

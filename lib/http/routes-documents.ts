@@ -1,7 +1,7 @@
 /** PUT/GET /documents/{name}, GET /documents. */
 import { validateDocument } from "../mova/validate.ts";
 import type { ApiDeps } from "./deps.ts";
-import { ApiError, notFound } from "./errors.ts";
+import { MovaError, notFound } from "../errors.ts";
 import type { ApiRequest, RouteSpec } from "./route.ts";
 import {
   DocumentListResponse,
@@ -36,9 +36,8 @@ export function documentRoutes(deps: ApiDeps): RouteSpec[] {
         const { name } = request.params as { name: string };
         const validation = validateDocument(request.body);
         if (!validation.valid) {
-          throw new ApiError(422, "invalid_document", "the document is not a valid MOVA document", {
-            errors: validation.errors,
-            warnings: validation.warnings,
+          throw new MovaError("invalid_document", "the document is not a valid MOVA document", {
+            details: { errors: validation.errors, warnings: validation.warnings },
           });
         }
         const existing = await deps.documents.get(request.tenant, name);

@@ -5,15 +5,10 @@
 import { createHash } from "node:crypto";
 import * as z from "zod";
 import { canonicalJson } from "../util/canonical-json.ts";
-import {
-  executionDepsOf,
-  recordExecution,
-  runExecution,
-  UnknownProtocolError,
-} from "../services/executions.ts";
+import { executionDepsOf, recordExecution, runExecution, unknownProtocol } from "../services/executions.ts";
 import type { ApiDeps } from "./deps.ts";
 import type { DocumentLoader } from "../services/document-loader.ts";
-import { ApiError, invalidRequest, notFound } from "./errors.ts";
+import { invalidRequest, MovaError, notFound } from "../errors.ts";
 import type { ApiRequest, ApiResponse, RouteSpec } from "./route.ts";
 import {
   CreateExecutionRequest,
@@ -35,7 +30,7 @@ export function executionRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpe
   ): Promise<ApiResponse> {
     const { document: name, protocol, variables, sessionId } = request.body;
     const document = await loader.load(request.tenant, name);
-    if (!document.parsed.protocols.some((p) => p.name === protocol)) throw new UnknownProtocolError(protocol);
+    if (!document.parsed.protocols.some((p) => p.name === protocol)) throw unknownProtocol(protocol);
     const session = sessionId ? await deps.sessions.get(request.tenant, sessionId) : undefined;
     if (sessionId && !session) throw notFound(`session "${sessionId}"`);
     if (session && session.document !== name) {
@@ -114,15 +109,13 @@ export function executionRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpe
         const claim = await deps.idempotency.claim(request.tenant, key, fingerprint, lockMs);
         if (claim.state !== "claimed") {
           if (!claim.sameRequest) {
-            throw new ApiError(
-              422,
+            throw new MovaError(
               "idempotency_key_reused",
               "this Idempotency-Key was used with a different request",
             );
           }
           if (claim.state === "in_progress") {
-            throw new ApiError(
-              409,
+            throw new MovaError(
               "idempotency_in_progress",
               "a request with this Idempotency-Key is still running",
             );

@@ -18,7 +18,7 @@ import {
 } from "../services/executions.ts";
 import type { ApiDeps } from "./deps.ts";
 import type { DocumentLoader } from "../services/document-loader.ts";
-import { notFound } from "./errors.ts";
+import { notFound } from "../errors.ts";
 import type { ApiRequest, RouteSpec } from "./route.ts";
 import {
   CreateSessionRequest,

@@ -3,20 +3,19 @@
  * step (validate.ts); this module only turns text into data, with a precise position
  * when the text is not well formed.
  */
+import { MovaError } from "../errors.ts";
 import { parseDocument } from "yaml";
 
 export type SourceFormat = "json" | "yaml";
 
-export class DocumentParseError extends Error {
-  readonly code = "parse_error";
+export class DocumentParseError extends MovaError {
   /** 1-based. */
   readonly line: number | undefined;
   /** 1-based. */
   readonly column: number | undefined;
   readonly format: SourceFormat;
   constructor(message: string, format: SourceFormat, position?: { line: number; column: number }) {
-    super(message);
-    this.name = "DocumentParseError";
+    super("parse_error", message);
     this.format = format;
     this.line = position?.line;
     this.column = position?.column;

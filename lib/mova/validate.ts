@@ -5,6 +5,7 @@
  * result. Checks run on the raw input where they can, so one broken section does not hide
  * the problems of another.
  */
+import { MovaError } from "../errors.ts";
 import type { z } from "zod";
 import { compilePattern, isConditionOperator } from "./conditions.ts";
 import { type SourceFormat, parseSource } from "./parse.ts";
@@ -59,15 +60,17 @@ export interface ValidationResult {
   document?: MovaDocument;
 }
 
-export class InvalidDocumentError extends Error {
-  readonly code = "invalid_document";
+export class InvalidDocumentError extends MovaError {
   readonly errors: ValidationIssue[];
   readonly warnings: ValidationIssue[];
   constructor(errors: ValidationIssue[], warnings: ValidationIssue[] = []) {
     const shown = errors.slice(0, 5).map(formatIssue).join("; ");
     const more = errors.length > 5 ? `; and ${errors.length - 5} more` : "";
-    super(`invalid MOVA document (${errors.length} error${errors.length === 1 ? "" : "s"}): ${shown}${more}`);
-    this.name = "InvalidDocumentError";
+    super(
+      "invalid_document",
+      `invalid MOVA document (${errors.length} error${errors.length === 1 ? "" : "s"}): ${shown}${more}`,
+      { details: { errors, warnings } },
+    );
     this.errors = errors;
     this.warnings = warnings;
   }

@@ -21,6 +21,7 @@ import { type PatternStore, createDynamoPatternStore } from "../adapters/dynamod
 import { type EventOutcome, processExecutionEvents } from "./analysis-ingest.ts";
 import type { AnalysisRunFigures } from "../adapters/dynamodb/analysis-run-store.ts";
 import { AnalysisRunMessageSchema, executeAnalysisRun, runBatchAnalysis } from "./batch-analysis.ts";
+import { MovaError } from "../errors.ts";
 
 export interface AnalysisDeps {
   config: Pick<Config, "ANALYSIS_WINDOW_DAYS">;
@@ -59,16 +60,6 @@ export function buildAnalysisDeps(
   };
 }
 
-/** A record the analysis could not count; Powertools reports it in batchItemFailures. */
-export class ExecutionEventFailedError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = "ExecutionEventFailedError";
-    this.code = code;
-  }
-}
-
 export type SqsHandler = (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse>;
 
 export function createAnalyzeHandler(deps: AnalysisDeps): SqsHandler {
@@ -83,8 +74,8 @@ export function createAnalyzeHandler(deps: AnalysisDeps): SqsHandler {
       const result = await outcomes;
       if (result instanceof Error) throw result;
       const outcome = result.get(record.messageId);
-      if (!outcome) throw new ExecutionEventFailedError("analysis_failed", "the message was not processed");
-      if (outcome.status === "failed") throw new ExecutionEventFailedError(outcome.code, outcome.message);
+      if (!outcome) throw new MovaError("analysis_failed", "the message was not processed");
+      if (outcome.status === "failed") throw new MovaError(outcome.code, outcome.message);
     };
     try {
       return await processPartialResponse(event, recordHandler, new BatchProcessor(EventType.SQS), {
@@ -130,11 +121,10 @@ export function createBatchAnalysisHandler(
           try {
             json = JSON.parse(record.body);
           } catch {
-            throw new ExecutionEventFailedError("invalid_run_message", "the run message is not JSON");
+            throw new MovaError("invalid_run_message", "the run message is not JSON");
           }
           const message = AnalysisRunMessageSchema.safeParse(json);
-          if (!message.success)
-            throw new ExecutionEventFailedError("invalid_run_message", message.error.message);
+          if (!message.success) throw new MovaError("invalid_run_message", message.error.message);
           const run = await executeAnalysisRun(message.data, { ...batchDeps(), runs: deps.runs });
           deps.logger.info("analysis run finished", { runId: run.runId, status: run.status });
         };

@@ -20,6 +20,7 @@ import {
 import { ExecutionEventSchema } from "../core/execution-event.ts";
 import type { ExecutionRecord } from "../core/execution-record.ts";
 import { type DayBucketKey, type PatternStore, dayOf } from "../adapters/dynamodb/pattern-store.ts";
+import { MovaError } from "../errors.ts";
 
 export interface IncomingEvent {
   /** The SQS message id (what a partial batch response names). */
@@ -45,22 +46,16 @@ export const METRIC_EXECUTIONS_ANALYSED = "ExecutionsAnalysed";
 export const METRIC_ANALYSIS_FAILURES = "AnalysisFailures";
 export const METRIC_QUEUE_LAG = "QueueLagMs";
 
-/** A message body that is not a known execution event: it fails alone and ends in the DLQ. */
-export class InvalidExecutionEventError extends Error {
-  readonly code = "invalid_execution_event";
-  constructor(message: string) {
-    super(message);
-    this.name = "InvalidExecutionEventError";
-  }
-}
-
 /** Parses and validates one message body against the execution event schema. */
 export function parseExecutionEvent(body: string): ExecutionRecord {
   let json: unknown;
   try {
     json = JSON.parse(body);
   } catch (error) {
-    throw new InvalidExecutionEventError(`the message body is not JSON: ${(error as Error).message}`);
+    throw new MovaError(
+      "invalid_execution_event",
+      `the message body is not JSON: ${(error as Error).message}`,
+    );
   }
   const parsed = ExecutionEventSchema.safeParse(json);
   if (!parsed.success) {
@@ -68,7 +63,7 @@ export function parseExecutionEvent(body: string): ExecutionRecord {
       .slice(0, 5)
       .map((issue) => `${issue.path.join(".") || "(body)"}: ${issue.message}`)
       .join("; ");
-    throw new InvalidExecutionEventError(`not an execution event of a known version: ${issues}`);
+    throw new MovaError("invalid_execution_event", `not an execution event of a known version: ${issues}`);
   }
   return parsed.data.execution;
 }
@@ -95,7 +90,7 @@ export async function processExecutionEvents(
     try {
       record = parseExecutionEvent(event.body);
     } catch (error) {
-      const failure = error as InvalidExecutionEventError;
+      const failure = error as MovaError;
       outcomes.set(event.id, { status: "failed", code: failure.code, message: failure.message });
       deps.logger?.warn("malformed execution event", { messageId: event.id, error: failure.message });
       continue;

@@ -44,6 +44,7 @@ import type { DynamoHistoryStore } from "../adapters/dynamodb/history-store.ts";
 import { type DayBucketKey, type PatternStore, dayOf } from "../adapters/dynamodb/pattern-store.ts";
 import type { ExecutionPage } from "../core/ports.ts";
 import { METRIC_ANALYSIS_FAILURES, METRIC_EXECUTIONS_ANALYSED } from "./analysis-ingest.ts";
+import { MovaError } from "../errors.ts";
 
 export const MAX_WINDOW_DAYS = 365;
 /** Long enough for any in-flight stream merge (the analyze function's timeout is 60 s) to land. */
@@ -298,15 +299,6 @@ export const AnalysisRunMessageSchema = z.object({
 });
 export type AnalysisRunMessage = z.infer<typeof AnalysisRunMessageSchema>;
 
-/** Run requests cannot be queued: no run queue is configured (HTTP 503). */
-export class AnalysisRunsUnavailableError extends Error {
-  readonly code = "analysis_runs_unavailable";
-  constructor(message: string) {
-    super(message);
-    this.name = "AnalysisRunsUnavailableError";
-  }
-}
-
 export interface RunRequestDeps {
   runs: AnalysisRunStore;
   sqs: SQSClient;
@@ -321,7 +313,7 @@ export async function requestAnalysisRun(
   request: AnalysisRunRequest,
   deps: RunRequestDeps,
 ): Promise<AnalysisRun> {
-  if (!deps.queueUrl) throw new AnalysisRunsUnavailableError("no analysis run queue is configured");
+  if (!deps.queueUrl) throw new MovaError("analysis_runs_unavailable", "no analysis run queue is configured");
   const now = deps.now ?? Date.now;
   const run: AnalysisRun = {
     runId: `run_${randomUUID().replace(/-/g, "")}`,
@@ -350,7 +342,10 @@ export async function requestAnalysisRun(
         error: { code: "run_not_queued", message: "the run could not be queued" },
       })
       .catch(() => undefined);
-    throw new AnalysisRunsUnavailableError(`the run could not be queued: ${(error as Error).message}`);
+    throw new MovaError(
+      "analysis_runs_unavailable",
+      `the run could not be queued: ${(error as Error).message}`,
+    );
   }
   return run;
 }

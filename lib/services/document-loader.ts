@@ -6,7 +6,7 @@ import type { MovaDocument } from "../mova/schema.ts";
 import { validateDocument } from "../mova/validate.ts";
 import type { DocumentStore } from "../core/ports.ts";
 import type { LoadedDocument } from "./executions.ts";
-import { ApiError, notFound } from "../http/errors.ts";
+import { MovaError, notFound } from "../errors.ts";
 
 const CACHE_LIMIT = 200;
 
@@ -26,8 +26,8 @@ export function createDocumentLoader(documents: DocumentStore): DocumentLoader {
         const validation = validateDocument(stored.source);
         if (!validation.valid || !validation.document) {
           // Only valid documents are stored, so this means the validator got stricter since.
-          throw new ApiError(422, "invalid_document", `stored document "${name}" no longer validates`, {
-            errors: validation.errors,
+          throw new MovaError("invalid_document", `stored document "${name}" no longer validates`, {
+            details: { errors: validation.errors },
           });
         }
         parsed = validation.document;

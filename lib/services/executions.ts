@@ -5,6 +5,7 @@
  * execution (it is saved with `analysis: "pending"` for the batch analysis); a history
  * failure is reported (503 `history_unavailable`), never a silent success.
  */
+import { MovaError, StoreUnavailableError } from "../errors.ts";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { resumeRun, runProtocol } from "../engine/engine.ts";
@@ -13,12 +14,7 @@ import type { RunContext } from "../engine/run-options.ts";
 import type { RunResult, SuspendedRun } from "../core/run.ts";
 import type { ExecutionRecord } from "../core/execution-record.ts";
 import type { MovaDocument } from "../mova/schema.ts";
-import {
-  type EventPublisher,
-  type HistoryStore,
-  StoreUnavailableError,
-  type StoredDocument,
-} from "../core/ports.ts";
+import type { EventPublisher, HistoryStore, StoredDocument } from "../core/ports.ts";
 
 export type Trigger = ExecutionRecord["trigger"];
 
@@ -62,13 +58,8 @@ export interface ExecutionOutcome {
 }
 
 /** A protocol name the document does not declare (HTTP 422 `unknown_protocol`). */
-export class UnknownProtocolError extends Error {
-  readonly code = "unknown_protocol";
-  constructor(readonly protocol: string) {
-    super(`the document has no protocol "${protocol}"`);
-    this.name = "UnknownProtocolError";
-  }
-}
+export const unknownProtocol = (protocol: string) =>
+  new MovaError("unknown_protocol", `the document has no protocol "${protocol}"`);
 
 export const FINISHED_STATUSES: ReadonlySet<string> = new Set(["completed", "failed", "timed_out"]);
 
@@ -91,7 +82,7 @@ export function executionDepsOf(
 export async function runExecution(request: ExecuteRequest, deps: ExecutionDeps): Promise<ExecutionOutcome> {
   const { document } = request;
   const protocol = document.parsed.protocols.find((p) => p.name === request.protocol);
-  if (!protocol) throw new UnknownProtocolError(request.protocol);
+  if (!protocol) throw unknownProtocol(request.protocol);
   const executionId = request.executionId ?? newExecutionId();
   const ports = { llm: deps.llm, tools: deps.tools, clock: deps.clock, secrets: deps.secrets };
   const context: RunContext = { session: request.session, profile: request.profile, intent: request.intent };

@@ -3,6 +3,7 @@
  * put), runs, and stores its response; a retry with the same key and body gets that response
  * without running again. Records live in the executions table under `idem#<tenant>#<key>`.
  */
+import { StoreUnavailableError } from "../errors.ts";
 import { gunzipSync, gzipSync } from "node:zlib";
 import {
   ConditionalCheckFailedException,
@@ -12,7 +13,6 @@ import {
   PutItemCommand,
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
-import { StoreUnavailableError } from "../core/ports.ts";
 
 export interface StoredResponse {
   status: number;

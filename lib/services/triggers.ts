@@ -17,25 +17,19 @@
  *   be a silent success; thrown, an SQS message fails alone in its batch and lands in the
  *   trigger dead-letter queue after the redrive count (an alarm watches it), and an
  *   EventBridge event ends in the function's on-failure destination. The redundant retries
- *   cost a parse and a document read each, never a run. `TriggerError.retryable` says which.
+ *   cost a parse and a document read each, never a run. `MovaError.retryable` says which.
  */
+import { isMovaError, MovaError } from "../errors.ts";
 import { createHash } from "node:crypto";
 import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { Context, EventBridgeEvent, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import * as z from "zod";
-import { ApiError } from "../http/errors.ts";
 import { createDocumentLoader, type DocumentLoader } from "./document-loader.ts";
 import { canonicalJson } from "../util/canonical-json.ts";
-import { StoreUnavailableError } from "../core/ports.ts";
 import type { Config } from "../config.ts";
 import { type BuildRuntimeDepsOptions, buildRuntimeDeps, type RuntimeDeps } from "../wiring/runtime.ts";
-import {
-  type ExecutionOutcome,
-  executeProtocol,
-  executionDepsOf,
-  UnknownProtocolError,
-} from "./executions.ts";
+import { type ExecutionOutcome, executeProtocol, executionDepsOf, unknownProtocol } from "./executions.ts";
 
 export const RUN_REQUESTED_DETAIL_TYPE = "mova.run.requested";
 
@@ -50,19 +44,6 @@ export const RunRequestSchema = z.object({
 });
 
 export type RunRequest = z.infer<typeof RunRequestSchema>;
-
-/** Why a run request did not run. `retryable` false: retrying cannot help (see the module comment). */
-export class TriggerError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly retryable: boolean,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = "TriggerError";
-  }
-}
 
 export type TriggerOutcome =
   | { state: "ran"; executionId: string; status: string; analysis: string }
@@ -79,7 +60,7 @@ export interface TriggerDeps
 }
 
 export interface TriggerService {
-  /** Runs one request (already parsed or raw); throws TriggerError when it did not run. */
+  /** Runs one request (already parsed or raw); throws MovaError when it did not run (`retryable` says whether a retry can help). */
   handleRequest(input: unknown): Promise<TriggerOutcome>;
 }
 
@@ -104,7 +85,7 @@ export function createTriggerService(deps: TriggerDeps): TriggerService {
   async function handleRequest(input: unknown): Promise<TriggerOutcome> {
     const request = parseRunRequest(input);
     const key = request.idempotencyKey;
-    if (key === undefined) return ran(await guardStores(() => run(request)));
+    if (key === undefined) return ran(await run(request));
 
     const fingerprint = createHash("sha256")
       .update(
@@ -116,20 +97,20 @@ export function createTriggerService(deps: TriggerDeps): TriggerService {
       )
       .digest("hex");
     const lockMs = deps.runDeadlineMs + 30_000;
-    const claim = await guardStores(() => deps.idempotency.claim(request.tenant, key, fingerprint, lockMs));
+    const claim = await deps.idempotency.claim(request.tenant, key, fingerprint, lockMs);
     if (claim.state !== "claimed") {
       if (!claim.sameRequest) {
-        throw new TriggerError(
+        throw new MovaError(
           "idempotency_key_reused",
           `idempotency key "${key}" was used with a different request`,
-          false,
+          { retryable: false },
         );
       }
       if (claim.state === "in_progress") {
-        throw new TriggerError(
+        throw new MovaError(
           "idempotency_in_progress",
           `a run with idempotency key "${key}" is still in progress`,
-          true,
+          { retryable: true },
         );
       }
       const body = claim.response.body as { executionId?: string; status?: string } | undefined;
@@ -142,7 +123,7 @@ export function createTriggerService(deps: TriggerDeps): TriggerService {
 
     let outcome: ExecutionOutcome;
     try {
-      outcome = await guardStores(() => run(request));
+      outcome = await run(request);
     } catch (error) {
       // Nothing was recorded, so the next delivery with this key must run.
       await deps.idempotency
@@ -180,14 +161,14 @@ function ran(outcome: ExecutionOutcome): TriggerOutcome {
   };
 }
 
-/** Validates a run request; a malformed one is a permanent TriggerError `invalid_run_request`. */
+/** Validates a run request; a malformed one is a permanent MovaError `invalid_run_request`. */
 export function parseRunRequest(input: unknown): RunRequest {
   const parsed = RunRequestSchema.safeParse(input);
   if (!parsed.success) {
     const issues = parsed.error.issues
       .map((issue) => `${issue.path.join(".") || "(request)"}: ${issue.message}`)
       .join("; ");
-    throw new TriggerError("invalid_run_request", `invalid run request: ${issues}`, false);
+    throw new MovaError("invalid_run_request", `invalid run request: ${issues}`, { retryable: false });
   }
   return parsed.data;
 }
@@ -201,7 +182,7 @@ export function runRequestOfSqsBody(body: string): unknown {
   try {
     parsed = JSON.parse(body);
   } catch {
-    throw new TriggerError("invalid_run_request", "the message body is not JSON", false);
+    throw new MovaError("invalid_run_request", "the message body is not JSON", { retryable: false });
   }
   if (isEventBridgeEnvelope(parsed)) return detailOf(parsed);
   return parsed;
@@ -213,10 +194,10 @@ function isEventBridgeEnvelope(value: unknown): value is { "detail-type": unknow
 
 function detailOf(event: { "detail-type": unknown; detail: unknown }): unknown {
   if (event["detail-type"] !== RUN_REQUESTED_DETAIL_TYPE) {
-    throw new TriggerError(
+    throw new MovaError(
       "unknown_detail_type",
       `detail-type "${String(event["detail-type"])}" is not ${RUN_REQUESTED_DETAIL_TYPE}`,
-      false,
+      { retryable: false },
     );
   }
   return event.detail;
@@ -226,32 +207,17 @@ async function loadDocument(loader: DocumentLoader, request: RunRequest) {
   try {
     const document = await loader.load(request.tenant, request.document);
     if (!document.parsed.protocols.some((p) => p.name === request.protocol)) {
-      throw new UnknownProtocolError(request.protocol);
+      throw unknownProtocol(request.protocol);
     }
     return document;
   } catch (error) {
-    if (error instanceof ApiError && error.status === 404) {
-      throw new TriggerError(
+    if (isMovaError(error, "not_found")) {
+      throw new MovaError(
         "document_not_found",
         `tenant "${request.tenant}" has no document "${request.document}"`,
-        false,
+        { retryable: false },
       );
     }
-    if (error instanceof ApiError) throw new TriggerError(error.code, error.message, false);
-    throw error;
-  }
-}
-
-/** Classifies what a run can throw: unreachable stores are retryable, a wrong protocol is not. */
-async function guardStores<T>(operation: () => Promise<T>): Promise<T> {
-  try {
-    return await operation();
-  } catch (error) {
-    if (error instanceof TriggerError) throw error;
-    if (error instanceof StoreUnavailableError) {
-      throw new TriggerError(error.code, error.message, true, { cause: error });
-    }
-    if (error instanceof UnknownProtocolError) throw new TriggerError(error.code, error.message, false);
     throw error;
   }
 }
@@ -272,7 +238,7 @@ export function createTriggerHandler(service: TriggerService, logger: Logger): T
   const processor = new BatchProcessor(EventType.SQS);
 
   const logFailure = (error: unknown, where: Record<string, unknown>) => {
-    if (error instanceof TriggerError) {
+    if (error instanceof MovaError) {
       logger.error(error.retryable ? "run request failed; it will be retried" : "run request rejected", {
         ...where,
         code: error.code,
@@ -310,10 +276,10 @@ export function createTriggerHandler(service: TriggerService, logger: Logger): T
         throw error;
       }
     }
-    const error = new TriggerError(
+    const error = new MovaError(
       "unsupported_event",
       "the trigger accepts SQS batches and EventBridge events only",
-      false,
+      { retryable: false },
     );
     logFailure(error, {});
     throw error;

@@ -1,6 +1,6 @@
+import { MovaError } from "../../lib/errors.ts";
 import { describe, expect, it } from "vitest";
 import { systemClock } from "../../lib/adapters/clock.ts";
-import { PortError } from "../../lib/core/ports.ts";
 
 describe("systemClock", () => {
   it("tells wall time", () => {
@@ -21,8 +21,8 @@ describe("systemClock", () => {
     const started = performance.now();
     setTimeout(() => controller.abort(), 20);
     const error = await systemClock.sleep(5_000, controller.signal).catch((caught: unknown) => caught);
-    expect(error).toBeInstanceOf(PortError);
-    expect((error as PortError).code).toBe("cancelled");
+    expect(error).toBeInstanceOf(MovaError);
+    expect((error as MovaError).code).toBe("cancelled");
     expect(performance.now() - started).toBeLessThan(1_000);
   });
 

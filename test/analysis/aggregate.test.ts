@@ -1,3 +1,4 @@
+import { MovaError } from "../../lib/errors.ts";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
@@ -11,7 +12,6 @@ import {
   mergeInto,
 } from "../../lib/analysis/aggregate.ts";
 import { aggregateExecutions, reportFromAggregates } from "../../lib/analysis/analyze.ts";
-import { AnalysisError } from "../../lib/analysis/errors.ts";
 import { extractPatterns } from "../../lib/analysis/patterns.ts";
 import { computeStatistics } from "../../lib/analysis/statistics.ts";
 import { type ExecutionRecord, ExecutionRecordSchema } from "../../lib/core/execution-record.ts";
@@ -164,8 +164,8 @@ describe("ProtocolAggregate merging", () => {
       try {
         fn();
       } catch (error) {
-        expect(error).toBeInstanceOf(AnalysisError);
-        return (error as AnalysisError).code;
+        expect(error).toBeInstanceOf(MovaError);
+        return (error as MovaError).code;
       }
       return undefined;
     };

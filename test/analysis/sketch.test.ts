@@ -1,6 +1,6 @@
+import { MovaError } from "../../lib/errors.ts";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { AnalysisError } from "../../lib/analysis/errors.ts";
 import { LatencySketch, MAX_BUCKETS } from "../../lib/analysis/sketch.ts";
 import { seededRandom } from "../../lib/util/seeded-random.ts";
 
@@ -176,8 +176,8 @@ describe("LatencySketch bad input", () => {
     try {
       fn();
     } catch (error) {
-      expect(error).toBeInstanceOf(AnalysisError);
-      return (error as AnalysisError).code;
+      expect(error).toBeInstanceOf(MovaError);
+      return (error as MovaError).code;
     }
     return undefined;
   };

@@ -1,6 +1,6 @@
+import { MovaError } from "../../lib/errors.ts";
 import { describe, expect, it } from "vitest";
 import { createOfflineLlm } from "../../lib/adapters/llm/offline.ts";
-import { EngineError } from "../../lib/engine/errors.ts";
 import { runProtocol } from "../../lib/engine/engine.ts";
 import type { StepRecord } from "../../lib/core/run.ts";
 import { completion } from "../support/fake-openai.ts";
@@ -327,7 +327,7 @@ describe("flow", () => {
   it("throws unknown_protocol for a protocol the document lacks", async () => {
     const document = documentOf({ protocols: [{ name: "p", steps: [{ id: "e", action: "end" }] }] });
     const attempt = runProtocol({ document, protocol: "nope", ports: servers.ports() });
-    await expect(attempt).rejects.toBeInstanceOf(EngineError);
+    await expect(attempt).rejects.toBeInstanceOf(MovaError);
     await expect(attempt).rejects.toMatchObject({ code: "unknown_protocol" });
   });
 

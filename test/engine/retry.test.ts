@@ -1,8 +1,8 @@
+import { MovaError } from "../../lib/errors.ts";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { resumeRun, runProtocol } from "../../lib/engine/engine.ts";
 import { backoffDelay, isRetryable, MAX_BACKOFF_MS, resolveRetryPolicy } from "../../lib/engine/retry.ts";
-import { PortError } from "../../lib/core/ports.ts";
 import { controlledClock, documentOf, useServers } from "./support.ts";
 
 const servers = useServers();
@@ -164,11 +164,11 @@ describe("backoff", () => {
   });
 
   it("classifies what is retryable: timeouts, network, 429 and 5xx, never another 4xx", () => {
-    expect(isRetryable(new PortError("tool_timeout", "t", { retryable: true }))).toBe(true);
-    expect(isRetryable(new PortError("tool_network", "n", { retryable: true }))).toBe(true);
-    expect(isRetryable(new PortError("x", "429", { status: 429 }))).toBe(true);
-    expect(isRetryable(new PortError("x", "503", { status: 503 }))).toBe(true);
-    expect(isRetryable(new PortError("x", "404 marked retryable", { status: 404, retryable: true }))).toBe(
+    expect(isRetryable(new MovaError("tool_timeout", "t", { retryable: true }))).toBe(true);
+    expect(isRetryable(new MovaError("tool_network", "n", { retryable: true }))).toBe(true);
+    expect(isRetryable(new MovaError("x", "429", { status: 429 }))).toBe(true);
+    expect(isRetryable(new MovaError("x", "503", { status: 503 }))).toBe(true);
+    expect(isRetryable(new MovaError("x", "404 marked retryable", { status: 404, retryable: true }))).toBe(
       false,
     );
     expect(isRetryable(new Error("plain"))).toBe(false);

@@ -1,5 +1,5 @@
+import { MovaError } from "../../lib/errors.ts";
 import { describe, expect, it } from "vitest";
-import { EngineError } from "../../lib/engine/errors.ts";
 import { resumeRun, runProtocol } from "../../lib/engine/engine.ts";
 import type { StepRecord, SuspendedRun } from "../../lib/core/run.ts";
 import { documentOf, useServers } from "./support.ts";
@@ -163,7 +163,7 @@ describe("input steps", () => {
     const garbage = { v: 2 } as unknown as SuspendedRun;
     await expect(
       resumeRun({ document: form, suspended: garbage, reply: "1", ports: servers.ports() }),
-    ).rejects.toBeInstanceOf(EngineError);
+    ).rejects.toBeInstanceOf(MovaError);
     const otherProtocol = { ...roundTrip(first.suspended), protocol: "gone" };
     await expect(
       resumeRun({ document: form, suspended: otherProtocol, reply: "1", ports: servers.ports() }),

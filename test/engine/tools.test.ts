@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { runProtocol } from "../../lib/engine/engine.ts";
-import { buildToolRequest, renderEndpoint, ToolRequestError } from "../../lib/engine/tool-request.ts";
+import { isMovaError } from "../../lib/errors.ts";
+import { buildToolRequest, renderEndpoint } from "../../lib/engine/tool-request.ts";
 import { createResolver } from "../../lib/engine/variables.ts";
 import { Tool } from "../../lib/mova/schema.ts";
 import { documentOf, useServers } from "./support.ts";
@@ -166,7 +167,7 @@ describe("buildToolRequest", () => {
         buildToolRequest(Tool.parse(tool), resolve);
         return "built";
       } catch (error) {
-        return error instanceof ToolRequestError ? error.code : "other";
+        return isMovaError(error) ? error.code : "other";
       }
     };
     expect(attempt({ id: "t", endpoint: "https://x.example/", method: "FETCH" })).toBe("invalid_method");

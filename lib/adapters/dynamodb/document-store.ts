@@ -13,6 +13,7 @@
  * writes, `list` shows the previous version until the document's next put. (No
  * TransactWriteItems: dynalite does not support it.)
  */
+import { MovaError } from "../../errors.ts";
 import {
   type AttributeValue,
   type DynamoDBClient,
@@ -21,7 +22,7 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import { canonicalJson, sha256Hex } from "../../util/canonical-json.ts";
 import { guardDynamo, isConditionFailed, keyPart, queryItems } from "./errors.ts";
-import { type DocumentStore, type StoredDocument, VersionConflictError } from "../../core/ports.ts";
+import type { DocumentStore, StoredDocument } from "../../core/ports.ts";
 
 export interface DynamoDocumentStoreOptions {
   client: DynamoDBClient;
@@ -120,7 +121,10 @@ export function createDynamoDocumentStore(options: DynamoDocumentStoreOptions): 
         await movePointer(stored);
         return stored;
       }
-      throw new VersionConflictError(`document ${name} is being changed by other requests; try again`);
+      throw new MovaError(
+        "document_conflict",
+        `document ${name} is being changed by other requests; try again`,
+      );
     },
 
     get(tenant, name) {

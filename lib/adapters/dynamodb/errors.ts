@@ -1,11 +1,11 @@
 /** Which DynamoDB failures mean "the store is unavailable, try later" rather than a bug. */
+import { StoreUnavailableError } from "../../errors.ts";
 import {
   type AttributeValue,
   type DynamoDBClient,
   QueryCommand,
   type QueryCommandInput,
 } from "@aws-sdk/client-dynamodb";
-import { StoreUnavailableError } from "../../core/ports.ts";
 
 const UNAVAILABLE_NAMES = new Set([
   "ProvisionedThroughputExceededException",

@@ -13,6 +13,7 @@
  * attribute (the batch analysis flips it without rewriting the record) and wins on read.
  * The API's idempotency records share the table under pk `idem#…`, so nothing here collides.
  */
+import { MovaError } from "../../errors.ts";
 import {
   type AttributeValue,
   type DynamoDBClient,
@@ -23,12 +24,7 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import { type ExecutionRecord, ExecutionRecordSchema } from "../../core/execution-record.ts";
 import { guardDynamo, isConditionFailed, keyPart } from "./errors.ts";
-import {
-  type ExecutionPage,
-  type ExecutionQuery,
-  type HistoryStore,
-  InvalidQueryError,
-} from "../../core/ports.ts";
+import type { ExecutionPage, ExecutionQuery, HistoryStore } from "../../core/ports.ts";
 import { capStepOutputs, shrinkRecord, utf8Bytes } from "../../core/record-size.ts";
 
 export interface DynamoHistoryStoreOptions {
@@ -54,24 +50,6 @@ export interface DynamoHistoryStore extends HistoryStore {
   queryByDay(day: string, query?: PageQuery): Promise<ExecutionPage>;
   /** Like queryByDay, only those whose event was never published (`analysis: "pending"`). */
   listPending(day: string, query?: PageQuery): Promise<ExecutionPage>;
-}
-
-/** Another record with this id is already stored and finished: it is never overwritten (HTTP 409). */
-export class ExecutionAlreadyFinishedError extends Error {
-  readonly code = "execution_already_finished";
-  constructor(executionId: string) {
-    super(`execution ${executionId} is already recorded as finished`);
-    this.name = "ExecutionAlreadyFinishedError";
-  }
-}
-
-/** The record does not match ExecutionRecordSchema: a caller's bug, nothing is written. */
-export class InvalidExecutionRecordError extends Error {
-  readonly code = "invalid_execution_record";
-  constructor(message: string) {
-    super(message);
-    this.name = "InvalidExecutionRecordError";
-  }
 }
 
 export const DEFAULT_PAGE_LIMIT = 20;
@@ -141,7 +119,7 @@ export function createDynamoHistoryStore(options: DynamoHistoryStoreOptions): Dy
       ((range.from !== undefined && cursorSk < range.from) ||
         (range.to !== undefined && cursorSk > `${range.to}#\uffff`))
     ) {
-      throw new InvalidQueryError("invalid_cursor", "the cursor lies outside the requested time range");
+      throw new MovaError("invalid_cursor", "the cursor lies outside the requested time range");
     }
     const values: Record<string, AttributeValue> = { ":partition": { S: partition } };
     const names: Record<string, string> = { "#pk": index.pk };
@@ -206,7 +184,7 @@ export function createDynamoHistoryStore(options: DynamoHistoryStoreOptions): Dy
       const parsed = ExecutionRecordSchema.safeParse(input);
       if (!parsed.success) {
         const issues = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
-        throw new InvalidExecutionRecordError(`invalid execution record: ${issues}`);
+        throw new MovaError("invalid_execution_record", `invalid execution record: ${issues}`);
       }
       const record = parsed.data;
       const item = toItem(record);
@@ -228,7 +206,10 @@ export function createDynamoHistoryStore(options: DynamoHistoryStoreOptions): Dy
         // A retried write of the very same record is not a conflict.
         const existing = await readItem(record.tenant, record.executionId);
         if (existing?.record?.S === item.record?.S) return;
-        throw new ExecutionAlreadyFinishedError(record.executionId);
+        throw new MovaError(
+          "execution_already_finished",
+          `execution ${record.executionId} is already recorded as finished`,
+        );
       }
     },
 
@@ -307,7 +288,7 @@ function keyOf(item: Record<string, AttributeValue>, index: IndexSpec): Record<s
 function pageLimit(limit: number | undefined): number {
   if (limit === undefined) return DEFAULT_PAGE_LIMIT;
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_LIMIT) {
-    throw new InvalidQueryError("invalid_limit", `limit must be an integer from 1 to ${MAX_PAGE_LIMIT}`);
+    throw new MovaError("invalid_limit", `limit must be an integer from 1 to ${MAX_PAGE_LIMIT}`);
   }
   return limit;
 }
@@ -322,13 +303,12 @@ function timeRange(from: string | undefined, to: string | undefined): { from?: s
   const canonical = (value: string | undefined, name: string) => {
     if (value === undefined) return undefined;
     const ms = Date.parse(value);
-    if (Number.isNaN(ms))
-      throw new InvalidQueryError("invalid_range", `${name} is not an ISO time: ${value}`);
+    if (Number.isNaN(ms)) throw new MovaError("invalid_range", `${name} is not an ISO time: ${value}`);
     return new Date(ms).toISOString();
   };
   const range = { from: canonical(from, "from"), to: canonical(to, "to") };
   if (range.from !== undefined && range.to !== undefined && range.from > range.to) {
-    throw new InvalidQueryError("invalid_range", "from is after to");
+    throw new MovaError("invalid_range", "from is after to");
   }
   return {
     ...(range.from !== undefined ? { from: range.from } : {}),
@@ -338,7 +318,7 @@ function timeRange(from: string | undefined, to: string | undefined): { from?: s
 
 function dayKey(day: string): string {
   if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || Number.isNaN(Date.parse(`${day}T00:00:00Z`))) {
-    throw new InvalidQueryError("invalid_range", `day must be YYYY-MM-DD: ${day}`);
+    throw new MovaError("invalid_range", `day must be YYYY-MM-DD: ${day}`);
   }
   return day;
 }
@@ -357,7 +337,7 @@ function encodeCursor(key: Record<string, AttributeValue>): string {
  */
 function decodeCursor(cursor: string, index: IndexSpec, partition: string): Record<string, AttributeValue> {
   const invalid = () =>
-    new InvalidQueryError("invalid_cursor", "the cursor is malformed or belongs to another query");
+    new MovaError("invalid_cursor", "the cursor is malformed or belongs to another query");
   if (!/^[A-Za-z0-9_-]{1,2048}$/.test(cursor)) throw invalid();
   let decoded: unknown;
   try {

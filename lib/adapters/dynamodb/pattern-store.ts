@@ -40,6 +40,7 @@ import {
   mergeInto,
 } from "../../analysis/aggregate.ts";
 import { guardDynamo, isConditionFailed, keyPart, queryItems } from "./errors.ts";
+import { MovaError } from "../../errors.ts";
 
 export interface DayBucketKey extends AggregateKey {
   /** `YYYY-MM-DD`, UTC. */
@@ -119,16 +120,6 @@ export interface DynamoPatternStoreOptions {
   now?: () => number;
 }
 
-/** A merge that still conflicted after every try, or an aggregate too large for an item. */
-export class PatternWriteError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "PatternWriteError";
-    this.code = code;
-  }
-}
-
 const UNAVAILABLE = "patterns_unavailable";
 const WRITE_TOKENS_KEPT = 32;
 /** Below DynamoDB's 400 KB item limit with room for the other attributes. */
@@ -151,7 +142,7 @@ export function dayOf(iso: string, now: number = Date.now()): string {
 export function encodeAggregate(aggregate: ProtocolAggregate): Uint8Array {
   const bytes = gzipSync(Buffer.from(JSON.stringify(aggregateToJSON(aggregate)), "utf8"));
   if (bytes.byteLength > MAX_AGGREGATE_BYTES) {
-    throw new PatternWriteError(
+    throw new MovaError(
       "aggregate_too_large",
       `the aggregate of ${aggregate.tenant}/${aggregate.document}/${aggregate.protocol} is ${bytes.byteLength} bytes gzipped`,
     );
@@ -364,7 +355,7 @@ export function createDynamoPatternStore(options: DynamoPatternStoreOptions): Pa
         // Someone wrote between our read and our write: back off with jitter and merge again.
         await sleep(Math.random() * Math.min(1_000, 20 * 2 ** attempt));
       }
-      throw new PatternWriteError(
+      throw new MovaError(
         "merge_conflict",
         `the bucket ${protocolPk(key)} ${key.day} kept changing under ${maxAttempts} merges`,
       );

@@ -4,12 +4,13 @@
  * the address actually connected to (the check runs inside the socket's DNS lookup, so a
  * name cannot resolve to a public address for the check and a private one for the connection).
  */
+import { MovaError } from "../../errors.ts";
 import { lookup as dnsLookup, type LookupAddress } from "node:dns";
 import http, { type IncomingMessage } from "node:http";
 import https from "node:https";
 import { isIP, type LookupFunction } from "node:net";
 import type { Config } from "../../config.ts";
-import { PortError, type ToolPort, type ToolRequest, type ToolResponse } from "../../core/ports.ts";
+import type { ToolPort, ToolRequest, ToolResponse } from "../../core/ports.ts";
 import { blockedAddressReason } from "./address-guard.ts";
 import { IDLE_SOCKET_TIMEOUT_MS } from "./node-fetch.ts";
 
@@ -80,7 +81,7 @@ export function createHttpTools(options: HttpToolsOptions = {}): ToolPort {
   return {
     async call(request: ToolRequest, signal?: AbortSignal): Promise<ToolResponse> {
       if (signal?.aborted)
-        throw new PortError("cancelled", `tool ${request.toolId}: cancelled before it started`);
+        throw new MovaError("cancelled", `tool ${request.toolId}: cancelled before it started`);
       const url = buildUrl(request);
       const headers = buildHeaders(request, url, userAgent);
       const payload = buildBody(request);
@@ -138,7 +139,7 @@ interface SendOptions {
 
 /** A reset on a pooled socket before any response: the server had closed it while idle. */
 class StaleSocketError extends Error {
-  constructor(readonly portError: PortError) {
+  constructor(readonly portError: MovaError) {
     super(portError.message);
   }
 }
@@ -177,11 +178,11 @@ function sendOnce(options: SendOptions): Promise<ToolResponse> {
       cleanup();
       reject(error);
     };
-    const onAbort = () => fail(new PortError("cancelled", `tool ${toolId}: cancelled`));
+    const onAbort = () => fail(new MovaError("cancelled", `tool ${toolId}: cancelled`));
     const timer = setTimeout(
       () =>
         fail(
-          new PortError("tool_timeout", `tool ${toolId}: no complete answer within ${timeoutMs} ms`, {
+          new MovaError("tool_timeout", `tool ${toolId}: no complete answer within ${timeoutMs} ms`, {
             retryable: true,
           }),
         ),
@@ -208,7 +209,7 @@ function sendOnce(options: SendOptions): Promise<ToolResponse> {
     const sent = clientRequest;
 
     sent.on("error", (error: Error) => {
-      if (error instanceof PortError) {
+      if (error instanceof MovaError) {
         fail(error);
         return;
       }
@@ -246,7 +247,7 @@ function sendOnce(options: SendOptions): Promise<ToolResponse> {
       res.on("error", (error) => fail(toNetworkError(toolId, error)));
       res.on("aborted", () =>
         fail(
-          new PortError("tool_network", `tool ${toolId}: the connection closed mid-response`, {
+          new MovaError("tool_network", `tool ${toolId}: the connection closed mid-response`, {
             retryable: true,
           }),
         ),
@@ -269,7 +270,7 @@ function sendOnce(options: SendOptions): Promise<ToolResponse> {
 
       function finishStatus() {
         const retryable = status === 429 || status >= 500;
-        const error = new PortError(
+        const error = new MovaError(
           "tool_http_status",
           `tool ${toolId}: HTTP ${status}${res.statusMessage ? ` ${res.statusMessage}` : ""}`,
           { retryable, status },
@@ -288,16 +289,16 @@ function buildUrl(request: ToolRequest): URL {
   try {
     url = new URL(request.url);
   } catch {
-    throw new PortError("invalid_endpoint", `tool ${request.toolId}: the endpoint is not a valid URL`);
+    throw new MovaError("invalid_endpoint", `tool ${request.toolId}: the endpoint is not a valid URL`);
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new PortError(
+    throw new MovaError(
       "invalid_endpoint",
       `tool ${request.toolId}: only http and https endpoints are allowed, not ${url.protocol}`,
     );
   }
   if (!url.hostname)
-    throw new PortError("invalid_endpoint", `tool ${request.toolId}: the endpoint has no host`);
+    throw new MovaError("invalid_endpoint", `tool ${request.toolId}: the endpoint has no host`);
   for (const [name, value] of Object.entries(request.query ?? {})) {
     if (value === undefined || value === null) continue;
     url.searchParams.append(name, typeof value === "string" ? value : String(value));
@@ -313,21 +314,21 @@ function buildHeaders(request: ToolRequest, url: URL, userAgent: string): Record
   for (const [name, rawValue] of Object.entries(request.headers ?? {})) {
     const value = typeof rawValue === "string" ? rawValue : String(rawValue);
     if (!HEADER_NAME.test(name) || FORBIDDEN_HEADER_CHARS.test(name)) {
-      throw new PortError(
+      throw new MovaError(
         "invalid_header",
         `tool ${request.toolId}: header name ${JSON.stringify(name.slice(0, 64))} is not a valid HTTP header name`,
       );
     }
     if (FORBIDDEN_HEADER_CHARS.test(value)) {
       // The value is not echoed: it may hold a secret.
-      throw new PortError(
+      throw new MovaError(
         "invalid_header",
         `tool ${request.toolId}: header ${name} contains a line break or NUL character`,
       );
     }
     const lower = name.toLowerCase();
     if (CLIENT_MANAGED_HEADERS.has(lower)) {
-      throw new PortError(
+      throw new MovaError(
         "invalid_header",
         `tool ${request.toolId}: header ${name} is managed by the HTTP client and cannot be set`,
       );
@@ -347,7 +348,7 @@ function buildBody(request: ToolRequest): Buffer | undefined {
   try {
     text = JSON.stringify(request.body);
   } catch (error) {
-    throw new PortError(
+    throw new MovaError(
       "invalid_body",
       `tool ${request.toolId}: the body cannot be sent as JSON (${(error as Error).message})`,
     );
@@ -363,7 +364,7 @@ function decodeBody(toolId: string, bytes: Buffer, contentType: string | undefin
     try {
       return JSON.parse(text);
     } catch {
-      throw new PortError(
+      throw new MovaError(
         "tool_bad_response",
         `tool ${toolId}: the response says it is JSON but is not valid JSON`,
       );
@@ -469,16 +470,16 @@ function guardedLookup(toolId: string, check: boolean): LookupFunction {
   }) as unknown as LookupFunction;
 }
 
-function refused(toolId: string, host: string, reason: string, resolvedTo?: string): PortError {
+function refused(toolId: string, host: string, reason: string, resolvedTo?: string): MovaError {
   const where = resolvedTo ? `resolves to ${resolvedTo}, a ${reason} address` : `is a ${reason} address`;
-  return new PortError(
+  return new MovaError(
     "endpoint_refused",
     `tool ${toolId}: the endpoint host ${host} ${where}; list it in TOOL_ALLOW_HOSTS to allow it`,
   );
 }
 
-function tooLarge(toolId: string, cap: number, declared?: number): PortError {
-  return new PortError(
+function tooLarge(toolId: string, cap: number, declared?: number): MovaError {
+  return new MovaError(
     "tool_response_too_large",
     `tool ${toolId}: the response is larger than the ${cap}-byte limit${declared === undefined ? "" : ` (${declared} bytes declared)`}`,
   );
@@ -486,17 +487,17 @@ function tooLarge(toolId: string, cap: number, declared?: number): PortError {
 
 const NOT_RETRYABLE_NETWORK_CODES = new Set(["ENOTFOUND", "ERR_INVALID_URL"]);
 
-function toNetworkError(toolId: string, error: unknown): PortError {
-  if (error instanceof PortError) return error;
+function toNetworkError(toolId: string, error: unknown): MovaError {
+  if (error instanceof MovaError) return error;
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   if (code === "ERR_INVALID_CHAR" || code === "ERR_INVALID_HTTP_TOKEN") {
-    return new PortError("invalid_header", `tool ${toolId}: a header has a character HTTP does not allow`);
+    return new MovaError("invalid_header", `tool ${toolId}: a header has a character HTTP does not allow`);
   }
   const certificate =
     typeof code === "string" &&
     (code.includes("CERT") || code.startsWith("ERR_TLS") || code.startsWith("ERR_SSL"));
   const message = error instanceof Error ? error.message : String(error);
-  return new PortError(
+  return new MovaError(
     "tool_network",
     `tool ${toolId}: ${message}${code && !message.includes(code) ? ` (${code})` : ""}`,
     {

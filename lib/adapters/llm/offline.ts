@@ -2,7 +2,8 @@
  * The model used when no LLM is configured: it answers with the rendered prompt, marked as
  * offline, so documents run end to end (CLI, tests, local stack) without a provider.
  */
-import { type LlmPort, type LlmRequest, type LlmResponse, PortError } from "../../core/ports.ts";
+import { MovaError } from "../../errors.ts";
+import type { LlmPort, LlmRequest, LlmResponse } from "../../core/ports.ts";
 
 export const OFFLINE_PREFIX = "[offline] ";
 export const OFFLINE_MODEL = "offline";
@@ -11,7 +12,7 @@ export function createOfflineLlm(): LlmPort {
   return {
     offline: true,
     async complete(request: LlmRequest, signal?: AbortSignal): Promise<LlmResponse> {
-      if (signal?.aborted) throw new PortError("cancelled", "the LLM call was cancelled before it started");
+      if (signal?.aborted) throw new MovaError("cancelled", "the LLM call was cancelled before it started");
       const prompt =
         request.messages.findLast((message) => message.role === "user") ?? request.messages.at(-1);
       return {

@@ -2,9 +2,10 @@
  * The LLM port over the `openai` SDK: any OpenAI-compatible chat completions endpoint
  * (OpenAI, OpenRouter, a local server). One client per port so connections are reused.
  */
+import { MovaError } from "../../errors.ts";
 import OpenAI, { APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai";
 import type { ChatCompletion } from "openai/resources/chat/completions";
-import { type LlmPort, type LlmRequest, type LlmResponse, PortError } from "../../core/ports.ts";
+import type { LlmPort, LlmRequest, LlmResponse } from "../../core/ports.ts";
 import { createNodeFetch } from "../http/node-fetch.ts";
 
 export interface OpenAiLlmOptions {
@@ -30,7 +31,7 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_RETRIES = 2;
 
 export function createOpenAiLlm(options: OpenAiLlmOptions): LlmPort {
-  if (!options.apiKey) throw new PortError("llm_unauthorized", "the LLM API key is empty");
+  if (!options.apiKey) throw new MovaError("llm_unauthorized", "the LLM API key is empty");
   const defaultTimeoutMs = positiveOr(options.timeoutMs, DEFAULT_TIMEOUT_MS);
   // Everything is passed explicitly so the SDK reads nothing from the environment
   // (OPENAI_BASE_URL, OPENAI_ORG_ID, ...): the configuration lives in lib/config.ts.
@@ -51,7 +52,7 @@ export function createOpenAiLlm(options: OpenAiLlmOptions): LlmPort {
   return {
     offline: false,
     async complete(request: LlmRequest, signal?: AbortSignal): Promise<LlmResponse> {
-      if (signal?.aborted) throw new PortError("cancelled", "the LLM call was cancelled before it started");
+      if (signal?.aborted) throw new MovaError("cancelled", "the LLM call was cancelled before it started");
       const timeoutMs = positiveOr(request.timeoutMs, defaultTimeoutMs);
       const model = request.model || options.model;
 
@@ -93,9 +94,9 @@ export function createOpenAiLlm(options: OpenAiLlmOptions): LlmPort {
       try {
         completion = await Promise.race([call, stopped]);
       } catch (error) {
-        if (signal?.aborted) throw new PortError("cancelled", "the LLM call was cancelled");
+        if (signal?.aborted) throw new MovaError("cancelled", "the LLM call was cancelled");
         if (timedOut) {
-          throw new PortError("llm_timeout", `the LLM did not answer within ${timeoutMs} ms`, {
+          throw new MovaError("llm_timeout", `the LLM did not answer within ${timeoutMs} ms`, {
             retryable: true,
           });
         }
@@ -115,14 +116,14 @@ function toResponse(completion: ChatCompletion | unknown, requestedModel: string
     typeof completion !== "object" ||
     !Array.isArray((completion as ChatCompletion).choices)
   ) {
-    throw new PortError("llm_bad_response", "the LLM response is not a chat completion");
+    throw new MovaError("llm_bad_response", "the LLM response is not a chat completion");
   }
   const { choices, model, usage } = completion as ChatCompletion;
   const content = choices[0]?.message?.content;
-  if (choices.length === 0) throw new PortError("llm_bad_response", "the LLM response has no choices");
+  if (choices.length === 0) throw new MovaError("llm_bad_response", "the LLM response has no choices");
   if (typeof content !== "string" || content === "") {
     const refusal = choices[0]?.message?.refusal;
-    throw new PortError(
+    throw new MovaError(
       "llm_bad_response",
       refusal ? "the LLM refused to answer" : "the LLM response has no text content",
     );
@@ -140,10 +141,10 @@ function toResponse(completion: ChatCompletion | unknown, requestedModel: string
   };
 }
 
-function toPortError(error: unknown, redact: (text: string) => string): PortError {
-  if (error instanceof APIUserAbortError) return new PortError("cancelled", "the LLM call was cancelled");
+function toPortError(error: unknown, redact: (text: string) => string): MovaError {
+  if (error instanceof APIUserAbortError) return new MovaError("cancelled", "the LLM call was cancelled");
   if (error instanceof APIConnectionTimeoutError) {
-    return new PortError("llm_timeout", "the LLM request timed out", { retryable: true });
+    return new MovaError("llm_timeout", "the LLM request timed out", { retryable: true });
   }
   if (error instanceof APIError) {
     const status = error.status;
@@ -153,7 +154,7 @@ function toPortError(error: unknown, redact: (text: string) => string): PortErro
       const cause = (error as { cause?: { code?: string; cause?: { code?: string }; message?: string } })
         .cause;
       const code = cause?.code ?? cause?.cause?.code;
-      return new PortError(
+      return new MovaError(
         "llm_network",
         redact(`the LLM endpoint could not be reached${code ? ` (${code})` : ""}`),
         {
@@ -162,28 +163,28 @@ function toPortError(error: unknown, redact: (text: string) => string): PortErro
       );
     }
     if (status === 429)
-      return new PortError("llm_rate_limited", `the LLM rate limit was hit: ${detail}`, {
+      return new MovaError("llm_rate_limited", `the LLM rate limit was hit: ${detail}`, {
         retryable: true,
         status,
       });
     if (status >= 500)
-      return new PortError("llm_server_error", `the LLM server failed: ${detail}`, {
+      return new MovaError("llm_server_error", `the LLM server failed: ${detail}`, {
         retryable: true,
         status,
       });
     if (status === 408)
-      return new PortError("llm_timeout", `the LLM server timed out: ${detail}`, { retryable: true, status });
+      return new MovaError("llm_timeout", `the LLM server timed out: ${detail}`, { retryable: true, status });
     if (status === 401 || status === 403) {
-      return new PortError("llm_unauthorized", `the LLM endpoint refused the credentials: ${detail}`, {
+      return new MovaError("llm_unauthorized", `the LLM endpoint refused the credentials: ${detail}`, {
         status,
       });
     }
-    return new PortError("llm_bad_request", `the LLM endpoint rejected the request: ${detail}`, { status });
+    return new MovaError("llm_bad_request", `the LLM endpoint rejected the request: ${detail}`, { status });
   }
   if (error instanceof SyntaxError)
-    return new PortError("llm_bad_response", "the LLM response is not valid JSON");
+    return new MovaError("llm_bad_response", "the LLM response is not valid JSON");
   const message = error instanceof Error ? error.message : String(error);
-  return new PortError("llm_bad_response", redact(`the LLM call failed: ${message}`));
+  return new MovaError("llm_bad_response", redact(`the LLM call failed: ${message}`));
 }
 
 function positiveOr(value: number | undefined, fallback: number): number {

@@ -8,15 +8,10 @@
  * both succeed. Lua rather than WATCH/MULTI because the REST API has no connection to
  * watch on and the bridge has no /multi-exec; Upstash runs the same script.
  */
+import { MovaError, StoreUnavailableError } from "../../errors.ts";
 import { Redis } from "@upstash/redis";
 import type { Config } from "../../config.ts";
-import {
-  type NewSession,
-  type SessionState,
-  type SessionStore,
-  StoreUnavailableError,
-  VersionConflictError,
-} from "../../core/ports.ts";
+import { type NewSession, type SessionState, type SessionStore, SESSION_CONFLICT } from "../../core/ports.ts";
 import {
   assertTtl,
   DEFAULT_SESSION_KEY_PREFIX,
@@ -65,7 +60,7 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
           ex: ttlSeconds,
         }),
       );
-      if (written !== "OK") throw new VersionConflictError("a session with this id already exists");
+      if (written !== "OK") throw new MovaError("session_conflict", SESSION_CONFLICT);
       return state;
     },
 
@@ -90,7 +85,7 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
         case "missing":
           return undefined;
         case "conflict":
-          throw new VersionConflictError();
+          throw new MovaError("session_conflict", SESSION_CONFLICT);
         case "corrupt":
           throw new Error(`session ${sessionId} holds a value that is not session JSON`);
         default:

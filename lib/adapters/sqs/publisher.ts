@@ -15,6 +15,7 @@ import {
 import type { ExecutionRecord } from "../../core/execution-record.ts";
 import type { EventPublisher } from "../../core/ports.ts";
 import { shrinkRecord, utf8Bytes } from "../../core/record-size.ts";
+import { MovaError } from "../../errors.ts";
 
 export interface SqsPublisherOptions {
   client: SQSClient;
@@ -27,17 +28,6 @@ export interface SqsPublisherOptions {
 
 /** SQS's limit for body plus attributes. */
 export const SQS_MAX_MESSAGE_BYTES = 262_144;
-
-/** Thrown when even the smallest form of the event does not fit a message. */
-export class EventTooLargeError extends Error {
-  readonly code = "event_too_large";
-  constructor(bytes: number) {
-    super(
-      `the execution event is ${bytes} bytes even without step outputs and prompts; SQS takes ${SQS_MAX_MESSAGE_BYTES}`,
-    );
-    this.name = "EventTooLargeError";
-  }
-}
 
 const PRIORITY_STATUSES = new Set<ExecutionRecord["status"]>(["failed", "timed_out"]);
 
@@ -62,7 +52,11 @@ export function createSqsPublisher(options: SqsPublisherOptions): EventPublisher
       );
       const body = bodyOf(fitted);
       const bytes = utf8Bytes(body) + attributeBytes;
-      if (bytes > SQS_MAX_MESSAGE_BYTES) throw new EventTooLargeError(bytes);
+      if (bytes > SQS_MAX_MESSAGE_BYTES)
+        throw new MovaError(
+          "event_too_large",
+          `the execution event is ${bytes} bytes even without step outputs and prompts; SQS takes ${SQS_MAX_MESSAGE_BYTES}`,
+        );
       const priority = PRIORITY_STATUSES.has(record.status) && options.priorityQueueUrl;
       await options.client.send(
         new SendMessageCommand({

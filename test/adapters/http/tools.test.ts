@@ -1,8 +1,9 @@
+import { MovaError } from "../../../lib/errors.ts";
 import dc from "node:diagnostics_channel";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createHttpTools, createToolsFromConfig } from "../../../lib/adapters/http/tools.ts";
 import { loadConfig } from "../../../lib/config.ts";
-import { PortError, type ToolRequest } from "../../../lib/core/ports.ts";
+import type { ToolRequest } from "../../../lib/core/ports.ts";
 import { type HttpDouble, startHttpDouble } from "../../support/http-double.ts";
 
 let api: HttpDouble;
@@ -28,13 +29,13 @@ const get = (path: string, extra: Partial<ToolRequest> = {}): ToolRequest => ({
   ...extra,
 });
 
-async function failure(promise: Promise<unknown>): Promise<PortError> {
+async function failure(promise: Promise<unknown>): Promise<MovaError> {
   const error = await promise.then(
     () => undefined,
     (caught: unknown) => caught,
   );
-  expect(error).toBeInstanceOf(PortError);
-  return error as PortError;
+  expect(error).toBeInstanceOf(MovaError);
+  return error as MovaError;
 }
 
 /** Counts every client TCP socket the process opens while `action` runs. */
@@ -362,7 +363,7 @@ describe("createHttpTools: address guard", () => {
     "http://0x7f.0.0.1/x",
     "https://10.0.0.1/x",
   ])("refuses %s without opening a socket", async (url) => {
-    let error: PortError | undefined;
+    let error: MovaError | undefined;
     const opened = await socketsOpenedDuring(async () => {
       error = await failure(
         createHttpTools({ allowHosts: ["example.com"] }).call({

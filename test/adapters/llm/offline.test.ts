@@ -1,6 +1,6 @@
+import { MovaError } from "../../../lib/errors.ts";
 import { describe, expect, it } from "vitest";
 import { createOfflineLlm } from "../../../lib/adapters/llm/offline.ts";
-import { PortError } from "../../../lib/core/ports.ts";
 
 describe("createOfflineLlm", () => {
   it("says it is offline", () => {
@@ -40,7 +40,7 @@ describe("createOfflineLlm", () => {
     const error = await createOfflineLlm()
       .complete({ messages: [{ role: "user", content: "x" }] }, controller.signal)
       .catch((caught: unknown) => caught);
-    expect(error).toBeInstanceOf(PortError);
-    expect((error as PortError).code).toBe("cancelled");
+    expect(error).toBeInstanceOf(MovaError);
+    expect((error as MovaError).code).toBe("cancelled");
   });
 });

@@ -1,7 +1,7 @@
+import { MovaError } from "../../../lib/errors.ts";
 import { createServer } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createOpenAiLlm } from "../../../lib/adapters/llm/openai.ts";
-import { PortError } from "../../../lib/core/ports.ts";
 import { completion, type FakeOpenAi, startFakeOpenAi } from "../../support/fake-openai.ts";
 
 const API_KEY = "sk-test-0123456789-very-secret";
@@ -9,16 +9,16 @@ const ask = (content: string) => ({ messages: [{ role: "user" as const, content 
 // The SDK honours retry-after-ms, which keeps its retries fast in tests.
 const fastRetry = { "retry-after-ms": "5" };
 
-async function failure(promise: Promise<unknown>): Promise<PortError> {
+async function failure(promise: Promise<unknown>): Promise<MovaError> {
   const error = await promise.then(
     () => undefined,
     (caught: unknown) => caught,
   );
-  expect(error).toBeInstanceOf(PortError);
-  return error as PortError;
+  expect(error).toBeInstanceOf(MovaError);
+  return error as MovaError;
 }
 
-function expectNoKey(error: PortError) {
+function expectNoKey(error: MovaError) {
   const everything = [
     error.message,
     String(error.stack),
@@ -255,7 +255,7 @@ describe("createOpenAiLlm", () => {
   });
 
   it("refuses an empty key", () => {
-    expect(() => createOpenAiLlm({ apiKey: "", model: "m" })).toThrow(PortError);
+    expect(() => createOpenAiLlm({ apiKey: "", model: "m" })).toThrow(MovaError);
   });
 });
 

@@ -2,12 +2,13 @@
  * One behaviour suite for both session stores: the Redis store through the real Upstash
  * client, the real bridge and a real Redis (from the local stack), and the in-process store.
  */
+import { isMovaError, MovaError, StoreUnavailableError } from "../../../lib/errors.ts";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalStack, startLocalStack } from "../../../infra/local/stack.ts";
 import { loadConfig } from "../../../lib/config.ts";
 import { createMemorySessionStore } from "../../../lib/adapters/memory-session-store.ts";
-import { type SessionStore, StoreUnavailableError, VersionConflictError } from "../../../lib/core/ports.ts";
+import type { SessionStore } from "../../../lib/core/ports.ts";
 import { createRedisFromConfig, createRedisSessionStore } from "../../../lib/adapters/redis/session-store.ts";
 import { sampleSession, uniqueTenant } from "../../support/runtime-fixtures.ts";
 
@@ -68,11 +69,13 @@ describe.each(factories)("session store: %s", (_name, makeStore) => {
     const tenant = uniqueTenant("dup");
     const session = sampleSession(tenant);
     await store.create(session);
-    await expect(store.create({ ...session, userId: "other" })).rejects.toBeInstanceOf(VersionConflictError);
+    await expect(store.create({ ...session, userId: "other" })).rejects.toMatchObject({
+      code: "session_conflict",
+    });
     expect((await store.get(tenant, session.sessionId))?.userId).toBe("user-1");
   });
 
-  it("answers a stale version with VersionConflictError and changes nothing", async () => {
+  it("answers a stale version with session_conflict and changes nothing", async () => {
     const store = makeStore(60);
     const tenant = uniqueTenant("stale");
     const created = await store.create(sampleSession(tenant, { data: { n: 0 } }));
@@ -83,8 +86,8 @@ describe.each(factories)("session store: %s", (_name, makeStore) => {
     const error = await store
       .update(tenant, created.sessionId, 1, { ...rest, data: { n: 99 } })
       .catch((e) => e);
-    expect(error).toBeInstanceOf(VersionConflictError);
-    expect(error.code).toBe("version_conflict");
+    expect(error).toBeInstanceOf(MovaError);
+    expect(error.code).toBe("session_conflict");
     expect(await store.get(tenant, created.sessionId)).toEqual(before);
   });
 
@@ -103,7 +106,7 @@ describe.each(factories)("session store: %s", (_name, makeStore) => {
           await store.update(tenant, created.sessionId, version, { ...rest, data: { writes } });
           return;
         } catch (error) {
-          if (!(error instanceof VersionConflictError)) throw error;
+          if (!isMovaError(error, "session_conflict")) throw error;
           conflicts++;
         }
       }
