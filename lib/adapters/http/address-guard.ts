@@ -1,17 +1,48 @@
 /**
- * Which IP addresses a tool call may not reach: loopback, private, link-local, CGNAT,
- * unspecified, multicast/reserved and cloud metadata addresses, in IPv4 and IPv6 (including
- * IPv4 embedded in IPv6 by mapping, NAT64 or 6to4), so a document cannot probe the network
- * the engine runs in.
+ * Which IP addresses a tool call may not reach: everything but public unicast addresses, so a
+ * document cannot probe the network the engine runs in. The classification is ipaddr.js's
+ * `range()` (loopback, private, link-local and cloud metadata, CGNAT, benchmarking, TEST-NETs,
+ * multicast, reserved, unspecified, broadcast, documentation, unique-local, site-local,
+ * Teredo, NAT64, …): only its `unicast` passes. IPv4 embedded in IPv6 (mapped, the deprecated
+ * compatible form, 6to4) is classified as the IPv4 address it reaches.
  */
 import { isIPv4, isIPv6 } from "node:net";
+import ipaddr from "ipaddr.js";
+
+/** The name ipaddr.js gives addresses outside every special range. */
+const PUBLIC = "unicast";
+
+/** Readable names for ipaddr.js's range names; a range not listed keeps its own name. */
+const RANGE_LABELS: Record<string, string> = {
+  linkLocal: "link-local",
+  carrierGradeNat: "shared (CGNAT)",
+  uniqueLocal: "unique local",
+  deprecatedSiteLocal: "site-local",
+  rfc6052: "NAT64",
+  rfc6145: "IPv4-translated",
+  "6to4": "6to4",
+  teredo: "Teredo",
+  as112: "AS112",
+  as112v6: "AS112",
+  amt: "AMT",
+  deprecatedOrchid: "ORCHID",
+  orchid2: "ORCHIDv2",
+  droneRemoteIdProtocolEntityTags: "DET",
+  segmentRouting: "segment routing",
+};
 
 /** Why an address is refused, or undefined when it is a public address. */
 export function blockedAddressReason(address: string): string | undefined {
   const bare = address.startsWith("[") && address.endsWith("]") ? address.slice(1, -1) : address;
-  if (isIPv4(bare)) return ipv4Reason(parseIPv4(bare));
+  // Only the standard notations are addresses here (node:net's strict check): ipaddr.js also
+  // reads forms like 010.0.0.1 (octal) or 127.1 that a resolver or a URL never hands us.
   const withoutZone = bare.split("%")[0] ?? bare;
-  if (isIPv6(withoutZone)) return ipv6Reason(parseIPv6(withoutZone));
+  try {
+    if (isIPv4(bare)) return ipv4Reason(ipaddr.IPv4.parse(bare));
+    if (isIPv6(withoutZone)) return ipv6Reason(ipaddr.IPv6.parse(withoutZone));
+  } catch {
+    // An address the two parsers disagree on is refused, never let through.
+  }
   return "not an IP address";
 }
 
@@ -19,87 +50,28 @@ export function isBlockedAddress(address: string): boolean {
   return blockedAddressReason(address) !== undefined;
 }
 
-const IPV4_RANGES: Array<[base: string, prefix: number, reason: string]> = [
-  ["0.0.0.0", 8, "unspecified"],
-  ["10.0.0.0", 8, "private"],
-  ["100.64.0.0", 10, "shared (CGNAT)"],
-  ["127.0.0.0", 8, "loopback"],
-  ["169.254.0.0", 16, "link-local or metadata"],
-  ["172.16.0.0", 12, "private"],
-  ["192.0.0.0", 24, "IETF protocol assignments"],
-  ["192.168.0.0", 16, "private"],
-  ["198.18.0.0", 15, "benchmarking"],
-  ["224.0.0.0", 4, "multicast"],
-  ["240.0.0.0", 4, "reserved or broadcast"],
-].map(([base, prefix, reason]) => [base as string, prefix as number, reason as string]);
+function ipv4Reason(address: ipaddr.IPv4): string | undefined {
+  return reasonFor(address.range());
+}
 
-const IPV4_BLOCKS = IPV4_RANGES.map(([base, prefix, reason]) => ({
-  network: parseIPv4(base),
-  mask: prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0,
-  reason,
-}));
-
-function ipv4Reason(value: number): string | undefined {
-  for (const block of IPV4_BLOCKS) {
-    if ((value & block.mask) >>> 0 === block.network) return block.reason;
+function ipv6Reason(address: ipaddr.IPv6): string | undefined {
+  const range: string = address.range();
+  // ::ffff:a.b.c.d reaches the IPv4 address (ipaddr.js also reads the dotted ::a.b.c.d so).
+  if (range === "ipv4Mapped") return embedded("IPv4-mapped", address.toIPv4Address());
+  // 2002:V4ADDR::/48 is routed to the 6to4 relay of the IPv4 address it embeds.
+  if (range === "6to4") return embedded("6to4", new ipaddr.IPv4(address.toByteArray().slice(2, 6)));
+  // ::a.b.c.d (deprecated IPv4-compatible; ipaddr.js calls the rest of ::/96 unicast).
+  if (range === PUBLIC && address.parts.slice(0, 6).every((part) => part === 0)) {
+    return embedded("IPv4-compatible", new ipaddr.IPv4(address.toByteArray().slice(12)));
   }
-  return undefined;
+  return reasonFor(range);
 }
 
-function parseIPv4(text: string): number {
-  return text.split(".").reduce((acc, part) => ((acc << 8) | Number(part)) >>> 0, 0);
-}
-
-/** Eight 16-bit groups. */
-function parseIPv6(text: string): number[] {
-  let source = text.toLowerCase();
-  // A trailing dotted IPv4 part becomes two groups.
-  const lastColon = source.lastIndexOf(":");
-  const tail = source.slice(lastColon + 1);
-  if (tail.includes(".")) {
-    const v4 = parseIPv4(tail);
-    source = `${source.slice(0, lastColon + 1)}${(v4 >>> 16).toString(16)}:${(v4 & 0xffff).toString(16)}`;
-  }
-  const [head = "", rest] = source.split("::");
-  const headGroups = head ? head.split(":") : [];
-  const restGroups = rest === undefined ? [] : rest ? rest.split(":") : [];
-  const missing = rest === undefined ? 0 : 8 - headGroups.length - restGroups.length;
-  return [...headGroups, ...Array<string>(missing).fill("0"), ...restGroups].map((group) =>
-    Number.parseInt(group, 16),
-  );
-}
-
-function embeddedIPv4(groups: number[], at: number): number {
-  return (((groups[at] ?? 0) << 16) | (groups[at + 1] ?? 0)) >>> 0;
-}
-
-function ipv6Reason(groups: number[]): string | undefined {
-  const [g0 = 0, g1 = 0, g2 = 0, g3 = 0, g4 = 0, g5 = 0, g6 = 0, g7 = 0] = groups;
-  const firstFiveZero = g0 === 0 && g1 === 0 && g2 === 0 && g3 === 0 && g4 === 0;
-  if (firstFiveZero && g5 === 0 && g6 === 0 && g7 === 0) return "unspecified";
-  if (firstFiveZero && g5 === 0 && g6 === 0 && g7 === 1) return "loopback";
-  // ::ffff:a.b.c.d (mapped) and ::a.b.c.d (deprecated compatible) reach the IPv4 address.
-  if (firstFiveZero && (g5 === 0xffff || g5 === 0))
-    return prefixed("IPv4-mapped", ipv4Reason(embeddedIPv4(groups, 6)));
-  // ::ffff:0:a.b.c.d (SIIT translated).
-  if (g0 === 0 && g1 === 0 && g2 === 0 && g3 === 0 && g4 === 0xffff && g5 === 0) {
-    return prefixed("IPv4-translated", ipv4Reason(embeddedIPv4(groups, 6)));
-  }
-  // NAT64 well-known prefix 64:ff9b::/96 and the local-use 64:ff9b:1::/48.
-  if (g0 === 0x64 && g1 === 0xff9b && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0) {
-    return prefixed("NAT64", ipv4Reason(embeddedIPv4(groups, 6)));
-  }
-  if (g0 === 0x64 && g1 === 0xff9b && g2 === 1) return "NAT64 local-use";
-  // 6to4 2002:V4ADDR::/48.
-  if (g0 === 0x2002) return prefixed("6to4", ipv4Reason(embeddedIPv4(groups, 1)));
-  if ((g0 & 0xfe00) === 0xfc00) return g0 === 0xfd00 && g1 === 0x0ec2 ? "metadata" : "unique local (private)";
-  if ((g0 & 0xffc0) === 0xfe80) return "link-local";
-  if ((g0 & 0xffc0) === 0xfec0) return "site-local";
-  if ((g0 & 0xff00) === 0xff00) return "multicast";
-  if (g0 === 0x100 && g1 === 0 && g2 === 0 && g3 === 0) return "discard-only";
-  return undefined;
-}
-
-function prefixed(kind: string, reason: string | undefined): string | undefined {
+function embedded(kind: string, address: ipaddr.IPv4): string | undefined {
+  const reason = ipv4Reason(address);
   return reason === undefined ? undefined : `${kind} ${reason}`;
+}
+
+function reasonFor(range: string): string | undefined {
+  return range === PUBLIC ? undefined : (RANGE_LABELS[range] ?? range);
 }

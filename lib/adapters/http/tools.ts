@@ -11,7 +11,7 @@ import https from "node:https";
 import { isIP, type LookupFunction } from "node:net";
 import type { Config } from "../../config.ts";
 import type { ToolPort, ToolRequest, ToolResponse } from "../../core/ports.ts";
-import { blockedAddressReason } from "./address-guard.ts";
+import { blockedAddressReason, isBlockedAddress } from "./address-guard.ts";
 import { IDLE_SOCKET_TIMEOUT_MS } from "./node-fetch.ts";
 
 export interface HttpToolsOptions {
@@ -449,12 +449,11 @@ function guardedLookup(toolId: string, check: boolean): LookupFunction {
         callback(error);
         return;
       }
-      for (const { address } of check ? addresses : []) {
-        const reason = blockedAddressReason(address);
-        if (reason) {
-          callback(refused(toolId, hostname, reason, address));
-          return;
-        }
+      // The refusal names neither the address nor its kind: what a name resolves to inside the
+      // deployment's network is not for the document's author (or its users) to learn.
+      if (check && addresses.some(({ address }) => isBlockedAddress(address))) {
+        callback(refused(toolId, hostname));
+        return;
       }
       if (options.all) {
         callback(null, addresses);
@@ -470,11 +469,12 @@ function guardedLookup(toolId: string, check: boolean): LookupFunction {
   }) as unknown as LookupFunction;
 }
 
-function refused(toolId: string, host: string, reason: string, resolvedTo?: string): MovaError {
-  const where = resolvedTo ? `resolves to ${resolvedTo}, a ${reason} address` : `is a ${reason} address`;
+/** `reason` only for a literal address, which the endpoint itself already shows. */
+function refused(toolId: string, host: string, reason?: string): MovaError {
+  const why = reason ? ` (${reason} address)` : "";
   return new MovaError(
     "endpoint_refused",
-    `tool ${toolId}: the endpoint host ${host} ${where}; list it in TOOL_ALLOW_HOSTS to allow it`,
+    `tool ${toolId}: the endpoint host ${host} is not allowed${why}; list it in TOOL_ALLOW_HOSTS to allow it`,
   );
 }
 

@@ -305,8 +305,16 @@ describe("createHttpTools: address guard", () => {
     const connectionsBefore = api.connections;
     const error = await failure(createHttpTools().call(get("", { url: `http://localhost:${api.port}/ok` })));
     expect(error.code).toBe("endpoint_refused");
-    expect(error.message).toMatch(/resolves to (127\.0\.0\.1|::1)/);
+    expect(error.message).toContain("the endpoint host localhost is not allowed");
     expect(api.connections).toBe(connectionsBefore);
+  });
+
+  it("does not say what a refused name resolves to", async () => {
+    const error = await failure(createHttpTools().call(get("", { url: `http://localhost:${api.port}/ok` })));
+    expect(error.code).toBe("endpoint_refused");
+    expect(error.message).toContain("TOOL_ALLOW_HOSTS");
+    for (const leak of ["127.0.0.1", "::1", "loopback", "resolves"])
+      expect(error.message).not.toContain(leak);
   });
 
   it("allows a host on the allow-list, by name or with its port, case-insensitively", async () => {
@@ -359,6 +367,12 @@ describe("createHttpTools: address guard", () => {
     "http://[fe80::1]/x",
     "http://[::ffff:169.254.169.254]/x",
     "http://[::ffff:10.0.0.1]/x",
+    "http://[::a00:1]/x",
+    "http://[64:ff9b::7f00:1]/x",
+    "http://[2002:7f00:1::]/x",
+    "http://[2001:db8::1]/x",
+    "http://198.18.0.1/x",
+    "http://203.0.113.5/x",
     "http://2130706433/x",
     "http://0x7f.0.0.1/x",
     "https://10.0.0.1/x",
@@ -375,7 +389,7 @@ describe("createHttpTools: address guard", () => {
       );
     });
     expect(error?.code).toBe("endpoint_refused");
-    expect(error?.message).toContain("TOOL_ALLOW_HOSTS");
+    expect(error?.message).toMatch(/is not allowed \(.+ address\); list it in TOOL_ALLOW_HOSTS/);
     expect(opened).toBe(0);
   });
 });
