@@ -1,7 +1,8 @@
 /** The analysis function: SQS execution events → per-protocol day aggregates (see lib/services/analysis-handlers.ts). */
 import { Metrics } from "@aws-lambda-powertools/metrics";
 import { loadConfig } from "../lib/config.ts";
-import { buildAnalysisDeps, createAnalyzeHandler } from "../lib/services/analysis-handlers.ts";
+import { createAnalyzeHandler } from "../lib/services/analysis-handlers.ts";
+import { buildAnalysisDeps } from "../lib/wiring/analysis.ts";
 
 const config = loadConfig();
 export const handler = createAnalyzeHandler(

@@ -1,7 +1,8 @@
 /** The batch analysis: the daily schedule and on-demand runs (see lib/services/batch-analysis.ts). */
 import { Metrics } from "@aws-lambda-powertools/metrics";
 import { loadConfig } from "../lib/config.ts";
-import { buildAnalysisDeps, createBatchAnalysisHandler } from "../lib/services/analysis-handlers.ts";
+import { createBatchAnalysisHandler } from "../lib/services/analysis-handlers.ts";
+import { buildAnalysisDeps } from "../lib/wiring/analysis.ts";
 
 const config = loadConfig();
 export const handler = createBatchAnalysisHandler(

@@ -14,6 +14,7 @@
  * - the schedule: every ANALYSIS_SCHEDULE_INTERVAL_MS (default daily) the batch handler with a
  *   scheduled event, as EventBridge would.
  */
+import { buildAnalysisDeps } from "../../lib/wiring/analysis.ts";
 import { Logger } from "@aws-lambda-powertools/logger";
 import {
   ChangeMessageVisibilityBatchCommand,
@@ -26,7 +27,6 @@ import type { SQSBatchResponse, SQSEvent, SQSMessageAttributes } from "aws-lambd
 import { createSqsClient } from "../../lib/adapters/aws-clients.ts";
 import {
   type AnalysisDeps,
-  buildAnalysisDeps,
   createAnalyzeHandler,
   createBatchAnalysisHandler,
 } from "../../lib/services/analysis-handlers.ts";

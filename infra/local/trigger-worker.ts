@@ -15,7 +15,8 @@ import type { Logger } from "@aws-lambda-powertools/logger";
 import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
 import type { Config } from "../../lib/config.ts";
 import { createSqsClient } from "../../lib/adapters/aws-clients.ts";
-import { buildTriggerHandler, type TriggerHandler } from "../../lib/services/triggers.ts";
+import type { TriggerHandler } from "../../lib/services/triggers.ts";
+import { buildTriggerHandler } from "../../lib/wiring/trigger.ts";
 import { registerBackgroundWorker, type RunningWorker } from "./workers.ts";
 
 /** The SQS event Lambda would deliver for these received messages. */

@@ -1,7 +1,7 @@
 /** What the API handler needs: the stores, the engine's ports and the settings. Tests and the local stack inject these. */
 import type { Config } from "../config.ts";
 import type { SessionStore } from "../core/ports.ts";
-import type { RuntimeDeps } from "../wiring/runtime.ts";
+import type { RuntimeDeps } from "../services/runtime-deps.ts";
 import type { ApiAnalysisDeps } from "./routes-analysis.ts";
 
 export interface ApiDeps extends RuntimeDeps {

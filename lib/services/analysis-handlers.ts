@@ -6,7 +6,7 @@
  * - batchAnalysis: the EventBridge schedule (every tenant, ANALYSIS_WINDOW_DAYS) and SQS run
  *   requests from `POST /analysis/runs`.
  */
-import { Logger } from "@aws-lambda-powertools/logger";
+import type { Logger } from "@aws-lambda-powertools/logger";
 import type { Metrics } from "@aws-lambda-powertools/metrics";
 import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
@@ -33,31 +33,6 @@ export interface AnalysisDeps {
   now?: () => number;
   /** See lib/services/batch-analysis.ts; tests shorten it. */
   settleMs?: number;
-}
-
-export function buildAnalysisDeps(
-  config: Config,
-  options: { env?: NodeJS.ProcessEnv; logger?: Logger; metrics?: Metrics; serviceName?: string } = {},
-): AnalysisDeps {
-  const dynamo = createDynamoDbClient(config, { env: options.env ?? process.env });
-  return {
-    config,
-    history: createDynamoHistoryStore({
-      client: dynamo,
-      table: config.EXECUTIONS_TABLE,
-      retentionDays: config.HISTORY_RETENTION_DAYS,
-      outputMaxBytes: config.HISTORY_OUTPUT_MAX_BYTES,
-    }),
-    patterns: createDynamoPatternStore({ client: dynamo, table: config.PATTERNS_TABLE }),
-    runs: createDynamoAnalysisRunStore({ client: dynamo, table: config.PATTERNS_TABLE }),
-    logger:
-      options.logger ??
-      new Logger({
-        serviceName: options.serviceName ?? "mova-analysis",
-        logLevel: config.LOG_LEVEL as "INFO",
-      }),
-    ...(options.metrics ? { metrics: options.metrics } : {}),
-  };
 }
 
 export type SqsHandler = (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse>;

@@ -28,7 +28,7 @@ import * as z from "zod";
 import { createDocumentLoader, type DocumentLoader } from "./document-loader.ts";
 import { canonicalJson } from "../util/canonical-json.ts";
 import type { Config } from "../config.ts";
-import { type BuildRuntimeDepsOptions, buildRuntimeDeps, type RuntimeDeps } from "../wiring/runtime.ts";
+import type { RuntimeDeps } from "./runtime-deps.ts";
 import { type ExecutionOutcome, executeProtocol, executionDepsOf, unknownProtocol } from "./executions.ts";
 
 export const RUN_REQUESTED_DETAIL_TYPE = "mova.run.requested";
@@ -296,11 +296,4 @@ function isSqsEvent(event: unknown): event is SQSEvent {
 
 function isEventBridgeEvent(event: unknown): event is EventBridgeEvent<string, unknown> {
   return isEventBridgeEnvelope(event);
-}
-
-/** The trigger handler on the runtime's shared wiring (lib/wiring/runtime.ts): what functions/trigger.ts and the local worker call. */
-export function buildTriggerHandler(config: Config, options: BuildRuntimeDepsOptions = {}): TriggerHandler {
-  const deps = buildRuntimeDeps(config, { serviceName: "mova-trigger", ...options });
-  const service = createTriggerService({ ...deps, runDeadlineMs: config.RUN_DEADLINE_MS });
-  return createTriggerHandler(service, deps.logger);
 }

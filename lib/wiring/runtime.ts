@@ -10,25 +10,12 @@ import { systemClock } from "../adapters/clock.ts";
 import { createToolsFromConfig } from "../adapters/http/tools.ts";
 import { createLlm } from "../adapters/llm/create-llm.ts";
 import { type Config, envSecrets } from "../config.ts";
-import type { Clock, LlmPort, SecretsPort, ToolPort } from "../core/ports.ts";
 import { createDynamoDbClient, createSqsClient } from "../adapters/aws-clients.ts";
 import { createDynamoDocumentStore } from "../adapters/dynamodb/document-store.ts";
 import { createDynamoHistoryStore } from "../adapters/dynamodb/history-store.ts";
-import type { DocumentStore, EventPublisher, HistoryStore } from "../core/ports.ts";
 import { createSqsPublisher } from "../adapters/sqs/publisher.ts";
-import { createDynamoIdempotencyStore, type IdempotencyStore } from "../services/idempotency-store.ts";
-
-export interface RuntimeDeps {
-  documents: DocumentStore;
-  history: HistoryStore;
-  publisher: EventPublisher;
-  idempotency: IdempotencyStore;
-  llm: LlmPort;
-  tools: ToolPort;
-  secrets: SecretsPort;
-  clock: Clock;
-  logger: Logger;
-}
+import { createDynamoIdempotencyStore } from "../services/idempotency-store.ts";
+import type { RuntimeDeps } from "../services/runtime-deps.ts";
 
 export interface BuildRuntimeDepsOptions {
   /** Where endpoints, credentials and `MOVA_SECRET_*` are read; the process's by default. */

@@ -3,6 +3,7 @@
  * messages published by the real publisher, polled by the local poller into the real analyze
  * handler, aggregates in the real patterns table.
  */
+import { buildAnalysisDeps } from "../../lib/wiring/analysis.ts";
 import { randomUUID } from "node:crypto";
 import { ReceiveMessageCommand, SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { Logger } from "@aws-lambda-powertools/logger";
@@ -16,7 +17,6 @@ import type { EventPublisher } from "../../lib/core/ports.ts";
 import { createSqsPublisher } from "../../lib/adapters/sqs/publisher.ts";
 import {
   type AnalysisDeps,
-  buildAnalysisDeps,
   createAnalyzeHandler,
   type SqsHandler,
 } from "../../lib/services/analysis-handlers.ts";

@@ -5,6 +5,7 @@
  * environment serverless.yml gives them. Powertools writes one EMF document per
  * `publishStoredMetrics()` as a JSON line on stdout; the tests read those lines.
  */
+import { buildAnalysisDeps } from "../../lib/wiring/analysis.ts";
 import { randomUUID } from "node:crypto";
 import { Metrics } from "@aws-lambda-powertools/metrics";
 import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
@@ -16,7 +17,6 @@ import type { ExecutionRecord } from "../../lib/core/execution-record.ts";
 import {
   type AnalysisDeps,
   type BatchAnalysisResult,
-  buildAnalysisDeps,
   createAnalyzeHandler,
   createBatchAnalysisHandler,
   type ScheduledEvent,

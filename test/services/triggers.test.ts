@@ -16,12 +16,10 @@ import type { EventBridgeEvent, SQSBatchResponse } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Config, loadConfig } from "../../lib/config.ts";
 import { createSqsClient } from "../../lib/adapters/aws-clients.ts";
-import { buildRuntimeDeps, type RuntimeDeps } from "../../lib/wiring/runtime.ts";
-import {
-  buildTriggerHandler,
-  type TriggerHandler,
-  type TriggerOutcome,
-} from "../../lib/services/triggers.ts";
+import type { RuntimeDeps } from "../../lib/services/runtime-deps.ts";
+import { buildRuntimeDeps } from "../../lib/wiring/runtime.ts";
+import { buildTriggerHandler } from "../../lib/wiring/trigger.ts";
+import type { TriggerHandler, TriggerOutcome } from "../../lib/services/triggers.ts";
 import { type LocalStack, startLocalStack } from "../../infra/local/stack.ts";
 import { createTriggerPoller, sqsEventFromMessages } from "../../infra/local/trigger-worker.ts";
 import { type FakeOpenAi, startFakeOpenAi } from "../support/fake-openai.ts";

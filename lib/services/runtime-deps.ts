@@ -1,0 +1,28 @@
+/**
+ * What the services that run protocols need (the API's routes, the event trigger): the stores,
+ * the publisher, the engine's ports and a logger. lib/wiring/runtime.ts builds it from the
+ * configuration; tests build it around local endpoints.
+ */
+import type { Logger } from "@aws-lambda-powertools/logger";
+import type {
+  Clock,
+  DocumentStore,
+  EventPublisher,
+  HistoryStore,
+  LlmPort,
+  SecretsPort,
+  ToolPort,
+} from "../core/ports.ts";
+import type { IdempotencyStore } from "./idempotency-store.ts";
+
+export interface RuntimeDeps {
+  documents: DocumentStore;
+  history: HistoryStore;
+  publisher: EventPublisher;
+  idempotency: IdempotencyStore;
+  llm: LlmPort;
+  tools: ToolPort;
+  secrets: SecretsPort;
+  clock: Clock;
+  logger: Logger;
+}

@@ -1,0 +1,37 @@
+/**
+ * The two analysis functions' wiring (functions/analyze.ts and functions/batch-analysis.ts read
+ * the same stores): the history, the patterns and the analysis runs in DynamoDB.
+ */
+import { Logger } from "@aws-lambda-powertools/logger";
+import type { Metrics } from "@aws-lambda-powertools/metrics";
+import { createDynamoDbClient } from "../adapters/aws-clients.ts";
+import { createDynamoAnalysisRunStore } from "../adapters/dynamodb/analysis-run-store.ts";
+import { createDynamoHistoryStore } from "../adapters/dynamodb/history-store.ts";
+import { createDynamoPatternStore } from "../adapters/dynamodb/pattern-store.ts";
+import type { Config } from "../config.ts";
+import type { AnalysisDeps } from "../services/analysis-handlers.ts";
+
+export function buildAnalysisDeps(
+  config: Config,
+  options: { env?: NodeJS.ProcessEnv; logger?: Logger; metrics?: Metrics; serviceName?: string } = {},
+): AnalysisDeps {
+  const dynamo = createDynamoDbClient(config, { env: options.env ?? process.env });
+  return {
+    config,
+    history: createDynamoHistoryStore({
+      client: dynamo,
+      table: config.EXECUTIONS_TABLE,
+      retentionDays: config.HISTORY_RETENTION_DAYS,
+      outputMaxBytes: config.HISTORY_OUTPUT_MAX_BYTES,
+    }),
+    patterns: createDynamoPatternStore({ client: dynamo, table: config.PATTERNS_TABLE }),
+    runs: createDynamoAnalysisRunStore({ client: dynamo, table: config.PATTERNS_TABLE }),
+    logger:
+      options.logger ??
+      new Logger({
+        serviceName: options.serviceName ?? "mova-analysis",
+        logLevel: config.LOG_LEVEL as "INFO",
+      }),
+    ...(options.metrics ? { metrics: options.metrics } : {}),
+  };
+}
