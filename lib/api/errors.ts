@@ -6,6 +6,7 @@ import type { APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import { EngineError } from "../engine/errors.ts";
 import { InvalidQueryError, StoreUnavailableError, VersionConflictError } from "../runtime/ports.ts";
 import { UnknownProtocolError } from "../service/execution-service.ts";
+import { IdempotencyConflictError } from "../service/idempotency.ts";
 
 export class ApiError extends Error {
   constructor(
@@ -40,6 +41,10 @@ export function toApiError(error: unknown): ApiError {
   // A session's waiting run whose document changed under it (its input step is gone).
   if (error instanceof EngineError) return new ApiError(422, error.code, error.message);
   if (error instanceof UnknownProtocolError) return new ApiError(422, error.code, error.message);
+  // The same key while the first request runs (retry later), or with another request (never).
+  if (error instanceof IdempotencyConflictError) {
+    return new ApiError(error.code === "idempotency_in_progress" ? 409 : 422, error.code, error.message);
+  }
   if ((error as { code?: unknown })?.code === "execution_already_finished") {
     return new ApiError(409, "execution_already_finished", (error as Error).message);
   }

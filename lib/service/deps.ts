@@ -16,13 +16,13 @@ import { createDynamoDocumentStore } from "../runtime/dynamo-document-store.ts";
 import { createDynamoHistoryStore } from "../runtime/dynamo-history-store.ts";
 import type { DocumentStore, EventPublisher, HistoryStore } from "../runtime/ports.ts";
 import { createSqsPublisher } from "../runtime/sqs-publisher.ts";
-import { createDynamoIdempotencyStore, type IdempotencyStore } from "./idempotency-store.ts";
+import { createDynamoIdempotency, type Idempotency } from "./idempotency.ts";
 
 export interface RuntimeDeps {
   documents: DocumentStore;
   history: HistoryStore;
   publisher: EventPublisher;
-  idempotency: IdempotencyStore;
+  idempotency: Idempotency;
   llm: LlmPort;
   tools: ToolPort;
   secrets: SecretsPort;
@@ -58,7 +58,12 @@ export function buildRuntimeDeps(config: Config, options: BuildRuntimeDepsOption
       queueUrl: config.ANALYSIS_QUEUE_URL ?? "",
       priorityQueueUrl: config.ANALYSIS_PRIORITY_QUEUE_URL,
     }),
-    idempotency: createDynamoIdempotencyStore({ client: dynamo, tableName: config.EXECUTIONS_TABLE }),
+    idempotency: createDynamoIdempotency({
+      client: dynamo,
+      tableName: config.EXECUTIONS_TABLE,
+      // A claim outlives its run's deadline: a holder still running keeps it, a dead one frees it.
+      lockMs: config.RUN_DEADLINE_MS + 30_000,
+    }),
     llm: createLlm(config),
     tools: createToolsFromConfig(config),
     secrets: envSecrets(env),

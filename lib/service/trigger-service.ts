@@ -5,8 +5,8 @@
  * envelope when a rule targets the queue). Each request runs through executeProtocol with
  * trigger "event", so it is recorded, published and analysed exactly like an API run.
  *
- * Idempotency: a request with `idempotencyKey` claims the key (scoped by tenant) in the
- * idempotency store first; a repeated key whose run finished is acknowledged without running.
+ * Idempotency: a request with `idempotencyKey` runs through lib/service/idempotency.ts (keys
+ * scoped by tenant); a repeated key whose run finished is acknowledged without running.
  *
  * Failures are never silent and never lost:
  * - retryable (a backing store unavailable, the same key still running elsewhere): thrown,
@@ -19,14 +19,12 @@
  *   EventBridge event ends in the function's on-failure destination. The redundant retries
  *   cost a parse and a document read each, never a run. `TriggerError.retryable` says which.
  */
-import { createHash } from "node:crypto";
 import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { Context, EventBridgeEvent, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import * as z from "zod";
 import { ApiError } from "../api/errors.ts";
 import { createDocumentLoader, type DocumentLoader } from "../api/document-loader.ts";
-import { canonicalJson } from "../runtime/canonical-json.ts";
 import { StoreUnavailableError } from "../runtime/ports.ts";
 import type { Config } from "../config.ts";
 import { type BuildRuntimeDepsOptions, buildRuntimeDeps, type RuntimeDeps } from "./deps.ts";
@@ -36,10 +34,9 @@ import {
   executionDepsOf,
   UnknownProtocolError,
 } from "./execution-service.ts";
+import { IDEMPOTENCY_KEY, IdempotencyConflictError } from "./idempotency.ts";
 
 export const RUN_REQUESTED_DETAIL_TYPE = "mova.run.requested";
-
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 export const RunRequestSchema = z.object({
   tenant: z.string().min(1).max(128),
@@ -74,7 +71,7 @@ export interface TriggerDeps
     "documents" | "history" | "publisher" | "idempotency" | "llm" | "tools" | "secrets" | "clock"
   > {
   logger: Logger;
-  /** RUN_DEADLINE_MS: the run's deadline; the idempotency lock outlives it by 30 s. */
+  /** RUN_DEADLINE_MS: the run's deadline. */
   runDeadlineMs: number;
 }
 
@@ -106,66 +103,36 @@ export function createTriggerService(deps: TriggerDeps): TriggerService {
     const key = request.idempotencyKey;
     if (key === undefined) return ran(await guardStores(() => run(request)));
 
-    const fingerprint = createHash("sha256")
-      .update(
-        `mova.run.requested\n${canonicalJson({
-          document: request.document,
-          protocol: request.protocol,
-          variables: request.variables ?? {},
-        })}`,
-      )
-      .digest("hex");
-    const lockMs = deps.runDeadlineMs + 30_000;
-    const claim = await guardStores(() => deps.idempotency.claim(request.tenant, key, fingerprint, lockMs));
-    if (claim.state !== "claimed") {
-      if (!claim.sameRequest) {
-        throw new TriggerError(
-          "idempotency_key_reused",
-          `idempotency key "${key}" was used with a different request`,
-          false,
-        );
-      }
-      if (claim.state === "in_progress") {
-        throw new TriggerError(
-          "idempotency_in_progress",
-          `a run with idempotency key "${key}" is still in progress`,
-          true,
-        );
-      }
-      const body = claim.response.body as { executionId?: string; status?: string } | undefined;
-      deps.logger.info("run request replayed: its idempotency key already ran", {
-        tenant: request.tenant,
-        executionId: body?.executionId,
-      });
-      return { state: "replayed", executionId: body?.executionId, status: body?.status };
-    }
-
-    let outcome: ExecutionOutcome;
-    try {
-      outcome = await guardStores(() => run(request));
-    } catch (error) {
-      // Nothing was recorded, so the next delivery with this key must run.
-      await deps.idempotency
-        .release(request.tenant, key, fingerprint)
-        .catch((releaseError: unknown) =>
-          deps.logger.warn("idempotency release failed", { error: String(releaseError) }),
-        );
-      throw error;
-    }
-    // The run is recorded: a failure to store the replay must not make a retry run it again
-    // while the claim's lock holds, and after it a rerun is the lesser evil to a lost request.
-    await deps.idempotency
-      .complete(request.tenant, key, fingerprint, {
-        status: 200,
-        body: { executionId: outcome.executionId, status: outcome.result.status },
-      })
-      .catch((error: unknown) =>
-        deps.logger.warn("idempotency completion not stored", {
-          executionId: outcome.executionId,
-          error: String(error),
-        }),
-      );
-    return ran(outcome);
+    // A repeated key answers what its first run stored; the key in progress or used with another
+    // request is a TriggerError (guardStores); a run that throws gives the key back.
+    let outcome: ExecutionOutcome | undefined;
+    const replay = await guardStores(() =>
+      deps.idempotency.run(
+        {
+          scope: "trigger",
+          tenant: request.tenant,
+          key,
+          request: {
+            document: request.document,
+            protocol: request.protocol,
+            variables: request.variables ?? {},
+          },
+        },
+        async () => {
+          const done = await run(request);
+          outcome = done;
+          return { status: 200, body: { executionId: done.executionId, status: done.result.status } };
+        },
+        deps.logger,
+      ),
+    );
+    if (!replay.replayed && outcome) return ran(outcome);
+    const body = replay.response.body as { executionId?: string; status?: string } | undefined;
+    deps.logger.info("run request replayed: its idempotency key already ran", {
+      tenant: request.tenant,
+      executionId: body?.executionId,
+    });
+    return { state: "replayed", executionId: body?.executionId, status: body?.status };
   }
 
   return { handleRequest };
@@ -252,6 +219,10 @@ async function guardStores<T>(operation: () => Promise<T>): Promise<T> {
       throw new TriggerError(error.code, error.message, true, { cause: error });
     }
     if (error instanceof UnknownProtocolError) throw new TriggerError(error.code, error.message, false);
+    if (error instanceof IdempotencyConflictError) {
+      // Still in progress: a later delivery finds it done. Used with another request: never.
+      throw new TriggerError(error.code, error.message, error.code === "idempotency_in_progress");
+    }
     throw error;
   }
 }
