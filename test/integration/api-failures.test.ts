@@ -70,7 +70,11 @@ describe("history unavailable", () => {
 
   it("answers 503 history_unavailable when an Idempotency-Key cannot be claimed, without running", async () => {
     const llmCalls = api.llm.completions().length;
-    for (const overrides of [{ EXECUTIONS_TABLE: "no-such-table" }, { AWS_ENDPOINT_URL_DYNAMODB: deadUrl }]) {
+    const unreachable: Array<Record<string, string>> = [
+      { EXECUTIONS_TABLE: "no-such-table" },
+      { AWS_ENDPOINT_URL_DYNAMODB: deadUrl },
+    ];
+    for (const overrides of unreachable) {
       const response = await invoke(
         api.handlerWith(overrides),
         v2Event("POST", "/executions", {
