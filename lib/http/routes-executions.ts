@@ -2,13 +2,12 @@
  * POST /executions (with Idempotency-Key), GET /executions/{id} and the per-protocol
  * history query.
  */
-import { createHash } from "node:crypto";
 import * as z from "zod";
-import { canonicalJson } from "../util/canonical-json.ts";
 import { executionDepsOf, recordExecution, runExecution, unknownProtocol } from "../services/executions.ts";
 import type { ApiDeps } from "./deps.ts";
 import type { DocumentLoader } from "../services/document-loader.ts";
-import { invalidRequest, MovaError, notFound } from "../errors.ts";
+import { invalidRequest, notFound } from "../errors.ts";
+import { IDEMPOTENCY_KEY } from "../services/idempotency.ts";
 import type { ApiRequest, ApiResponse, RouteSpec } from "./route.ts";
 import {
   CreateExecutionRequest,
@@ -21,8 +20,6 @@ import {
   ExecutionsQuery,
 } from "./schemas.ts";
 import { commitSession, writableSession } from "./routes-sessions.ts";
-
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 export function executionRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpec[] {
   async function runRequested(
@@ -102,48 +99,18 @@ export function executionRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpe
         if (key === undefined) return runRequested(request);
         if (!IDEMPOTENCY_KEY.test(key))
           throw invalidRequest("Idempotency-Key must be 1-255 visible ASCII characters");
-        const fingerprint = createHash("sha256")
-          .update(`POST /executions\n${canonicalJson(request.body)}`)
-          .digest("hex");
-        const lockMs = deps.config.RUN_DEADLINE_MS + 30_000;
-        const claim = await deps.idempotency.claim(request.tenant, key, fingerprint, lockMs);
-        if (claim.state !== "claimed") {
-          if (!claim.sameRequest) {
-            throw new MovaError(
-              "idempotency_key_reused",
-              "this Idempotency-Key was used with a different request",
-            );
-          }
-          if (claim.state === "in_progress") {
-            throw new MovaError(
-              "idempotency_in_progress",
-              "a request with this Idempotency-Key is still running",
-            );
-          }
-          request.logger.info("idempotent replay", { idempotencyKeyHash: fingerprint.slice(0, 12) });
-          return {
-            status: claim.response.status,
-            body: claim.response.body,
-            headers: { "idempotent-replayed": "true" },
-          };
-        }
-        let response: ApiResponse;
-        try {
-          response = await runRequested(request);
-        } catch (error) {
-          // Nothing was recorded for a failed request, so a retry with the key must run.
-          await deps.idempotency
-            .release(request.tenant, key, fingerprint)
-            .catch((releaseError: unknown) =>
-              request.logger.warn("idempotency release failed", { error: String(releaseError) }),
-            );
-          throw error;
-        }
-        await deps.idempotency.complete(request.tenant, key, fingerprint, {
-          status: response.status,
-          body: response.body,
-        });
-        return response;
+        // idempotency_in_progress answers 409, idempotency_key_reused 422 (lib/http/errors.ts).
+        const { replayed, response } = await deps.idempotency.run(
+          { scope: "api", tenant: request.tenant, key, request: request.body },
+          async () => {
+            const { status, body } = await runRequested(request);
+            return { status, body };
+          },
+          request.logger,
+        );
+        if (!replayed) return response;
+        request.logger.info("idempotent replay");
+        return { ...response, headers: { "idempotent-replayed": "true" } };
       },
     },
     {

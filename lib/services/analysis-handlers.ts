@@ -11,13 +11,9 @@ import type { Metrics } from "@aws-lambda-powertools/metrics";
 import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import type { Config } from "../config.ts";
-import { createDynamoDbClient } from "../adapters/aws-clients.ts";
-import {
-  type AnalysisRunStore,
-  createDynamoAnalysisRunStore,
-} from "../adapters/dynamodb/analysis-run-store.ts";
-import { type DynamoHistoryStore, createDynamoHistoryStore } from "../adapters/dynamodb/history-store.ts";
-import { type PatternStore, createDynamoPatternStore } from "../adapters/dynamodb/pattern-store.ts";
+import type { AnalysisRunStore } from "../adapters/dynamodb/analysis-run-store.ts";
+import type { DynamoHistoryStore } from "../adapters/dynamodb/history-store.ts";
+import type { PatternStore } from "../adapters/dynamodb/pattern-store.ts";
 import { type EventOutcome, processExecutionEvents } from "./analysis-ingest.ts";
 import type { AnalysisRunFigures } from "../adapters/dynamodb/analysis-run-store.ts";
 import { AnalysisRunMessageSchema, executeAnalysisRun, runBatchAnalysis } from "./batch-analysis.ts";

@@ -13,13 +13,13 @@ import type {
   SecretsPort,
   ToolPort,
 } from "../core/ports.ts";
-import type { IdempotencyStore } from "./idempotency-store.ts";
+import type { Idempotency } from "./idempotency.ts";
 
 export interface RuntimeDeps {
   documents: DocumentStore;
   history: HistoryStore;
   publisher: EventPublisher;
-  idempotency: IdempotencyStore;
+  idempotency: Idempotency;
   llm: LlmPort;
   tools: ToolPort;
   secrets: SecretsPort;

@@ -5,8 +5,8 @@
  * envelope when a rule targets the queue). Each request runs through executeProtocol with
  * trigger "event", so it is recorded, published and analysed exactly like an API run.
  *
- * Idempotency: a request with `idempotencyKey` claims the key (scoped by tenant) in the
- * idempotency store first; a repeated key whose run finished is acknowledged without running.
+ * Idempotency: a request with `idempotencyKey` runs through lib/service/idempotency.ts (keys
+ * scoped by tenant); a repeated key whose run finished is acknowledged without running.
  *
  * Failures are never silent and never lost:
  * - retryable (a backing store unavailable, the same key still running elsewhere): thrown,
@@ -20,20 +20,16 @@
  *   cost a parse and a document read each, never a run. `MovaError.retryable` says which.
  */
 import { isMovaError, MovaError } from "../errors.ts";
-import { createHash } from "node:crypto";
 import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { Context, EventBridgeEvent, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import * as z from "zod";
 import { createDocumentLoader, type DocumentLoader } from "./document-loader.ts";
-import { canonicalJson } from "../util/canonical-json.ts";
-import type { Config } from "../config.ts";
 import type { RuntimeDeps } from "./runtime-deps.ts";
 import { type ExecutionOutcome, executeProtocol, executionDepsOf, unknownProtocol } from "./executions.ts";
+import { IDEMPOTENCY_KEY } from "./idempotency.ts";
 
 export const RUN_REQUESTED_DETAIL_TYPE = "mova.run.requested";
-
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 export const RunRequestSchema = z.object({
   tenant: z.string().min(1).max(128),
@@ -55,7 +51,7 @@ export interface TriggerDeps
     "documents" | "history" | "publisher" | "idempotency" | "llm" | "tools" | "secrets" | "clock"
   > {
   logger: Logger;
-  /** RUN_DEADLINE_MS: the run's deadline; the idempotency lock outlives it by 30 s. */
+  /** RUN_DEADLINE_MS: the run's deadline. */
   runDeadlineMs: number;
 }
 
@@ -87,66 +83,34 @@ export function createTriggerService(deps: TriggerDeps): TriggerService {
     const key = request.idempotencyKey;
     if (key === undefined) return ran(await run(request));
 
-    const fingerprint = createHash("sha256")
-      .update(
-        `mova.run.requested\n${canonicalJson({
+    // A repeated key answers what its first run stored; the key in progress or used with another
+    // request is a MovaError (`retryable` when in progress); a run that throws gives the key back.
+    let outcome: ExecutionOutcome | undefined;
+    const replay = await deps.idempotency.run(
+      {
+        scope: "trigger",
+        tenant: request.tenant,
+        key,
+        request: {
           document: request.document,
           protocol: request.protocol,
           variables: request.variables ?? {},
-        })}`,
-      )
-      .digest("hex");
-    const lockMs = deps.runDeadlineMs + 30_000;
-    const claim = await deps.idempotency.claim(request.tenant, key, fingerprint, lockMs);
-    if (claim.state !== "claimed") {
-      if (!claim.sameRequest) {
-        throw new MovaError(
-          "idempotency_key_reused",
-          `idempotency key "${key}" was used with a different request`,
-          { retryable: false },
-        );
-      }
-      if (claim.state === "in_progress") {
-        throw new MovaError(
-          "idempotency_in_progress",
-          `a run with idempotency key "${key}" is still in progress`,
-          { retryable: true },
-        );
-      }
-      const body = claim.response.body as { executionId?: string; status?: string } | undefined;
-      deps.logger.info("run request replayed: its idempotency key already ran", {
-        tenant: request.tenant,
-        executionId: body?.executionId,
-      });
-      return { state: "replayed", executionId: body?.executionId, status: body?.status };
-    }
-
-    let outcome: ExecutionOutcome;
-    try {
-      outcome = await run(request);
-    } catch (error) {
-      // Nothing was recorded, so the next delivery with this key must run.
-      await deps.idempotency
-        .release(request.tenant, key, fingerprint)
-        .catch((releaseError: unknown) =>
-          deps.logger.warn("idempotency release failed", { error: String(releaseError) }),
-        );
-      throw error;
-    }
-    // The run is recorded: a failure to store the replay must not make a retry run it again
-    // while the claim's lock holds, and after it a rerun is the lesser evil to a lost request.
-    await deps.idempotency
-      .complete(request.tenant, key, fingerprint, {
-        status: 200,
-        body: { executionId: outcome.executionId, status: outcome.result.status },
-      })
-      .catch((error: unknown) =>
-        deps.logger.warn("idempotency completion not stored", {
-          executionId: outcome.executionId,
-          error: String(error),
-        }),
-      );
-    return ran(outcome);
+        },
+      },
+      async () => {
+        const done = await run(request);
+        outcome = done;
+        return { status: 200, body: { executionId: done.executionId, status: done.result.status } };
+      },
+      deps.logger,
+    );
+    if (!replay.replayed && outcome) return ran(outcome);
+    const body = replay.response.body as { executionId?: string; status?: string } | undefined;
+    deps.logger.info("run request replayed: its idempotency key already ran", {
+      tenant: request.tenant,
+      executionId: body?.executionId,
+    });
+    return { state: "replayed", executionId: body?.executionId, status: body?.status };
   }
 
   return { handleRequest };

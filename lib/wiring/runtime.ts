@@ -14,7 +14,7 @@ import { createDynamoDbClient, createSqsClient } from "../adapters/aws-clients.t
 import { createDynamoDocumentStore } from "../adapters/dynamodb/document-store.ts";
 import { createDynamoHistoryStore } from "../adapters/dynamodb/history-store.ts";
 import { createSqsPublisher } from "../adapters/sqs/publisher.ts";
-import { createDynamoIdempotencyStore } from "../services/idempotency-store.ts";
+import { createDynamoIdempotency } from "../services/idempotency.ts";
 import type { RuntimeDeps } from "../services/runtime-deps.ts";
 
 export interface BuildRuntimeDepsOptions {
@@ -45,7 +45,12 @@ export function buildRuntimeDeps(config: Config, options: BuildRuntimeDepsOption
       queueUrl: config.ANALYSIS_QUEUE_URL ?? "",
       priorityQueueUrl: config.ANALYSIS_PRIORITY_QUEUE_URL,
     }),
-    idempotency: createDynamoIdempotencyStore({ client: dynamo, tableName: config.EXECUTIONS_TABLE }),
+    idempotency: createDynamoIdempotency({
+      client: dynamo,
+      tableName: config.EXECUTIONS_TABLE,
+      // A claim outlives its run's deadline: a holder still running keeps it, a dead one frees it.
+      lockMs: config.RUN_DEADLINE_MS + 30_000,
+    }),
     llm: createLlm(config),
     tools: createToolsFromConfig(config),
     secrets: envSecrets(env),

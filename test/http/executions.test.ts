@@ -160,6 +160,12 @@ describe("Idempotency-Key", () => {
     const acme = await execute(body, { "idempotency-key": "key-1" }, api.acmeKey);
     expect(acme.status).toBe(200);
     expect(acme.body.executionId).not.toBe(first.body.executionId);
+    const acmeRetry = await execute(body, { "idempotency-key": "key-1" }, api.acmeKey);
+    expect(acmeRetry.headers.get("idempotent-replayed")).toBe("true");
+    expect(acmeRetry.body.executionId).toBe(acme.body.executionId);
+    expect((await execute(body, { "idempotency-key": "key-1" })).body.executionId).toBe(
+      first.body.executionId,
+    );
   });
 
   it("answers 409 to a duplicate while the first is running, and lets a failed request be retried", async () => {

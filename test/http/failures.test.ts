@@ -1,4 +1,7 @@
-/** Backing services down: Redis unreachable → 503 session_store_unavailable and nothing written. */
+/**
+ * Backing services down: Redis unreachable → 503 session_store_unavailable and nothing written;
+ * DynamoDB unreachable → 503 history_unavailable.
+ */
 import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ApiFixture, invoke, shopDocument, startApiFixture, v2Event } from "../support/api-fixture.ts";
@@ -63,5 +66,25 @@ describe("history unavailable", () => {
     );
     expect(response.statusCode).toBe(503);
     expect(response.json.error.code).toBe("history_unavailable");
+  });
+
+  it("answers 503 history_unavailable when an Idempotency-Key cannot be claimed, without running", async () => {
+    const llmCalls = api.llm.completions().length;
+    const unreachable: Array<Record<string, string>> = [
+      { EXECUTIONS_TABLE: "no-such-table" },
+      { AWS_ENDPOINT_URL_DYNAMODB: deadUrl },
+    ];
+    for (const overrides of unreachable) {
+      const response = await invoke(
+        api.handlerWith(overrides),
+        v2Event("POST", "/executions", {
+          headers: { authorization: `Bearer ${api.devKey}`, "idempotency-key": "claim-fails" },
+          body: { document: "shop", protocol: "echo", variables: { word: "x" } },
+        }),
+      );
+      expect(response.statusCode, JSON.stringify(overrides)).toBe(503);
+      expect(response.json.error.code).toBe("history_unavailable");
+    }
+    expect(api.llm.completions().length).toBe(llmCalls);
   });
 });

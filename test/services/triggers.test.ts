@@ -198,6 +198,38 @@ describe("idempotency", () => {
     });
     expect(llm.completions().length).toBe(before);
   });
+
+  it("a repeated key while the first runs is retryable in progress; a run that failed frees its key", async () => {
+    const request = {
+      tenant: "dev",
+      document: "greeter",
+      protocol: "greet",
+      variables: { name: "Slow" },
+      idempotencyKey: "order-3003",
+    };
+    llm.setDelay(400);
+    try {
+      const first = handler(runRequested(request));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await expect(handler(runRequested(request))).rejects.toMatchObject({
+        code: "idempotency_in_progress",
+        retryable: true,
+      });
+      expect(await first).toMatchObject({ state: "ran", status: "completed" });
+    } finally {
+      llm.setDelay(0);
+    }
+
+    const late = {
+      tenant: "dev",
+      document: "greeter-later",
+      protocol: "greet",
+      idempotencyKey: "order-4004",
+    };
+    await expect(handler(runRequested(late))).rejects.toMatchObject({ code: "document_not_found" });
+    await deps.documents.put("dev", "greeter-later", greeter);
+    expect(await handler(runRequested(late))).toMatchObject({ state: "ran", status: "completed" });
+  });
 });
 
 describe("SQS trigger queue", () => {

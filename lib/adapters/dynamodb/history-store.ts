@@ -11,7 +11,8 @@
  * Key parts are URI-encoded (a `#` in a name cannot make two keys meet) and every query
  * also filters on the exact tenant/document/protocol attributes. `analysis` lives in its own
  * attribute (the batch analysis flips it without rewriting the record) and wins on read.
- * The API's idempotency records share the table under pk `idem#…`, so nothing here collides.
+ * The idempotency records (lib/service/idempotency.ts) share the table under pk `idem#…`,
+ * so nothing here collides.
  */
 import { MovaError } from "../../errors.ts";
 import {
