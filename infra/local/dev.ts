@@ -2,7 +2,7 @@
  * `npm run dev`: the whole system on this machine with no settings. Starts the local stack
  * (dynalite with data under .mova/, or in memory with `--memory`; fauxqs; the Upstash bridge
  * in front of Redis), runs the real API handler behind the local gateway on
- * http://localhost:${PORT:-3000}, starts the registered background workers, prints the
+ * http://localhost:${PORT:-3000}, starts the background workers of its list, prints the
  * endpoints and the API key, and stops everything on SIGINT/SIGTERM.
  */
 import { randomBytes } from "node:crypto";
@@ -15,9 +15,12 @@ import { loadConfig } from "../../lib/config.ts";
 import { removeEndpointsFile, writeEndpointsFile } from "./endpoints-file.ts";
 import { startGateway } from "./gateway.ts";
 import { startLocalStack } from "./stack.ts";
-import "./analysis-workers.ts";
-import "./trigger-worker.ts";
-import { backgroundWorkers, type RunningWorker } from "./workers.ts";
+import { analysisPollerWorker, analysisRunWorker } from "./analysis-workers.ts";
+import { triggerPollerWorker } from "./trigger-worker.ts";
+import type { BackgroundWorker, RunningWorker } from "./workers.ts";
+
+/** What Lambda's event sources and the schedule do in AWS, started in this order once the API is up. */
+const WORKERS: readonly BackgroundWorker[] = [analysisPollerWorker, analysisRunWorker, triggerPollerWorker];
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -71,12 +74,10 @@ async function main(): Promise<void> {
       `  LLM:         ${deps.llm.offline ? "offline model (set LLM_API_KEY to use a real one)" : config.LLM_MODEL}`,
     ];
     const context = { env: stack.env, config, logger };
-    for (const worker of backgroundWorkers()) {
+    for (const worker of WORKERS) {
       running.push(await worker.start(context));
       lines.push(`  Worker:      ${worker.describe?.(context) ?? worker.name}`);
     }
-    if (backgroundWorkers().length === 0)
-      lines.push("  Workers:     none registered (execution events wait on the queue)");
     lines.push(`  Endpoints:   ${writeEndpointsFile(ROOT, stack.env, gateway.url)} (read by mova analyze)`);
     for (const warning of stack.warnings) lines.push(`  warning: ${warning}`);
     lines.push("Press Ctrl+C to stop.");

@@ -2,7 +2,8 @@
 import type { Config } from "../config.ts";
 import type { SessionStore } from "../core/ports.ts";
 import type { RuntimeDeps } from "../services/runtime-deps.ts";
-import type { ApiAnalysisDeps } from "./routes-analysis.ts";
+import type { AnalysisRun, AnalysisRunStore } from "../adapters/dynamodb/analysis-run-store.ts";
+import type { PatternStore } from "../adapters/dynamodb/pattern-store.ts";
 
 export interface ApiDeps extends RuntimeDeps {
   config: Pick<
@@ -17,4 +18,17 @@ export interface ApiDeps extends RuntimeDeps {
   sessions: SessionStore;
   /** The patterns, recommendations and analysis-run routes; absent: those routes are not served. */
   analysis?: ApiAnalysisDeps;
+}
+
+/** The patterns, recommendations and analysis-run routes' stores and the run queue. */
+export interface ApiAnalysisDeps {
+  patterns: PatternStore;
+  runs: AnalysisRunStore;
+  /** Stores a queued run and hands it to the batch analysis (lib/services/batch-analysis.ts). */
+  requestRun(
+    tenant: string,
+    request: { document?: string; protocol?: string; timeRangeDays: number },
+  ): Promise<AnalysisRun>;
+  /** Default window of POST /analysis/runs (ANALYSIS_WINDOW_DAYS). */
+  defaultRunDays: number;
 }

@@ -7,26 +7,13 @@ import * as z from "zod";
 import { PATTERN_TYPES, type PatternType } from "../analysis/patterns.ts";
 import { type AnalysisReport, type ProtocolReport, reportFromAggregates } from "../analysis/analyze.ts";
 import type { MovaDocument } from "../mova/schema.ts";
-import type { AnalysisRun, AnalysisRunStore } from "../adapters/dynamodb/analysis-run-store.ts";
-import { type PatternStore, dayOf } from "../adapters/dynamodb/pattern-store.ts";
+import { dayOf } from "../adapters/dynamodb/pattern-store.ts";
 import { isMovaError, notFound } from "../errors.ts";
 import { MAX_WINDOW_DAYS } from "../services/batch-analysis.ts";
 import type { ApiDeps } from "./deps.ts";
 import type { DocumentLoader } from "../services/document-loader.ts";
 import type { ApiRequest, RouteSpec } from "./route.ts";
 import { DocumentName, ErrorResponse } from "./schemas.ts";
-
-export interface ApiAnalysisDeps {
-  patterns: PatternStore;
-  runs: AnalysisRunStore;
-  /** Stores a queued run and hands it to the batch analysis (lib/services/batch-analysis.ts). */
-  requestRun(
-    tenant: string,
-    request: { document?: string; protocol?: string; timeRangeDays: number },
-  ): Promise<AnalysisRun>;
-  /** Default window of POST /analysis/runs (ANALYSIS_WINDOW_DAYS). */
-  defaultRunDays: number;
-}
 
 const DEFAULT_WINDOW_DAYS = 30;
 const DAY_MS = 86_400_000;

@@ -21,7 +21,7 @@ import {
   type SqsHandler,
 } from "../../lib/services/analysis-handlers.ts";
 import { runBatchAnalysis } from "../../lib/services/batch-analysis.ts";
-import { startQueuePoller, toSqsEvent } from "../../infra/local/analysis-workers.ts";
+import { startQueuePoller, toSqsEvent } from "../../infra/local/sqs-poller.ts";
 import { type LocalStack, startLocalStack } from "../../infra/local/stack.ts";
 import { sampleExecution, uniqueTenant } from "../support/runtime-fixtures.ts";
 

@@ -10,7 +10,7 @@ import { randomUUID } from "node:crypto";
 import { Metrics } from "@aws-lambda-powertools/metrics";
 import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { toSqsEvent } from "../../infra/local/analysis-workers.ts";
+import { toSqsEvent } from "../../infra/local/sqs-poller.ts";
 import { type LocalStack, startLocalStack } from "../../infra/local/stack.ts";
 import { type Config, loadConfig } from "../../lib/config.ts";
 import type { ExecutionRecord } from "../../lib/core/execution-record.ts";

@@ -21,7 +21,7 @@ import { buildRuntimeDeps } from "../../lib/wiring/runtime.ts";
 import { buildTriggerHandler } from "../../lib/wiring/trigger.ts";
 import type { TriggerHandler, TriggerOutcome } from "../../lib/services/triggers.ts";
 import { type LocalStack, startLocalStack } from "../../infra/local/stack.ts";
-import { createTriggerPoller, sqsEventFromMessages } from "../../infra/local/trigger-worker.ts";
+import { startQueuePoller, toSqsEvent } from "../../infra/local/sqs-poller.ts";
 import { type FakeOpenAi, startFakeOpenAi } from "../support/fake-openai.ts";
 
 let stack: LocalStack;
@@ -172,7 +172,7 @@ describe("idempotency", () => {
     );
     const messages = await receiveAll(env.TRIGGER_QUEUE_URL!);
     const response = (await handler(
-      sqsEventFromMessages(messages, env.TRIGGER_QUEUE_URL!, config.AWS_REGION),
+      toSqsEvent(messages, env.TRIGGER_QUEUE_URL!, config.AWS_REGION),
     )) as SQSBatchResponse;
     expect(response.batchItemFailures).toEqual([]);
     for (const m of messages)
@@ -262,7 +262,7 @@ describe("SQS trigger queue", () => {
     const messages = await receiveAll(env.TRIGGER_QUEUE_URL!);
     expect(messages).toHaveLength(2);
     const response = (await handler(
-      sqsEventFromMessages(messages, env.TRIGGER_QUEUE_URL!, config.AWS_REGION),
+      toSqsEvent(messages, env.TRIGGER_QUEUE_URL!, config.AWS_REGION),
     )) as SQSBatchResponse;
     expect(response.batchItemFailures).toEqual([]);
     for (const m of messages)
@@ -284,9 +284,15 @@ describe("SQS trigger queue", () => {
     }
     const responses: SQSBatchResponse[] = [];
     const bodies = new Map<string, string>();
-    const poller = createTriggerPoller({
-      queueUrl: env.TRIGGER_QUEUE_URL!,
+    let received = 0;
+    const poller = startQueuePoller({
+      queueUrls: [env.TRIGGER_QUEUE_URL!],
       sqs,
+      waitSeconds: 1,
+      loop: false,
+      onBatch: (_queue, ids) => {
+        received += ids.length;
+      },
       region: config.AWS_REGION,
       logger: quiet(),
       handler: async (event) => {
@@ -297,8 +303,7 @@ describe("SQS trigger queue", () => {
         return response;
       },
     });
-    let received = 0;
-    for (let round = 0; round < 5 && received < 3; round++) received += await poller.pollOnce(1);
+    for (let round = 0; round < 5 && received < 3; round++) await poller.pollOnce();
     expect(received).toBe(3);
 
     const failures = responses.flatMap((r) => r.batchItemFailures.map((f) => f.itemIdentifier));
