@@ -5,7 +5,7 @@
  * CLI into its exit code, the engine into a step failure. Nothing maps errors by class or by
  * message text.
  */
-export interface MovaErrorOptions {
+interface MovaErrorOptions {
   /** Whether trying the same thing again may succeed (a timeout, a 429, a store that is down). */
   retryable?: boolean;
   /** The HTTP status that came with the failure, when it came from an HTTP call (a tool, the LLM). */

@@ -7,7 +7,7 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
-export const ENDPOINTS_FILE = path.join(".mova", "endpoints.json");
+const ENDPOINTS_FILE = path.join(".mova", "endpoints.json");
 
 const SHARED = [
   "AWS_ENDPOINT_URL_DYNAMODB",

@@ -8,9 +8,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from "node:net";
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from "aws-lambda";
 
-export type V2Handler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyResultV2>;
+type V2Handler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyResultV2>;
 
-export interface GatewayOptions {
+interface GatewayOptions {
   handler: V2Handler;
   /** 0 picks a free port. */
   port: number;
@@ -30,15 +30,11 @@ export interface Gateway {
 const TEXT_TYPES =
   /^(text\/|application\/(json|[\w.+-]*\+json|x-www-form-urlencoded|xml|yaml|x-yaml|javascript))/i;
 
-export function isTextContentType(contentType: string | undefined): boolean {
+function isTextContentType(contentType: string | undefined): boolean {
   return contentType === undefined || contentType === "" || TEXT_TYPES.test(contentType);
 }
 
-export function toV2Event(
-  request: IncomingMessage,
-  body: Buffer,
-  requestId = randomUUID(),
-): APIGatewayProxyEventV2 {
+function toV2Event(request: IncomingMessage, body: Buffer, requestId = randomUUID()): APIGatewayProxyEventV2 {
   const url = new URL(request.url ?? "/", "http://localhost");
   const headers: Record<string, string> = {};
   const cookies: string[] = [];
@@ -95,7 +91,7 @@ export function toV2Event(
   return event;
 }
 
-export function lambdaContext(requestId: string, timeoutMs: number, functionName: string): Context {
+function lambdaContext(requestId: string, timeoutMs: number, functionName: string): Context {
   const deadline = Date.now() + timeoutMs;
   return {
     callbackWaitsForEmptyEventLoop: false,
@@ -114,7 +110,7 @@ export function lambdaContext(requestId: string, timeoutMs: number, functionName
 }
 
 /** Writes a v2 result the way API Gateway does (a bare object or string is a 200 JSON body). */
-export function writeResult(response: ServerResponse, result: APIGatewayProxyResultV2): void {
+function writeResult(response: ServerResponse, result: APIGatewayProxyResultV2): void {
   if (
     typeof result === "string" ||
     result === null ||

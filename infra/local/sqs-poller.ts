@@ -58,7 +58,7 @@ export function toSqsEvent(messages: Message[], queueUrl: string, region: string
   };
 }
 
-export interface QueuePollerOptions {
+interface QueuePollerOptions {
   sqs: SQSClient;
   region: string;
   /** Polled in this order; a queue is drained before the next is looked at. */
@@ -79,7 +79,7 @@ export interface QueuePollerOptions {
   onBatch?(queueUrl: string, messageIds: string[], failedIds: string[]): void;
 }
 
-export interface QueuePoller extends RunningWorker {
+interface QueuePoller extends RunningWorker {
   /** One round: the first queue (in order) with messages gives one batch. False when all were empty. */
   pollOnce(): Promise<boolean>;
 }

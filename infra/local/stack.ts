@@ -75,7 +75,7 @@ const BRIDGE_SCRIPT = path.join(ROOT, "infra/local/upstash-bridge.mjs");
  * The template's physical names are Serverless variables resolved only on deploy; locally
  * each logical id gets a fixed name and the environment variable the runtime reads.
  */
-export const LOCAL_RESOURCES: Record<string, { name: string; env: string }> = {
+const LOCAL_RESOURCES: Record<string, { name: string; env: string }> = {
   DocumentsTable: { name: "mova-documents", env: "DOCUMENTS_TABLE" },
   ExecutionsTable: { name: "mova-executions", env: "EXECUTIONS_TABLE" },
   PatternsTable: { name: "mova-patterns", env: "PATTERNS_TABLE" },
@@ -90,13 +90,13 @@ export const LOCAL_RESOURCES: Record<string, { name: string; env: string }> = {
 // ---------------------------------------------------------------------------------------
 // The template
 
-export interface LocalTableDefinition {
+interface LocalTableDefinition {
   logicalId: string;
   env: string;
   input: CreateTableCommandInput;
 }
 
-export interface LocalQueueDefinition {
+interface LocalQueueDefinition {
   logicalId: string;
   env: string;
   name: string;

@@ -9,7 +9,7 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import type { Config } from "../config.ts";
 
-export interface AwsClientOptions {
+interface AwsClientOptions {
   /** Where to read endpoint and credential variables; the process's environment by default. */
   env?: NodeJS.ProcessEnv;
   /** Time to open a connection (ms). */

@@ -8,7 +8,7 @@ import { MovaError } from "../errors.ts";
 import { type NewSession, type SessionState, type SessionStore, SESSION_CONFLICT } from "../core/ports.ts";
 import { assertTtl, sessionKey, stampNewSession, stampUpdatedSession } from "./session-state.ts";
 
-export interface MemorySessionStoreOptions {
+interface MemorySessionStoreOptions {
   ttlSeconds: number;
   /** Epoch ms; `Date.now` by default. */
   now?: () => number;

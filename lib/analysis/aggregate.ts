@@ -38,7 +38,7 @@ export const AGGREGATE_CAPS = {
 export const MAX_PATH_KEY_LENGTH = 200;
 export const PATH_SEPARATOR = " > ";
 
-export interface Counter {
+interface Counter {
   n: number;
 }
 export interface StepAggregate {
@@ -59,7 +59,7 @@ export interface StepAggregate {
   /** Error code (with `:<http status>` when the step has one) → count. */
   errors: BoundedMap<Counter>;
 }
-export interface ToolAggregate {
+interface ToolAggregate {
   calls: number;
   succeeded: number;
   failed: number;
@@ -67,18 +67,18 @@ export interface ToolAggregate {
   retries: number;
   latency: LatencySketch;
 }
-export interface PathAggregate {
+interface PathAggregate {
   count: number;
   duration: LatencySketch;
 }
-export interface IntentAggregate {
+interface IntentAggregate {
   runs: number;
   completed: number;
   failed: number;
   timedOut: number;
   waitingInput: number;
 }
-export interface TermAggregate {
+interface TermAggregate {
   succeeded: number;
   failed: number;
 }
@@ -223,7 +223,7 @@ const termSpec: BoundedMapSpec<TermAggregate> = {
  * counts are read, so a history of millions of repetitive prompts costs one map update per
  * prompt instead of one per word. Every read of the tally settles the buffer first.
  */
-export class PromptTermTally extends BoundedMap<TermAggregate> {
+class PromptTermTally extends BoundedMap<TermAggregate> {
   private pending = new Map<readonly string[], TermAggregate>();
 
   constructor() {
@@ -554,19 +554,19 @@ export function mergeAggregates(a: ProtocolAggregate, b: ProtocolAggregate): Pro
 
 // ---- stored form -------------------------------------------------------------------------
 
-export interface StepAggregateJson extends Omit<StepAggregate, "latency" | "errors"> {
+interface StepAggregateJson extends Omit<StepAggregate, "latency" | "errors"> {
   latency: LatencySketchJson;
   errors: BoundedMapJson<number>;
 }
-export interface ToolAggregateJson extends Omit<ToolAggregate, "latency"> {
+interface ToolAggregateJson extends Omit<ToolAggregate, "latency"> {
   latency: LatencySketchJson;
 }
-export interface PathAggregateJson {
+interface PathAggregateJson {
   count: number;
   duration: LatencySketchJson;
 }
 
-export interface AggregateJson extends AggregateKey {
+interface AggregateJson extends AggregateKey {
   v: 1;
   executions: number;
   completed: number;

@@ -12,19 +12,19 @@ import { type Recommendation, type RecommendationOptions, recommend } from "./re
 import { type ExecutionStatistics, computeStatistics } from "./statistics.ts";
 import { parseTimestamp } from "./time.ts";
 
-export const DEFAULT_WINDOW_DAYS = 30;
+const DEFAULT_WINDOW_DAYS = 30;
 const DAY_MS = 86_400_000;
 
 /** Finds the document a protocol belongs to, for the document-aware recommendations. */
 export type DocumentLookup = (name: string, tenant: string) => MovaDocument | undefined;
 
-export interface AnalysisWindow {
+interface AnalysisWindow {
   from: string;
   to: string;
   days: number;
 }
 
-export interface AggregateOptions {
+interface AggregateOptions {
   tenant?: string;
   document?: string;
   protocol?: string;
@@ -34,13 +34,13 @@ export interface AggregateOptions {
   now?: Date;
 }
 
-export interface AnalyzeOptions extends AggregateOptions {
+interface AnalyzeOptions extends AggregateOptions {
   documents?: DocumentLookup;
   patterns?: PatternOptions;
   recommendations?: RecommendationOptions;
 }
 
-export interface RecordCounts {
+interface RecordCounts {
   read: number;
   analysed: number;
   /** Started before the window, after its end, or at an unreadable time. */
@@ -49,7 +49,7 @@ export interface RecordCounts {
   filteredOut: number;
 }
 
-export interface AggregationResult {
+interface AggregationResult {
   window: AnalysisWindow;
   aggregates: ProtocolAggregate[];
   records: RecordCounts;
@@ -72,10 +72,7 @@ export interface AnalysisReport {
   protocols: ProtocolReport[];
 }
 
-export function analysisWindow(
-  timeRangeDays: number = DEFAULT_WINDOW_DAYS,
-  now: Date = new Date(),
-): AnalysisWindow {
+function analysisWindow(timeRangeDays: number = DEFAULT_WINDOW_DAYS, now: Date = new Date()): AnalysisWindow {
   if (!(Number.isFinite(timeRangeDays) && timeRangeDays > 0)) {
     throw new MovaError("invalid_window", `timeRangeDays must be a number > 0, got ${timeRangeDays}`);
   }
@@ -166,7 +163,7 @@ export async function aggregateExecutions(
   return { window, aggregates: [...aggregates.values()], records: counts };
 }
 
-export interface ReportOptions {
+interface ReportOptions {
   now?: Date;
   /** Default: from the earliest start to the latest finish of the aggregates. */
   window?: AnalysisWindow;

@@ -109,10 +109,7 @@ export interface PatternOptions {
 
 const byKey = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
-export function strategyPatterns(
-  aggregate: ProtocolAggregate,
-  options: PatternOptions = {},
-): StrategyPattern[] {
+function strategyPatterns(aggregate: ProtocolAggregate, options: PatternOptions = {}): StrategyPattern[] {
   const successful = aggregate.successfulPaths.view().entries;
   const taken = aggregate.pathsTaken.view().entries;
   const successCount = new Map(successful.map(([key, path]) => [key, path.count]));
@@ -147,7 +144,7 @@ export function strategyPatterns(
   return patterns.slice(0, options.maxPaths ?? 10);
 }
 
-export function failurePointPatterns(
+function failurePointPatterns(
   aggregate: ProtocolAggregate,
   options: PatternOptions = {},
 ): FailurePointPattern[] {
@@ -181,7 +178,7 @@ export function failurePointPatterns(
   );
 }
 
-export function toolSelectionPatterns(aggregate: ProtocolAggregate): ToolSelectionPattern[] {
+function toolSelectionPatterns(aggregate: ProtocolAggregate): ToolSelectionPattern[] {
   const { entries, other } = aggregate.tools.view();
   if (other !== undefined) entries.push(["(other)", other]);
   return entries
@@ -204,16 +201,11 @@ export function toolSelectionPatterns(aggregate: ProtocolAggregate): ToolSelecti
     .sort((a, b) => b.figures.calls - a.figures.calls || byKey(a.tool, b.tool));
 }
 
-export function termLift(
-  succeeded: number,
-  failed: number,
-  totalSucceeded: number,
-  totalFailed: number,
-): number {
+function termLift(succeeded: number, failed: number, totalSucceeded: number, totalFailed: number): number {
   return (succeeded + 1) / (totalSucceeded + 2) / ((failed + 1) / (totalFailed + 2));
 }
 
-export function promptPatterns(aggregate: ProtocolAggregate, options: PatternOptions = {}): PromptPattern[] {
+function promptPatterns(aggregate: ProtocolAggregate, options: PatternOptions = {}): PromptPattern[] {
   const { succeeded: totalSucceeded, failed: totalFailed } = aggregate.promptSteps;
   if (totalSucceeded === 0 || totalFailed === 0) return [];
   const minCount = options.minTermCount ?? 3;
@@ -245,7 +237,7 @@ export function promptPatterns(aggregate: ProtocolAggregate, options: PatternOpt
   return [...success.slice(0, maxTerms), ...failure.slice(0, maxTerms)];
 }
 
-export function intentPatterns(aggregate: ProtocolAggregate): IntentPattern[] {
+function intentPatterns(aggregate: ProtocolAggregate): IntentPattern[] {
   const { entries, other } = aggregate.intents.view();
   if (other !== undefined) entries.push(["(other)", other]);
   return entries

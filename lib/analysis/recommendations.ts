@@ -24,14 +24,14 @@ import type { MovaDocument, Protocol, Step } from "../mova/schema.ts";
 import { placeholdersOf } from "../mova/placeholders.ts";
 import { round } from "./statistics.ts";
 
-export const RECOMMENDATION_KINDS = [
+const RECOMMENDATION_KINDS = [
   "low_success_rate",
   "failing_step",
   "slow_step",
   "branch_never_taken",
   "parallelize",
 ] as const;
-export type RecommendationKind = (typeof RECOMMENDATION_KINDS)[number];
+type RecommendationKind = (typeof RECOMMENDATION_KINDS)[number];
 
 export interface Recommendation {
   kind: RecommendationKind;
@@ -69,10 +69,10 @@ const DEFAULTS: Required<RecommendationOptions> = {
 const percent = (fraction: number): string => `${round(fraction * 100, 1)}%`;
 const millis = (ms: number): string => `${round(ms, 0).toLocaleString("en-US")} ms`;
 
-export type ErrorClass = "retryable" | "validation" | "other";
+type ErrorClass = "retryable" | "validation" | "other";
 
 /** Classifies a step error key (`code` or `code:<http status>`) by whether a retry may help. */
-export function classifyError(key: string): ErrorClass {
+function classifyError(key: string): ErrorClass {
   const match = /^(.*):(\d{3})$/.exec(key);
   const code = match ? match[1]! : key;
   const status = match ? Number(match[2]) : undefined;
@@ -283,7 +283,7 @@ function outputVariableOf(step: Step): string | undefined {
 }
 
 /** The root variables a step's templates read. */
-export function readsOf(step: Step, document: MovaDocument | undefined): string[] {
+function readsOf(step: Step, document: MovaDocument | undefined): string[] {
   const templates: string[] = [];
   if (step.action === "prompt") {
     templates.push(step.prompt);

@@ -17,9 +17,9 @@
  */
 import { MovaError } from "../errors.ts";
 
-export const DEFAULT_RELATIVE_ACCURACY = 0.01;
+const DEFAULT_RELATIVE_ACCURACY = 0.01;
 export const MAX_BUCKETS = 512;
-export const ZERO_THRESHOLD_MS = 0.001;
+const ZERO_THRESHOLD_MS = 0.001;
 
 /** Compact stored form: counts as base-36 integers joined by commas, an empty bucket written as "". */
 export interface LatencySketchJson {

@@ -69,7 +69,7 @@ export function latencyFigures(sketch: LatencySketch): LatencyFigures {
 }
 
 /** The ids of a protocol's steps in document order, when the document is known. */
-export function documentStepOrder(document: MovaDocument | undefined, protocol: string): Map<string, number> {
+function documentStepOrder(document: MovaDocument | undefined, protocol: string): Map<string, number> {
   const order = new Map<string, number>();
   const steps = document?.protocols.find((p) => p.name === protocol)?.steps ?? [];
   for (const [index, step] of steps.entries()) order.set(step.id, index);
@@ -77,10 +77,7 @@ export function documentStepOrder(document: MovaDocument | undefined, protocol: 
 }
 
 /** Steps in document order when known, then by how often they ran, then by id. */
-export function orderedSteps(
-  aggregate: ProtocolAggregate,
-  document?: MovaDocument,
-): Array<[string, StepAggregate]> {
+function orderedSteps(aggregate: ProtocolAggregate, document?: MovaDocument): Array<[string, StepAggregate]> {
   const order = documentStepOrder(document, aggregate.protocol);
   const { entries, other } = aggregate.steps.view();
   const sorted = entries.sort(([a, sa], [b, sb]) => {

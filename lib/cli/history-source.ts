@@ -45,7 +45,7 @@ const DAY_MS = 86_400_000;
 const WHOLE_FILE_DAYS = 365_000;
 
 /** Streams a JSON Lines file; a line that is not an execution record is a usage error naming the line. */
-export async function* readHistoryFile(file: string): AsyncGenerator<ExecutionRecord> {
+async function* readHistoryFile(file: string): AsyncGenerator<ExecutionRecord> {
   if (!existsSync(file)) throw new CliError("file_not_found", `${file}: file not found`);
   const lines = createInterface({ input: createReadStream(file, { encoding: "utf8" }), crlfDelay: Infinity });
   let number = 0;
@@ -83,7 +83,7 @@ export async function* readHistoryFile(file: string): AsyncGenerator<ExecutionRe
 }
 
 /** The environment that reaches the local stack's DynamoDB, or a usage error saying how to get one. */
-export function localStackEnv(io: CliIo, cwd = process.cwd()): Record<string, string> {
+function localStackEnv(io: CliIo, cwd = process.cwd()): Record<string, string> {
   const env = { ...(io.env as Record<string, string>) };
   if (!env.AWS_ENDPOINT_URL_DYNAMODB) {
     const file = path.join(cwd, ".mova", "endpoints.json");
@@ -125,7 +125,7 @@ function processAlive(pid: number): boolean {
 }
 
 /** Days from `from` to `to` (UTC dates, `YYYY-MM-DD`), newest first. */
-export function daysBetween(from: Date, to: Date): string[] {
+function daysBetween(from: Date, to: Date): string[] {
   const days: string[] = [];
   const first = Date.UTC(from.getUTCFullYear(), from.getUTCMonth(), from.getUTCDate());
   for (

@@ -8,7 +8,7 @@ import type { MovaDocument } from "../mova/schema.ts";
 import { validateDocument } from "../mova/validate.ts";
 import { CliError } from "./io.ts";
 
-export interface Issue {
+interface Issue {
   code: string;
   path: string;
   message: string;
@@ -23,7 +23,7 @@ export interface FileReport {
 }
 
 /** Reads a file's text; a missing or unreadable file is a usage error (exit 2). */
-export async function readDocumentFile(file: string): Promise<string> {
+async function readDocumentFile(file: string): Promise<string> {
   try {
     return await readFile(file, "utf8");
   } catch (error) {
@@ -36,7 +36,7 @@ export async function readDocumentFile(file: string): Promise<string> {
 }
 
 /** Parses the text; a syntax error names the file and, when known, the line and column. */
-export function parseDocumentText(file: string, text: string): unknown {
+function parseDocumentText(file: string, text: string): unknown {
   try {
     return parseSource(text, formatFromFilename(file));
   } catch (error) {
@@ -51,7 +51,7 @@ export function parseDocumentText(file: string, text: string): unknown {
 }
 
 /** A JSON path the way the messages show it: `$.protocols[0].steps[2].next_step`. */
-export function formatPath(path: unknown): string {
+function formatPath(path: unknown): string {
   if (Array.isArray(path)) {
     let out = "$";
     for (const segment of path) out += typeof segment === "number" ? `[${segment}]` : `.${String(segment)}`;

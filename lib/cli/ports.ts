@@ -6,7 +6,7 @@ import { isMovaError } from "../errors.ts";
 import type { EnginePorts } from "../core/ports.ts";
 import { CliError, type CliIo } from "./io.ts";
 
-export function configFrom(io: CliIo): Config {
+function configFrom(io: CliIo): Config {
   try {
     return loadConfig(io.env);
   } catch (error) {

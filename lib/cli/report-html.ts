@@ -33,7 +33,7 @@ function rateColour(rate: number | null): string {
   return rate >= 0.9 ? COLOURS.good : rate >= 0.8 ? COLOURS.warn : COLOURS.bad;
 }
 
-export interface HtmlReportOptions {
+interface HtmlReportOptions {
   title?: string;
 }
 

@@ -30,7 +30,7 @@ export const StepRecordSchema = z.object({
   branches: z.array(z.string()).optional(),
 });
 
-export const TRIGGERS = ["api", "session", "event", "cli"] as const;
+const TRIGGERS = ["api", "session", "event", "cli"] as const;
 
 export const ExecutionRecordSchema = z.object({
   tenant: z.string().min(1),

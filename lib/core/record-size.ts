@@ -8,7 +8,7 @@ import type { ExecutionRecord } from "./execution-record.ts";
 export const utf8Bytes = (text: string) => Buffer.byteLength(text, "utf8");
 
 /** The first `maxBytes` bytes of `text`, never splitting a character. */
-export function cutUtf8(text: string, maxBytes: number): string {
+function cutUtf8(text: string, maxBytes: number): string {
   const bytes = Buffer.from(text, "utf8");
   if (bytes.length <= maxBytes) return text;
   let end = maxBytes;

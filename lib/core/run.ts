@@ -4,7 +4,7 @@
  */
 
 export type RunStatus = "completed" | "failed" | "waiting_input" | "timed_out";
-export type StepStatus = "succeeded" | "failed" | "skipped";
+type StepStatus = "succeeded" | "failed" | "skipped";
 
 /** Machine-readable failure of a step or a run (`llm_error`, `tool_http_status`, `timeout`, `max_steps`, …). */
 export interface StepError {

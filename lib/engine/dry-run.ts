@@ -45,7 +45,7 @@ export interface DryRunStep {
   error?: StepError;
 }
 
-export type DryRunStop = "end" | "completed" | "input" | "loop" | "failed";
+type DryRunStop = "end" | "completed" | "input" | "loop" | "failed";
 
 export interface DryRunResult {
   protocol: string;

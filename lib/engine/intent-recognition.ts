@@ -6,7 +6,7 @@ import type { LlmPort } from "../core/ports.ts";
 import { classificationPrompt, intentFromAnswer, matchIntent } from "../mova/intents.ts";
 import type { Intent, MovaDocument } from "../mova/schema.ts";
 
-export interface IntentRecognition {
+interface IntentRecognition {
   intent?: Intent;
   via: "pattern" | "llm" | "none";
   pattern?: string;

@@ -10,7 +10,7 @@ function escapeRegExp(text: string): string {
 }
 
 /** The forms a secret value takes once encoded for a URL or embedded in JSON text. */
-export function secretVariants(value: string): string[] {
+function secretVariants(value: string): string[] {
   const variants = new Set<string>([value]);
   variants.add(encodeURIComponent(value));
   variants.add(new URLSearchParams({ s: value }).toString().slice(2));

@@ -5,12 +5,12 @@
 import { MovaError } from "../errors.ts";
 import type { Retry } from "../mova/schema.ts";
 
-export type Jitter = "full" | "equal" | "none";
+type Jitter = "full" | "equal" | "none";
 
 /** No single wait between attempts is longer than this. */
 export const MAX_BACKOFF_MS = 60_000;
 
-export interface RetryPolicy {
+interface RetryPolicy {
   /** Tries in all, the first included. */
   attempts: number;
   backoffMs: number;
@@ -67,11 +67,11 @@ export interface AttemptFailure {
   aborted?: boolean;
 }
 
-export type RetryOutcome<T> =
+type RetryOutcome<T> =
   | { ok: true; value: T; attempts: number }
   | { ok: false; failure: AttemptFailure; attempts: number };
 
-export interface RetryOptions {
+interface RetryOptions {
   policy: RetryPolicy;
   /** One attempt's time bound; enforced with an AbortSignal. */
   timeoutMs?: number | undefined;
@@ -87,7 +87,7 @@ export interface RetryOptions {
 }
 
 /** Resolves with the promise, or rejects with the signal's reason as soon as it aborts. */
-export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   if (signal.aborted) {
     promise.catch(() => {});
     return Promise.reject(signal.reason);
@@ -112,7 +112,7 @@ export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<
 }
 
 /** A signal aborted by its parent or after `timeoutMs`, whichever comes first. */
-export function attemptSignal(
+function attemptSignal(
   parent: AbortSignal,
   timeoutMs: number | undefined,
 ): { signal: AbortSignal; timedOut: () => boolean; dispose: () => void } {

@@ -15,9 +15,7 @@ import { HTTP_METHODS, type HttpMethod, type Tool } from "../mova/schema.ts";
 import type { ToolRequest } from "../core/ports.ts";
 import { MovaError } from "../errors.ts";
 
-export type ToolRequestErrorCode = "invalid_header" | "invalid_method" | "invalid_endpoint";
-
-export interface BuiltToolRequest {
+interface BuiltToolRequest {
   request: ToolRequest;
   /** Placeholders that had no value and were left as written. */
   unresolved: string[];

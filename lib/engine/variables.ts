@@ -7,10 +7,7 @@ import type { Profile } from "../mova/schema.ts";
 import { getPath, type Resolver } from "../mova/placeholders.ts";
 import type { SecretsPort } from "../core/ports.ts";
 
-/** Roots a document cannot shadow with a variable of its own. */
-export const RESERVED_ROOTS = ["session", "profile", "secrets"] as const;
-
-export interface ResolverSources {
+interface ResolverSources {
   /** The run's own variables (inputs, step outputs, `user_input`); read live, not copied. */
   variables: Record<string, unknown>;
   session?: Record<string, unknown> | undefined;

@@ -6,9 +6,9 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { MovaError } from "../errors.ts";
 
-export const DEV_TENANT = "dev";
+const DEV_TENANT = "dev";
 
-export interface ApiKeyEntry {
+interface ApiKeyEntry {
   tenant: string;
   hash: Buffer;
 }

@@ -21,7 +21,7 @@ export interface ApiDeps extends RuntimeDeps {
 }
 
 /** The patterns, recommendations and analysis-run routes' stores and the run queue. */
-export interface ApiAnalysisDeps {
+interface ApiAnalysisDeps {
   patterns: PatternStore;
   runs: AnalysisRunStore;
   /** Stores a queued run and hands it to the batch analysis (lib/services/batch-analysis.ts). */

@@ -7,7 +7,7 @@
 import type { APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import { MovaError, StoreUnavailableError } from "../errors.ts";
 
-export const STATUS_BY_CODE: Readonly<Record<string, number>> = {
+const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   invalid_json: 400,
   invalid_request: 400,
   invalid_cursor: 400,
@@ -29,7 +29,7 @@ export const STATUS_BY_CODE: Readonly<Record<string, number>> = {
 };
 
 /** What the API answers for a failure. */
-export interface ApiFailure {
+interface ApiFailure {
   status: number;
   code: string;
   message: string;

@@ -26,9 +26,9 @@ export type ApiHandler = (
   context: Context,
 ) => Promise<APIGatewayProxyStructuredResultV2>;
 
-export const API_INFO = { title: "MOVA Serverless API", version: "1.0.0" };
+const API_INFO = { title: "MOVA Serverless API", version: "1.0.0" };
 
-export function apiRoutes(deps: ApiDeps): RouteSpec[] {
+function apiRoutes(deps: ApiDeps): RouteSpec[] {
   const loader = createDocumentLoader(deps.documents);
   const routes: RouteSpec[] = [
     {

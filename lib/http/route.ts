@@ -6,7 +6,7 @@ import type { Logger } from "@aws-lambda-powertools/logger";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import type { z } from "zod";
 
-export type Method = "GET" | "PUT" | "POST" | "DELETE";
+type Method = "GET" | "PUT" | "POST" | "DELETE";
 
 export interface ApiRequest<TBody = unknown, TQuery = unknown> {
   tenant: string;
@@ -25,7 +25,7 @@ export interface ApiResponse {
   headers?: Record<string, string>;
 }
 
-export interface ResponseSpec {
+interface ResponseSpec {
   description: string;
   schema?: z.ZodType;
 }

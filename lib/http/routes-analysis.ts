@@ -28,11 +28,11 @@ const WindowDays = z.coerce
   .optional()
   .describe(`window in days ending today (UTC), default ${DEFAULT_WINDOW_DAYS}, at most ${MAX_WINDOW_DAYS}`);
 
-export const PatternsQuery = z.strictObject({
+const PatternsQuery = z.strictObject({
   type: z.enum(PATTERN_TYPES).optional().describe("only patterns of this type"),
   window: WindowDays,
 });
-export const RecommendationsQuery = z.strictObject({ window: WindowDays });
+const RecommendationsQuery = z.strictObject({ window: WindowDays });
 
 const Window = z.object({ from: z.string(), to: z.string(), days: z.number() });
 const PatternSchema = z
@@ -59,16 +59,16 @@ const ProtocolWindow = z.object({
   daysWithData: z.number().int(),
 });
 
-export const ProtocolPatternsResponse = ProtocolWindow.extend({
+const ProtocolPatternsResponse = ProtocolWindow.extend({
   statistics: z.record(z.string(), z.unknown()).nullable(),
   patterns: z.array(PatternSchema),
 }).meta({ id: "ProtocolPatterns" });
 
-export const RecommendationsResponse = ProtocolWindow.extend({
+const RecommendationsResponse = ProtocolWindow.extend({
   recommendations: z.array(RecommendationSchema),
 }).meta({ id: "Recommendations" });
 
-export const TenantPatternsResponse = z
+const TenantPatternsResponse = z
   .object({
     window: Window,
     items: z.array(
@@ -82,7 +82,7 @@ export const TenantPatternsResponse = z
   })
   .meta({ id: "TenantPatterns" });
 
-export const CreateAnalysisRunRequest = z
+const CreateAnalysisRunRequest = z
   .strictObject({
     document: DocumentName.optional(),
     protocol: ProtocolName.optional(),
@@ -102,7 +102,7 @@ const RunFigures = z.object({
   bucketsUnsettled: z.number().int(),
 });
 
-export const AnalysisRunResponse = z
+const AnalysisRunResponse = z
   .object({
     runId: z.string(),
     status: z.enum(["queued", "running", "succeeded", "failed"]),
@@ -119,11 +119,11 @@ export const AnalysisRunResponse = z
   })
   .meta({ id: "AnalysisRun" });
 
-export const CreateAnalysisRunResponse = z
+const CreateAnalysisRunResponse = z
   .object({ runId: z.string(), status: z.literal("queued"), location: z.string() })
   .meta({ id: "CreateAnalysisRunResponse" });
 
-export function windowOf(
+function windowOf(
   days: number,
   now: number,
 ): { from: string; to: string; days: number; fromDay: string; toDay: string } {

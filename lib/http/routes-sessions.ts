@@ -33,11 +33,11 @@ import type { z } from "zod";
 
 const idParam = { id: SessionId };
 
-export function newSessionId(): string {
+function newSessionId(): string {
   return `s_${randomBytes(18).toString("base64url")}`;
 }
 
-export function sessionView(session: SessionState): z.infer<typeof SessionResponse> {
+function sessionView(session: SessionState): z.infer<typeof SessionResponse> {
   return {
     sessionId: session.sessionId,
     document: session.document,

@@ -5,7 +5,7 @@
 import * as z from "zod";
 import { ExecutionRecordSchema, StepErrorSchema, StepRecordSchema } from "../core/execution-record.ts";
 
-export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 export const ErrorResponse = z
   .object({
@@ -19,7 +19,7 @@ export const ErrorResponse = z
   })
   .meta({ id: "Error" });
 
-export const ValidationIssue = z.object({ code: z.string(), path: z.string(), message: z.string() });
+const ValidationIssue = z.object({ code: z.string(), path: z.string(), message: z.string() });
 
 export const DocumentName = z.string().regex(NAME_PATTERN, "letters, digits, '.', '_' or '-', at most 128");
 export const SessionId = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/);
@@ -31,7 +31,7 @@ export const PutDocumentRequest = z
   .describe("a MOVA document (see schema/mova.schema.json); validated by the MOVA validator")
   .meta({ id: "MovaDocumentBody" });
 
-export const DocumentSummary = z.object({
+const DocumentSummary = z.object({
   name: z.string(),
   version: z.number().int(),
   hash: z.string().describe("sha256 hex of the canonical JSON"),
@@ -87,7 +87,7 @@ export const MessageRequest = z
   .strictObject({ text: z.string().min(1).max(8192) })
   .meta({ id: "MessageRequest" });
 
-export const MESSAGE_STATUSES = [
+const MESSAGE_STATUSES = [
   "completed",
   "failed",
   "timed_out",
@@ -121,7 +121,7 @@ export const CreateExecutionRequest = z
   })
   .meta({ id: "CreateExecutionRequest" });
 
-export const RUN_STATUSES = ["completed", "failed", "waiting_input", "timed_out"] as const;
+const RUN_STATUSES = ["completed", "failed", "waiting_input", "timed_out"] as const;
 
 export const ExecutionResponse = z
   .object({

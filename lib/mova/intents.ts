@@ -4,7 +4,7 @@
  */
 import type { Intent, MovaDocument } from "./schema.ts";
 
-export interface IntentMatch {
+interface IntentMatch {
   intent: Intent;
   /** The pattern that matched, as written in the document. */
   pattern: string;

@@ -102,7 +102,7 @@ function firstLine(message: string): string {
 }
 
 /** 1-based line and column of a character offset. */
-export function positionAt(text: string, offset: number): { line: number; column: number } {
+function positionAt(text: string, offset: number): { line: number; column: number } {
   const clamped = Math.max(0, Math.min(offset, text.length));
   let line = 1;
   let lineStart = 0;
@@ -130,7 +130,7 @@ const STRING_BODY = /(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*/
  * The offset of the first character that makes the text invalid JSON (the text length
  * when it ends too early). Iterative, so deep nesting cannot overflow the stack.
  */
-export function findJsonErrorOffset(text: string): number {
+function findJsonErrorOffset(text: string): number {
   const stack: Array<"object" | "array"> = [];
   // What may come next: a value, an object key (or `}` right after `{`), etc.
   type Expect = "value" | "first-value" | "key" | "first-key" | "colon" | "after-value";

@@ -6,7 +6,7 @@
  * but not a well-formed path (`{}`, `{a..b}`, `{.a}`) is a malformed placeholder.
  */
 
-export type TemplatePart =
+type TemplatePart =
   | { kind: "text"; text: string }
   | { kind: "placeholder"; path: string; raw: string }
   | { kind: "invalid"; raw: string; offset: number };
@@ -97,7 +97,7 @@ export function getPath(root: unknown, path: string): unknown {
 /** Looks a placeholder path up; `undefined` means it has no value. */
 export type Resolver = (path: string) => unknown;
 
-export interface RenderResult {
+interface RenderResult {
   text: string;
   /** Placeholders that had no value and were left as written. */
   unresolved: string[];

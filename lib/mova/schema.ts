@@ -7,8 +7,8 @@
 import * as z from "zod";
 
 /** Any JSON value. */
-export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
-export const JsonValue: z.ZodType<Json> = z.lazy(() =>
+type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+const JsonValue: z.ZodType<Json> = z.lazy(() =>
   z.union([
     z.string(),
     z.number(),
@@ -153,7 +153,7 @@ export const Protocol = z.object({
 });
 export type Protocol = z.infer<typeof Protocol>;
 
-export const INTENT_TYPES = ["greeting", "question", "command", "feedback", "custom"] as const;
+const INTENT_TYPES = ["greeting", "question", "command", "feedback", "custom"] as const;
 
 export const Intent = z.object({
   name: z.string().min(1),
@@ -166,7 +166,7 @@ export const Intent = z.object({
 });
 export type Intent = z.infer<typeof Intent>;
 
-export const AUTH_TYPES = ["none", "bearer", "api_key", "basic"] as const;
+const AUTH_TYPES = ["none", "bearer", "api_key", "basic"] as const;
 
 export const Authentication = z.object({
   type: z.enum(AUTH_TYPES).default("none"),

@@ -2,20 +2,12 @@
  * Small helpers over documents and steps shared by the validator and the engine, so both
  * agree on where a step's result lives.
  */
-import type { MovaDocument, Protocol, Step } from "./schema.ts";
+import type { Step } from "./schema.ts";
 
 /** The first-segment names a document may read without any step setting them. */
-export const BUILTIN_VARIABLES = ["user_input", "intent", "now"] as const;
+const BUILTIN_VARIABLES = ["user_input", "intent", "now"] as const;
 /** Namespaces readable as `name.*`. */
-export const BUILTIN_NAMESPACES = ["session", "profile", "secrets"] as const;
-
-export function findProtocol(document: MovaDocument, name: string): Protocol | undefined {
-  return document.protocols.find((protocol) => protocol.name === name);
-}
-
-export function findStep(protocol: Protocol, id: string): Step | undefined {
-  return protocol.steps.find((step) => step.id === id);
-}
+const BUILTIN_NAMESPACES = ["session", "profile", "secrets"] as const;
 
 /**
  * The variable a step stores its result in: a `prompt` step its `output`, else
@@ -35,16 +27,6 @@ export function defaultOutputVariable(
     default:
       return undefined;
   }
-}
-
-/** Every variable some step of the protocol can set, plus its declared inputs. */
-export function protocolVariables(protocol: Protocol): Set<string> {
-  const names = new Set<string>(protocol.inputs ?? []);
-  for (const step of protocol.steps) {
-    const name = defaultOutputVariable(step);
-    if (name) names.add(name);
-  }
-  return names;
 }
 
 /** Whether a placeholder or condition path reads a built-in (`user_input`, `session.*`, …). */

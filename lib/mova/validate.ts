@@ -30,7 +30,7 @@ import {
 } from "./schema.ts";
 import { defaultOutputVariable, isBuiltinPath } from "./steps.ts";
 
-export type ValidationCode =
+type ValidationCode =
   | "schema"
   | "unsupported_version"
   | "duplicate_id"
@@ -77,7 +77,7 @@ export class InvalidDocumentError extends MovaError {
 }
 
 /** One line for people: `$.path: message [code]`. */
-export function formatIssue(issue: ValidationIssue): string {
+function formatIssue(issue: ValidationIssue): string {
   return `${issue.path}: ${issue.message} [${issue.code}]`;
 }
 
@@ -98,7 +98,7 @@ export function loadDocument(
 /** Deeper input is refused before any recursive check can exhaust the stack. */
 export const MAX_DOCUMENT_DEPTH = 64;
 /** Objects, lists and values in all; also bounds shared (DAG) structures. */
-export const MAX_DOCUMENT_NODES = 500_000;
+const MAX_DOCUMENT_NODES = 500_000;
 
 /** Validates a parsed document. Never throws. */
 export function validateDocument(input: unknown): ValidationResult {

@@ -68,7 +68,7 @@ export interface ScheduledEvent {
 
 export type BatchAnalysisResult = SQSBatchResponse | { runId: string; figures: AnalysisRunFigures };
 
-export function isSqsEvent(event: unknown): event is SQSEvent {
+function isSqsEvent(event: unknown): event is SQSEvent {
   const records = (event as { Records?: unknown })?.Records;
   return Array.isArray(records) && records.every((r) => (r as SQSRecord)?.eventSource === "aws:sqs");
 }

@@ -22,7 +22,7 @@ import type { ExecutionRecord } from "../core/execution-record.ts";
 import { type DayBucketKey, type PatternStore, dayOf } from "../adapters/dynamodb/pattern-store.ts";
 import { MovaError } from "../errors.ts";
 
-export interface IncomingEvent {
+interface IncomingEvent {
   /** The SQS message id (what a partial batch response names). */
   id: string;
   body: string;
@@ -34,7 +34,7 @@ export type EventOutcome =
   | { status: "duplicate"; executionId: string }
   | { status: "failed"; code: string; message: string };
 
-export interface AnalysisServiceDeps {
+interface AnalysisServiceDeps {
   patterns: PatternStore;
   metrics?: Metrics;
   logger?: Logger;
@@ -44,10 +44,10 @@ export interface AnalysisServiceDeps {
 
 export const METRIC_EXECUTIONS_ANALYSED = "ExecutionsAnalysed";
 export const METRIC_ANALYSIS_FAILURES = "AnalysisFailures";
-export const METRIC_QUEUE_LAG = "QueueLagMs";
+const METRIC_QUEUE_LAG = "QueueLagMs";
 
 /** Parses and validates one message body against the execution event schema. */
-export function parseExecutionEvent(body: string): ExecutionRecord {
+function parseExecutionEvent(body: string): ExecutionRecord {
   let json: unknown;
   try {
     json = JSON.parse(body);

@@ -48,10 +48,10 @@ import { MovaError } from "../errors.ts";
 
 export const MAX_WINDOW_DAYS = 365;
 /** Long enough for any in-flight stream merge (the analyze function's timeout is 60 s) to land. */
-export const DEFAULT_SETTLE_MS = 15 * 60_000;
+const DEFAULT_SETTLE_MS = 15 * 60_000;
 const DAY_MS = 86_400_000;
 
-export interface BatchScope {
+interface BatchScope {
   /** Absent: every tenant (the scheduled run). */
   tenant?: string;
   document?: string;
@@ -59,7 +59,7 @@ export interface BatchScope {
   timeRangeDays: number;
 }
 
-export interface BatchAnalysisDeps {
+interface BatchAnalysisDeps {
   history: Pick<DynamoHistoryStore, "queryByDay" | "queryExecutions" | "markAnalysis">;
   patterns: PatternStore;
   logger?: Logger;
@@ -83,7 +83,7 @@ interface ProtocolDay {
 }
 
 /** The UTC days of a window ending today, oldest first. */
-export function windowDays(timeRangeDays: number, now: number): string[] {
+function windowDays(timeRangeDays: number, now: number): string[] {
   const days: string[] = [];
   const today = Date.parse(`${dayOf(new Date(now).toISOString())}T00:00:00Z`);
   for (let i = timeRangeDays - 1; i >= 0; i--)
@@ -297,9 +297,9 @@ export const AnalysisRunMessageSchema = z.object({
   tenant: z.string().min(1),
   runId: z.string().min(1),
 });
-export type AnalysisRunMessage = z.infer<typeof AnalysisRunMessageSchema>;
+type AnalysisRunMessage = z.infer<typeof AnalysisRunMessageSchema>;
 
-export interface RunRequestDeps {
+interface RunRequestDeps {
   runs: AnalysisRunStore;
   sqs: SQSClient;
   /** ANALYSIS_RUN_QUEUE_URL. */
@@ -350,7 +350,7 @@ export async function requestAnalysisRun(
   return run;
 }
 
-export interface RunExecutionDeps extends Omit<BatchAnalysisDeps, "onProgress"> {
+interface RunExecutionDeps extends Omit<BatchAnalysisDeps, "onProgress"> {
   runs: AnalysisRunStore;
 }
 

@@ -16,7 +16,7 @@ import type { ExecutionRecord } from "../core/execution-record.ts";
 import type { MovaDocument } from "../mova/schema.ts";
 import type { EventPublisher, HistoryStore, StoredDocument } from "../core/ports.ts";
 
-export type Trigger = ExecutionRecord["trigger"];
+type Trigger = ExecutionRecord["trigger"];
 
 /** A stored document with its parsed (validated, normalised) form. */
 export interface LoadedDocument {
@@ -24,7 +24,7 @@ export interface LoadedDocument {
   parsed: MovaDocument;
 }
 
-export interface ExecutionDeps {
+interface ExecutionDeps {
   llm: LlmPort;
   tools: ToolPort;
   secrets: SecretsPort;
@@ -38,7 +38,7 @@ export interface ExecutionDeps {
   historyWriteAttempts?: number;
 }
 
-export interface ExecuteRequest extends RunContext {
+interface ExecuteRequest extends RunContext {
   tenant: string;
   document: LoadedDocument;
   protocol: string;
@@ -61,9 +61,9 @@ export interface ExecutionOutcome {
 export const unknownProtocol = (protocol: string) =>
   new MovaError("unknown_protocol", `the document has no protocol "${protocol}"`);
 
-export const FINISHED_STATUSES: ReadonlySet<string> = new Set(["completed", "failed", "timed_out"]);
+const FINISHED_STATUSES: ReadonlySet<string> = new Set(["completed", "failed", "timed_out"]);
 
-export function newExecutionId(): string {
+function newExecutionId(): string {
   // Time first, so ids sort roughly by creation in listings and logs.
   return `ex_${Date.now().toString(36)}${randomUUID().replaceAll("-", "").slice(0, 16)}`;
 }
@@ -158,7 +158,7 @@ export async function executeProtocol(
   return { ...outcome, record: { ...outcome.record, analysis } };
 }
 
-export function buildExecutionRecord(
+function buildExecutionRecord(
   request: Pick<ExecuteRequest, "tenant" | "document" | "sessionId" | "trigger" | "intent">,
   executionId: string,
   result: RunResult,

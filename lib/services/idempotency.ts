@@ -38,7 +38,7 @@ import { MovaError, StoreUnavailableError } from "../errors.ts";
 export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 /** Who asks: each scope has its own keys (the API's "x" is not the trigger's "x"). */
-export type IdempotencyScope = "api" | "trigger";
+type IdempotencyScope = "api" | "trigger";
 
 export interface IdempotentResponse {
   status: number;
@@ -53,7 +53,7 @@ export interface IdempotentRequest {
   request: unknown;
 }
 
-export interface IdempotentOutcome {
+interface IdempotentOutcome {
   /** True: the key had already run and `response` is the one stored then. */
   replayed: boolean;
   response: IdempotentResponse;
@@ -72,7 +72,7 @@ export interface Idempotency {
   ): Promise<IdempotentOutcome>;
 }
 
-export interface DynamoIdempotencyOptions {
+interface DynamoIdempotencyOptions {
   client: DynamoDBClient;
   tableName: string;
   /**

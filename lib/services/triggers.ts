@@ -29,9 +29,9 @@ import type { RuntimeDeps } from "./runtime-deps.ts";
 import { type ExecutionOutcome, executeProtocol, executionDepsOf, unknownProtocol } from "./executions.ts";
 import { IDEMPOTENCY_KEY } from "./idempotency.ts";
 
-export const RUN_REQUESTED_DETAIL_TYPE = "mova.run.requested";
+const RUN_REQUESTED_DETAIL_TYPE = "mova.run.requested";
 
-export const RunRequestSchema = z.object({
+const RunRequestSchema = z.object({
   tenant: z.string().min(1).max(128),
   document: z.string().min(1).max(256),
   protocol: z.string().min(1).max(256),
@@ -39,13 +39,13 @@ export const RunRequestSchema = z.object({
   idempotencyKey: z.string().regex(IDEMPOTENCY_KEY, "must be 1-255 visible ASCII characters").optional(),
 });
 
-export type RunRequest = z.infer<typeof RunRequestSchema>;
+type RunRequest = z.infer<typeof RunRequestSchema>;
 
 export type TriggerOutcome =
   | { state: "ran"; executionId: string; status: string; analysis: string }
   | { state: "replayed"; executionId?: string; status?: string };
 
-export interface TriggerDeps
+interface TriggerDeps
   extends Pick<
     RuntimeDeps,
     "documents" | "history" | "publisher" | "idempotency" | "llm" | "tools" | "secrets" | "clock"
@@ -55,7 +55,7 @@ export interface TriggerDeps
   runDeadlineMs: number;
 }
 
-export interface TriggerService {
+interface TriggerService {
   /** Runs one request (already parsed or raw); throws MovaError when it did not run (`retryable` says whether a retry can help). */
   handleRequest(input: unknown): Promise<TriggerOutcome>;
 }
@@ -126,7 +126,7 @@ function ran(outcome: ExecutionOutcome): TriggerOutcome {
 }
 
 /** Validates a run request; a malformed one is a permanent MovaError `invalid_run_request`. */
-export function parseRunRequest(input: unknown): RunRequest {
+function parseRunRequest(input: unknown): RunRequest {
   const parsed = RunRequestSchema.safeParse(input);
   if (!parsed.success) {
     const issues = parsed.error.issues
@@ -141,7 +141,7 @@ export function parseRunRequest(input: unknown): RunRequest {
  * The run request an SQS message carries: its JSON body, or the `detail` of the EventBridge
  * envelope when an EventBridge rule targets the queue.
  */
-export function runRequestOfSqsBody(body: string): unknown {
+function runRequestOfSqsBody(body: string): unknown {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);

@@ -15,7 +15,7 @@ import { requestAnalysisRun } from "../services/batch-analysis.ts";
 import { buildRuntimeDeps } from "./runtime.ts";
 import type { ApiDeps } from "../http/deps.ts";
 
-export interface BuildApiDepsOptions {
+interface BuildApiDepsOptions {
   /** Where endpoints, credentials and `MOVA_SECRET_*` are read; the process's by default. */
   env?: NodeJS.ProcessEnv;
   /** `memory` only for the local stack when no Redis could be had. */
@@ -42,10 +42,7 @@ export function buildApiDeps(config: Config, options: BuildApiDepsOptions = {}):
 }
 
 /** The patterns and analysis-run routes' stores (the patterns table) and the run queue. */
-export function buildApiAnalysisDeps(
-  config: Config,
-  env: NodeJS.ProcessEnv,
-): NonNullable<ApiDeps["analysis"]> {
+function buildApiAnalysisDeps(config: Config, env: NodeJS.ProcessEnv): NonNullable<ApiDeps["analysis"]> {
   const dynamo = createDynamoDbClient(config, { env });
   const sqs = createSqsClient(config, { env });
   const runs = createDynamoAnalysisRunStore({ client: dynamo, table: config.PATTERNS_TABLE });

@@ -9,8 +9,8 @@
 import { type DynamoDBClient, GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
 import { guardDynamo, keyPart } from "./errors.ts";
 
-export const ANALYSIS_RUN_STATUSES = ["queued", "running", "succeeded", "failed"] as const;
-export type AnalysisRunStatus = (typeof ANALYSIS_RUN_STATUSES)[number];
+const ANALYSIS_RUN_STATUSES = ["queued", "running", "succeeded", "failed"] as const;
+type AnalysisRunStatus = (typeof ANALYSIS_RUN_STATUSES)[number];
 
 export interface AnalysisRunRequest {
   document?: string;

@@ -24,7 +24,7 @@ import { canonicalJson, sha256Hex } from "../../util/canonical-json.ts";
 import { guardDynamo, isConditionFailed, keyPart, queryItems } from "./errors.ts";
 import type { DocumentStore, StoredDocument } from "../../core/ports.ts";
 
-export interface DynamoDocumentStoreOptions {
+interface DynamoDocumentStoreOptions {
   client: DynamoDBClient;
   table: string;
   /** Epoch ms; `Date.now` by default. */

@@ -24,7 +24,7 @@ const UNAVAILABLE_NAMES = new Set([
 
 const NETWORK_CODES = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|socket hang up/;
 
-export function isDynamoUnavailable(error: unknown): boolean {
+function isDynamoUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   if (UNAVAILABLE_NAMES.has(error.name)) return true;
   const code = (error as { code?: unknown }).code;

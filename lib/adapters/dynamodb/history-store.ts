@@ -28,7 +28,7 @@ import { guardDynamo, isConditionFailed, keyPart } from "./errors.ts";
 import type { ExecutionPage, ExecutionQuery, HistoryStore } from "../../core/ports.ts";
 import { capStepOutputs, shrinkRecord, utf8Bytes } from "../../core/record-size.ts";
 
-export interface DynamoHistoryStoreOptions {
+interface DynamoHistoryStoreOptions {
   client: DynamoDBClient;
   table: string;
   /** HISTORY_RETENTION_DAYS: items expire (DynamoDB TTL) this long after they finished. */
@@ -39,7 +39,7 @@ export interface DynamoHistoryStoreOptions {
   now?: () => number;
 }
 
-export interface PageQuery {
+interface PageQuery {
   cursor?: string;
   /** 1..100, default 20. */
   limit?: number;
@@ -53,8 +53,8 @@ export interface DynamoHistoryStore extends HistoryStore {
   listPending(day: string, query?: PageQuery): Promise<ExecutionPage>;
 }
 
-export const DEFAULT_PAGE_LIMIT = 20;
-export const MAX_PAGE_LIMIT = 100;
+const DEFAULT_PAGE_LIMIT = 20;
+const MAX_PAGE_LIMIT = 100;
 const UNAVAILABLE = "history_unavailable";
 /** Below DynamoDB's 400 KB item limit, with room for the key and index attributes. */
 const MAX_RECORD_BYTES = 350_000;

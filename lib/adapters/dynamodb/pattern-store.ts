@@ -47,7 +47,7 @@ export interface DayBucketKey extends AggregateKey {
   day: string;
 }
 
-export interface StoredBucket {
+interface StoredBucket {
   key: DayBucketKey;
   aggregate: ProtocolAggregate;
   version: number;
@@ -58,7 +58,7 @@ export interface StoredBucket {
   writeTokens: string[];
 }
 
-export interface ExecutionMarker {
+interface ExecutionMarker {
   executionId: string;
   /** Epoch ms of the claim. */
   at: number;
@@ -66,7 +66,7 @@ export interface ExecutionMarker {
   by: string;
 }
 
-export interface ClaimResult {
+interface ClaimResult {
   claimed: string[];
   /** Already claimed by someone (a redelivery, or the batch got there first). */
   duplicates: string[];
@@ -74,7 +74,7 @@ export interface ClaimResult {
   failed: Array<{ executionId: string; error: unknown }>;
 }
 
-export interface WindowAggregate {
+interface WindowAggregate {
   aggregate: ProtocolAggregate;
   /** Day buckets that held data. */
   days: number;
@@ -109,7 +109,7 @@ export interface PatternStore {
   listProtocols(tenant: string, limit?: number): Promise<AggregateKey[]>;
 }
 
-export interface DynamoPatternStoreOptions {
+interface DynamoPatternStoreOptions {
   client: DynamoDBClient;
   table: string;
   /** Buckets and markers expire (DynamoDB TTL) this long after their day. Default 400. */
@@ -126,7 +126,7 @@ const WRITE_TOKENS_KEPT = 32;
 const MAX_AGGREGATE_BYTES = 350_000;
 const DAY_PATTERN = /^\d{4}-\d{2}-\d{2}$/;
 
-export const protocolPk = (key: AggregateKey) =>
+const protocolPk = (key: AggregateKey) =>
   `${keyPart(key.tenant)}#${keyPart(key.document)}#${keyPart(key.protocol)}`;
 const bucketSk = (day: string) => `agg#day#${day}`;
 const markerSk = (executionId: string) => `seen#${keyPart(executionId)}`;

@@ -15,7 +15,7 @@ import http from "node:http";
 import https from "node:https";
 import { brotliDecompressSync, gunzipSync, inflateSync } from "node:zlib";
 
-export interface NodeFetchOptions {
+interface NodeFetchOptions {
   /** Idle keep-alive sockets kept per host (default 4096: a burst of concurrent calls keeps its connections). */
   maxFreeSockets?: number;
 }

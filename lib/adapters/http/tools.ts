@@ -14,7 +14,7 @@ import type { ToolPort, ToolRequest, ToolResponse } from "../../core/ports.ts";
 import { blockedAddressReason, isBlockedAddress } from "./address-guard.ts";
 import { IDLE_SOCKET_TIMEOUT_MS } from "./node-fetch.ts";
 
-export interface HttpToolsOptions {
+interface HttpToolsOptions {
   /** `host` or `host:port` (case-insensitive; IPv6 as `[::1]` or `[::1]:8080`) exempt from the address guard. */
   allowHosts?: string[];
   /** Per call, when the request gives none (default 10 s). */
@@ -24,8 +24,8 @@ export interface HttpToolsOptions {
   userAgent?: string;
 }
 
-export const DEFAULT_TOOL_TIMEOUT_MS = 10_000;
-export const DEFAULT_MAX_RESPONSE_BYTES = 1_048_576;
+const DEFAULT_TOOL_TIMEOUT_MS = 10_000;
+const DEFAULT_MAX_RESPONSE_BYTES = 1_048_576;
 const DEFAULT_USER_AGENT = "mova-serverless/0.1";
 const MAX_IDLE_SOCKETS_PER_HOST = 4096;
 

@@ -5,8 +5,8 @@
 import { MovaError } from "../../errors.ts";
 import type { LlmPort, LlmRequest, LlmResponse } from "../../core/ports.ts";
 
-export const OFFLINE_PREFIX = "[offline] ";
-export const OFFLINE_MODEL = "offline";
+const OFFLINE_PREFIX = "[offline] ";
+const OFFLINE_MODEL = "offline";
 
 export function createOfflineLlm(): LlmPort {
   return {

@@ -8,7 +8,7 @@ import type { ChatCompletion } from "openai/resources/chat/completions";
 import type { LlmPort, LlmRequest, LlmResponse } from "../../core/ports.ts";
 import { createNodeFetch } from "../http/node-fetch.ts";
 
-export interface OpenAiLlmOptions {
+interface OpenAiLlmOptions {
   apiKey: string;
   /** Defaults to OpenAI's endpoint; never read from the environment here. */
   baseURL?: string;

@@ -20,7 +20,7 @@ import {
   stampUpdatedSession,
 } from "../session-state.ts";
 
-export interface RedisSessionStoreOptions {
+interface RedisSessionStoreOptions {
   redis: Redis;
   ttlSeconds: number;
   /** Epoch ms; `Date.now` by default. Stamps the state's times (Redis keeps the expiry itself). */
@@ -141,7 +141,7 @@ async function guard<T>(call: () => Promise<T>): Promise<T> {
   }
 }
 
-export interface RedisClientOptions {
+interface RedisClientOptions {
   /** Give up on one request after this long (ms). */
   requestTimeoutMs?: number;
   /** Retries after a network failure (not after a Redis error). */

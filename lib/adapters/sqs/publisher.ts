@@ -17,7 +17,7 @@ import type { EventPublisher } from "../../core/ports.ts";
 import { shrinkRecord, utf8Bytes } from "../../core/record-size.ts";
 import { MovaError } from "../../errors.ts";
 
-export interface SqsPublisherOptions {
+interface SqsPublisherOptions {
   client: SQSClient;
   queueUrl: string;
   /** Where failed and timed-out executions go; the main queue when absent. */

@@ -8,7 +8,7 @@ import { evidenceLine, formatMs, formatRate, patternsOf } from "../analysis-form
 import { type HistorySourceOptions, reportFromSource } from "../history-source.ts";
 import { type CliIo, EXIT, type Style, styleFor, writeLine } from "../io.ts";
 
-export interface AnalyzeOptions extends HistorySourceOptions {
+interface AnalyzeOptions extends HistorySourceOptions {
   json?: boolean;
 }
 
@@ -22,7 +22,7 @@ export async function analyzeCommand(io: CliIo, options: AnalyzeOptions): Promis
   return EXIT.ok;
 }
 
-export function formatReport(report: AnalysisReport, style: Style): string {
+function formatReport(report: AnalysisReport, style: Style): string {
   const lines: string[] = [];
   const { window, records } = report;
   lines.push(

@@ -6,7 +6,7 @@ import { CliError, type CliIo, EXIT, writeLine } from "../io.ts";
 export const STARTER_FILE = "mova.json";
 
 /** Validates and runs with no LLM and no network: the prompt is answered offline. */
-export const STARTER_DOCUMENT = {
+const STARTER_DOCUMENT = {
   version: "2.2",
   intents: [
     {

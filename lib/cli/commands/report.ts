@@ -4,7 +4,7 @@ import { type HistorySourceOptions, reportFromSource } from "../history-source.t
 import { CliError, type CliIo, EXIT, writeLine } from "../io.ts";
 import { renderReportHtml } from "../report-html.ts";
 
-export interface ReportOptions extends HistorySourceOptions {
+interface ReportOptions extends HistorySourceOptions {
   html: string;
   title?: string;
 }

@@ -9,7 +9,7 @@ import { issueLine, loadRunnableDocument } from "../load.ts";
 import { offlineNotice, portsFrom } from "../ports.ts";
 import { parseVariables } from "../vars.ts";
 
-export interface RunCommandOptions {
+interface RunCommandOptions {
   protocol: string;
   var?: string[];
   answer?: string[];
@@ -18,7 +18,7 @@ export interface RunCommandOptions {
   dryRun?: boolean;
 }
 
-export function requireProtocol(document: MovaDocument, file: string, name: string) {
+function requireProtocol(document: MovaDocument, file: string, name: string) {
   const protocol = document.protocols.find((candidate) => candidate.name === name);
   if (!protocol) {
     const known = document.protocols.map((candidate) => candidate.name);
@@ -30,7 +30,7 @@ export function requireProtocol(document: MovaDocument, file: string, name: stri
   return protocol;
 }
 
-export function exitCodeOf(result: RunResult): number {
+function exitCodeOf(result: RunResult): number {
   if (result.status === "completed") return EXIT.ok;
   if (result.status === "waiting_input") return EXIT.waiting;
   return EXIT.failed;

@@ -14,7 +14,7 @@ import { loadRunnableDocument } from "../load.ts";
 import { offlineNotice, portsFrom } from "../ports.ts";
 import { parseVariables } from "../vars.ts";
 
-export interface TestCommandOptions {
+interface TestCommandOptions {
   step?: string;
   tool?: string;
   protocol?: string;
