@@ -554,37 +554,12 @@ export function mergeAggregates(a: ProtocolAggregate, b: ProtocolAggregate): Pro
 
 // ---- stored form -------------------------------------------------------------------------
 
-export interface StepAggregateJson extends Omit<StepAggregate, "latency" | "errors"> {
-  latency: LatencySketchJson;
-  errors: BoundedMapJson<number>;
-}
-export interface ToolAggregateJson extends Omit<ToolAggregate, "latency"> {
-  latency: LatencySketchJson;
-}
-export interface PathAggregateJson {
-  count: number;
-  duration: LatencySketchJson;
-}
-
-export interface AggregateJson extends AggregateKey {
-  v: 1;
-  executions: number;
-  completed: number;
-  failed: number;
-  timedOut: number;
-  waitingInput: number;
-  duration: LatencySketchJson;
-  firstStartedAt?: string;
-  lastFinishedAt?: string;
-  steps: BoundedMapJson<StepAggregateJson>;
-  tools: BoundedMapJson<ToolAggregateJson>;
-  successfulPaths: BoundedMapJson<PathAggregateJson>;
-  pathsTaken: BoundedMapJson<number>;
-  intents: BoundedMapJson<IntentAggregate>;
-  promptSteps: { succeeded: number; failed: number };
-  terms: BoundedMapJson<[succeeded: number, failed: number]>;
-  runErrors: BoundedMapJson<number>;
-}
+// The stored form's types derive from AggregateJsonSchema (below), its one definition.
+export type StepAggregateJson = z.infer<typeof StepAggregateJsonSchema>;
+export type ToolAggregateJson = z.infer<typeof ToolAggregateJsonSchema>;
+export type PathAggregateJson = z.infer<typeof PathAggregateJsonSchema>;
+type IntentAggregateJson = z.infer<typeof IntentAggregateJsonSchema>;
+export type AggregateJson = z.infer<typeof AggregateJsonSchema>;
 
 /** The stored form: deterministic (sorted keys), so equal aggregates give identical JSON. */
 export function aggregateToJSON(aggregate: ProtocolAggregate): AggregateJson {
@@ -643,7 +618,43 @@ const sketchJson = z.custom<LatencySketchJson>((value) => typeof value === "obje
 const bounded = <T extends z.ZodType>(value: T) =>
   z.object({ e: z.record(z.string(), value), o: value.optional() });
 
-const AggregateJsonSchema = z.object({
+const StepAggregateJsonSchema = z.object({
+  action: z.string(),
+  total: count,
+  succeeded: count,
+  failed: count,
+  skipped: count,
+  attempts: count,
+  retries: count,
+  failedRuns: count,
+  thenTaken: count,
+  elseTaken: count,
+  latency: sketchJson,
+  errors: bounded(count),
+});
+const ToolAggregateJsonSchema = z.object({
+  calls: count,
+  succeeded: count,
+  failed: count,
+  attempts: count,
+  retries: count,
+  latency: sketchJson,
+});
+const PathAggregateJsonSchema = z.object({ count, duration: sketchJson });
+const IntentAggregateJsonSchema = z.object({
+  runs: count,
+  completed: count,
+  failed: count,
+  timedOut: count,
+  waitingInput: count,
+});
+
+/**
+ * The stored form's one definition: its types derive from it, `aggregateFromJSON` reports
+ * what is wrong with a stored aggregate against it, and `readAggregateJson` must read
+ * exactly what it reads.
+ */
+export const AggregateJsonSchema = z.object({
   v: z.literal(1),
   tenant: z.string().min(1),
   document: z.string().min(1),
@@ -656,43 +667,16 @@ const AggregateJsonSchema = z.object({
   duration: sketchJson,
   firstStartedAt: z.iso.datetime().optional(),
   lastFinishedAt: z.iso.datetime().optional(),
-  steps: bounded(
-    z.object({
-      action: z.string(),
-      total: count,
-      succeeded: count,
-      failed: count,
-      skipped: count,
-      attempts: count,
-      retries: count,
-      failedRuns: count,
-      thenTaken: count,
-      elseTaken: count,
-      latency: sketchJson,
-      errors: bounded(count),
-    }),
-  ),
-  tools: bounded(
-    z.object({
-      calls: count,
-      succeeded: count,
-      failed: count,
-      attempts: count,
-      retries: count,
-      latency: sketchJson,
-    }),
-  ),
-  successfulPaths: bounded(z.object({ count, duration: sketchJson })),
+  steps: bounded(StepAggregateJsonSchema),
+  tools: bounded(ToolAggregateJsonSchema),
+  successfulPaths: bounded(PathAggregateJsonSchema),
   pathsTaken: bounded(count),
-  intents: bounded(
-    z.object({ runs: count, completed: count, failed: count, timedOut: count, waitingInput: count }),
-  ),
+  intents: bounded(IntentAggregateJsonSchema),
   promptSteps: z.object({ succeeded: count, failed: count }),
   terms: bounded(z.tuple([count, count])),
   runErrors: bounded(count),
 });
 
-type ParsedAggregateJson = z.infer<typeof AggregateJsonSchema>;
 type Bounded<J> = { e: Record<string, J>; o?: J | undefined };
 
 const isoDateTime = z.iso.datetime();
@@ -722,7 +706,7 @@ function readBounded<J>(input: unknown, read: (value: unknown) => J | undefined)
   return o === undefined ? undefined : { e, o };
 }
 
-function readStep(input: unknown): ParsedAggregateJson["steps"]["e"][string] | undefined {
+function readStep(input: unknown): StepAggregateJson | undefined {
   if (!isPlainObject(input)) return undefined;
   const { action, total, succeeded, failed, skipped, attempts, retries, failedRuns, thenTaken, elseTaken } =
     input;
@@ -760,7 +744,7 @@ function readStep(input: unknown): ParsedAggregateJson["steps"]["e"][string] | u
   };
 }
 
-function readTool(input: unknown): ParsedAggregateJson["tools"]["e"][string] | undefined {
+function readTool(input: unknown): ToolAggregateJson | undefined {
   if (!isPlainObject(input)) return undefined;
   const { calls, succeeded, failed, attempts, retries, latency } = input;
   if (
@@ -776,12 +760,12 @@ function readTool(input: unknown): ParsedAggregateJson["tools"]["e"][string] | u
   return { calls, succeeded, failed, attempts, retries, latency };
 }
 
-function readPath(input: unknown): ParsedAggregateJson["successfulPaths"]["e"][string] | undefined {
+function readPath(input: unknown): PathAggregateJson | undefined {
   if (!isPlainObject(input) || !isCount(input.count) || !isSketchJson(input.duration)) return undefined;
   return { count: input.count, duration: input.duration };
 }
 
-function readIntent(input: unknown): IntentAggregate | undefined {
+function readIntent(input: unknown): IntentAggregateJson | undefined {
   if (!isPlainObject(input)) return undefined;
   const { runs, completed, failed, timedOut, waitingInput } = input;
   if (
@@ -809,7 +793,7 @@ const readTime = (value: unknown): boolean =>
  * keys and key order), read by hand: the schema costs more than the rest of reading one.
  * Undefined for anything unusual, which the schema then reads (and reports) as before.
  */
-function readAggregateJson(input: unknown): ParsedAggregateJson | undefined {
+function readAggregateJson(input: unknown): AggregateJson | undefined {
   if (!isPlainObject(input)) return undefined;
   const { tenant, document, protocol, executions, completed, failed, timedOut, waitingInput } = input;
   if (
@@ -852,7 +836,7 @@ function readAggregateJson(input: unknown): ParsedAggregateJson | undefined {
   ) {
     return undefined;
   }
-  const json: ParsedAggregateJson = {
+  const json: AggregateJson = {
     v: 1,
     tenant,
     document,
