@@ -701,7 +701,8 @@ function readBounded<J>(input: unknown, read: (value: unknown) => J | undefined)
     if (value === undefined) return undefined;
     e[key] = value;
   }
-  if (input.o === undefined) return { e };
+  // Present but undefined (never so in JSON) is the schema's to read.
+  if (input.o === undefined) return Object.hasOwn(input, "o") ? undefined : { e };
   const o = read(input.o);
   return o === undefined ? undefined : { e, o };
 }
@@ -785,15 +786,21 @@ function readTerm(input: unknown): [number, number] | undefined {
   return [input[0], input[1]];
 }
 
-const readTime = (value: unknown): boolean =>
-  value === undefined || (typeof value === "string" && isoDateTime.safeParse(value).success);
+/** An optional time: absent, or a datetime the schema accepts (present but undefined is the schema's to read). */
+const readTime = (input: Record<string, unknown>, key: string): boolean => {
+  const value = input[key];
+  return value === undefined
+    ? !Object.hasOwn(input, key)
+    : typeof value === "string" && isoDateTime.safeParse(value).success;
+};
 
 /**
  * What `AggregateJsonSchema.parse` gives for a well-formed stored aggregate (the same values,
  * keys and key order), read by hand: the schema costs more than the rest of reading one.
  * Undefined for anything unusual, which the schema then reads (and reports) as before.
+ * Exported for the property test that it never reads anything otherwise than the schema.
  */
-function readAggregateJson(input: unknown): AggregateJson | undefined {
+export function readAggregateJson(input: unknown): AggregateJson | undefined {
   if (!isPlainObject(input)) return undefined;
   const { tenant, document, protocol, executions, completed, failed, timedOut, waitingInput } = input;
   if (
@@ -810,8 +817,8 @@ function readAggregateJson(input: unknown): AggregateJson | undefined {
     !isCount(timedOut) ||
     !isCount(waitingInput) ||
     !isSketchJson(input.duration) ||
-    !readTime(input.firstStartedAt) ||
-    !readTime(input.lastFinishedAt) ||
+    !readTime(input, "firstStartedAt") ||
+    !readTime(input, "lastFinishedAt") ||
     !isPlainObject(input.promptSteps) ||
     !isCount(input.promptSteps.succeeded) ||
     !isCount(input.promptSteps.failed)
@@ -836,7 +843,11 @@ function readAggregateJson(input: unknown): AggregateJson | undefined {
   ) {
     return undefined;
   }
-  const json: AggregateJson = {
+  // The times where the schema puts them (after the duration), and only when present.
+  const times: Pick<AggregateJson, "firstStartedAt" | "lastFinishedAt"> = {};
+  if (input.firstStartedAt !== undefined) times.firstStartedAt = input.firstStartedAt as string;
+  if (input.lastFinishedAt !== undefined) times.lastFinishedAt = input.lastFinishedAt as string;
+  return {
     v: 1,
     tenant,
     document,
@@ -847,6 +858,7 @@ function readAggregateJson(input: unknown): AggregateJson | undefined {
     timedOut,
     waitingInput,
     duration: input.duration,
+    ...times,
     steps,
     tools,
     successfulPaths,
@@ -856,9 +868,6 @@ function readAggregateJson(input: unknown): AggregateJson | undefined {
     terms,
     runErrors,
   };
-  if (input.firstStartedAt !== undefined) json.firstStartedAt = input.firstStartedAt as string;
-  if (input.lastFinishedAt !== undefined) json.lastFinishedAt = input.lastFinishedAt as string;
-  return json;
 }
 
 /** Reads a stored aggregate; throws AnalysisError `invalid_aggregate` (or `invalid_sketch`) when it is not one. */
