@@ -554,37 +554,12 @@ export function mergeAggregates(a: ProtocolAggregate, b: ProtocolAggregate): Pro
 
 // ---- stored form -------------------------------------------------------------------------
 
-interface StepAggregateJson extends Omit<StepAggregate, "latency" | "errors"> {
-  latency: LatencySketchJson;
-  errors: BoundedMapJson<number>;
-}
-interface ToolAggregateJson extends Omit<ToolAggregate, "latency"> {
-  latency: LatencySketchJson;
-}
-interface PathAggregateJson {
-  count: number;
-  duration: LatencySketchJson;
-}
-
-interface AggregateJson extends AggregateKey {
-  v: 1;
-  executions: number;
-  completed: number;
-  failed: number;
-  timedOut: number;
-  waitingInput: number;
-  duration: LatencySketchJson;
-  firstStartedAt?: string;
-  lastFinishedAt?: string;
-  steps: BoundedMapJson<StepAggregateJson>;
-  tools: BoundedMapJson<ToolAggregateJson>;
-  successfulPaths: BoundedMapJson<PathAggregateJson>;
-  pathsTaken: BoundedMapJson<number>;
-  intents: BoundedMapJson<IntentAggregate>;
-  promptSteps: { succeeded: number; failed: number };
-  terms: BoundedMapJson<[succeeded: number, failed: number]>;
-  runErrors: BoundedMapJson<number>;
-}
+// The stored form's types derive from AggregateJsonSchema (below), its one definition.
+type StepAggregateJson = z.infer<typeof StepAggregateJsonSchema>;
+type ToolAggregateJson = z.infer<typeof ToolAggregateJsonSchema>;
+type PathAggregateJson = z.infer<typeof PathAggregateJsonSchema>;
+type IntentAggregateJson = z.infer<typeof IntentAggregateJsonSchema>;
+type AggregateJson = z.infer<typeof AggregateJsonSchema>;
 
 /** The stored form: deterministic (sorted keys), so equal aggregates give identical JSON. */
 export function aggregateToJSON(aggregate: ProtocolAggregate): AggregateJson {
@@ -643,7 +618,43 @@ const sketchJson = z.custom<LatencySketchJson>((value) => typeof value === "obje
 const bounded = <T extends z.ZodType>(value: T) =>
   z.object({ e: z.record(z.string(), value), o: value.optional() });
 
-const AggregateJsonSchema = z.object({
+const StepAggregateJsonSchema = z.object({
+  action: z.string(),
+  total: count,
+  succeeded: count,
+  failed: count,
+  skipped: count,
+  attempts: count,
+  retries: count,
+  failedRuns: count,
+  thenTaken: count,
+  elseTaken: count,
+  latency: sketchJson,
+  errors: bounded(count),
+});
+const ToolAggregateJsonSchema = z.object({
+  calls: count,
+  succeeded: count,
+  failed: count,
+  attempts: count,
+  retries: count,
+  latency: sketchJson,
+});
+const PathAggregateJsonSchema = z.object({ count, duration: sketchJson });
+const IntentAggregateJsonSchema = z.object({
+  runs: count,
+  completed: count,
+  failed: count,
+  timedOut: count,
+  waitingInput: count,
+});
+
+/**
+ * The stored form's one definition: its types derive from it, `aggregateFromJSON` reports
+ * what is wrong with a stored aggregate against it, and `readAggregateJson` must read
+ * exactly what it reads.
+ */
+export const AggregateJsonSchema = z.object({
   v: z.literal(1),
   tenant: z.string().min(1),
   document: z.string().min(1),
@@ -656,43 +667,16 @@ const AggregateJsonSchema = z.object({
   duration: sketchJson,
   firstStartedAt: z.iso.datetime().optional(),
   lastFinishedAt: z.iso.datetime().optional(),
-  steps: bounded(
-    z.object({
-      action: z.string(),
-      total: count,
-      succeeded: count,
-      failed: count,
-      skipped: count,
-      attempts: count,
-      retries: count,
-      failedRuns: count,
-      thenTaken: count,
-      elseTaken: count,
-      latency: sketchJson,
-      errors: bounded(count),
-    }),
-  ),
-  tools: bounded(
-    z.object({
-      calls: count,
-      succeeded: count,
-      failed: count,
-      attempts: count,
-      retries: count,
-      latency: sketchJson,
-    }),
-  ),
-  successfulPaths: bounded(z.object({ count, duration: sketchJson })),
+  steps: bounded(StepAggregateJsonSchema),
+  tools: bounded(ToolAggregateJsonSchema),
+  successfulPaths: bounded(PathAggregateJsonSchema),
   pathsTaken: bounded(count),
-  intents: bounded(
-    z.object({ runs: count, completed: count, failed: count, timedOut: count, waitingInput: count }),
-  ),
+  intents: bounded(IntentAggregateJsonSchema),
   promptSteps: z.object({ succeeded: count, failed: count }),
   terms: bounded(z.tuple([count, count])),
   runErrors: bounded(count),
 });
 
-type ParsedAggregateJson = z.infer<typeof AggregateJsonSchema>;
 type Bounded<J> = { e: Record<string, J>; o?: J | undefined };
 
 const isoDateTime = z.iso.datetime();
@@ -717,12 +701,13 @@ function readBounded<J>(input: unknown, read: (value: unknown) => J | undefined)
     if (value === undefined) return undefined;
     e[key] = value;
   }
-  if (input.o === undefined) return { e };
+  // Present but undefined (never so in JSON) is the schema's to read.
+  if (input.o === undefined) return Object.hasOwn(input, "o") ? undefined : { e };
   const o = read(input.o);
   return o === undefined ? undefined : { e, o };
 }
 
-function readStep(input: unknown): ParsedAggregateJson["steps"]["e"][string] | undefined {
+function readStep(input: unknown): StepAggregateJson | undefined {
   if (!isPlainObject(input)) return undefined;
   const { action, total, succeeded, failed, skipped, attempts, retries, failedRuns, thenTaken, elseTaken } =
     input;
@@ -760,7 +745,7 @@ function readStep(input: unknown): ParsedAggregateJson["steps"]["e"][string] | u
   };
 }
 
-function readTool(input: unknown): ParsedAggregateJson["tools"]["e"][string] | undefined {
+function readTool(input: unknown): ToolAggregateJson | undefined {
   if (!isPlainObject(input)) return undefined;
   const { calls, succeeded, failed, attempts, retries, latency } = input;
   if (
@@ -776,12 +761,12 @@ function readTool(input: unknown): ParsedAggregateJson["tools"]["e"][string] | u
   return { calls, succeeded, failed, attempts, retries, latency };
 }
 
-function readPath(input: unknown): ParsedAggregateJson["successfulPaths"]["e"][string] | undefined {
+function readPath(input: unknown): PathAggregateJson | undefined {
   if (!isPlainObject(input) || !isCount(input.count) || !isSketchJson(input.duration)) return undefined;
   return { count: input.count, duration: input.duration };
 }
 
-function readIntent(input: unknown): IntentAggregate | undefined {
+function readIntent(input: unknown): IntentAggregateJson | undefined {
   if (!isPlainObject(input)) return undefined;
   const { runs, completed, failed, timedOut, waitingInput } = input;
   if (
@@ -801,15 +786,23 @@ function readTerm(input: unknown): [number, number] | undefined {
   return [input[0], input[1]];
 }
 
-const readTime = (value: unknown): boolean =>
-  value === undefined || (typeof value === "string" && isoDateTime.safeParse(value).success);
+/** An optional time: absent, or a datetime the schema accepts (present but undefined is the schema's to read). */
+const readTime = (input: Record<string, unknown>, key: string): boolean => {
+  const value = input[key];
+  return value === undefined
+    ? !Object.hasOwn(input, key)
+    : typeof value === "string" && isoDateTime.safeParse(value).success;
+};
 
 /**
  * What `AggregateJsonSchema.parse` gives for a well-formed stored aggregate (the same values,
- * keys and key order), read by hand: the schema costs more than the rest of reading one.
- * Undefined for anything unusual, which the schema then reads (and reports) as before.
+ * keys and key order), read by hand: the schema costs more than the rest of reading one
+ * (decoding with the schema alone took ~1.5× as long, an SQS batch's merge with the stored
+ * form ~1.14×: BENCHMARKS.md). Undefined for anything unusual, which the schema then reads
+ * (and reports) as before. Exported for the property test that it reads nothing otherwise
+ * than the schema does.
  */
-function readAggregateJson(input: unknown): ParsedAggregateJson | undefined {
+export function readAggregateJson(input: unknown): AggregateJson | undefined {
   if (!isPlainObject(input)) return undefined;
   const { tenant, document, protocol, executions, completed, failed, timedOut, waitingInput } = input;
   if (
@@ -826,8 +819,8 @@ function readAggregateJson(input: unknown): ParsedAggregateJson | undefined {
     !isCount(timedOut) ||
     !isCount(waitingInput) ||
     !isSketchJson(input.duration) ||
-    !readTime(input.firstStartedAt) ||
-    !readTime(input.lastFinishedAt) ||
+    !readTime(input, "firstStartedAt") ||
+    !readTime(input, "lastFinishedAt") ||
     !isPlainObject(input.promptSteps) ||
     !isCount(input.promptSteps.succeeded) ||
     !isCount(input.promptSteps.failed)
@@ -852,7 +845,11 @@ function readAggregateJson(input: unknown): ParsedAggregateJson | undefined {
   ) {
     return undefined;
   }
-  const json: ParsedAggregateJson = {
+  // The times where the schema puts them (after the duration), and only when present.
+  const times: Pick<AggregateJson, "firstStartedAt" | "lastFinishedAt"> = {};
+  if (input.firstStartedAt !== undefined) times.firstStartedAt = input.firstStartedAt as string;
+  if (input.lastFinishedAt !== undefined) times.lastFinishedAt = input.lastFinishedAt as string;
+  return {
     v: 1,
     tenant,
     document,
@@ -863,6 +860,7 @@ function readAggregateJson(input: unknown): ParsedAggregateJson | undefined {
     timedOut,
     waitingInput,
     duration: input.duration,
+    ...times,
     steps,
     tools,
     successfulPaths,
@@ -872,9 +870,6 @@ function readAggregateJson(input: unknown): ParsedAggregateJson | undefined {
     terms,
     runErrors,
   };
-  if (input.firstStartedAt !== undefined) json.firstStartedAt = input.firstStartedAt as string;
-  if (input.lastFinishedAt !== undefined) json.lastFinishedAt = input.lastFinishedAt as string;
-  return json;
 }
 
 /** Reads a stored aggregate; throws MovaError `invalid_aggregate` (or `invalid_sketch`) when it is not one. */

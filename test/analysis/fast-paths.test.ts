@@ -4,8 +4,10 @@
  * (the very same lists), the split sum of a sketch as one sum, the hand-read stored
  * aggregate as the schema's reading.
  */
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
+  AggregateJsonSchema,
   MAX_PATH_KEY_LENGTH,
   addExecution,
   aggregateFromJSON,
@@ -13,7 +15,9 @@ import {
   cachedPathKey,
   createAggregate,
   pathKey,
+  readAggregateJson,
 } from "../../lib/analysis/aggregate.ts";
+import { MovaError } from "../../lib/errors.ts";
 import { LatencySketch } from "../../lib/analysis/sketch.ts";
 import { extractTerms, termsOf } from "../../lib/analysis/terms.ts";
 import { parseTimestamp } from "../../lib/analysis/time.ts";
@@ -224,5 +228,163 @@ describe("aggregateFromJSON", () => {
     expect(() => aggregateFromJSON({ ...json, firstStartedAt: "yesterday" })).toThrow(
       /stored aggregate is invalid at firstStartedAt/,
     );
+  });
+
+  const stepArbitrary = fc.record({
+    id: fc.constantFrom("ask", "call", "route", "done"),
+    action: fc.constantFrom("prompt", "tool_api", "condition"),
+    status: fc.constantFrom("succeeded", "succeeded", "failed", "skipped"),
+    attempts: fc.integer({ min: 0, max: 3 }),
+    durationMs: fc.oneof(fc.integer({ min: 0, max: 5000 }), fc.double({ min: 0, max: 60_000, noNaN: true })),
+    error: fc.option(fc.constantFrom("timeout", "tool_http_status"), { nil: undefined }),
+    toolId: fc.option(fc.constantFrom("crm", "search"), { nil: undefined }),
+    httpStatus: fc.option(fc.constantFrom(200, 503), { nil: undefined }),
+    branch: fc.option(fc.constantFrom("then" as const, "else" as const), { nil: undefined }),
+    prompt: fc.option(fc.constantFrom("Answer politely", "Summarise the order of {name}"), {
+      nil: undefined,
+    }),
+  });
+  const recordArbitrary = fc
+    .record({
+      status: fc.constantFrom("completed", "failed", "timed_out", "waiting_input" as const),
+      startedAt: fc.constantFrom("2026-02-10T00:00:00.000Z", "2026-02-11T10:30:00.500Z", "unreadable"),
+      durationMs: fc.integer({ min: 0, max: 100_000 }),
+      intent: fc.option(fc.constantFrom("buy", "ask"), { nil: undefined }),
+      steps: fc.array(stepArbitrary, { maxLength: 5 }),
+    })
+    .map(
+      (r): ExecutionRecord => ({
+        ...KEY,
+        executionId: "x",
+        documentVersion: 1,
+        trigger: "api",
+        intent: r.intent,
+        status: r.status,
+        startedAt: r.startedAt,
+        finishedAt: r.startedAt,
+        durationMs: r.durationMs,
+        path: r.steps.map((step) => step.id),
+        steps: r.steps.map(({ error, ...step }) => ({
+          ...step,
+          startedAt: r.startedAt,
+          ...(error === undefined ? {} : { error: { code: error, message: "x" } }),
+        })),
+        unresolved: [],
+        offline: false,
+        analysis: "published",
+      }),
+    );
+
+  type Json = Record<string, unknown>;
+  /** The path of every value inside `json` (parents before children). */
+  const pathsIn = (json: unknown, path: string[] = []): string[][] => {
+    if (typeof json !== "object" || json === null) return [];
+    return Object.keys(json).flatMap((key) => [
+      [...path, key],
+      ...pathsIn((json as Json)[key], [...path, key]),
+    ]);
+  };
+  const parentOf = (json: Json, path: readonly string[]): Json =>
+    path.slice(0, -1).reduce((node, key) => node[key] as Json, json);
+  const damagedValue = fc.oneof(
+    fc.constantFrom(
+      -1,
+      0,
+      1.5,
+      2 ** 53,
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      "",
+      "7",
+      "2026-02-10T00:00:00Z",
+      "2026-02-10 00:00:00",
+      null,
+      undefined,
+      true,
+      [],
+      [1],
+      [1, 2],
+      [1, -2],
+      [1, 2, 3],
+      {},
+      { e: {} },
+      { e: { k: 1 } },
+      { e: {}, o: 1 },
+    ),
+    fc.anything(),
+  );
+  /** Well-formed variations (other key orders, an `o` in a map, keys the stored form lacks) and damage. */
+  const change = fc.record({
+    kind: fc.constantFrom("replace", "replace", "delete", "add", "fold", "reorder"),
+    at: fc.nat(),
+    key: fc.constantFrom("extra", "__proto__", "constructor", "o", "e", "v", "n"),
+    value: damagedValue,
+  });
+
+  type Change = typeof change extends fc.Arbitrary<infer T> ? T : never;
+
+  function changed(json: Json, changes: readonly Change[]): Json {
+    const copy = JSON.parse(JSON.stringify(json)) as Json;
+    for (const { kind, at, key, value: shared } of changes) {
+      const value = structuredClone(shared);
+      const paths = pathsIn(copy);
+      const path = paths[at % paths.length]!;
+      const parent = parentOf(copy, path);
+      const last = path[path.length - 1]!;
+      const target = parent[last];
+      if (kind === "replace") parent[last] = value;
+      else if (kind === "delete") delete parent[last];
+      else if (typeof target !== "object" || target === null || Array.isArray(target)) continue;
+      else if (kind === "add")
+        Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+      else if (kind === "fold") {
+        // A map that has folded entries away: `o` is one more entry's worth.
+        const entries = (target as { e?: unknown }).e;
+        if (typeof entries !== "object" || entries === null) continue;
+        const first = Object.values(entries)[0];
+        if (first !== undefined) (target as Json).o = JSON.parse(JSON.stringify(first));
+      } else {
+        const keys = Object.keys(target).reverse();
+        parent[last] = Object.fromEntries(keys.map((k) => [k, (target as Json)[k]]));
+      }
+    }
+    return copy;
+  }
+
+  it("reads by hand exactly what the schema reads, and leaves the rest to it, on random well-formed and damaged aggregates", () => {
+    let rejected = 0;
+    fc.assert(
+      fc.property(
+        fc.array(recordArbitrary, { maxLength: 12 }),
+        fc.array(change, { maxLength: 3 }),
+        (records, changes) => {
+          const aggregate = createAggregate(KEY);
+          for (const r of records) addExecution(aggregate, r);
+          const stored = JSON.parse(JSON.stringify(aggregateToJSON(aggregate))) as Json;
+          // What the store writes is read by hand.
+          const read = readAggregateJson(stored);
+          expect(read).toStrictEqual(AggregateJsonSchema.parse(stored));
+          expect(pathsIn(read)).toEqual(pathsIn(AggregateJsonSchema.parse(stored)));
+
+          const input = changed(stored, changes);
+          const fast = readAggregateJson(input);
+          const parsed = AggregateJsonSchema.safeParse(input);
+          if (fast !== undefined) {
+            expect(parsed.success).toBe(true);
+            expect(fast).toEqual(parsed.data);
+            // The same keys in the same order at every depth, those whose value is undefined too.
+            expect(pathsIn(fast)).toEqual(pathsIn(parsed.data));
+          }
+          if (!parsed.success) {
+            rejected += 1;
+            const path = parsed.error.issues[0]!.path.join(".") || "(root)";
+            expect(() => aggregateFromJSON(input)).toThrow(MovaError);
+            expect(() => aggregateFromJSON(input)).toThrow(`stored aggregate is invalid at ${path}: `);
+          }
+        },
+      ),
+      { numRuns: 1000 },
+    );
+    expect(rejected).toBeGreaterThan(200);
   });
 });
