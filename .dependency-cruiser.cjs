@@ -3,12 +3,12 @@
  * files (type-only imports included), and the folders of lib/ in one direction only, from
  * the language up to the wiring (see ../shared/DESIGN.md, "Rules of the architecture"):
  *
- *   errors.ts, config.ts, util/ ← mova ← core ← engine ← analysis ← adapters ← services ← http ← wiring
+ *   errors.ts, config.ts ← mova ← core ← engine ← analysis ← adapters ← services ← http ← wiring
  *                                                                           cli ←┘(below wiring)
  *
  * A folder may import only folders to its left, so no two folders import each other.
  */
-const LAYERS = ["util", "mova", "core", "engine", "analysis", "adapters", "services", "http", "wiring"];
+const LAYERS = ["mova", "core", "engine", "analysis", "adapters", "services", "http", "wiring"];
 
 const layerRules = LAYERS.map((layer, index) => {
   const above = [...LAYERS.slice(index + 1), "cli"];

@@ -16,7 +16,7 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { type ExecutionRecord, ExecutionRecordSchema } from "../lib/core/execution-record.ts";
-import { seededRandom } from "../lib/util/seeded-random.ts";
+import { seededRandom } from "../test/support/seeded-random.ts";
 
 type StepRecord = ExecutionRecord["steps"][number];
 

@@ -15,7 +15,7 @@ import { aggregateExecutions, reportFromAggregates } from "../../lib/analysis/an
 import { extractPatterns } from "../../lib/analysis/patterns.ts";
 import { computeStatistics } from "../../lib/analysis/statistics.ts";
 import { type ExecutionRecord, ExecutionRecordSchema } from "../../lib/core/execution-record.ts";
-import { seededRandom } from "../../lib/util/seeded-random.ts";
+import { seededRandom } from "../support/seeded-random.ts";
 
 const KEY = { tenant: "acme", document: "support", protocol: "checkout" };
 const MAX_STORED_BYTES = 300 * 1024;

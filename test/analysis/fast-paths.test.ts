@@ -22,7 +22,7 @@ import { LatencySketch } from "../../lib/analysis/sketch.ts";
 import { extractTerms, termsOf } from "../../lib/analysis/terms.ts";
 import { parseTimestamp } from "../../lib/analysis/time.ts";
 import type { ExecutionRecord } from "../../lib/core/execution-record.ts";
-import { seededRandom } from "../../lib/util/seeded-random.ts";
+import { seededRandom } from "../support/seeded-random.ts";
 
 describe("parseTimestamp", () => {
   it("reads every canonical timestamp as Date.parse does, years 0000 to 9999", () => {

@@ -2,7 +2,7 @@ import { MovaError } from "../../lib/errors.ts";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { LatencySketch, MAX_BUCKETS } from "../../lib/analysis/sketch.ts";
-import { seededRandom } from "../../lib/util/seeded-random.ts";
+import { seededRandom } from "../support/seeded-random.ts";
 
 const ALPHA = 0.01;
 /** The stated bound, with room for floating-point rounding only. */

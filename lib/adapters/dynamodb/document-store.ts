@@ -20,7 +20,7 @@ import {
   PutItemCommand,
   QueryCommand,
 } from "@aws-sdk/client-dynamodb";
-import { canonicalJson, sha256Hex } from "../../util/canonical-json.ts";
+import { canonicalJson, sha256Hex } from "./canonical-json.ts";
 import { guardDynamo, isConditionFailed, keyPart, queryItems } from "./errors.ts";
 import type { DocumentStore, StoredDocument } from "../../core/ports.ts";
 
