@@ -65,7 +65,9 @@ module.exports = {
   options: {
     doNotFollow: { path: "node_modules" },
     exclude: { path: "^(node_modules|dist|\\.serverless|coverage)" },
-    tsPreCompilationDeps: true,
+    // TypeScript 7 offers dependency-cruiser no compiler API yet: swc parses the sources, and its
+    // parse keeps type-only imports, so they count for the rules and the cycles too.
+    parser: "swc",
     tsConfig: { fileName: "tsconfig.json" },
     moduleSystems: ["es6"],
   },

@@ -137,7 +137,7 @@ export const coldStartBenchmark: Benchmark<ColdStartResult> = {
         rows,
       },
       notes: [
-        "bundles from scripts/build.ts (esbuild, minified ESM, node20, code splitting): bundle KB is all the JavaScript of the function (index.mjs and its chunks), loaded KB what the import of index.mjs loads (the chunks it imports statically; the others are loaded by `await import()` if that code runs); the .map files are not counted",
+        "bundles from scripts/build.ts (esbuild, minified ESM, node24, code splitting): bundle KB is all the JavaScript of the function (index.mjs and its chunks), loaded KB what the import of index.mjs loads (the chunks it imports statically; the others are loaded by `await import()` if that code runs); the .map files are not counted",
         `init = the time of import() of index.mjs in a fresh \`node\` process (no loader), median of ${repeats} processes after one untimed; the start of Node itself is not included`,
         `init as deployed: the same with serverless.yml's NODE_OPTIONS (${nodeOptions || "none"}), timed alternately with the plain one`,
         "environment: endpoints on a closed loopback port, static credentials, no LLM key, so nothing connects at import time",

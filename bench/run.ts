@@ -46,8 +46,6 @@ function machine() {
 }
 
 async function main(): Promise<void> {
-  // The AWS SDK warns once per process that its 2027 releases need Node 22; the children inherit this.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   const args = parseBenchArgs(
     process.argv.slice(2),
     BENCHMARKS.map((b) => b.name),

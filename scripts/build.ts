@@ -10,7 +10,7 @@
  * serverless.yml is the one list of functions: each `handler: dist/<name>/index.handler` is
  * built from `functions/<name>.ts`.
  *
- * Everything is bundled, the AWS SDK clients included, although the nodejs22.x runtime ships
+ * Everything is bundled, the AWS SDK clients included, although the nodejs24.x runtime ships
  * an SDK v3: the runtime's copy changes version without notice, and the bundle then runs the
  * exact client versions the tests ran against. Tree shaking keeps the cost to the modules we
  * import (see the sizes printed below).
@@ -139,8 +139,8 @@ async function bundle(entry: FunctionEntry, metaDir: string): Promise<BuiltFunct
     splitting: true,
     bundle: true,
     platform: "node",
-    // Runs on Lambda's nodejs22.x and on the Node 20 of the local stack and tests.
-    target: "node20",
+    // Runs on Lambda's nodejs24.x and on the Node 24 the project brings for the local stack and tests.
+    target: "node24",
     format: "esm",
     // ES module builds first: they tree-shake (the AWS SDK, Powertools).
     mainFields: ["module", "main"],

@@ -1,7 +1,7 @@
 /**
  * The local stack: the deployed system's AWS and SaaS parts with local endpoints.
  * - DynamoDB: dynalite, in-process (in memory, or LevelDB files under `dataDir`).
- * - SQS: fauxqs 1.9.2, in-process.
+ * - SQS: fauxqs 2, in-process.
  * - Upstash Redis REST: the Upstash-compatible bridge (@humanwhocodes/upstash-redis-server),
  *   as a child process (see upstash-bridge.mjs), in front of a real Redis: the one at
  *   `redisUrl`, else a `redis-server` started here, else none (sessions in process memory).

@@ -16,8 +16,9 @@ import { Redis } from "ioredis";
 // is received or not at all, so here too: with no offline queue, a command while Redis is
 // down fails at once (the caller sees an error reply) and is never sent later.
 // `defaultOptions` is ioredis's own table of defaults (not a documented option): ioredis is a
-// devDependency of ours at the version the bridge uses, so both import the same module, and
-// test/adapters/redis/redis-dies.test.ts fails if a late write comes back.
+// devDependency of ours, and package.json's `overrides` give the bridge that same ioredis, so
+// both import the same module, and test/adapters/redis/redis-dies.test.ts fails if a late write
+// comes back.
 Redis.defaultOptions = { ...Redis.defaultOptions, enableOfflineQueue: false };
 
 const token = process.env.URS_TOKEN ?? "";

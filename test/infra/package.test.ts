@@ -196,13 +196,13 @@ describe("npm run package (osls, offline)", () => {
     if (outDir) await rm(outDir, { recursive: true, force: true });
   });
 
-  it("packages the four functions on nodejs22.x/arm64, each zip holding only its own bundle", async () => {
+  it("packages the four functions on nodejs24.x/arm64, each zip holding only its own bundle", async () => {
     expect(sorted(ofType("AWS::Lambda::Function").map(([id]) => id))).toEqual(
       sorted(FUNCTIONS.map((fn) => fn.logicalId)),
     );
     for (const fn of FUNCTIONS) {
       const p = props(fn.logicalId);
-      expect(p.Runtime).toBe("nodejs22.x");
+      expect(p.Runtime).toBe("nodejs24.x");
       expect(p.Architectures).toEqual(["arm64"]);
       expect(p.Handler).toBe(`dist/${fn.bundle}/index.handler`);
       const entries = await zipEntries(path.join(outDir, `${fn.name}.zip`));

@@ -185,7 +185,6 @@ const OFFLINE_ENV = offlineFunctionEnv({
   MOVA_API_KEYS: `test:${createHash("sha256").update(API_KEY).digest("hex")}`,
   LOG_LEVEL: "CRITICAL",
   AWS_LAMBDA_FUNCTION_NAME: "build-test",
-  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
 });
 
 /**
