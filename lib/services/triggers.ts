@@ -5,7 +5,7 @@
  * envelope when a rule targets the queue). Each request runs through executeProtocol with
  * trigger "event", so it is recorded, published and analysed exactly like an API run.
  *
- * Idempotency: a request with `idempotencyKey` runs through lib/service/idempotency.ts (keys
+ * Idempotency: a request with `idempotencyKey` runs through lib/services/idempotency.ts (keys
  * scoped by tenant); a repeated key whose run finished is acknowledged without running.
  *
  * Failures are never silent and never lost:
@@ -132,7 +132,7 @@ function parseRunRequest(input: unknown): RunRequest {
     const issues = parsed.error.issues
       .map((issue) => `${issue.path.join(".") || "(request)"}: ${issue.message}`)
       .join("; ");
-    throw new MovaError("invalid_run_request", `invalid run request: ${issues}`, { retryable: false });
+    throw new MovaError("invalid_run_request", `invalid run request: ${issues}`);
   }
   return parsed.data;
 }
@@ -146,7 +146,7 @@ function runRequestOfSqsBody(body: string): unknown {
   try {
     parsed = JSON.parse(body);
   } catch {
-    throw new MovaError("invalid_run_request", "the message body is not JSON", { retryable: false });
+    throw new MovaError("invalid_run_request", "the message body is not JSON");
   }
   if (isEventBridgeEnvelope(parsed)) return detailOf(parsed);
   return parsed;
@@ -161,7 +161,6 @@ function detailOf(event: { "detail-type": unknown; detail: unknown }): unknown {
     throw new MovaError(
       "unknown_detail_type",
       `detail-type "${String(event["detail-type"])}" is not ${RUN_REQUESTED_DETAIL_TYPE}`,
-      { retryable: false },
     );
   }
   return event.detail;
@@ -179,7 +178,6 @@ async function loadDocument(loader: DocumentLoader, request: RunRequest) {
       throw new MovaError(
         "document_not_found",
         `tenant "${request.tenant}" has no document "${request.document}"`,
-        { retryable: false },
       );
     }
     throw error;
@@ -243,7 +241,6 @@ export function createTriggerHandler(service: TriggerService, logger: Logger): T
     const error = new MovaError(
       "unsupported_event",
       "the trigger accepts SQS batches and EventBridge events only",
-      { retryable: false },
     );
     logFailure(error, {});
     throw error;

@@ -1,5 +1,5 @@
 /**
- * lib/service/idempotency.ts (Powertools idempotency on the executions table) against dynalite,
+ * lib/services/idempotency.ts (Powertools idempotency on the executions table) against dynalite,
  * the table created from infra/resources.yml: replay, tenants and scopes, in progress, another
  * request, release on failure, an expired claim taken over, large responses, DynamoDB down.
  */

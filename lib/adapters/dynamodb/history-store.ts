@@ -11,7 +11,7 @@
  * Key parts are URI-encoded (a `#` in a name cannot make two keys meet) and every query
  * also filters on the exact tenant/document/protocol attributes. `analysis` lives in its own
  * attribute (the batch analysis flips it without rewriting the record) and wins on read.
- * The idempotency records (lib/service/idempotency.ts) share the table under pk `idem#…`,
+ * The idempotency records (lib/services/idempotency.ts) share the table under pk `idem#…`,
  * so nothing here collides.
  */
 import { MovaError } from "../../errors.ts";
