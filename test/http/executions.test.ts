@@ -311,6 +311,47 @@ describe("a run of 3,000 steps", () => {
     expect(execution.steps.length).toBeGreaterThan(1_000);
   });
 
+  it("records a run that reaches max_steps at its limit of 100,000", { timeout: 180_000 }, async () => {
+    const spin = {
+      version: "2.2",
+      protocols: [
+        {
+          name: "spin",
+          max_steps: 100_000,
+          steps: [
+            {
+              id: "again",
+              action: "condition",
+              conditions: [{ variable: "go", operator: "equals", value: true }],
+              next_step: "again",
+              else_step: "stop",
+            },
+            { id: "stop", action: "end" },
+          ],
+        },
+      ],
+    };
+    expect((await api.call("PUT", "/documents/spin", { body: spin })).status).toBe(201);
+    await api.drainQueue(api.env.ANALYSIS_PRIORITY_QUEUE_URL!, 0);
+    const response = await execute({ document: "spin", protocol: "spin", variables: { go: true } });
+    expect(response.status).toBe(200);
+    expect(response.body).toMatchObject({
+      status: "failed",
+      error: { code: "max_steps" },
+      stepCount: 100_000,
+      pathLength: 100_000,
+      analysis: "published",
+    });
+    const { executionId, stepsCursor } = response.body;
+    const record = await api.call("GET", `/executions/${executionId}`);
+    expect(record.body).toMatchObject({ stepCount: 100_000, failedStepId: "again", stepsCursor });
+    const next = await api.call("GET", `/executions/${executionId}/steps?cursor=${stepsCursor}&limit=100`);
+    expect(next.body.steps).toHaveLength(100);
+    expect(next.body.total).toBe(100_000);
+    const messages = await api.drainQueue(api.env.ANALYSIS_PRIORITY_QUEUE_URL!);
+    expect(messages.map((m) => JSON.parse(m.Body!).execution.executionId)).toContain(executionId);
+  });
+
   it("reads a tenant's steps only, and answers 400 to a bad cursor or limit", async () => {
     const response = await execute({
       document: "loop",
