@@ -13,6 +13,9 @@
  *   (not skipped);
  * - retries = attempts − 1, summed over the steps that ran;
  * - a failed run fails at its last failed step, else (a deadline) at the last step it entered;
+ * - a long run's record is its summary (lib/core/record-size.ts): run figures are whole, step
+ *   figures count the step records it holds (the first of the run's), and `failedStepId`
+ *   names where it failed;
  * - a path is the run's step ids joined by " > ", cut at MAX_PATH_KEY_LENGTH characters
  *   (marked with " > …");
  * - prompt terms count prompt steps that ran (succeeded or failed), each term once per prompt.
@@ -491,7 +494,8 @@ export function countExecution(
       path.count += 1;
       path.duration.add(record.durationMs);
     } else {
-      const failedAt = lastFailedStep ?? record.path[record.path.length - 1];
+      // A long run's summary names the step itself: its steps and path may be cut before it.
+      const failedAt = record.failedStepId ?? lastFailedStep ?? record.path[record.path.length - 1];
       if (failedAt !== undefined) aggregate.steps.get(failedAt).failedRuns += 1;
       aggregate.runErrors.get(record.error?.code ?? "unknown").n += 1;
     }

@@ -19,6 +19,8 @@ export const StepRecordSchema = z.object({
   outputTruncated: z.boolean().optional(),
   outputVariable: z.string().optional(),
   prompt: z.string().optional(),
+  /** The stored prompt was cut to keep the step record within a history page. */
+  promptTruncated: z.boolean().optional(),
   model: z.string().optional(),
   usage: z
     .object({ promptTokens: z.number(), completionTokens: z.number(), totalTokens: z.number() })
@@ -50,6 +52,22 @@ export const ExecutionRecordSchema = z.object({
   unresolved: z.array(z.string()).default([]),
   offline: z.boolean().default(false),
   error: StepErrorSchema.optional(),
+  /** The run's final output (capped like step outputs in the history). */
+  output: z.unknown().optional(),
+  outputTruncated: z.boolean().optional(),
+  /**
+   * Present when `steps` is not the run's every step record in full (a long run's summary,
+   * see record-size.ts): how many step records the run has. `steps` then holds the first of
+   * them; the history keeps them all in its step pages (GET /executions/{id}/steps).
+   */
+  stepCount: z.number().int().min(0).optional(),
+  /** Present when `path` holds only the first ids of a long run: the whole path's length. */
+  pathLength: z.number().int().min(0).optional(),
+  /**
+   * Present when a failed or timed-out run's summary is cut: the step the run failed at (its
+   * last failed step, else the last step it entered), which the cut lists may not show.
+   */
+  failedStepId: z.string().optional(),
   /**
    * `published` once the execution event is on the analysis queue; `pending` when it could not
    * be published (the batch analysis picks it up); `waiting` while the run waits for input

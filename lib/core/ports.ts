@@ -85,14 +85,41 @@ export interface ExecutionPage {
   cursor?: string;
 }
 
+export interface StepQuery {
+  /** Where the previous page stopped (its `cursor`); the run's first step when absent. */
+  cursor?: string;
+  /** 1..100, default 25. */
+  limit?: number;
+}
+
+/** Step records of one execution, in run order. */
+export interface StepPage {
+  steps: ExecutionRecord["steps"];
+  /** Pass as `cursor` for the next steps; absent after the run's last step. */
+  cursor?: string;
+  /** How many step records the run has. */
+  total: number;
+}
+
 /**
  * Store failures are StoreUnavailableError (lib/errors.ts); a query the store cannot run as
  * asked is MovaError `invalid_cursor`, `invalid_limit` or `invalid_range`.
  */
 export interface HistoryStore {
-  /** Writes a finished execution; a finished execution is never overwritten (conditional write). */
+  /**
+   * Writes an execution with every step record, however long the run: a long run's step
+   * records go to pages, all written before its summary. A finished execution is never
+   * overwritten (conditional writes); writing the same record again is not a conflict.
+   */
   putExecution(record: ExecutionRecord): Promise<void>;
+  /** The execution's record; for a long run its summary (`stepCount` set: the steps are in getSteps). */
   getExecution(tenant: string, executionId: string): Promise<ExecutionRecord | undefined>;
+  /**
+   * The execution's step records in run order, a page at a time; undefined when the tenant
+   * has no such execution. A cursor of another execution, or past the run's end, is MovaError
+   * `invalid_cursor`; a limit out of range `invalid_limit`.
+   */
+  getSteps(tenant: string, executionId: string, query?: StepQuery): Promise<StepPage | undefined>;
   /** Newest first, from the time-range index. */
   queryExecutions(
     tenant: string,

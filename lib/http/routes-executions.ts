@@ -1,10 +1,13 @@
 /**
- * POST /executions (with Idempotency-Key), GET /executions/{id} and the per-protocol
- * history query.
+ * POST /executions (with Idempotency-Key), GET /executions/{id} with its steps, and the
+ * per-protocol history query. A long run's answer carries its summary and its first page of
+ * steps, with `stepsCursor` for GET /executions/{id}/steps to read the rest.
  */
 import * as z from "zod";
 import { executionDepsOf, recordExecution, runExecution, unknownProtocol } from "../services/executions.ts";
 import type { ApiDeps } from "./deps.ts";
+import type { ExecutionRecord } from "../core/execution-record.ts";
+import { PAGE_MAX_STEPS, SUMMARY_MAX_PATH_IDS } from "../core/record-size.ts";
 import type { DocumentLoader } from "../services/document-loader.ts";
 import { invalidRequest, notFound } from "../errors.ts";
 import { IDEMPOTENCY_KEY } from "../services/idempotency.ts";
@@ -18,10 +21,27 @@ import {
   ExecutionRecordResponse,
   ExecutionResponse,
   ExecutionsQuery,
+  StepPageResponse,
+  StepsQuery,
 } from "./schemas.ts";
 import { commitSession, writableSession } from "./routes-sessions.ts";
 
 export function executionRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpec[] {
+  /** A stored record as the API shows it: a long run's summary with its first page of steps. */
+  async function withFirstSteps(
+    tenant: string,
+    record: ExecutionRecord,
+  ): Promise<ExecutionRecord & { stepsCursor?: string }> {
+    if (record.stepCount === undefined) return record;
+    const page = await deps.history.getSteps(tenant, record.executionId);
+    if (!page) throw notFound(`execution "${record.executionId}"`);
+    return {
+      ...record,
+      steps: page.steps,
+      ...(page.cursor !== undefined ? { stepsCursor: page.cursor } : {}),
+    };
+  }
+
   async function runRequested(
     request: ApiRequest<z.infer<typeof CreateExecutionRequest>>,
   ): Promise<ApiResponse> {
@@ -64,7 +84,28 @@ export function executionRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpe
     }
     const { analysis } = await recordExecution(outcome.record, execution);
     const { suspended: _suspended, ...visible } = result;
-    return { status: 200, body: { executionId: outcome.executionId, ...visible, analysis } };
+    const body = { executionId: outcome.executionId, ...visible, analysis };
+    // A run of a page of steps or fewer is answered whole, without another read.
+    if (result.steps.length <= PAGE_MAX_STEPS && result.path.length <= SUMMARY_MAX_PATH_IDS) {
+      return { status: 200, body };
+    }
+    // A long run: its steps and path as GET /executions/{id} shows them.
+    const stored = await deps.history.getExecution(request.tenant, outcome.executionId);
+    if (!stored || (stored.stepCount === undefined && stored.pathLength === undefined)) {
+      return { status: 200, body };
+    }
+    const shown = await withFirstSteps(request.tenant, stored);
+    return {
+      status: 200,
+      body: {
+        ...body,
+        steps: shown.steps,
+        path: shown.path,
+        ...(shown.stepsCursor !== undefined ? { stepsCursor: shown.stepsCursor } : {}),
+        ...(shown.stepCount !== undefined ? { stepCount: shown.stepCount } : {}),
+        ...(shown.pathLength !== undefined ? { pathLength: shown.pathLength } : {}),
+      },
+    };
   }
 
   return [
@@ -117,14 +158,43 @@ export function executionRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpe
       method: "GET",
       path: "/executions/{id}",
       operationId: "getExecution",
-      summary: "One execution from history, with its step records",
+      summary: "One execution from history, with its step records (a long run's first page of them)",
       auth: true,
       params: { id: ExecutionId },
-      responses: { 200: { description: "the history record", schema: ExecutionRecordResponse } },
+      responses: {
+        200: {
+          description:
+            "the history record; for a long run its summary, the first page of its steps and `stepsCursor`",
+          schema: ExecutionRecordResponse,
+        },
+      },
       async handle(request) {
         const record = await deps.history.getExecution(request.tenant, request.params.id as string);
         if (!record) throw notFound(`execution "${request.params.id}"`);
-        return { status: 200, body: record };
+        return { status: 200, body: await withFirstSteps(request.tenant, record) };
+      },
+    },
+    {
+      method: "GET",
+      path: "/executions/{id}/steps",
+      operationId: "getExecutionSteps",
+      summary: "An execution's step records in run order, a page at a time",
+      auth: true,
+      params: { id: ExecutionId },
+      query: StepsQuery,
+      responses: {
+        200: { description: "a page of step records", schema: StepPageResponse },
+        400: {
+          description:
+            "invalid_request, invalid_cursor (malformed, past the end or of another execution) or invalid_limit",
+          schema: ErrorResponse,
+        },
+      },
+      async handle(request: ApiRequest<unknown, z.infer<typeof StepsQuery>>) {
+        const id = request.params.id as string;
+        const page = await deps.history.getSteps(request.tenant, id, request.query);
+        if (!page) throw notFound(`execution "${id}"`);
+        return { status: 200, body: page };
       },
     },
     {

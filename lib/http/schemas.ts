@@ -123,6 +123,9 @@ export const CreateExecutionRequest = z
 
 const RUN_STATUSES = ["completed", "failed", "waiting_input", "timed_out"] as const;
 
+const STEPS_CURSOR =
+  "present when `steps` holds only the first of the run's step records: pass as `cursor` to GET /executions/{id}/steps for the rest";
+
 export const ExecutionResponse = z
   .object({
     executionId: z.string(),
@@ -141,10 +144,35 @@ export const ExecutionResponse = z
     error: StepErrorSchema.optional(),
     waitingFor: z.object({ stepId: z.string(), prompt: z.string(), variable: z.string() }).optional(),
     analysis: z.enum(["published", "pending", "waiting"]),
+    stepsCursor: z.string().optional().describe(STEPS_CURSOR),
+    stepCount: z.number().int().optional().describe("a long run: how many step records it has"),
+    pathLength: z
+      .number()
+      .int()
+      .optional()
+      .describe("a long run: its path's length (`path` holds the first ids)"),
   })
   .meta({ id: "ExecutionResult" });
 
-export const ExecutionRecordResponse = ExecutionRecordSchema.meta({ id: "ExecutionRecord" });
+export const ExecutionRecordResponse = ExecutionRecordSchema.extend({
+  stepsCursor: z.string().optional().describe(STEPS_CURSOR),
+}).meta({ id: "ExecutionRecord" });
+
+export const StepsQuery = z.strictObject({
+  cursor: z.string().min(1).max(2048).optional(),
+  limit: z.coerce.number().int().min(1).max(100).optional(),
+});
+
+export const StepPageResponse = z
+  .object({
+    steps: z.array(StepRecordSchema),
+    cursor: z
+      .string()
+      .optional()
+      .describe("pass as `cursor` to get the next steps; absent after the last step"),
+    total: z.number().int().describe("how many step records the run has"),
+  })
+  .meta({ id: "StepPage" });
 
 export const ExecutionPageResponse = z
   .object({

@@ -3,7 +3,9 @@
  * trigger): it runs the engine, builds the history record, and for a finished run writes
  * history and publishes the execution event concurrently. A publish failure never loses the
  * execution (it is saved with `analysis: "pending"` for the batch analysis); a history
- * failure is reported (503 `history_unavailable`), never a silent success.
+ * failure is reported (503 `history_unavailable`), never a silent success. No run is lost to
+ * its size: the history keeps a long run's step records in pages and the event carries its
+ * summary (lib/core/record-size.ts).
  */
 import { MovaError, StoreUnavailableError } from "../errors.ts";
 import { randomUUID } from "node:crypto";
@@ -185,6 +187,7 @@ function buildExecutionRecord(
   if (request.sessionId !== undefined) record.sessionId = request.sessionId;
   if (request.intent !== undefined) record.intent = request.intent;
   if (result.error !== undefined) record.error = result.error;
+  if (result.output !== undefined) record.output = result.output;
   return record;
 }
 

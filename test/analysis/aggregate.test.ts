@@ -16,6 +16,8 @@ import { extractPatterns } from "../../lib/analysis/patterns.ts";
 import { computeStatistics } from "../../lib/analysis/statistics.ts";
 import { type ExecutionRecord, ExecutionRecordSchema } from "../../lib/core/execution-record.ts";
 import { seededRandom } from "../support/seeded-random.ts";
+import { summarizeRecord } from "../../lib/core/record-size.ts";
+import { longExecution } from "../support/runtime-fixtures.ts";
 
 const KEY = { tenant: "acme", document: "support", protocol: "checkout" };
 const MAX_STORED_BYTES = 300 * 1024;
@@ -326,5 +328,28 @@ describe("ProtocolAggregate bounds", () => {
     // And the stored form reads back, still bounded.
     const copy = aggregateFromJSON(JSON.parse(JSON.stringify(json)));
     expect(JSON.stringify(aggregateToJSON(copy))).toBe(JSON.stringify(json));
+  });
+});
+
+describe("a long run's summary", () => {
+  it("counts the run whole and puts its failure at the step the summary names", () => {
+    const record = longExecution(3_000, {
+      status: "timed_out",
+      error: { code: "timeout", message: "deadline" },
+    });
+    record.steps[2_999] = { ...record.steps[2_999]!, id: "give_up" };
+    record.path[2_999] = "give_up";
+    const summary = summarizeRecord(record);
+    expect(summary.steps.length).toBeLessThan(3_000);
+    const aggregate = createAggregate({ ...KEY, document: "support", protocol: "refund" });
+    addExecution(aggregate, summary);
+    const json = aggregateToJSON(aggregate);
+    expect(json.executions).toBe(1);
+    expect(json.timedOut).toBe(1);
+    const steps = json.steps.e;
+    expect(steps.give_up?.failedRuns).toBe(1);
+    expect(steps.count?.failedRuns).toBe(0);
+    // The step figures count the step records the summary holds.
+    expect((steps.check?.total ?? 0) + (steps.count?.total ?? 0)).toBe(summary.steps.length);
   });
 });

@@ -149,6 +149,7 @@ describe("the handler with API Gateway v2 events", () => {
         "POST /sessions/{id}/messages",
         "POST /executions",
         "GET /executions/{id}",
+        "GET /executions/{id}/steps",
         "GET /documents/{name}/protocols/{protocol}/executions",
         "GET /documents/{name}/protocols/{protocol}/patterns",
         "GET /documents/{name}/protocols/{protocol}/recommendations",
@@ -166,5 +167,8 @@ describe("the handler with API Gateway v2 events", () => {
     expect(listExecutions.parameters.map((p: { name: string }) => p.name)).toEqual(
       expect.arrayContaining(["from", "to", "status", "limit", "cursor"]),
     );
+    const steps = body.paths["/executions/{id}/steps"].get;
+    expect(steps.parameters.map((p: { name: string }) => p.name)).toEqual(["id", "cursor", "limit"]);
+    expect(body.components.schemas.ExecutionRecord.properties.stepsCursor.type).toBe("string");
   });
 });

@@ -1,8 +1,10 @@
 /**
  * POST /executions, the history record, the per-protocol query with pagination,
- * idempotency, runs attached to a session, and a publish failure.
+ * idempotency, runs attached to a session, a publish failure, and a run of 3,000 steps.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ExecutionEventSchema } from "../../lib/core/execution-event.ts";
+import { SQS_MAX_MESSAGE_BYTES } from "../../lib/adapters/sqs/publisher.ts";
 import { type ApiFixture, invoke, shopDocument, startApiFixture, v2Event } from "../support/api-fixture.ts";
 
 let api: ApiFixture;
@@ -211,5 +213,182 @@ describe("a publish failure", () => {
     const record = await api.call("GET", `/executions/${response.json.executionId}`);
     expect(record.status).toBe(200);
     expect(record.body.analysis).toBe("pending");
+  });
+});
+
+describe("a run of 3,000 steps", () => {
+  /** A counter loop: a tool call that adds one, and a condition that loops until 1,500. */
+  const loopDocument = (toolsUrl: string) => ({
+    version: "2.2",
+    protocols: [
+      {
+        name: "count_loop",
+        max_steps: 100_000,
+        steps: [
+          { id: "count", action: "tool_api", tool_api_id: "counter", output: "counter" },
+          {
+            id: "check",
+            action: "condition",
+            conditions: [{ variable: "counter.n", operator: "less_than", value: 1_500 }],
+            next_step: "count",
+            else_step: "done",
+          },
+          { id: "done", action: "end", response_template: "counted to {counter.n}" },
+        ],
+      },
+    ],
+    tools: [
+      { id: "counter", endpoint: `${toolsUrl}/count`, method: "GET", parameters: { n: "{counter.n}" } },
+    ],
+  });
+
+  it("answers with its summary and first steps, keeps every step readable in order, and publishes it", async () => {
+    expect((await api.call("PUT", "/documents/loop", { body: loopDocument(api.tools.url) })).status).toBe(
+      201,
+    );
+    api.tools.route("GET", "/count", (request) => ({ body: { n: Number(request.query.n) + 1 } }));
+    const counted = () => api.tools.requests.filter((r) => r.path === "/count").length;
+    await api.drainQueue(api.env.ANALYSIS_QUEUE_URL!, 0);
+
+    const body = { document: "loop", protocol: "count_loop", variables: { counter: { n: 0 } } };
+    const response = await execute(body, { "idempotency-key": "long-run" });
+    expect(response.status).toBe(200);
+    expect(response.body).toMatchObject({
+      status: "completed",
+      output: "counted to 1500",
+      analysis: "published",
+      stepCount: 3_001,
+      pathLength: 3_001,
+    });
+    expect(counted()).toBe(1_500);
+    const { executionId, stepsCursor } = response.body;
+    expect(response.body.steps).toHaveLength(25);
+    expect(response.body.path.length).toBeLessThanOrEqual(500);
+    expect(typeof stepsCursor).toBe("string");
+    // A retry gets the same answer and calls no tool again.
+    const retry = await execute(body, { "idempotency-key": "long-run" });
+    expect(retry.headers.get("idempotent-replayed")).toBe("true");
+    expect(retry.body).toEqual(response.body);
+    expect(counted()).toBe(1_500);
+
+    const record = await api.call("GET", `/executions/${executionId}`);
+    expect(record.status).toBe(200);
+    expect(record.body).toMatchObject({ executionId, status: "completed", stepCount: 3_001, stepsCursor });
+    expect(record.body.steps).toEqual(response.body.steps);
+
+    const steps: Array<{ id: string; output?: { n: number }; startedAt: string }> = [...record.body.steps];
+    let cursor: string | undefined = stepsCursor;
+    while (cursor) {
+      const page = await api.call(
+        "GET",
+        `/executions/${executionId}/steps?${new URLSearchParams({ cursor, limit: "100" })}`,
+      );
+      expect(page.status).toBe(200);
+      expect(page.body.total).toBe(3_001);
+      expect(page.body.steps.length).toBeLessThanOrEqual(100);
+      steps.push(...page.body.steps);
+      cursor = page.body.cursor;
+    }
+    // Every step once, in run order: count and check in turns, the counter rising by one, then the end.
+    expect(steps).toHaveLength(3_001);
+    expect(steps.map((step) => step.id)).toEqual([
+      ...Array.from({ length: 1_500 }, () => ["count", "check"]).flat(),
+      "done",
+    ]);
+    expect(steps.filter((step) => step.id === "count").map((step) => step.output?.n)).toEqual(
+      Array.from({ length: 1_500 }, (_, n) => n + 1),
+    );
+    const times = steps.map((step) => step.startedAt);
+    expect(times).toEqual([...times].sort());
+
+    // The event reached the analysis queue, within SQS's limit, as the run's summary.
+    const messages = await api.drainQueue(api.env.ANALYSIS_QUEUE_URL!);
+    const message = messages.find((m) => JSON.parse(m.Body!).execution.executionId === executionId);
+    expect(message).toBeDefined();
+    expect(Buffer.byteLength(message!.Body!)).toBeLessThan(SQS_MAX_MESSAGE_BYTES);
+    const { execution } = ExecutionEventSchema.parse(JSON.parse(message!.Body!));
+    expect(execution).toMatchObject({ status: "completed", stepCount: 3_001, pathLength: 3_001 });
+    expect(execution.steps.length).toBeGreaterThan(1_000);
+  });
+
+  it("records a run that reaches max_steps at its limit of 100,000", { timeout: 180_000 }, async () => {
+    const spin = {
+      version: "2.2",
+      protocols: [
+        {
+          name: "spin",
+          max_steps: 100_000,
+          steps: [
+            {
+              id: "again",
+              action: "condition",
+              conditions: [{ variable: "go", operator: "equals", value: true }],
+              next_step: "again",
+              else_step: "stop",
+            },
+            { id: "stop", action: "end" },
+          ],
+        },
+      ],
+    };
+    expect((await api.call("PUT", "/documents/spin", { body: spin })).status).toBe(201);
+    await api.drainQueue(api.env.ANALYSIS_PRIORITY_QUEUE_URL!, 0);
+    const response = await execute({ document: "spin", protocol: "spin", variables: { go: true } });
+    expect(response.status).toBe(200);
+    expect(response.body).toMatchObject({
+      status: "failed",
+      error: { code: "max_steps" },
+      stepCount: 100_000,
+      pathLength: 100_000,
+      analysis: "published",
+    });
+    const { executionId, stepsCursor } = response.body;
+    const record = await api.call("GET", `/executions/${executionId}`);
+    expect(record.body).toMatchObject({ stepCount: 100_000, failedStepId: "again", stepsCursor });
+    const next = await api.call("GET", `/executions/${executionId}/steps?cursor=${stepsCursor}&limit=100`);
+    expect(next.body.steps).toHaveLength(100);
+    expect(next.body.total).toBe(100_000);
+    const messages = await api.drainQueue(api.env.ANALYSIS_PRIORITY_QUEUE_URL!);
+    expect(messages.map((m) => JSON.parse(m.Body!).execution.executionId)).toContain(executionId);
+  });
+
+  it("reads a tenant's steps only, and answers 400 to a bad cursor or limit", async () => {
+    const response = await execute({
+      document: "loop",
+      protocol: "count_loop",
+      variables: { counter: { n: 1_450 } },
+    });
+    expect(response.body).toMatchObject({ status: "completed", output: "counted to 1500" });
+    const { executionId } = response.body;
+    // 101 steps: all in the answer, none left to read.
+    expect(response.body.steps).toHaveLength(101);
+    expect(response.body.stepsCursor).toBeUndefined();
+    const first = await api.call("GET", `/executions/${executionId}/steps?limit=60`);
+    expect(first.body.steps).toEqual(response.body.steps.slice(0, 60));
+    const rest = await api.call(
+      "GET",
+      `/executions/${executionId}/steps?cursor=${first.body.cursor}&limit=100`,
+    );
+    expect(rest.body).toEqual({ steps: response.body.steps.slice(60), total: 101 });
+
+    expect((await api.call("GET", `/executions/${executionId}/steps`, { key: api.acmeKey })).status).toBe(
+      404,
+    );
+    expect((await api.call("GET", "/executions/ex_missing/steps")).status).toBe(404);
+    for (const bad of ["cursor=%%%garbage", "cursor=e30", "limit=0", "limit=101", "limit=x", "color=red"]) {
+      const answer = await api.call("GET", `/executions/${executionId}/steps?${bad}`);
+      expect(answer.status, bad).toBe(400);
+    }
+    const other = await execute({
+      document: "loop",
+      protocol: "count_loop",
+      variables: { counter: { n: 1_490 } },
+    });
+    const foreign = await api.call(
+      "GET",
+      `/executions/${other.body.executionId}/steps?cursor=${first.body.cursor}`,
+    );
+    expect(foreign.status).toBe(400);
+    expect(foreign.body.error.code).toBe("invalid_cursor");
   });
 });

@@ -38,6 +38,34 @@ export function sampleExecution(overrides: Partial<ExecutionRecord> = {}): Execu
   };
 }
 
+/**
+ * A long run's record: `steps` step records (a condition loop `check`/`count` around a tool
+ * call, each with a small output), its path the ids in order, the last step failed when the
+ * run failed.
+ */
+export function longExecution(steps: number, overrides: Partial<ExecutionRecord> = {}): ExecutionRecord {
+  const record = sampleExecution(overrides);
+  const start = Date.parse(record.startedAt);
+  record.steps = Array.from({ length: steps }, (_, n) => ({
+    id: n % 2 === 0 ? "check" : "count",
+    action: n % 2 === 0 ? "condition" : "tool_api",
+    status: "succeeded" as const,
+    attempts: n % 2 === 0 ? 1 : 1 + (n % 3),
+    startedAt: new Date(start + n).toISOString(),
+    durationMs: n % 7,
+    ...(n % 2 === 0 ? { branch: "then" as const } : { toolId: "counter", httpStatus: 200, output: { n } }),
+  }));
+  if (record.status === "failed" && steps > 0) {
+    record.steps[steps - 1] = {
+      ...record.steps[steps - 1]!,
+      status: "failed",
+      error: { code: "tool_http_status", message: "503" },
+    };
+  }
+  record.path = record.steps.map((step) => step.id);
+  return { ...record, ...overrides, steps: record.steps, path: record.path };
+}
+
 export function sampleSession(tenant: string, overrides: Partial<NewSession> = {}): NewSession {
   return {
     sessionId: randomUUID(),

@@ -2,11 +2,31 @@
  * Execution history in DynamoDB (EXECUTIONS_TABLE). One item per execution:
  *
  *   pk `exec#<tenant>#<executionId>`, sk `exec`
- *   record   the ExecutionRecord as JSON text (step outputs capped at outputMaxBytes)
+ *   record   the ExecutionRecord as JSON text (outputs capped at outputMaxBytes); for a long
+ *            run its summary (record-size.ts: the first steps that fit, `stepCount`, …)
  *   tenant, document, protocol, executionId, status, finishedAt, analysis   plain attributes
+ *   stepPages, stepCount  how many step pages and step records the execution has (absent:
+ *            its record holds every step)
  *   gsi1pk `<tenant>#<document>#<protocol>`, gsi1sk `<finishedAt>#<executionId>`  (index byProtocolTime)
  *   gsi2pk `<YYYY-MM-DD of finishedAt>`,      gsi2sk `<finishedAt>#<executionId>`  (index byDay)
  *   ttl      epoch seconds: finishedAt + retentionDays
+ *
+ * and, when the record does not hold every step record in full (a long run, or outputs
+ * dropped to fit the item), one item per page of step records (record-size.ts pageSteps: at
+ * most 25 steps or 300 KB), in the execution's partition, outside the indexes:
+ *
+ *   pk `exec#<tenant>#<executionId>`, sk `step#<page, 6 digits>`
+ *   steps    the page's step records as JSON text; first  the run index of its first step
+ *   digest   sha256 of `steps`; sealed  true once written for a finished execution
+ *   tenant, executionId, ttl   as the execution's
+ *
+ * Write order: every page first, then the execution item, so a finished status is never seen
+ * without its steps (dynalite has no TransactWriteItems, and a long run needs more than its
+ * 100 items anyway). Each page write is conditional: a sealed page (of a finished execution)
+ * takes only the same content again, sealed (a retried write), never another content nor a
+ * waiting run's write; an unsealed page takes the run's next write as it goes on. Readers read only the pages the execution item counts. One writer
+ * at a time per execution is the callers' part (a session's CAS, a run's lease): two writers
+ * of different finished records for one execution both fail (`execution_already_finished`).
  *
  * Key parts are URI-encoded (a `#` in a name cannot make two keys meet) and every query
  * also filters on the exact tenant/document/protocol attributes. `analysis` lives in its own
@@ -14,19 +34,30 @@
  * The idempotency records (lib/services/idempotency.ts) share the table under pk `idem#…`,
  * so nothing here collides.
  */
+import { createHash } from "node:crypto";
 import { MovaError } from "../../errors.ts";
 import {
   type AttributeValue,
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
+  type PutItemCommandInput,
   QueryCommand,
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
 import { type ExecutionRecord, ExecutionRecordSchema } from "../../core/execution-record.ts";
-import { guardDynamo, isConditionFailed, keyPart } from "./errors.ts";
-import type { ExecutionPage, ExecutionQuery, HistoryStore } from "../../core/ports.ts";
-import { capStepOutputs, shrinkRecord, utf8Bytes } from "../../core/record-size.ts";
+import { guardDynamo, isConditionFailed, keyPart, queryItems } from "./errors.ts";
+import type { ExecutionPage, ExecutionQuery, HistoryStore, StepPage, StepQuery } from "../../core/ports.ts";
+import {
+  PAGE_MAX_STEPS,
+  type StepPageContent,
+  capOutputs,
+  fitStep,
+  pageSteps,
+  shrinkRecord,
+  summarizeRecord,
+  utf8Bytes,
+} from "../../core/record-size.ts";
 
 interface DynamoHistoryStoreOptions {
   client: DynamoDBClient;
@@ -61,9 +92,19 @@ const MAX_RECORD_BYTES = 350_000;
 /** Pages read to fill one filtered page before answering with a shorter page and a cursor. */
 const MAX_PAGES_PER_QUERY = 10;
 
+/** Step records per GET /executions/{id}/steps page: default and most. */
+const DEFAULT_STEP_LIMIT = 25;
+const MAX_STEP_LIMIT = 100;
+/** A page of steps answered stops at this much JSON (one step at least), well inside a Lambda response. */
+const MAX_STEP_PAGE_BYTES = 1_000_000;
+/** Step pages written at once. */
+const PAGE_WRITE_CONCURRENCY = 16;
+const FINISHED: ReadonlySet<string> = new Set(["completed", "failed", "timed_out"]);
+
 const executionPk = (tenant: string, executionId: string) =>
   `exec#${keyPart(tenant)}#${keyPart(executionId)}`;
 const EXECUTION_SK = "exec";
+const stepPageSk = (page: number) => `step#${String(page).padStart(6, "0")}`;
 const protocolKey = (tenant: string, document: string, protocol: string) =>
   `${keyPart(tenant)}#${keyPart(document)}#${keyPart(protocol)}`;
 
@@ -79,17 +120,19 @@ export function createDynamoHistoryStore(options: DynamoHistoryStoreOptions): Dy
   const { client, table } = options;
   const now = options.now ?? Date.now;
 
-  function toItem(record: ExecutionRecord): Record<string, AttributeValue> {
-    const finishedAt = isoOr(record.finishedAt, new Date(now()).toISOString());
+  function ttlOf(finishedAt: string): number {
+    return Math.floor(Date.parse(finishedAt) / 1000) + options.retentionDays * 86_400;
+  }
+
+  /** The execution item of `record` as kept (capped, or a summary). */
+  function toItem(record: ExecutionRecord, stepPages: number | undefined): Record<string, AttributeValue> {
+    const finishedAt = finishedAtOf(record);
     const sortKey = `${finishedAt}#${record.executionId}`;
-    const ttl = Math.floor(Date.parse(finishedAt) / 1000) + options.retentionDays * 86_400;
-    const stored = shrinkRecord(capStepOutputs(record, options.outputMaxBytes), MAX_RECORD_BYTES, (r) =>
-      utf8Bytes(JSON.stringify(r)),
-    );
+    const ttl = ttlOf(finishedAt);
     return {
       pk: { S: executionPk(record.tenant, record.executionId) },
       sk: { S: EXECUTION_SK },
-      record: { S: JSON.stringify(stored) },
+      record: { S: JSON.stringify(record) },
       tenant: { S: record.tenant },
       document: { S: record.document },
       protocol: { S: record.protocol },
@@ -97,12 +140,98 @@ export function createDynamoHistoryStore(options: DynamoHistoryStoreOptions): Dy
       status: { S: record.status },
       finishedAt: { S: finishedAt },
       analysis: { S: record.analysis },
+      ...(stepPages !== undefined
+        ? {
+            stepPages: { N: String(stepPages) },
+            stepCount: { N: String(record.stepCount ?? record.steps.length) },
+          }
+        : {}),
       ttl: { N: String(ttl) },
       gsi1pk: { S: protocolKey(record.tenant, record.document, record.protocol) },
       gsi1sk: { S: sortKey },
       gsi2pk: { S: finishedAt.slice(0, 10) },
       gsi2sk: { S: sortKey },
     };
+  }
+
+  function finishedAtOf(record: ExecutionRecord): string {
+    return isoOr(record.finishedAt, new Date(now()).toISOString());
+  }
+
+  function pageItem(
+    record: ExecutionRecord,
+    page: StepPageContent,
+    index: number,
+    ttl: number,
+  ): Record<string, AttributeValue> {
+    return {
+      pk: { S: executionPk(record.tenant, record.executionId) },
+      sk: { S: stepPageSk(index) },
+      tenant: { S: record.tenant },
+      executionId: { S: record.executionId },
+      first: { N: String(page.first) },
+      steps: { S: page.json },
+      digest: { S: digestOf(page.json) },
+      sealed: { BOOL: FINISHED.has(record.status) },
+      ttl: { N: String(ttl) },
+    };
+  }
+
+  /** Writes the pages, a few at a time; throws `execution_already_finished` on a sealed page of other content. */
+  async function writePages(record: ExecutionRecord, pages: StepPageContent[]): Promise<void> {
+    const ttl = ttlOf(finishedAtOf(record));
+    const sealed = FINISHED.has(record.status);
+    let next = 0;
+    const worker = async () => {
+      while (next < pages.length) {
+        const index = next++;
+        const item = pageItem(record, pages[index]!, index, ttl);
+        // A sealed page takes only its own content again, and only sealed: a stale write of
+        // the waiting run must not unseal it for a third writer.
+        const condition: Pick<PutItemCommandInput, "ConditionExpression" | "ExpressionAttributeValues"> =
+          sealed
+            ? {
+                ConditionExpression: "attribute_not_exists(pk) OR sealed = :false OR digest = :digest",
+                ExpressionAttributeValues: { ":false": { BOOL: false }, ":digest": item.digest! },
+              }
+            : {
+                ConditionExpression: "attribute_not_exists(pk) OR sealed = :false",
+                ExpressionAttributeValues: { ":false": { BOOL: false } },
+              };
+        try {
+          await guardDynamo(UNAVAILABLE, () =>
+            client.send(new PutItemCommand({ TableName: table, Item: item, ...condition })),
+          );
+        } catch (error) {
+          if (!isConditionFailed(error)) throw error;
+          throw alreadyFinished(record.executionId);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PAGE_WRITE_CONCURRENCY, pages.length) }, worker));
+  }
+
+  async function putExecutionItem(record: ExecutionRecord, item: Record<string, AttributeValue>) {
+    try {
+      await guardDynamo(UNAVAILABLE, () =>
+        client.send(
+          new PutItemCommand({
+            TableName: table,
+            Item: item,
+            // A suspended run's record is replaced as the run goes on; a finished one never.
+            ConditionExpression: "attribute_not_exists(pk) OR #status = :waiting",
+            ExpressionAttributeNames: { "#status": "status" },
+            ExpressionAttributeValues: { ":waiting": { S: "waiting_input" } },
+          }),
+        ),
+      );
+    } catch (error) {
+      if (!isConditionFailed(error)) throw error;
+      // A retried write of the very same record is not a conflict.
+      const existing = await readItem(record.tenant, record.executionId);
+      if (existing?.record?.S === item.record?.S && existing?.stepPages?.N === item.stepPages?.N) return;
+      throw alreadyFinished(record.executionId);
+    }
   }
 
   async function query(
@@ -188,36 +317,112 @@ export function createDynamoHistoryStore(options: DynamoHistoryStoreOptions): Dy
         throw new MovaError("invalid_execution_record", `invalid execution record: ${issues}`);
       }
       const record = parsed.data;
-      const item = toItem(record);
-      try {
-        await guardDynamo(UNAVAILABLE, () =>
-          client.send(
-            new PutItemCommand({
-              TableName: table,
-              Item: item,
-              // A suspended run's record is replaced as the run goes on; a finished one never.
-              ConditionExpression: "attribute_not_exists(pk) OR #status = :waiting",
-              ExpressionAttributeNames: { "#status": "status" },
-              ExpressionAttributeValues: { ":waiting": { S: "waiting_input" } },
-            }),
-          ),
-        );
-      } catch (error) {
-        if (!isConditionFailed(error)) throw error;
-        // A retried write of the very same record is not a conflict.
-        const existing = await readItem(record.tenant, record.executionId);
-        if (existing?.record?.S === item.record?.S) return;
+      if (
+        (record.stepCount !== undefined && record.stepCount !== record.steps.length) ||
+        (record.pathLength !== undefined && record.pathLength !== record.path.length)
+      ) {
         throw new MovaError(
-          "execution_already_finished",
-          `execution ${record.executionId} is already recorded as finished`,
+          "invalid_execution_record",
+          "invalid execution record: a summary (stepCount, pathLength) cannot stand for the whole run",
         );
       }
+      const capped = capOutputs(record, options.outputMaxBytes);
+      const full: ExecutionRecord = { ...capped, steps: capped.steps.map((step) => fitStep(step)) };
+      const summary = summarizeRecord(full);
+      const stored = shrinkRecord(summary, MAX_RECORD_BYTES, (r) => utf8Bytes(JSON.stringify(r)));
+      if (summary.stepCount === undefined && stored === summary) {
+        // Every step record fits in the execution item: no pages.
+        await putExecutionItem(record, toItem(stored, undefined));
+        return;
+      }
+      const pages = pageSteps(full.steps);
+      await writePages(record, pages);
+      const kept: ExecutionRecord =
+        stored.stepCount === undefined ? { ...stored, stepCount: full.steps.length } : stored;
+      await putExecutionItem(record, toItem(kept, pages.length));
     },
 
     async getExecution(tenant, executionId) {
       const item = await readItem(tenant, executionId);
       if (!item || item.tenant?.S !== tenant) return undefined;
       return fromItem(item);
+    },
+
+    async getSteps(tenant, executionId, query: StepQuery = {}): Promise<StepPage | undefined> {
+      const limit = stepLimit(query.limit);
+      // A long run's summary is large and its steps are in the pages: read only its counts.
+      const head = await readItem(tenant, executionId, ["tenant", "stepPages", "stepCount"]);
+      if (!head || head.tenant?.S !== tenant) return undefined;
+      const pages = Number(head.stepPages?.N ?? "0");
+      const item = pages === 0 ? await readItem(tenant, executionId) : undefined;
+      if (pages === 0 && (!item || item.tenant?.S !== tenant)) return undefined;
+      const record = item ? fromItem(item) : undefined;
+      const total = record ? record.steps.length : Number(head.stepCount?.N);
+      if (!Number.isSafeInteger(total)) throw new Error(`execution ${executionId}: no step count`);
+      const start =
+        query.cursor === undefined ? { index: 0, page: 0 } : decodeStepCursor(query.cursor, executionId);
+      if (start.index >= total || (pages === 0 ? start.page !== 0 : start.page >= pages)) {
+        throw invalidStepCursor();
+      }
+      const steps: ExecutionRecord["steps"] = [];
+      let bytes = 0;
+      /** Takes `step` (at run index `index`, on `page`) unless the page of steps is full: then its cursor. */
+      const take = (step: ExecutionRecord["steps"][number], index: number, page: number) => {
+        const size = utf8Bytes(JSON.stringify(step));
+        if (steps.length === limit || (steps.length > 0 && bytes + size > MAX_STEP_PAGE_BYTES)) {
+          return encodeStepCursor(executionId, index, page);
+        }
+        steps.push(step);
+        bytes += size;
+        return undefined;
+      };
+
+      if (record) {
+        for (let index = start.index; index < total; index++) {
+          const cursor = take(record.steps[index]!, index, 0);
+          if (cursor !== undefined) return { steps, cursor, total };
+        }
+        return { steps, total };
+      }
+
+      let expectedFirst: number | undefined;
+      let expectedPage = start.page;
+      for await (const pageItem of queryItems(client, UNAVAILABLE, {
+        TableName: table,
+        KeyConditionExpression: "pk = :pk AND sk BETWEEN :from AND :to",
+        ExpressionAttributeValues: {
+          ":pk": { S: executionPk(tenant, executionId) },
+          ":from": { S: stepPageSk(start.page) },
+          ":to": { S: stepPageSk(pages - 1) },
+        },
+        ConsistentRead: true,
+        Limit: Math.ceil(limit / PAGE_MAX_STEPS) + 1,
+      })) {
+        const page = expectedPage++;
+        const first = Number(pageItem.first?.N);
+        const pageSteps = JSON.parse(pageItem.steps?.S ?? "null") as ExecutionRecord["steps"];
+        if (pageItem.sk?.S !== stepPageSk(page) || !Array.isArray(pageSteps) || !Number.isInteger(first)) {
+          throw new Error(`execution ${executionId}: step page ${page} is missing or malformed`);
+        }
+        if (expectedFirst === undefined) {
+          // The cursor's step must lie on the cursor's page.
+          if (start.index < first || start.index >= first + pageSteps.length) throw invalidStepCursor();
+        } else if (first !== expectedFirst) {
+          throw new Error(
+            `execution ${executionId}: step page ${page} starts at ${first}, not ${expectedFirst}`,
+          );
+        }
+        expectedFirst = first + pageSteps.length;
+        for (let offset = Math.max(0, start.index - first); offset < pageSteps.length; offset++) {
+          const cursor = take(pageSteps[offset]!, first + offset, page);
+          if (cursor !== undefined) return { steps, cursor, total };
+        }
+        if (expectedFirst >= total) break;
+      }
+      if ((expectedFirst ?? start.index) < total) {
+        throw new Error(`execution ${executionId}: its step pages end before its ${total} steps`);
+      }
+      return { steps, total };
     },
 
     async queryExecutions(tenant, document, protocol, q: ExecutionQuery) {
@@ -255,18 +460,70 @@ export function createDynamoHistoryStore(options: DynamoHistoryStoreOptions): Dy
     },
   };
 
-  async function readItem(tenant: string, executionId: string) {
+  /** The execution item, or only the named attributes of it. */
+  async function readItem(tenant: string, executionId: string, attributes?: readonly string[]) {
+    const projection = attributes
+      ? {
+          ProjectionExpression: attributes.map((_, i) => `#a${i}`).join(", "),
+          ExpressionAttributeNames: Object.fromEntries(attributes.map((name, i) => [`#a${i}`, name])),
+        }
+      : {};
     const result = await guardDynamo(UNAVAILABLE, () =>
       client.send(
         new GetItemCommand({
           TableName: table,
           Key: { pk: { S: executionPk(tenant, executionId) }, sk: { S: EXECUTION_SK } },
           ConsistentRead: true,
+          ...projection,
         }),
       ),
     );
     return result.Item;
   }
+}
+
+const alreadyFinished = (executionId: string) =>
+  new MovaError("execution_already_finished", `execution ${executionId} is already recorded as finished`);
+
+const digestOf = (text: string) => createHash("sha256").update(text).digest("base64url");
+
+function stepLimit(limit: number | undefined): number {
+  if (limit === undefined) return DEFAULT_STEP_LIMIT;
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_STEP_LIMIT) {
+    throw new MovaError("invalid_limit", `limit must be an integer from 1 to ${MAX_STEP_LIMIT}`);
+  }
+  return limit;
+}
+
+const invalidStepCursor = () =>
+  new MovaError("invalid_cursor", "the cursor is malformed, past the run's end or of another execution");
+
+/** Opaque to clients: base64url of the execution id, the run index of the next step and its page. */
+function encodeStepCursor(executionId: string, index: number, page: number): string {
+  return Buffer.from(JSON.stringify({ e: executionId, i: index, p: page }), "utf8").toString("base64url");
+}
+
+function decodeStepCursor(cursor: string, executionId: string): { index: number; page: number } {
+  if (!/^[A-Za-z0-9_-]{1,2048}$/.test(cursor)) throw invalidStepCursor();
+  let decoded: unknown;
+  try {
+    decoded = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+  } catch {
+    throw invalidStepCursor();
+  }
+  const { e, i, p } = (decoded ?? {}) as { e?: unknown; i?: unknown; p?: unknown };
+  if (
+    e !== executionId ||
+    typeof i !== "number" ||
+    typeof p !== "number" ||
+    !Number.isSafeInteger(i) ||
+    !Number.isSafeInteger(p) ||
+    i < 0 ||
+    p < 0
+  ) {
+    throw invalidStepCursor();
+  }
+  return { index: i, page: p };
 }
 
 function fromItem(item: Record<string, AttributeValue>): ExecutionRecord {

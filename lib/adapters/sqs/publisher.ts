@@ -14,7 +14,7 @@ import {
 } from "../../core/execution-event.ts";
 import type { ExecutionRecord } from "../../core/execution-record.ts";
 import type { EventPublisher } from "../../core/ports.ts";
-import { shrinkRecord, utf8Bytes } from "../../core/record-size.ts";
+import { shrinkRecord, summarizeRecord, utf8Bytes } from "../../core/record-size.ts";
 import { MovaError } from "../../errors.ts";
 
 interface SqsPublisherOptions {
@@ -47,7 +47,8 @@ export function createSqsPublisher(options: SqsPublisherOptions): EventPublisher
       );
       const publishedAt = new Date(now()).toISOString();
       const bodyOf = (execution: ExecutionRecord) => sqsSafeJson(eventOf(execution, publishedAt));
-      const fitted = shrinkRecord(record, SQS_MAX_MESSAGE_BYTES - attributeBytes, (r) =>
+      // A long run travels as its summary, the one its history item keeps (record-size.ts).
+      const fitted = shrinkRecord(summarizeRecord(record), SQS_MAX_MESSAGE_BYTES - attributeBytes, (r) =>
         utf8Bytes(bodyOf(r)),
       );
       const body = bodyOf(fitted);

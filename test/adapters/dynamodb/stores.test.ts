@@ -1,6 +1,11 @@
 /** The DynamoDB document and history stores against dynalite, tables created from infra/resources.yml. */
 import { MovaError, StoreUnavailableError } from "../../../lib/errors.ts";
-import { GetItemCommand, type DynamoDBClient, type QueryCommand } from "@aws-sdk/client-dynamodb";
+import {
+  GetItemCommand,
+  type DynamoDBClient,
+  QueryCommand,
+  type QueryCommandOutput,
+} from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalStack, startLocalStack } from "../../../infra/local/stack.ts";
 import { loadConfig } from "../../../lib/config.ts";
@@ -11,7 +16,9 @@ import {
   createDynamoHistoryStore,
   type DynamoHistoryStore,
 } from "../../../lib/adapters/dynamodb/history-store.ts";
-import { sampleExecution, uniqueTenant } from "../../support/runtime-fixtures.ts";
+import { longExecution, sampleExecution, uniqueTenant } from "../../support/runtime-fixtures.ts";
+import type { ExecutionRecord } from "../../../lib/core/execution-record.ts";
+import { PAGE_MAX_STEPS } from "../../../lib/core/record-size.ts";
 
 let stack: LocalStack;
 let client: DynamoDBClient;
@@ -310,6 +317,193 @@ describe("dynamo history store", () => {
       await history.markAnalysis(tenant, "no-such-execution", "published");
       await history.markAnalysis(uniqueTenant("y"), pending.executionId, "pending");
       expect((await history.getExecution(tenant, pending.executionId))?.analysis).toBe("published");
+    });
+  });
+
+  describe("a long run's steps", () => {
+    /** Every step record of the execution, read page after page with `limit`. */
+    async function readAllSteps(tenant: string, executionId: string, limit?: number) {
+      const steps: ExecutionRecord["steps"] = [];
+      let cursor: string | undefined;
+      let pages = 0;
+      do {
+        const page = await history.getSteps(tenant, executionId, { cursor, ...(limit ? { limit } : {}) });
+        if (!page) throw new Error("no such execution");
+        steps.push(...page.steps);
+        cursor = page.cursor;
+        pages++;
+      } while (cursor && pages < 1_000);
+      return { steps, pages };
+    }
+
+    async function rawItems(tenant: string, executionId: string) {
+      const items: NonNullable<QueryCommandOutput["Items"]> = [];
+      let startKey: QueryCommandOutput["LastEvaluatedKey"];
+      do {
+        const page = await client.send(
+          new QueryCommand({
+            TableName: stack.env.EXECUTIONS_TABLE,
+            KeyConditionExpression: "pk = :pk",
+            ExpressionAttributeValues: { ":pk": { S: `exec#${tenant}#${executionId}` } },
+            ExclusiveStartKey: startKey,
+          }),
+        );
+        items.push(...(page.Items ?? []));
+        startKey = page.LastEvaluatedKey;
+      } while (startKey);
+      return items;
+    }
+
+    it("keeps a 3,000-step run: its summary in the item, every step in pages, read in order", async () => {
+      const tenant = uniqueTenant("long");
+      const record = longExecution(3_000, {
+        tenant,
+        status: "failed",
+        error: { code: "tool_http_status", message: "503" },
+      });
+      await history.putExecution(record);
+
+      const summary = await history.getExecution(tenant, record.executionId);
+      expect(summary).toMatchObject({
+        status: "failed",
+        stepCount: 3_000,
+        pathLength: 3_000,
+        failedStepId: "count",
+      });
+      expect(summary!.steps.length).toBeLessThan(3_000);
+      expect(summary!.steps).toEqual(record.steps.slice(0, summary!.steps.length));
+
+      const items = await rawItems(tenant, record.executionId);
+      const pages = items.filter((item) => item.sk?.S?.startsWith("step#"));
+      expect(pages).toHaveLength(3_000 / PAGE_MAX_STEPS);
+      expect(pages[0]?.sk?.S).toBe("step#000000");
+      expect(pages.every((item) => item.sealed?.BOOL === true && item.gsi1pk === undefined)).toBe(true);
+      const execItem = items.find((item) => item.sk?.S === "exec")!;
+      expect(execItem.stepPages?.N).toBe(String(3_000 / PAGE_MAX_STEPS));
+      expect(JSON.stringify(execItem).length).toBeLessThan(400_000);
+
+      const first = await history.getSteps(tenant, record.executionId);
+      expect(first?.steps).toEqual(record.steps.slice(0, 25));
+      expect(first?.total).toBe(3_000);
+      for (const limit of [100, 37]) {
+        const { steps, pages: reads } = await readAllSteps(tenant, record.executionId, limit);
+        expect(steps).toEqual(record.steps);
+        expect(reads).toBe(Math.ceil(3_000 / limit));
+      }
+      // The same record again is a retry, not a conflict; the day's listing holds its summary.
+      await history.putExecution(record);
+      const listed = await history.queryExecutions(tenant, "support", "refund", {});
+      expect(listed.items).toEqual([summary]);
+    });
+
+    it("grows a waiting run's pages, then seals them: a finished run's steps never change", async () => {
+      const tenant = uniqueTenant("seal");
+      const finished = longExecution(3_000, { tenant });
+      const waiting: ExecutionRecord = {
+        ...finished,
+        status: "waiting_input",
+        analysis: "waiting",
+        steps: finished.steps.slice(0, 2_010),
+        path: finished.path.slice(0, 2_010),
+      };
+      await history.putExecution(waiting);
+      expect((await history.getSteps(tenant, finished.executionId))?.total).toBe(2_010);
+      await history.putExecution(finished);
+      expect((await readAllSteps(tenant, finished.executionId, 100)).steps).toEqual(finished.steps);
+
+      // A stale write of the waiting run, or another ending, is refused and changes nothing.
+      await expect(history.putExecution(waiting)).rejects.toMatchObject({
+        code: "execution_already_finished",
+      });
+      const other = { ...finished, steps: finished.steps.map((step) => ({ ...step, durationMs: 99 })) };
+      await expect(history.putExecution(other)).rejects.toMatchObject({ code: "execution_already_finished" });
+      expect((await readAllSteps(tenant, finished.executionId, 100)).steps).toEqual(finished.steps);
+      expect((await history.getExecution(tenant, finished.executionId))?.status).toBe("completed");
+    });
+
+    it("pages outputs that do not fit the item, so the record keeps every step and the pages every output", async () => {
+      const store = createDynamoHistoryStore({
+        client,
+        table: stack.env.EXECUTIONS_TABLE!,
+        retentionDays: 90,
+        outputMaxBytes: 8_192,
+      });
+      const tenant = uniqueTenant("outputs");
+      const record = sampleExecution({ tenant });
+      record.steps = Array.from({ length: 60 }, (_, n) => ({
+        ...record.steps[0]!,
+        id: `s${n}`,
+        output: "o".repeat(8_000),
+      }));
+      await store.putExecution(record);
+      const summary = await store.getExecution(tenant, record.executionId);
+      expect(summary?.stepCount).toBe(60);
+      expect(summary?.steps.map((s) => s.id)).toEqual(record.steps.map((s) => s.id));
+      expect(summary?.steps.every((s) => s.output === undefined && s.outputTruncated)).toBe(true);
+      const steps: ExecutionRecord["steps"] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await store.getSteps(tenant, record.executionId, { cursor, limit: 100 });
+        steps.push(...page!.steps);
+        cursor = page!.cursor;
+      } while (cursor);
+      expect(steps).toEqual(record.steps);
+    });
+
+    it("serves a short run's steps from its record, and answers only the execution's tenant", async () => {
+      const tenant = uniqueTenant("short");
+      const record = longExecution(30, { tenant });
+      await history.putExecution(record);
+      expect(await history.getExecution(tenant, record.executionId)).toEqual(record);
+      const first = await history.getSteps(tenant, record.executionId, { limit: 20 });
+      expect(first?.steps).toEqual(record.steps.slice(0, 20));
+      const rest = await history.getSteps(tenant, record.executionId, { cursor: first?.cursor });
+      expect(rest).toEqual({ steps: record.steps.slice(20), total: 30 });
+
+      expect(await history.getSteps(uniqueTenant("other"), record.executionId)).toBeUndefined();
+      expect(await history.getSteps(tenant, "no-such-execution")).toBeUndefined();
+    });
+
+    it("rejects a malformed or foreign cursor and a bad limit with codes", async () => {
+      const tenant = uniqueTenant("stepcursor");
+      const a = longExecution(200, { tenant });
+      const b = longExecution(3_000, { tenant });
+      await Promise.all([history.putExecution(a), history.putExecution(b)]);
+      const codeOf = (executionId: string, query: { cursor?: string; limit?: number }) =>
+        history.getSteps(tenant, executionId, query).then(
+          () => "accepted",
+          (error) => (error instanceof MovaError ? error.code : String(error)),
+        );
+      const fromB = (await history.getSteps(tenant, b.executionId))!.cursor!;
+      const fromA = (await history.getSteps(tenant, a.executionId))!.cursor!;
+      expect(await codeOf(b.executionId, { cursor: fromB })).toBe("accepted");
+      expect(await codeOf(a.executionId, { cursor: fromB })).toBe("invalid_cursor");
+      expect(await codeOf(b.executionId, { cursor: fromA })).toBe("invalid_cursor");
+      const forged = (fields: object) => Buffer.from(JSON.stringify(fields)).toString("base64url");
+      expect(await codeOf(b.executionId, { cursor: forged({ e: b.executionId, i: 3_000, p: 29 }) })).toBe(
+        "invalid_cursor",
+      );
+      expect(await codeOf(b.executionId, { cursor: forged({ e: b.executionId, i: 30, p: 5 }) })).toBe(
+        "invalid_cursor",
+      );
+      expect(await codeOf(b.executionId, { cursor: forged({ e: b.executionId, i: 130, p: 1 }) })).toBe(
+        "accepted",
+      );
+      expect(await codeOf(b.executionId, { cursor: "not a cursor!" })).toBe("invalid_cursor");
+      expect(await codeOf(b.executionId, { cursor: forged([1]) })).toBe("invalid_cursor");
+      expect(await codeOf(b.executionId, { limit: 0 })).toBe("invalid_limit");
+      expect(await codeOf(b.executionId, { limit: 101 })).toBe("invalid_limit");
+    });
+
+    it("refuses a summary in place of the whole run", async () => {
+      const tenant = uniqueTenant("summary");
+      const record = longExecution(3_000, { tenant });
+      await history.putExecution(record);
+      const summary = (await history.getExecution(tenant, record.executionId))!;
+      const error = await history
+        .putExecution({ ...summary, executionId: "copy" })
+        .catch((e: unknown) => e as MovaError);
+      expect(error).toMatchObject({ code: "invalid_execution_record" });
     });
   });
 

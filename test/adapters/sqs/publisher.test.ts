@@ -6,7 +6,7 @@ import { loadConfig } from "../../../lib/config.ts";
 import { ExecutionEventSchema } from "../../../lib/core/execution-event.ts";
 import { createSqsClient } from "../../../lib/adapters/aws-clients.ts";
 import { createSqsPublisher, SQS_MAX_MESSAGE_BYTES } from "../../../lib/adapters/sqs/publisher.ts";
-import { sampleExecution } from "../../support/runtime-fixtures.ts";
+import { longExecution, sampleExecution } from "../../support/runtime-fixtures.ts";
 
 let stack: LocalStack;
 let client: SQSClient;
@@ -96,6 +96,23 @@ describe("sqs publisher", () => {
       true,
     );
     expect(event.execution.steps[0]?.prompt).toBe("say fine");
+  });
+
+  it("publishes a long run as its summary: the first steps, the whole run's counts, where it failed", async () => {
+    const publisher = createSqsPublisher({ client, queueUrl: stack.env.ANALYSIS_QUEUE_URL! });
+    for (const steps of [3_000, 100_000]) {
+      const record = longExecution(steps, {
+        status: "failed",
+        error: { code: "tool_http_status", message: "503" },
+      });
+      await publisher.publishExecution(record);
+      const [message] = await receiveAll(stack.env.ANALYSIS_QUEUE_URL!);
+      expect(Buffer.byteLength(message!.Body!)).toBeLessThan(SQS_MAX_MESSAGE_BYTES);
+      const { execution } = ExecutionEventSchema.parse(JSON.parse(message!.Body!));
+      expect(execution).toMatchObject({ stepCount: steps, pathLength: steps, failedStepId: "count" });
+      expect(execution.steps.length).toBeGreaterThan(1_000);
+      expect(execution.steps).toEqual(record.steps.slice(0, execution.steps.length));
+    }
   });
 
   it("propagates a failed send so the caller can mark the execution pending", async () => {
