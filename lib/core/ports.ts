@@ -148,6 +148,12 @@ export interface ToolRequest {
   /** POST, PUT, PATCH: the JSON body. */
   body?: unknown;
   timeoutMs?: number;
+  /**
+   * Sent as the `Idempotency-Key` header (unless the tool's own headers set one): the same for
+   * every try of one visit of one step of one execution, so a tool that honours it applies a
+   * call repeated after a crash or a retry once.
+   */
+  idempotencyKey?: string;
 }
 
 export interface ToolResponse {
