@@ -136,7 +136,10 @@ export interface RunResult {
   /** The run's own variables, secrets redacted. */
   variables: Record<string, unknown>;
   steps: StepRecord[];
-  /** The ids of the steps entered, in order (a step entered twice appears twice). */
+  /**
+   * The ids of the steps entered, in order (a step entered twice appears twice). advanceRun:
+   * the state's recent tail (RUN_STATE_PATH_TAIL ids), then this call's steps.
+   */
   path: string[];
   /** Placeholders that had no value and were left as written. */
   unresolved: string[];

@@ -731,7 +731,7 @@ async function executeStep(state: LiveRun, step: Step): Promise<Outcome> {
   }
 }
 
-/** A finished status or a wait, after checking whether the run was stopped from outside. */
+/** The end of a run stopped from outside: its deadline or budget passed, or it was cancelled. */
 function stopped(kind: StopKind): Transition {
   return { kind: "end", status: kind === "cancelled" ? "cancelled" : "timed_out", error: stopError(kind) };
 }
@@ -758,23 +758,17 @@ function transitionOf(state: LiveRun, outcome: Outcome): Transition {
 }
 
 /** The step to run next, or why the run ends before it. */
-function nextStep(state: LiveRun, stepId: string): Step | Transition {
+function nextStep(state: LiveRun, stepId: string): { step: Step } | { end: Transition } {
   const kind = state.stopKind();
-  if (kind) return stopped(kind);
+  if (kind) return { end: stopped(kind) };
   if (state.stepCount >= state.maxSteps) {
-    return {
-      kind: "end",
-      status: "failed",
-      error: { code: "max_steps", message: `the run stopped after ${state.maxSteps} steps` },
-    };
+    const error = { code: "max_steps", message: `the run stopped after ${state.maxSteps} steps` };
+    return { end: { kind: "end", status: "failed", error } };
   }
-  return (
-    state.step(stepId) ?? {
-      kind: "end",
-      status: "failed",
-      error: { code: "unknown_reference", message: `the step "${stepId}" does not exist` },
-    }
-  );
+  const step = state.step(stepId);
+  if (step) return { step };
+  const error = { code: "unknown_reference", message: `the step "${stepId}" does not exist` };
+  return { end: { kind: "end", status: "failed", error } };
 }
 
 interface Ending {
@@ -919,14 +913,14 @@ async function drive(state: LiveRun, first: Transition, settled: boolean): Promi
         if (transition.kind === "next" && state.mode.shouldPause?.()) return finish(state, { transition });
       }
       if (transition.kind === "end") return finish(state, { transition });
-      const step = nextStep(state, transition.stepId);
+      const next = nextStep(state, transition.stepId);
       checkpointDue = true;
-      if ("kind" in step) {
-        transition = step;
+      if ("end" in next) {
+        transition = next.end;
         continue;
       }
-      state.enter(step);
-      transition = transitionOf(state, await executeStep(state, step));
+      state.enter(next.step);
+      transition = transitionOf(state, await executeStep(state, next.step));
     }
   } finally {
     state.dispose();

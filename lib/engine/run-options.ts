@@ -41,7 +41,8 @@ export interface RunOptions extends RunContext {
   signal?: AbortSignal;
 }
 
-export interface ResumeOptions extends Omit<RunOptions, "protocol" | "variables"> {
+/** The run's deadline was fixed when it started: a resume takes none (`budgetMs` bounds this call). */
+export interface ResumeOptions extends Omit<RunOptions, "protocol" | "variables" | "deadlineMs"> {
   suspended: SuspendedRun;
   /** The user's reply to the `input` step waited on. */
   reply: string;
