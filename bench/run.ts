@@ -32,6 +32,10 @@ const BENCHMARKS: Loaded[] = [
     load: async () => (await import("./request-path.ts")).requestPathBenchmark as Benchmark,
   },
   { name: "coldStart", load: async () => (await import("./cold-start.ts")).coldStartBenchmark as Benchmark },
+  {
+    name: "durability",
+    load: async () => (await import("./durability.ts")).durabilityBenchmark as Benchmark,
+  },
 ];
 
 function machine() {

@@ -46,6 +46,8 @@ const ConfigSchema = z.object({
   HISTORY_OUTPUT_MAX_BYTES: int(4096, 64),
   MAX_BODY_BYTES: int(262_144, 1024),
   RUN_DEADLINE_MS: int(25_000, 1),
+  /** A run's checkpointed state above this fails the step with `state_too_large`. */
+  MAX_RUN_STATE_BYTES: int(262_144, 1024),
   MOVA_API_KEYS: z.string().optional(),
   MOVA_DEV_API_KEY: z.string().optional(),
   ANALYSIS_WINDOW_DAYS: int(30, 1),

@@ -43,7 +43,8 @@ export const ExecutionRecordSchema = z.object({
   sessionId: z.string().optional(),
   trigger: z.enum(TRIGGERS),
   intent: z.string().optional(),
-  status: z.enum(["completed", "failed", "timed_out", "waiting_input"]),
+  /** `running` (going on in the background) and `cancelled` are the durable runs' (MOVA.md). */
+  status: z.enum(["completed", "failed", "timed_out", "waiting_input", "running", "cancelled"]),
   startedAt: z.string(),
   finishedAt: z.string(),
   durationMs: z.number().min(0),

@@ -4,7 +4,7 @@
  * history, the analysis publisher). Adapters in lib/adapters implement them; one wiring
  * module per function chooses which.
  */
-import type { SuspendedRun, TokenUsage } from "./run.ts";
+import type { RunState, SuspendedRun, TokenUsage } from "./run.ts";
 import type { ExecutionRecord } from "./execution-record.ts";
 import type { HttpMethod, Profile } from "../mova/schema.ts";
 
@@ -131,6 +131,61 @@ export interface HistoryStore {
   markAnalysis(tenant: string, executionId: string, analysis: ExecutionRecord["analysis"]): Promise<void>;
 }
 
+/** A lease on a run: who advances it, until when (epoch ms). */
+export interface RunLease {
+  owner: string;
+  expiresAt: number;
+}
+
+/** A run's checkpoint as stored: the state, its version (bumped by every write and lease take-over), the lease. */
+export interface StoredRun {
+  version: number;
+  state: RunState;
+  lease?: RunLease;
+}
+
+/**
+ * Run checkpoints (Redis): one key per tenant and execution, expiring some time after the
+ * run's deadline. Every change is one atomic compare-and-set on the version, so two workers on
+ * one run never lose each other's writes. A state larger than MAX_RUN_STATE_BYTES is refused
+ * with MovaError `state_too_large` and nothing is written; an unreachable store is
+ * StoreUnavailableError `run_store_unavailable`.
+ */
+export interface RunCheckpointStore {
+  /** Stores a new run's first state at version 1. MovaError `run_exists` when there is one. */
+  create(tenant: string, executionId: string, state: RunState): Promise<StoredRun>;
+  get(tenant: string, executionId: string): Promise<StoredRun | undefined>;
+  /**
+   * Replaces the state when the stored version is still `expectedVersion` (the lease kept) and
+   * returns the new version. MovaError `run_conflict` when the version moved on (nothing
+   * changed), `run_not_found` when there is no checkpoint.
+   */
+  write(tenant: string, executionId: string, expectedVersion: number, state: RunState): Promise<number>;
+  /**
+   * Takes the lease for `owner` until `now + ttlMs` when there is none, it expired, or `owner`
+   * holds it. Taking it bumps the version, so a former holder's next write conflicts. Answers
+   * the checkpoint with the lease, or undefined when another owner holds a live lease;
+   * `run_not_found` when there is no checkpoint.
+   */
+  acquireLease(
+    tenant: string,
+    executionId: string,
+    owner: string,
+    ttlMs: number,
+    now: number,
+  ): Promise<StoredRun | undefined>;
+  /** Extends `owner`'s lease to `now + ttlMs` (version unchanged); false when `owner` no longer holds it. */
+  renewLease(
+    tenant: string,
+    executionId: string,
+    owner: string,
+    ttlMs: number,
+    now: number,
+  ): Promise<boolean>;
+  /** Drops `owner`'s lease (version unchanged); false when `owner` did not hold it. */
+  releaseLease(tenant: string, executionId: string, owner: string): Promise<boolean>;
+}
+
 export interface EventPublisher {
   /** Publishes one finished execution to the analysis queue. Throws when it could not. */
   publishExecution(record: ExecutionRecord): Promise<void>;
@@ -175,6 +230,12 @@ export interface ToolRequest {
   /** POST, PUT, PATCH: the JSON body. */
   body?: unknown;
   timeoutMs?: number;
+  /**
+   * Sent as the `Idempotency-Key` header (unless the tool's own headers set one): the same for
+   * every try of one visit of one step of one execution, so a tool that honours it applies a
+   * call repeated after a crash or a retry once.
+   */
+  idempotencyKey?: string;
 }
 
 export interface ToolResponse {

@@ -1,9 +1,13 @@
 /**
- * What a run is, as plain data: its result, its step records, and the suspended run it can be
+ * What a run is, as plain data: its result, its step records, and the state it can be
  * resumed from. The engine produces these; history, analysis, the API and the CLI read them.
  */
 
-export type RunStatus = "completed" | "failed" | "waiting_input" | "timed_out";
+/**
+ * `running`: the run stopped between two steps and goes on from its state (a checkpoint);
+ * `cancelled`: stopped on request. The others as MOVA.md says.
+ */
+export type RunStatus = "completed" | "failed" | "waiting_input" | "timed_out" | "running" | "cancelled";
 type StepStatus = "succeeded" | "failed" | "skipped";
 
 /** Machine-readable failure of a step or a run (`llm_error`, `tool_http_status`, `timeout`, `max_steps`, …). */
@@ -47,7 +51,58 @@ export interface StepRecord {
   branches?: string[];
 }
 
-/** A run suspended on an `input` step: plain JSON, stored in the session and resumed from. */
+/** How many of the last step ids a RunState keeps: its size must not grow with the steps done. */
+export const RUN_STATE_PATH_TAIL = 50;
+
+/**
+ * A run between any two steps, as plain JSON: what a checkpoint holds after every step, and
+ * what the run goes on from (in this process or another). It does not grow with the number of
+ * steps done: step records are handed to the caller as each step finishes (the engine's
+ * `onStep` and `checkpoint` hooks), and only the path's recent tail is kept. Secrets are never
+ * in it (values are redacted; only their names are kept, to be re-read).
+ */
+export interface RunState {
+  v: 2;
+  protocol: string;
+  /** `running` or `waiting_input` while the run can go on; a finished status once it ended. */
+  status: RunStatus;
+  /** `running`: the step to run next; `waiting_input`: the `input` step waited on. */
+  next?: string;
+  variables: Record<string, unknown>;
+  /** The last RUN_STATE_PATH_TAIL step ids entered; the whole path is the step records' ids. */
+  path: string[];
+  /** Steps entered so far (the budget `max_steps` counts). */
+  stepCount: number;
+  /** Times each step was entered; the visit number in a tool call's Idempotency-Key. */
+  visits: Record<string, number>;
+  unresolved: string[];
+  startedAt: string;
+  /**
+   * Epoch ms: the start plus the protocol's `deadline_ms` (default 24 h). Never a request's
+   * budget: time spent waiting for a person or an event counts only against this.
+   */
+  deadlineAt: number;
+  offline: boolean;
+  /** The names (never the values) of the secrets the run read; re-read on resume to keep them redacted. */
+  secretNames: string[];
+  /**
+   * Where the run's output (the last step output) is, without copying it: the variable that
+   * holds it, or for a `parallel` step each branch's variable by branch id.
+   */
+  outputFrom?: string | Record<string, string>;
+  /** `waiting_input`: the rendered prompt waited on (secrets redacted), since when (ISO), and the variable. */
+  waiting?: { prompt: string; since: string; variable: string };
+  /** A finished run: its final output. */
+  output?: unknown;
+  /** A finished run: why it failed, timed out or was cancelled. */
+  error?: StepError;
+}
+
+/**
+ * A run suspended on an `input` step, as a session keeps it between messages: plain JSON with
+ * every step record so far (an interactive run is short). A RunState is its generalisation,
+ * able to stop between any two steps without carrying the records.
+ */
 export interface SuspendedRun {
   v: 1;
   protocol: string;
@@ -59,13 +114,18 @@ export interface SuspendedRun {
   stepCount: number;
   unresolved: string[];
   startedAt: string;
-  /** Epoch ms; absent when the run has no deadline. */
+  /**
+   * Epoch ms: the start plus the protocol's `deadline_ms` (default 24 h). Runs suspended
+   * before `visits` was kept may hold a request's deadline here; theirs is recomputed.
+   */
   deadlineAt?: number;
   offline: boolean;
   /** The names (never the values) of the secrets the run read; re-read on resume to keep them redacted. */
   secretNames?: string[];
   /** The rendered prompt waited on (secrets redacted) and when the wait began (ISO). */
   waiting?: { prompt: string; since: string };
+  /** Times each step was entered (see RunState). */
+  visits?: Record<string, number>;
 }
 
 export interface RunResult {
@@ -76,7 +136,10 @@ export interface RunResult {
   /** The run's own variables, secrets redacted. */
   variables: Record<string, unknown>;
   steps: StepRecord[];
-  /** The ids of the steps entered, in order (a step entered twice appears twice). */
+  /**
+   * The ids of the steps entered, in order (a step entered twice appears twice). advanceRun:
+   * the state's recent tail (RUN_STATE_PATH_TAIL ids), then this call's steps.
+   */
   path: string[];
   /** Placeholders that had no value and were left as written. */
   unresolved: string[];
@@ -91,6 +154,13 @@ export interface RunResult {
   error?: StepError;
   /** Present when status is `waiting_input`. */
   waitingFor?: { stepId: string; prompt: string; variable: string };
-  /** Present when status is `waiting_input`: resume from this. */
+  /** Present when status is `waiting_input` (runProtocol, resumeRun): resume from this. */
   suspended?: SuspendedRun;
+  /**
+   * advanceRun: the run's state after this call, what the last checkpoint holds (when the
+   * checkpoint hook failed, the last one it accepted); advance it again when `running`.
+   */
+  state?: RunState;
+  /** advanceRun, status `running`: what the checkpoint hook threw (the run stopped there). */
+  checkpointError?: unknown;
 }

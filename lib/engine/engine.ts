@@ -1,7 +1,9 @@
 /**
  * The protocol engine: walks a protocol's steps, calling the LLM and tools through ports,
- * suspending on `input` steps and resuming from the suspended run. Every run keeps its
- * state in its own objects; nothing mutable is shared between runs.
+ * suspending on `input` steps and resuming from the suspended run. `advanceRun` goes on from a
+ * RunState (a checkpoint) and hands the state to a checkpoint hook after every step, so a run
+ * can stop between any two steps and go on elsewhere. Every run keeps its state in its own
+ * objects; nothing mutable is shared between runs.
  */
 import { MovaError, isMovaError } from "../errors.ts";
 import { setMaxListeners } from "node:events";
@@ -27,9 +29,26 @@ import {
   runWithRetry,
 } from "./retry.ts";
 import { buildToolRequest } from "./tool-request.ts";
+import { toolIdempotencyKey } from "./idempotency-key.ts";
 import type { ChatMessage, Clock, EnginePorts, ToolResponse } from "../core/ports.ts";
-import type { ResumeOptions, RunContext, RunOptions } from "./run-options.ts";
-import type { RunResult, RunStatus, StepError, StepRecord, SuspendedRun } from "../core/run.ts";
+import {
+  type AdvanceOptions,
+  type CheckpointHook,
+  DEFAULT_RUN_DEADLINE_MS,
+  type ResumeOptions,
+  type RunContext,
+  type RunOptions,
+} from "./run-options.ts";
+import {
+  RUN_STATE_PATH_TAIL,
+  type RunResult,
+  type RunState,
+  type RunStatus,
+  type StepError,
+  type StepRecord,
+  type SuspendedRun,
+} from "../core/run.ts";
+import { countVisits, findProtocol, isRunState, isSuspendedRun, newRunState } from "./run-state.ts";
 import { createResolver } from "./variables.ts";
 
 const DEFAULT_MAX_STEPS = 200;
@@ -56,32 +75,70 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 /** Used when the caller supplies no clock. */
 const realClock: Clock = { now: () => Date.now(), sleep };
 
-/** Why a run was stopped from outside its steps. */
-type StopKind = "deadline" | "cancelled";
+/** Why a run was stopped from outside its steps: its deadline, this call's budget, or the caller. */
+type StopKind = "deadline" | "budget" | "cancelled";
+
+const STOP_MESSAGES: Record<StopKind, string> = {
+  deadline: "the run's deadline passed",
+  budget: "the time given to this call ran out",
+  cancelled: "the run was cancelled",
+};
 
 class RunStop extends Error {
   readonly kind: StopKind;
   constructor(kind: StopKind) {
-    super(kind === "deadline" ? "the run's deadline passed" : "the run was cancelled");
+    super(STOP_MESSAGES[kind]);
     this.kind = kind;
   }
 }
 
+/** A budget that runs out is a timeout to the caller, as a deadline is. */
 function stopError(kind: StopKind): StepError {
-  return kind === "deadline"
-    ? { code: "deadline", message: "the run's deadline passed" }
-    : { code: "cancelled", message: "the run was cancelled" };
+  return { code: kind === "cancelled" ? "cancelled" : "deadline", message: STOP_MESSAGES[kind] };
 }
+
+const FINISHED: ReadonlySet<RunStatus> = new Set(["completed", "failed", "timed_out", "cancelled"]);
+
+type SuspendOutcome = { kind: "suspend"; step: InputStep; prompt: string; since: string };
 
 type Outcome =
   | { kind: "goto"; stepId: string | undefined }
   | { kind: "complete" }
   | { kind: "fail"; error: StepError }
   | { kind: "stop" }
-  | { kind: "suspend"; step: InputStep; prompt: string; since: string };
+  | SuspendOutcome;
 
-/** Everything one run (or one resumed leg of it) mutates. */
-class RunState {
+/** Where a run goes after a step: on to another, or to an end (a finished status or a wait). */
+type Transition =
+  | { kind: "next"; stepId: string }
+  | { kind: "end"; status: RunStatus; error?: StepError; suspend?: SuspendOutcome };
+
+/** What a run carries from before this call. */
+interface Carried {
+  variables: Record<string, unknown>;
+  path: string[];
+  steps: StepRecord[];
+  unresolved: string[];
+  stepCount: number;
+  visits: Record<string, number>;
+  startedAt: string;
+  deadlineAt: number;
+  offline: boolean;
+  outputFrom?: string | Record<string, string> | undefined;
+}
+
+interface Mode {
+  /** advanceRun: results carry the RunState, cancellation is status `cancelled`. */
+  durable: boolean;
+  keepSteps: boolean;
+  checkpoint?: CheckpointHook | undefined;
+  shouldPause?: (() => boolean) | undefined;
+  /** The state the caller holds as saved (the one the run goes on from). */
+  saved?: RunState | undefined;
+}
+
+/** Everything one run (or one leg of it, in this call) mutates. */
+class LiveRun {
   readonly document: MovaDocument;
   readonly protocol: Protocol;
   readonly stepIndex = new Map<string, number>();
@@ -94,34 +151,37 @@ class RunState {
   readonly path: string[];
   readonly steps: StepRecord[];
   readonly unresolved: string[];
+  readonly visits: Record<string, number>;
   readonly replies: string[] = [];
   readonly startedAt: string;
   readonly legStartedMs: number;
   readonly maxSteps: number;
-  readonly deadlineAt: number | undefined;
+  readonly deadlineAt: number;
+  /** Epoch ms when this call's budget runs out, if it has one. */
+  readonly budgetAt: number | undefined;
+  readonly executionId: string | undefined;
   readonly onStep: ((record: StepRecord) => void) | undefined;
+  readonly mode: Mode;
   readonly controller = new AbortController();
   stepCount: number;
   offline: boolean;
   lastOutput: unknown;
+  /** Where lastOutput lives among the variables (see RunState.outputFrom). */
+  outputFrom: string | Record<string, string> | undefined;
+  /** The last state the checkpoint hook accepted (or the caller's own). */
+  saved: RunState | undefined;
+  /** Records (redacted) made since the last checkpoint, for the next one. */
+  #pending: StepRecord[] = [];
   #stopKind: StopKind | undefined;
-  #deadlineTimer: ReturnType<typeof setTimeout> | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
   #callerSignal: AbortSignal | undefined;
   #onCallerAbort = () => this.stop("cancelled");
 
   constructor(
-    options: Omit<RunOptions, "protocol" | "variables"> & RunContext,
+    options: Omit<RunOptions, "protocol" | "variables" | "deadlineMs"> & RunContext,
     protocol: Protocol,
-    carried: {
-      variables: Record<string, unknown>;
-      path: string[];
-      steps: StepRecord[];
-      unresolved: string[];
-      stepCount: number;
-      startedAt?: string;
-      deadlineAt?: number | undefined;
-      offline: boolean;
-    },
+    carried: Carried,
+    mode: Mode,
   ) {
     this.document = options.document;
     this.protocol = protocol;
@@ -135,15 +195,20 @@ class RunState {
     this.path = carried.path;
     this.steps = carried.steps;
     this.unresolved = carried.unresolved;
+    this.visits = Object.assign(Object.create(null) as Record<string, number>, carried.visits);
     this.stepCount = carried.stepCount;
     this.offline = carried.offline;
+    this.outputFrom = carried.outputFrom;
+    this.lastOutput = outputOf(this.variables, carried.outputFrom);
     this.legStartedMs = this.clock.now();
-    this.startedAt = carried.startedAt ?? new Date(this.legStartedMs).toISOString();
+    this.startedAt = carried.startedAt;
     this.maxSteps = options.maxSteps ?? protocol.max_steps ?? DEFAULT_MAX_STEPS;
-    const deadlineMs = options.deadlineMs ?? protocol.deadline_ms;
-    this.deadlineAt =
-      carried.deadlineAt ?? (deadlineMs === undefined ? undefined : this.legStartedMs + deadlineMs);
+    this.deadlineAt = carried.deadlineAt;
+    this.budgetAt = options.budgetMs === undefined ? undefined : this.legStartedMs + options.budgetMs;
+    this.executionId = options.executionId;
     this.onStep = options.onStep;
+    this.mode = mode;
+    this.saved = mode.saved;
     this.resolve = createResolver({
       variables: this.variables,
       session: options.session,
@@ -159,17 +224,27 @@ class RunState {
     this.#callerSignal = options.signal;
     if (options.signal?.aborted) this.stop("cancelled");
     else options.signal?.addEventListener("abort", this.#onCallerAbort, { once: true });
-    if (this.deadlineAt !== undefined && !this.controller.signal.aborted) this.#armDeadline(this.deadlineAt);
+    if (!this.controller.signal.aborted) this.#armTimer();
+  }
+
+  /** The stop due at `now`: the run's deadline first, then this call's budget. */
+  #dueStop(now: number): StopKind | undefined {
+    if (now >= this.deadlineAt) return "deadline";
+    if (this.budgetAt !== undefined && now >= this.budgetAt) return "budget";
+    return undefined;
   }
 
   /** setTimeout fires at once beyond 2^31-1 ms, so a far deadline is reached in several waits. */
-  #armDeadline(deadlineAt: number): void {
-    const remaining = deadlineAt - this.clock.now();
-    if (remaining <= 0) {
-      this.stop("deadline");
+  #armTimer(): void {
+    const now = this.clock.now();
+    const due = this.#dueStop(now);
+    if (due) {
+      this.stop(due);
       return;
     }
-    this.#deadlineTimer = setTimeout(() => this.#armDeadline(deadlineAt), Math.min(remaining, MAX_TIMER_MS));
+    const at = Math.min(this.deadlineAt, this.budgetAt ?? Number.POSITIVE_INFINITY);
+    if (!Number.isFinite(at)) return;
+    this.#timer = setTimeout(() => this.#armTimer(), Math.min(at - now, MAX_TIMER_MS));
   }
 
   get signal(): AbortSignal {
@@ -184,13 +259,15 @@ class RunState {
 
   /** Why the run must stop now, if it must. */
   stopKind(): StopKind | undefined {
-    if (!this.#stopKind && this.deadlineAt !== undefined && this.clock.now() >= this.deadlineAt)
-      this.stop("deadline");
+    if (!this.#stopKind) {
+      const due = this.#dueStop(this.clock.now());
+      if (due) this.stop(due);
+    }
     return this.#stopKind;
   }
 
   dispose(): void {
-    if (this.#deadlineTimer !== undefined) clearTimeout(this.#deadlineTimer);
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#callerSignal?.removeEventListener("abort", this.#onCallerAbort);
   }
 
@@ -220,12 +297,31 @@ class RunState {
     return index === undefined ? undefined : this.protocol.steps[index + 1]?.id;
   }
 
+  /** Counts a step as entered: the step budget, the path, its visits. */
+  enter(step: Step): void {
+    this.stepCount += 1;
+    this.path.push(step.id);
+    this.visits[step.id] = (this.visits[step.id] ?? 0) + 1;
+  }
+
+  /** The Idempotency-Key of a tool call by `stepPath` (a step, or a parallel step and its branch). */
+  idempotencyKey(stepPath: readonly string[]): string | undefined {
+    if (this.executionId === undefined) return undefined;
+    return toolIdempotencyKey(this.executionId, stepPath, this.visits[stepPath[0] as string] ?? 1);
+  }
+
   setVariable(name: string, value: unknown): void {
     this.variables[name] = value;
   }
 
-  /** Reports a finished step to the caller. */
+  setOutput(value: unknown, from: string | Record<string, string> | undefined): void {
+    this.lastOutput = value;
+    this.outputFrom = from;
+  }
+
+  /** Reports a finished step to the caller (and to the next checkpoint). */
   emit(record: StepRecord): void {
+    if (this.mode.checkpoint) this.#pending.push(this.redactor.redact(record));
     if (!this.onStep) return;
     try {
       this.onStep(this.redactor.redact(record));
@@ -234,10 +330,64 @@ class RunState {
     }
   }
 
+  /** Keeps a record in the result's steps (unless the caller gets them through the hooks only). */
+  keep(record: StepRecord): void {
+    if (this.mode.keepSteps) this.steps.push(record);
+  }
+
   record(record: StepRecord): void {
-    this.steps.push(record);
+    this.keep(record);
     this.emit(record);
   }
+
+  /** The records made since the last checkpoint, handed over once. */
+  takePending(): StepRecord[] {
+    const records = this.#pending;
+    this.#pending = [];
+    return records;
+  }
+
+  /** The run's state after `transition`, as plain JSON (a redacted deep copy). */
+  snapshot(transition: Transition): RunState {
+    const status: RunStatus = transition.kind === "next" ? "running" : transition.status;
+    const state: RunState = {
+      v: 2,
+      protocol: this.protocol.name,
+      status,
+      variables: this.variables,
+      path: this.path.length > RUN_STATE_PATH_TAIL ? this.path.slice(-RUN_STATE_PATH_TAIL) : this.path,
+      stepCount: this.stepCount,
+      visits: this.visits,
+      unresolved: this.unresolved,
+      startedAt: this.startedAt,
+      deadlineAt: this.deadlineAt,
+      offline: this.offline,
+      secretNames: this.redactor.names,
+    };
+    if (transition.kind === "next") state.next = transition.stepId;
+    else if (transition.suspend) {
+      const { step, prompt, since } = transition.suspend;
+      state.next = step.id;
+      state.waiting = { prompt, since, variable: step.variable };
+    }
+    if (FINISHED.has(status)) {
+      if (this.lastOutput !== undefined) state.output = this.lastOutput;
+      if (transition.kind === "end" && transition.error) state.error = transition.error;
+    } else if (this.outputFrom !== undefined) state.outputFrom = this.outputFrom;
+    return this.redactor.redact(state);
+  }
+}
+
+/** The value a RunState's `outputFrom` points at. */
+function outputOf(
+  variables: Record<string, unknown>,
+  from: string | Record<string, string> | undefined,
+): unknown {
+  if (from === undefined) return undefined;
+  if (typeof from === "string") return variables[from];
+  const outputs: Record<string, unknown> = {};
+  for (const [branch, variable] of Object.entries(from)) outputs[branch] = variables[variable];
+  return outputs;
 }
 
 function baseRecord(step: Step, startedMs: number): StepRecord {
@@ -251,17 +401,17 @@ function baseRecord(step: Step, startedMs: number): StepRecord {
   };
 }
 
-function finishRecord(state: RunState, record: StepRecord, startedMs: number): StepRecord {
+function finishRecord(state: LiveRun, record: StepRecord, startedMs: number): StepRecord {
   record.durationMs = Math.max(0, state.clock.now() - startedMs);
   return record;
 }
 
-function skippedRecord(state: RunState, step: Step): StepRecord {
+function skippedRecord(state: LiveRun, step: Step): StepRecord {
   const now = state.clock.now();
   return { ...baseRecord(step, now), status: "skipped", attempts: 0 };
 }
 
-function guardHolds(state: RunState, step: Step): boolean {
+function guardHolds(state: LiveRun, step: Step): boolean {
   if (step.action === "condition" || !step.conditions || step.conditions.length === 0) return true;
   return evaluateConditions(step.conditions, state.resolve);
 }
@@ -291,7 +441,7 @@ class HttpStatusFailure extends Error {
 
 type CallableResult = { record: StepRecord; ok: boolean; stopped: boolean; error?: StepError };
 
-async function executePrompt(state: RunState, step: PromptStep): Promise<CallableResult> {
+async function executePrompt(state: LiveRun, step: PromptStep): Promise<CallableResult> {
   const startedMs = state.clock.now();
   const record = baseRecord(step, startedMs);
   const prompt = state.render(step.prompt);
@@ -352,13 +502,13 @@ async function executePrompt(state: RunState, step: PromptStep): Promise<Callabl
     record.offline = true;
     state.offline = true;
   }
-  state.lastOutput = response.text;
+  state.setOutput(response.text, variable);
   state.replies.push(response.text);
   return { record: finishRecord(state, record, startedMs), ok: true, stopped: false };
 }
 
 function failCallable(
-  state: RunState,
+  state: LiveRun,
   record: StepRecord,
   startedMs: number,
   failure: AttemptFailure,
@@ -375,7 +525,8 @@ function failCallable(
   };
 }
 
-async function executeTool(state: RunState, step: ToolApiStep): Promise<CallableResult> {
+/** `parallelId`: the parallel step this one runs as a branch of (its Idempotency-Key names both). */
+async function executeTool(state: LiveRun, step: ToolApiStep, parallelId?: string): Promise<CallableResult> {
   const startedMs = state.clock.now();
   const record = baseRecord(step, startedMs);
   record.toolId = step.tool_api_id;
@@ -403,6 +554,8 @@ async function executeTool(state: RunState, step: ToolApiStep): Promise<Callable
   }
   state.noteUnresolved(built.unresolved);
   for (const value of built.derivedSecrets) state.redactor.addValue(value);
+  const idempotencyKey = state.idempotencyKey(parallelId === undefined ? [step.id] : [parallelId, step.id]);
+  const request = idempotencyKey === undefined ? built.request : { ...built.request, idempotencyKey };
 
   const outcome = await runWithRetry(
     {
@@ -424,7 +577,7 @@ async function executeTool(state: RunState, step: ToolApiStep): Promise<Callable
       },
     },
     async (signal) => {
-      const response = await state.ports.tools.call(built.request, signal);
+      const response = await state.ports.tools.call(request, signal);
       if (response.status < 200 || response.status > 299) throw new HttpStatusFailure(response);
       return response;
     },
@@ -437,20 +590,21 @@ async function executeTool(state: RunState, step: ToolApiStep): Promise<Callable
   record.httpStatus = outcome.value.status;
   record.output = outcome.value.body;
   record.outputVariable = variable;
-  state.lastOutput = outcome.value.body;
+  state.setOutput(outcome.value.body, variable);
   return { record: finishRecord(state, record, startedMs), ok: true, stopped: false };
 }
 
 /** A `prompt` or `tool_api` step with its guard, as run on its own or as a parallel branch. */
 async function executeCallable(
-  state: RunState,
+  state: LiveRun,
   step: PromptStep | ToolApiStep,
+  parallelId?: string,
 ): Promise<CallableResult | null> {
   if (!guardHolds(state, step)) return null;
-  return step.action === "prompt" ? executePrompt(state, step) : executeTool(state, step);
+  return step.action === "prompt" ? executePrompt(state, step) : executeTool(state, step, parallelId);
 }
 
-function callableOutcome(state: RunState, step: Step, result: CallableResult): Outcome {
+function callableOutcome(state: LiveRun, step: Step, result: CallableResult): Outcome {
   if (result.stopped) return { kind: "stop" };
   if (!result.ok) return { kind: "fail", error: stepFailure(step, result.error) };
   return { kind: "goto", stepId: state.following(step) };
@@ -461,7 +615,7 @@ function stepFailure(step: Step, error: StepError | undefined): StepError {
   return { code: cause.code, message: `step "${step.id}" failed: ${cause.message}` };
 }
 
-async function executeParallel(state: RunState, step: ParallelStep): Promise<Outcome> {
+async function executeParallel(state: LiveRun, step: ParallelStep): Promise<Outcome> {
   const startedMs = state.clock.now();
   const record = baseRecord(step, startedMs);
   record.branches = [...step.steps];
@@ -485,24 +639,28 @@ async function executeParallel(state: RunState, step: ParallelStep): Promise<Out
 
   const results = await Promise.all(
     branches.map(async (branch) => {
-      const result = await executeCallable(state, branch);
+      const result = await executeCallable(state, branch, step.id);
       const branchRecord = result ? result.record : skippedRecord(state, branch);
       state.emit(branchRecord);
       return { branch, result, branchRecord };
     }),
   );
   const outputs: Record<string, unknown> = {};
+  const outputFrom: Record<string, string> = {};
   let failure: StepError | undefined;
   let stopped = false;
   for (const { branch, result, branchRecord } of results) {
-    state.steps.push(branchRecord);
+    state.keep(branchRecord);
     if (result?.stopped) stopped = true;
     else if (result && !result.ok && !failure)
       failure = {
         code: result.error?.code ?? "step_failed",
         message: `branch "${branch.id}" failed: ${result.error?.message ?? ""}`,
       };
-    if (result?.ok) outputs[branch.id] = result.record.output;
+    if (result?.ok) {
+      outputs[branch.id] = result.record.output;
+      if (result.record.outputVariable !== undefined) outputFrom[branch.id] = result.record.outputVariable;
+    }
   }
   if (stopped) {
     const kind = state.stopKind();
@@ -518,12 +676,12 @@ async function executeParallel(state: RunState, step: ParallelStep): Promise<Out
     return { kind: "fail", error: stepFailure(step, failure) };
   }
   record.output = outputs;
-  state.lastOutput = outputs;
+  state.setOutput(outputs, outputFrom);
   state.record(finishRecord(state, record, startedMs));
   return { kind: "goto", stepId: state.following(step) };
 }
 
-function executeCondition(state: RunState, step: ConditionStep): Outcome {
+function executeCondition(state: LiveRun, step: ConditionStep): Outcome {
   const startedMs = state.clock.now();
   const record = baseRecord(step, startedMs);
   const holds = evaluateConditions(step.conditions, state.resolve);
@@ -533,20 +691,20 @@ function executeCondition(state: RunState, step: ConditionStep): Outcome {
   return step.else_step === undefined ? { kind: "complete" } : { kind: "goto", stepId: step.else_step };
 }
 
-function executeEnd(state: RunState, step: EndStep): Outcome {
+function executeEnd(state: LiveRun, step: EndStep): Outcome {
   const startedMs = state.clock.now();
   const record = baseRecord(step, startedMs);
   if (step.response_template !== undefined) {
     const output = state.render(step.response_template);
     record.output = output;
-    state.lastOutput = output;
+    state.setOutput(output, undefined);
     state.replies.push(output);
   }
   state.record(finishRecord(state, record, startedMs));
   return { kind: "complete" };
 }
 
-async function executeStep(state: RunState, step: Step): Promise<Outcome> {
+async function executeStep(state: LiveRun, step: Step): Promise<Outcome> {
   if (!guardHolds(state, step)) {
     state.record(skippedRecord(state, step));
     return { kind: "goto", stepId: state.following(step) };
@@ -573,12 +731,59 @@ async function executeStep(state: RunState, step: Step): Promise<Outcome> {
   }
 }
 
-function finish(
-  state: RunState,
-  status: RunStatus,
-  extra: { error?: StepError; suspend?: Extract<Outcome, { kind: "suspend" }> } = {},
-): RunResult {
+/** The end of a run stopped from outside: its deadline or budget passed, or it was cancelled. */
+function stopped(kind: StopKind): Transition {
+  return { kind: "end", status: kind === "cancelled" ? "cancelled" : "timed_out", error: stopError(kind) };
+}
+
+/** The flow ran out of steps: completed, unless the run was stopped meanwhile. */
+function endOfFlow(state: LiveRun): Transition {
+  const kind = state.stopKind();
+  return kind ? stopped(kind) : { kind: "end", status: "completed" };
+}
+
+function transitionOf(state: LiveRun, outcome: Outcome): Transition {
+  switch (outcome.kind) {
+    case "goto":
+      return outcome.stepId === undefined ? endOfFlow(state) : { kind: "next", stepId: outcome.stepId };
+    case "complete":
+      return { kind: "end", status: "completed" };
+    case "fail":
+      return { kind: "end", status: "failed", error: outcome.error };
+    case "stop":
+      return stopped(state.stopKind() ?? "cancelled");
+    case "suspend":
+      return { kind: "end", status: "waiting_input", suspend: outcome };
+  }
+}
+
+/** The step to run next, or why the run ends before it. */
+function nextStep(state: LiveRun, stepId: string): { step: Step } | { end: Transition } {
+  const kind = state.stopKind();
+  if (kind) return { end: stopped(kind) };
+  if (state.stepCount >= state.maxSteps) {
+    const error = { code: "max_steps", message: `the run stopped after ${state.maxSteps} steps` };
+    return { end: { kind: "end", status: "failed", error } };
+  }
+  const step = state.step(stepId);
+  if (step) return { step };
+  const error = { code: "unknown_reference", message: `the step "${stepId}" does not exist` };
+  return { end: { kind: "end", status: "failed", error } };
+}
+
+interface Ending {
+  transition: Transition;
+  /** The checkpoint hook threw: the run stops `running` at the last state it accepted. */
+  checkpointError?: unknown;
+}
+
+function finish(state: LiveRun, ending: Ending): RunResult {
   state.dispose();
+  const { transition, checkpointError } = ending;
+  const failedCheckpoint = "checkpointError" in ending;
+  let status: RunStatus = failedCheckpoint || transition.kind === "next" ? "running" : transition.status;
+  // runProtocol and resumeRun report a cancelled run as they always did.
+  if (status === "cancelled" && !state.mode.durable) status = "failed";
   const finishedMs = state.clock.now();
   const result: RunResult = {
     status,
@@ -594,117 +799,202 @@ function finish(
     durationMs: Math.max(0, finishedMs - Date.parse(state.startedAt)),
     offline: state.offline,
   };
-  if (extra.error) result.error = extra.error;
-  if (extra.suspend) {
-    const { step, prompt, since } = extra.suspend;
+  if (failedCheckpoint) result.error = checkpointFailure(checkpointError);
+  else if (transition.kind === "end" && transition.error) result.error = transition.error;
+  const suspend = !failedCheckpoint && transition.kind === "end" ? transition.suspend : undefined;
+  if (suspend) {
+    const { step, prompt } = suspend;
     result.waitingFor = { stepId: step.id, prompt, variable: step.variable };
-    const suspended: SuspendedRun = {
-      v: 1,
-      protocol: state.protocol.name,
-      stepId: step.id,
-      variables: { ...state.variables },
-      path: state.path,
-      steps: state.steps,
-      stepCount: state.stepCount,
-      unresolved: state.unresolved,
-      startedAt: state.startedAt,
-      offline: state.offline,
-      secretNames: state.redactor.names,
-      waiting: { prompt, since },
-    };
-    if (state.deadlineAt !== undefined) suspended.deadlineAt = state.deadlineAt;
-    result.suspended = suspended;
+    if (!state.mode.durable) result.suspended = suspendedRunOf(state, suspend);
+  }
+  if (state.mode.durable) {
+    const saved = state.mode.checkpoint ? state.saved : undefined;
+    result.state = failedCheckpoint || saved ? saved : state.snapshot(transition);
   }
   // The redacted copy is also a deep copy: the result shares nothing with the run's state.
-  return state.redactor.redact(result);
+  const redacted = state.redactor.redact(result);
+  if (failedCheckpoint) redacted.checkpointError = checkpointError;
+  return redacted;
 }
 
-async function drive(state: RunState, firstStepId: string | undefined): Promise<RunResult> {
-  let current = firstStepId;
+function checkpointFailure(error: unknown): StepError {
+  const message = error instanceof Error ? error.message : String(error);
+  return {
+    code: isMovaError(error) ? error.code : "checkpoint_failed",
+    message: `the run's checkpoint could not be written: ${message}`,
+  };
+}
+
+/** The session's form of a run waiting for input: every record so far, the whole path. */
+function suspendedRunOf(state: LiveRun, suspend: SuspendOutcome): SuspendedRun {
+  return {
+    v: 1,
+    protocol: state.protocol.name,
+    stepId: suspend.step.id,
+    variables: { ...state.variables },
+    path: state.path,
+    steps: state.steps,
+    stepCount: state.stepCount,
+    unresolved: state.unresolved,
+    startedAt: state.startedAt,
+    deadlineAt: state.deadlineAt,
+    offline: state.offline,
+    secretNames: state.redactor.names,
+    waiting: { prompt: suspend.prompt, since: suspend.since },
+    visits: { ...state.visits },
+  };
+}
+
+/**
+ * Hands the state after `transition` to the checkpoint hook. Answers the ending when the run
+ * must stop here for it: the hook failed, or it refused a state too large (the step fails).
+ */
+async function checkpoint(state: LiveRun, transition: Transition): Promise<Ending | undefined> {
+  const hook = state.mode.checkpoint;
+  if (!hook) return undefined;
+  const snapshot = state.snapshot(transition);
+  const records = state.takePending();
   try {
-    while (current !== undefined) {
-      const stopKind = state.stopKind();
-      if (stopKind)
-        return finish(state, stopKind === "deadline" ? "timed_out" : "failed", {
-          error: stopError(stopKind),
-        });
-      if (state.stepCount >= state.maxSteps) {
-        return finish(state, "failed", {
-          error: { code: "max_steps", message: `the run stopped after ${state.maxSteps} steps` },
-        });
-      }
-      const step = state.step(current);
-      if (!step) {
-        return finish(state, "failed", {
-          error: { code: "unknown_reference", message: `the step "${current}" does not exist` },
-        });
-      }
-      state.stepCount += 1;
-      state.path.push(step.id);
-      const outcome = await executeStep(state, step);
-      switch (outcome.kind) {
-        case "goto":
-          current = outcome.stepId;
-          break;
-        case "complete":
-          return finish(state, "completed");
-        case "fail":
-          return finish(state, "failed", { error: outcome.error });
-        case "stop": {
-          const kind = state.stopKind() ?? "cancelled";
-          return finish(state, kind === "deadline" ? "timed_out" : "failed", { error: stopError(kind) });
-        }
-        case "suspend":
-          return finish(state, "waiting_input", { suspend: outcome });
-      }
+    await hook(snapshot, records);
+    state.saved = snapshot;
+    return undefined;
+  } catch (error) {
+    if (!isMovaError(error, "state_too_large")) return { transition, checkpointError: error };
+    return failTooLarge(state, error, records);
+  }
+}
+
+/**
+ * The step made the state too large to checkpoint: it fails with `state_too_large`, and the
+ * run ends failed with the variables of the last state that was accepted (which fit).
+ */
+async function failTooLarge(state: LiveRun, error: MovaError, records: StepRecord[]): Promise<Ending> {
+  const stepId = state.path.at(-1) ?? "";
+  const cause: StepError = { code: "state_too_large", message: error.message };
+  const transition: Transition = {
+    kind: "end",
+    status: "failed",
+    error: { code: cause.code, message: `step "${stepId}" failed: ${cause.message}` },
+  };
+  const last = records.at(-1);
+  const failedRecords = records.slice(0, -1);
+  if (last) {
+    failedRecords.push({ ...last, status: "failed", error: cause });
+    const kept = state.steps.at(-1);
+    if (state.mode.keepSteps && kept?.id === last.id) {
+      kept.status = "failed";
+      kept.error = cause;
     }
-    const stopKind = state.stopKind();
-    if (stopKind)
-      return finish(state, stopKind === "deadline" ? "timed_out" : "failed", { error: stopError(stopKind) });
-    return finish(state, "completed");
+  }
+  const snapshot = state.snapshot(transition);
+  if (state.saved) snapshot.variables = state.saved.variables;
+  delete snapshot.output;
+  try {
+    await state.mode.checkpoint?.(snapshot, failedRecords);
+    state.saved = snapshot;
+    return { transition };
+  } catch (again) {
+    return { transition, checkpointError: again };
+  }
+}
+
+/**
+ * Runs steps from `first` on. `settled`: `first` is where the caller's state already stands
+ * (nothing to checkpoint); otherwise it ends a step (an input's reply) that needs its checkpoint.
+ */
+async function drive(state: LiveRun, first: Transition, settled: boolean): Promise<RunResult> {
+  let transition = first;
+  let checkpointDue = !settled;
+  try {
+    for (;;) {
+      if (checkpointDue) {
+        const stop = await checkpoint(state, transition);
+        if (stop) return finish(state, stop);
+        if (transition.kind === "next" && state.mode.shouldPause?.()) return finish(state, { transition });
+      }
+      if (transition.kind === "end") return finish(state, { transition });
+      const next = nextStep(state, transition.stepId);
+      checkpointDue = true;
+      if ("end" in next) {
+        transition = next.end;
+        continue;
+      }
+      state.enter(next.step);
+      transition = transitionOf(state, await executeStep(state, next.step));
+    }
   } finally {
     state.dispose();
   }
 }
 
-function findProtocol(document: MovaDocument, name: string): Protocol {
-  const protocol = document.protocols.find((item) => item.name === name);
-  if (!protocol)
-    throw new MovaError("unknown_protocol", `the protocol "${name}" does not exist in the document`);
-  return protocol;
+/** Where a run starts: its first step, or (an empty flow) its end. */
+function startOf(state: LiveRun, stepId: string | undefined): Transition {
+  return stepId === undefined ? endOfFlow(state) : { kind: "next", stepId };
+}
+
+function carriedOf(state: RunState): Carried {
+  return {
+    variables: state.variables,
+    path: state.path,
+    steps: [],
+    unresolved: state.unresolved,
+    stepCount: state.stepCount,
+    visits: state.visits,
+    startedAt: state.startedAt,
+    deadlineAt: state.deadlineAt,
+    offline: state.offline,
+    outputFrom: state.outputFrom,
+  };
 }
 
 /** Runs a protocol from its start until it completes, fails, times out or waits for input. */
 export async function runProtocol(options: RunOptions): Promise<RunResult> {
   const protocol = findProtocol(options.document, options.protocol);
-  const variables = structuredClone(options.variables ?? {});
-  const state = new RunState(options, protocol, {
-    variables,
-    path: [],
-    steps: [],
-    unresolved: [],
-    stepCount: 0,
-    offline: false,
+  const clock = options.ports.clock ?? realClock;
+  const initial = newRunState({
+    document: options.document,
+    protocol: protocol.name,
+    variables: options.variables ?? {},
+    ...(options.deadlineMs !== undefined && { deadlineMs: options.deadlineMs }),
+    now: clock.now(),
   });
-  return drive(state, protocol.start ?? protocol.steps[0]?.id);
+  const state = new LiveRun(options, protocol, carriedOf(initial), { durable: false, keepSteps: true });
+  return drive(state, startOf(state, initial.next), true);
 }
 
-function isSuspendedRun(value: unknown): value is SuspendedRun {
-  if (value === null || typeof value !== "object") return false;
-  const run = value as Record<string, unknown>;
-  return (
-    run.v === 1 &&
-    typeof run.protocol === "string" &&
-    typeof run.stepId === "string" &&
-    run.variables !== null &&
-    typeof run.variables === "object" &&
-    Array.isArray(run.path) &&
-    Array.isArray(run.steps) &&
-    typeof run.stepCount === "number" &&
-    Array.isArray(run.unresolved) &&
-    typeof run.startedAt === "string" &&
-    (run.deadlineAt === undefined || typeof run.deadlineAt === "number")
-  );
+/** Secrets are never stored with a run: re-read them by name so that they stay redacted. */
+function rereadSecrets(state: LiveRun, names: readonly string[] | undefined, options: RunOptions["ports"]) {
+  for (const name of names ?? []) {
+    const value = options.secrets?.get(name);
+    if (value !== undefined) state.redactor.addSecret(name, value);
+  }
+}
+
+/** Completes the `input` step waited on with the user's reply; answers where the run goes next. */
+function applyReply(
+  state: LiveRun,
+  step: InputStep,
+  reply: string,
+  waiting: { prompt: string; since: string } | undefined,
+): Transition {
+  const nowMs = state.clock.now();
+  const sinceMs = waiting ? Date.parse(waiting.since) : Number.NaN;
+  const record: StepRecord = {
+    id: step.id,
+    action: step.action,
+    status: "succeeded",
+    attempts: 1,
+    startedAt: Number.isNaN(sinceMs) ? new Date(nowMs).toISOString() : (waiting?.since as string),
+    durationMs: Number.isNaN(sinceMs) ? 0 : Math.max(0, nowMs - sinceMs),
+    prompt: waiting?.prompt ?? state.render(step.prompt),
+    output: reply,
+    outputVariable: step.variable,
+  };
+  state.setVariable(step.variable, reply);
+  state.setVariable("user_input", reply);
+  state.setOutput(reply, step.variable);
+  state.record(record);
+  return transitionOf(state, { kind: "goto", stepId: state.following(step) });
 }
 
 /** Resumes a run suspended on an `input` step with the user's reply. */
@@ -722,37 +1012,80 @@ export async function resumeRun(options: ResumeOptions): Promise<RunResult> {
     );
   }
   const copy = structuredClone(suspended);
-  const state = new RunState(options, protocol, {
-    variables: copy.variables,
-    path: copy.path,
-    steps: copy.steps,
-    unresolved: copy.unresolved,
-    stepCount: copy.stepCount,
-    startedAt: copy.startedAt,
-    deadlineAt: copy.deadlineAt,
-    offline: copy.offline === true,
-  });
-  // Secrets are never stored with the run: re-read them so that they stay redacted.
-  for (const name of copy.secretNames ?? []) {
-    const value = options.ports.secrets?.get(name);
-    if (value !== undefined) state.redactor.addSecret(name, value);
+  const startedMs = Date.parse(copy.startedAt);
+  // Runs suspended before visits were kept may hold the request's deadline as theirs (time spent
+  // waiting for the user counted against it): theirs is recomputed from the protocol.
+  const deadlineAt =
+    copy.visits !== undefined && copy.deadlineAt !== undefined
+      ? copy.deadlineAt
+      : (Number.isFinite(startedMs) ? startedMs : (options.ports.clock ?? realClock).now()) +
+        (protocol.deadline_ms ?? DEFAULT_RUN_DEADLINE_MS);
+  const state = new LiveRun(
+    options,
+    protocol,
+    {
+      variables: copy.variables,
+      path: copy.path,
+      steps: copy.steps,
+      unresolved: copy.unresolved,
+      stepCount: copy.stepCount,
+      visits: copy.visits ?? countVisits(copy.path),
+      startedAt: copy.startedAt,
+      deadlineAt,
+      offline: copy.offline === true,
+    },
+    { durable: false, keepSteps: true },
+  );
+  rereadSecrets(state, copy.secretNames, options.ports);
+  return drive(state, applyReply(state, step, reply, copy.waiting), false);
+}
+
+/**
+ * Advances a run from its state (a new run's, a checkpoint, or a previous call's) until it
+ * finishes, waits for input, `shouldPause` says so, or a checkpoint fails. After every step
+ * the awaited `checkpoint` hook gets the state and the step's records; a `waiting_input` state
+ * needs the `reply`. The result's `state` is where the run stands (status `running`: advance
+ * it again from there).
+ */
+export async function advanceRun(options: AdvanceOptions): Promise<RunResult> {
+  const given = options.state;
+  if (!isRunState(given))
+    throw new MovaError("invalid_run_state", "the run state is not a version 2 run state");
+  if (FINISHED.has(given.status)) {
+    throw new MovaError(
+      "run_finished",
+      `the run already ended (${given.status}); there is nothing to advance`,
+    );
   }
-  const nowMs = state.clock.now();
-  const sinceMs = copy.waiting ? Date.parse(copy.waiting.since) : Number.NaN;
-  const record: StepRecord = {
-    id: step.id,
-    action: step.action,
-    status: "succeeded",
-    attempts: 1,
-    startedAt: Number.isNaN(sinceMs) ? new Date(nowMs).toISOString() : copy.waiting!.since,
-    durationMs: Number.isNaN(sinceMs) ? 0 : Math.max(0, nowMs - sinceMs),
-    prompt: copy.waiting?.prompt ?? state.render(step.prompt),
-    output: reply,
-    outputVariable: step.variable,
-  };
-  state.setVariable(step.variable, reply);
-  state.setVariable("user_input", reply);
-  state.lastOutput = reply;
-  state.record(record);
-  return drive(state, state.following(step));
+  const protocol = findProtocol(options.document, given.protocol);
+  const waitedOn = given.status === "waiting_input" && given.next !== undefined ? given.next : undefined;
+  const inputStep = waitedOn === undefined ? undefined : protocol.steps.find((item) => item.id === waitedOn);
+  if (given.status === "waiting_input") {
+    if (inputStep?.action !== "input") {
+      throw new MovaError(
+        "invalid_run_state",
+        `the protocol "${protocol.name}" has no input step "${waitedOn}"`,
+      );
+    }
+    if (options.reply === undefined) {
+      throw new MovaError("reply_required", `the run waits for input at step "${waitedOn}"; give the reply`);
+    }
+  } else if (given.status !== "running") {
+    throw new MovaError("invalid_run_state", `a run ${given.status} cannot be advanced`);
+  } else if (options.reply !== undefined) {
+    throw new MovaError("unexpected_reply", "the run does not wait for input");
+  }
+  const copy = structuredClone(given);
+  const state = new LiveRun(options, protocol, carriedOf(copy), {
+    durable: true,
+    keepSteps: options.keepSteps ?? true,
+    checkpoint: options.checkpoint,
+    shouldPause: options.shouldPause,
+    saved: given,
+  });
+  rereadSecrets(state, copy.secretNames, options.ports);
+  if (inputStep?.action === "input" && options.reply !== undefined) {
+    return drive(state, applyReply(state, inputStep, options.reply, copy.waiting), false);
+  }
+  return drive(state, startOf(state, copy.next), true);
 }

@@ -1,7 +1,10 @@
-/** How a caller asks the engine to run or resume a protocol. */
+/** How a caller asks the engine to run, resume or advance a protocol. */
 import type { Profile, MovaDocument } from "../mova/schema.ts";
 import type { EnginePorts } from "../core/ports.ts";
-import type { StepRecord, SuspendedRun } from "../core/run.ts";
+import type { RunState, StepRecord, SuspendedRun } from "../core/run.ts";
+
+/** A run's deadline when its protocol sets no `deadline_ms`: 24 hours from its start. */
+export const DEFAULT_RUN_DEADLINE_MS = 86_400_000;
 
 export interface RunContext {
   /** Session data, readable as `session.*`. */
@@ -19,16 +22,62 @@ export interface RunOptions extends RunContext {
   ports: EnginePorts;
   /** Overrides the protocol's `max_steps`. */
   maxSteps?: number;
-  /** Run deadline from the start, overriding the protocol's `deadline_ms`. */
+  /**
+   * The run's deadline from its start, overriding the protocol's `deadline_ms` (default 24 h).
+   * It is saved with the run and holds across suspensions.
+   */
   deadlineMs?: number;
+  /**
+   * A limit on this call only, from its start: a request that cannot hand the run on (the API
+   * request's RUN_DEADLINE_MS). When it passes, the call in flight is aborted and the run ends
+   * `timed_out`. It never becomes the run's deadline: a run resumed later gets its own budget.
+   */
+  budgetMs?: number;
+  /** The execution's id: with it, every tool call carries an Idempotency-Key (see idempotency-key.ts). */
+  executionId?: string;
   /** Called as each step finishes (the history records them). */
   onStep?: (record: StepRecord) => void;
-  /** Cancels the run; it ends `failed` with code `cancelled`. */
+  /** Cancels the run; it ends `failed` with code `cancelled` (advanceRun: status `cancelled`). */
   signal?: AbortSignal;
 }
 
-export interface ResumeOptions extends Omit<RunOptions, "protocol" | "variables"> {
+/** The run's deadline was fixed when it started: a resume takes none (`budgetMs` bounds this call). */
+export interface ResumeOptions extends Omit<RunOptions, "protocol" | "variables" | "deadlineMs"> {
   suspended: SuspendedRun;
   /** The user's reply to the `input` step waited on. */
   reply: string;
+}
+
+/**
+ * Called, and awaited, after every step with the run's state after it and the step records
+ * the step produced (a `parallel` step's branches first, its own record last; none for an
+ * `input` step that suspends the run). A hook that throws stops the run: the last state it
+ * accepted stands. A MovaError `state_too_large` from it fails the step instead.
+ */
+export type CheckpointHook = (state: RunState, records: StepRecord[]) => Promise<void>;
+
+export interface AdvanceOptions extends Omit<RunOptions, "protocol" | "variables" | "deadlineMs"> {
+  /** Where the run stands: a new run's state (newRunState), a checkpoint, or a previous result's `state`. */
+  state: RunState;
+  /** The reply to the `input` step a `waiting_input` state waits on. */
+  reply?: string;
+  checkpoint?: CheckpointHook;
+  /**
+   * Asked after each step (once its checkpoint is written): true stops the run there with
+   * status `running` (a request's SYNC_BUDGET_MS, a runner's remaining time). Every call
+   * advances the run by one step at least.
+   */
+  shouldPause?: () => boolean;
+  /** Keep this call's step records in the result's `steps` (default true); long runs get them through the hooks. */
+  keepSteps?: boolean;
+}
+
+export interface NewRunStateOptions {
+  document: MovaDocument;
+  protocol: string;
+  variables?: Record<string, unknown>;
+  /** Overrides the protocol's `deadline_ms` (default 24 h). */
+  deadlineMs?: number;
+  /** Epoch ms of the run's start; `Date.now()` by default. */
+  now?: number;
 }

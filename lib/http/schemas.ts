@@ -92,6 +92,8 @@ const MESSAGE_STATUSES = [
   "failed",
   "timed_out",
   "waiting_input",
+  "running",
+  "cancelled",
   "responded",
   "not_understood",
 ] as const;
@@ -121,7 +123,7 @@ export const CreateExecutionRequest = z
   })
   .meta({ id: "CreateExecutionRequest" });
 
-const RUN_STATUSES = ["completed", "failed", "waiting_input", "timed_out"] as const;
+const RUN_STATUSES = ["completed", "failed", "waiting_input", "timed_out", "running", "cancelled"] as const;
 
 const STEPS_CURSOR =
   "present when `steps` holds only the first of the run's step records: pass as `cursor` to GET /executions/{id}/steps for the rest";

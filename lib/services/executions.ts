@@ -34,7 +34,10 @@ interface ExecutionDeps {
   history: HistoryStore;
   publisher: EventPublisher;
   logger?: Logger;
-  /** The per-request run deadline (kept below the Lambda timeout): RUN_DEADLINE_MS. */
+  /**
+   * The per-request time budget (kept below the Lambda timeout): RUN_DEADLINE_MS. It bounds
+   * one request's leg of a run, never the run's own deadline (the protocol's `deadline_ms`).
+   */
   runDeadlineMs?: number;
   /** Tries of a failed history write before giving up with 503 (the write is conditional, so safe to repeat). */
   historyWriteAttempts?: number;
@@ -88,13 +91,13 @@ export async function runExecution(request: ExecuteRequest, deps: ExecutionDeps)
   const executionId = request.executionId ?? newExecutionId();
   const ports = { llm: deps.llm, tools: deps.tools, clock: deps.clock, secrets: deps.secrets };
   const context: RunContext = { session: request.session, profile: request.profile, intent: request.intent };
-  const deadlineMs = runDeadline(protocol.deadline_ms, deps.runDeadlineMs);
+  const limits = { executionId, ...(deps.runDeadlineMs !== undefined && { budgetMs: deps.runDeadlineMs }) };
   const result = request.resume
     ? await resumeRun({
         document: document.parsed,
         ports,
         ...context,
-        deadlineMs,
+        ...limits,
         suspended: request.resume.suspended,
         reply: request.resume.reply,
       })
@@ -104,7 +107,7 @@ export async function runExecution(request: ExecuteRequest, deps: ExecutionDeps)
         variables: request.variables ?? {},
         ports,
         ...context,
-        deadlineMs,
+        ...limits,
       });
   const record = buildExecutionRecord(request, executionId, result);
   deps.logger?.debug("protocol run ended", {
@@ -189,15 +192,6 @@ function buildExecutionRecord(
   if (result.error !== undefined) record.error = result.error;
   if (result.output !== undefined) record.output = result.output;
   return record;
-}
-
-function runDeadline(
-  protocolDeadlineMs: number | undefined,
-  requestDeadlineMs: number | undefined,
-): number | undefined {
-  if (protocolDeadlineMs === undefined) return requestDeadlineMs;
-  if (requestDeadlineMs === undefined) return protocolDeadlineMs;
-  return Math.min(protocolDeadlineMs, requestDeadlineMs);
 }
 
 async function writeHistory(

@@ -335,6 +335,11 @@ function buildHeaders(request: ToolRequest, url: URL, userAgent: string): Record
     }
     headers[lower] = value;
   }
+  // The tool's own Idempotency-Key (a document may set one) wins over the engine's.
+  const key = request.idempotencyKey;
+  if (key !== undefined && headers["idempotency-key"] === undefined && !FORBIDDEN_HEADER_CHARS.test(key)) {
+    headers["idempotency-key"] = key;
+  }
   if ((url.username || url.password) && !headers.authorization) {
     const credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
     headers.authorization = `Basic ${Buffer.from(credentials).toString("base64")}`;

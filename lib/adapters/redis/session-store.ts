@@ -112,7 +112,7 @@ function decodeState(raw: unknown): SessionState | undefined {
  * or timing out, a gateway answering non-JSON, or the bridge losing its Redis. Command
  * errors (`ERR …`, `WRONGTYPE …`) are bugs and pass through unchanged.
  */
-function isUnavailable(error: unknown): boolean {
+export function isUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   if (error.name === "AbortError" || error.name === "TimeoutError") return true;
   if (error instanceof TypeError) return true; // fetch: connection refused, reset, DNS

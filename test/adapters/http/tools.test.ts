@@ -130,6 +130,27 @@ describe("createHttpTools: requests", () => {
     expect(headers["user-agent"]).toBe("mova-serverless/0.1");
   });
 
+  it("sends the request's idempotency key as the Idempotency-Key header, unless the tool sets its own", async () => {
+    api.route("POST", "/charge", { body: { ok: true } });
+    api.route("GET", "/charge-free", { body: { ok: true } });
+    const charge = (headers: Record<string, string>): ToolRequest => ({
+      toolId: "t",
+      method: "POST",
+      url: `${api.url}/charge`,
+      headers,
+      body: { amount: 1 },
+      idempotencyKey: "run-key-1",
+    });
+    await loopbackTools().call(charge({}));
+    await loopbackTools().call(charge({ "idempotency-KEY": "the-tool's-own" }));
+    await loopbackTools().call(get("/charge-free"));
+    expect(api.requests.map((request) => request.headers["idempotency-key"])).toEqual([
+      "run-key-1",
+      "the-tool's-own",
+      undefined,
+    ]);
+  });
+
   it("returns text bodies as text and JSON bodies parsed, by content type", async () => {
     api.route("GET", "/text", { body: "plain words" });
     api.route("GET", "/problem", {
