@@ -8,7 +8,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { runProtocol } from "../lib/engine/engine.ts";
-import type { EnginePorts } from "../lib/core/ports.ts";
+import type { EnginePorts } from "../lib/ports.ts";
 import { concurrencyDocument, concurrencyPorts } from "./concurrency.ts";
 import { median } from "./lib/report.ts";
 import { startChild } from "./support/child.ts";

@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { createHttpTools } from "../lib/adapters/http/tools.ts";
 import { createOpenAiLlm } from "../lib/adapters/llm/openai.ts";
 import { runProtocol } from "../lib/engine/engine.ts";
-import type { EnginePorts } from "../lib/core/ports.ts";
+import type { EnginePorts } from "../lib/ports.ts";
 import type { MovaDocument } from "../lib/mova/schema.ts";
 import { validateDocument } from "../lib/mova/validate.ts";
 import { median, percentile, round } from "./lib/report.ts";

@@ -12,7 +12,7 @@ import { startLocalStack } from "../infra/local/stack.ts";
 import { loadConfig } from "../lib/config.ts";
 import { createRedisCheckpointStore } from "../lib/adapters/redis/checkpoint-store.ts";
 import { createRedisFromConfig } from "../lib/adapters/redis/session-store.ts";
-import type { EnginePorts, RunCheckpointStore } from "../lib/core/ports.ts";
+import type { EnginePorts, RunCheckpointStore } from "../lib/ports.ts";
 import type { RunState, StepRecord } from "../lib/core/run.ts";
 import { advanceRun } from "../lib/engine/engine.ts";
 import { newRunState } from "../lib/engine/run-state.ts";

@@ -8,7 +8,7 @@
  */
 import { Annotation, END, START, StateGraph } from "@langchain/langgraph";
 import { runProtocol } from "../lib/engine/engine.ts";
-import type { EnginePorts, LlmPort, LlmRequest, ToolPort, ToolRequest } from "../lib/core/ports.ts";
+import type { EnginePorts, LlmPort, LlmRequest, ToolPort, ToolRequest } from "../lib/ports.ts";
 import type { MovaDocument } from "../lib/mova/schema.ts";
 import { validateDocument } from "../lib/mova/validate.ts";
 import { fileURLToPath } from "node:url";

@@ -11,7 +11,7 @@ import { startGateway } from "../../infra/local/gateway.ts";
 import { buildApiDeps } from "../../lib/wiring/api.ts";
 import { createApiHandler } from "../../lib/http/handler.ts";
 import { loadConfig } from "../../lib/config.ts";
-import type { EventPublisher } from "../../lib/core/ports.ts";
+import type { EventPublisher } from "../../lib/ports.ts";
 
 const llmBaseURL = process.env.BENCH_LLM_BASE_URL;
 if (!llmBaseURL) throw new Error("BENCH_LLM_BASE_URL is not set");

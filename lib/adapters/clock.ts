@@ -1,6 +1,6 @@
 /** The real clock: wall time, and sleeps that end early (rejecting) when the run is cancelled. */
 import { MovaError } from "../errors.ts";
-import type { Clock } from "../core/ports.ts";
+import type { Clock } from "../ports.ts";
 
 export const systemClock: Clock = {
   now: () => Date.now(),

@@ -5,7 +5,7 @@
  * checkpoints gone, tenants apart. States are kept as JSON text, so a caller mutating a
  * returned object changes nothing stored.
  */
-import type { RunCheckpointStore, RunLease, StoredRun } from "../core/ports.ts";
+import type { RunCheckpointStore, RunLease, StoredRun } from "../ports.ts";
 import type { RunState } from "../core/run.ts";
 import {
   assertPositive,

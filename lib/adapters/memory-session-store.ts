@@ -5,7 +5,7 @@
  * kept as JSON text so a caller mutating a returned object changes nothing stored.
  */
 import { MovaError } from "../errors.ts";
-import { type NewSession, type SessionState, type SessionStore, SESSION_CONFLICT } from "../core/ports.ts";
+import { type NewSession, type SessionState, type SessionStore, SESSION_CONFLICT } from "../ports.ts";
 import { assertTtl, sessionKey, stampNewSession, stampUpdatedSession } from "./session-state.ts";
 
 interface MemorySessionStoreOptions {

@@ -2,7 +2,7 @@
  * What the Redis and the in-process session stores share: the key of a session, and how a
  * new or updated state is stamped (version, times, expiry).
  */
-import type { NewSession, SessionState } from "../core/ports.ts";
+import type { NewSession, SessionState } from "../ports.ts";
 
 export const DEFAULT_SESSION_KEY_PREFIX = "mova:session:";
 

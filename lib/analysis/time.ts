@@ -97,3 +97,9 @@ export function parseTimestamp(text: string): number {
   }
   return lastDateMs + ((hours * 60 + minutes) * 60 + seconds) * 1000 + millis;
 }
+
+/** The UTC day (`YYYY-MM-DD`) of an ISO time; today when it does not parse. */
+export function dayOf(iso: string, now: number = Date.now()): string {
+  const ms = Date.parse(iso);
+  return new Date(Number.isNaN(ms) ? now : ms).toISOString().slice(0, 10);
+}

@@ -3,7 +3,7 @@ import { createToolsFromConfig } from "../adapters/http/tools.ts";
 import { createLlm } from "../adapters/llm/create-llm.ts";
 import { type Config, envSecrets, loadConfig } from "../config.ts";
 import { isMovaError } from "../errors.ts";
-import type { EnginePorts } from "../core/ports.ts";
+import type { EnginePorts } from "../ports.ts";
 import { CliError, type CliIo } from "./io.ts";
 
 function configFrom(io: CliIo): Config {

@@ -30,7 +30,7 @@ import {
 } from "./retry.ts";
 import { buildToolRequest } from "./tool-request.ts";
 import { toolIdempotencyKey } from "./idempotency-key.ts";
-import type { ChatMessage, Clock, EnginePorts, ToolResponse } from "../core/ports.ts";
+import type { ChatMessage, Clock, EnginePorts, ToolResponse } from "../ports.ts";
 import {
   type AdvanceOptions,
   type CheckpointHook,

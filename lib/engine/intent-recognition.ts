@@ -2,7 +2,7 @@
  * Intent recognition: patterns first (whole words, any script, any case), then, when no
  * pattern matches and an LLM is configured, the LLM picks one of the declared intents.
  */
-import type { LlmPort } from "../core/ports.ts";
+import type { LlmPort } from "../ports.ts";
 import { classificationPrompt, intentFromAnswer, matchIntent } from "../mova/intents.ts";
 import type { Intent, MovaDocument } from "../mova/schema.ts";
 

@@ -1,6 +1,6 @@
 /** How a caller asks the engine to run, resume or advance a protocol. */
 import type { Profile, MovaDocument } from "../mova/schema.ts";
-import type { EnginePorts } from "../core/ports.ts";
+import type { EnginePorts } from "../ports.ts";
 import type { RunState, StepRecord, SuspendedRun } from "../core/run.ts";
 
 /** A run's deadline when its protocol sets no `deadline_ms`: 24 hours from its start. */

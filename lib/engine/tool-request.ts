@@ -12,7 +12,7 @@ import {
   stringifyValue,
 } from "../mova/placeholders.ts";
 import { HTTP_METHODS, type HttpMethod, type Tool } from "../mova/schema.ts";
-import type { ToolRequest } from "../core/ports.ts";
+import type { ToolRequest } from "../ports.ts";
 import { MovaError } from "../errors.ts";
 
 interface BuiltToolRequest {

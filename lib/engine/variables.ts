@@ -5,7 +5,7 @@
  */
 import type { Profile } from "../mova/schema.ts";
 import { getPath, type Resolver } from "../mova/placeholders.ts";
-import type { SecretsPort } from "../core/ports.ts";
+import type { SecretsPort } from "../ports.ts";
 
 interface ResolverSources {
   /** The run's own variables (inputs, step outputs, `user_input`); read live, not copied. */

@@ -1,9 +1,9 @@
 /** What the API handler needs: the stores, the engine's ports and the settings. Tests and the local stack inject these. */
 import type { Config } from "../config.ts";
-import type { SessionStore } from "../core/ports.ts";
+import type { SessionStore } from "../ports.ts";
 import type { RuntimeDeps } from "../services/runtime-deps.ts";
-import type { AnalysisRun, AnalysisRunStore } from "../adapters/dynamodb/analysis-run-store.ts";
-import type { PatternStore } from "../adapters/dynamodb/pattern-store.ts";
+import type { AnalysisRun, AnalysisRunStore } from "../ports.ts";
+import type { PatternStore } from "../ports.ts";
 
 export interface ApiDeps extends RuntimeDeps {
   config: Pick<

@@ -7,7 +7,7 @@ import * as z from "zod";
 import { PATTERN_TYPES, type PatternType } from "../analysis/patterns.ts";
 import { type AnalysisReport, type ProtocolReport, reportFromAggregates } from "../analysis/analyze.ts";
 import type { MovaDocument } from "../mova/schema.ts";
-import { dayOf } from "../adapters/dynamodb/pattern-store.ts";
+import { dayOf } from "../analysis/time.ts";
 import { isMovaError, notFound } from "../errors.ts";
 import { MAX_WINDOW_DAYS } from "../services/batch-analysis.ts";
 import type { ApiDeps } from "./deps.ts";

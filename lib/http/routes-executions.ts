@@ -10,7 +10,7 @@ import type { ExecutionRecord } from "../core/execution-record.ts";
 import { PAGE_MAX_STEPS, SUMMARY_MAX_PATH_IDS } from "../core/record-size.ts";
 import type { DocumentLoader } from "../services/document-loader.ts";
 import { invalidRequest, notFound } from "../errors.ts";
-import { IDEMPOTENCY_KEY } from "../services/idempotency.ts";
+import { IDEMPOTENCY_KEY } from "../ports.ts";
 import type { ApiRequest, ApiResponse, RouteSpec } from "./route.ts";
 import {
   CreateExecutionRequest,

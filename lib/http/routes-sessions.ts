@@ -9,7 +9,7 @@ import type { RunResult } from "../core/run.ts";
 import { recognizeIntent } from "../engine/intent-recognition.ts";
 import { renderTemplate, getPath } from "../mova/placeholders.ts";
 import type { Intent, MovaDocument } from "../mova/schema.ts";
-import type { SessionState } from "../core/ports.ts";
+import type { SessionState } from "../ports.ts";
 import {
   executionDepsOf,
   type LoadedDocument,

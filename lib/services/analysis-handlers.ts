@@ -11,17 +11,17 @@ import type { Metrics } from "@aws-lambda-powertools/metrics";
 import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import type { Config } from "../config.ts";
-import type { AnalysisRunStore } from "../adapters/dynamodb/analysis-run-store.ts";
-import type { DynamoHistoryStore } from "../adapters/dynamodb/history-store.ts";
-import type { PatternStore } from "../adapters/dynamodb/pattern-store.ts";
+import type { AnalysisRunStore } from "../ports.ts";
+import type { AnalysisHistoryStore } from "../ports.ts";
+import type { PatternStore } from "../ports.ts";
 import { type EventOutcome, processExecutionEvents } from "./analysis-ingest.ts";
-import type { AnalysisRunFigures } from "../adapters/dynamodb/analysis-run-store.ts";
+import type { AnalysisRunFigures } from "../ports.ts";
 import { AnalysisRunMessageSchema, executeAnalysisRun, runBatchAnalysis } from "./batch-analysis.ts";
 import { MovaError } from "../errors.ts";
 
 export interface AnalysisDeps {
   config: Pick<Config, "ANALYSIS_WINDOW_DAYS">;
-  history: DynamoHistoryStore;
+  history: AnalysisHistoryStore;
   patterns: PatternStore;
   runs: AnalysisRunStore;
   logger: Logger;

@@ -19,7 +19,8 @@ import {
 } from "../analysis/aggregate.ts";
 import { ExecutionEventSchema } from "../core/execution-event.ts";
 import type { ExecutionRecord } from "../core/execution-record.ts";
-import { type DayBucketKey, type PatternStore, dayOf } from "../adapters/dynamodb/pattern-store.ts";
+import type { DayBucketKey, PatternStore } from "../ports.ts";
+import { dayOf } from "../analysis/time.ts";
 import { MovaError } from "../errors.ts";
 
 interface IncomingEvent {

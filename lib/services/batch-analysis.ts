@@ -34,15 +34,11 @@ import {
   createAggregate,
 } from "../analysis/aggregate.ts";
 import type { ExecutionRecord } from "../core/execution-record.ts";
-import type {
-  AnalysisRun,
-  AnalysisRunFigures,
-  AnalysisRunRequest,
-  AnalysisRunStore,
-} from "../adapters/dynamodb/analysis-run-store.ts";
-import type { DynamoHistoryStore } from "../adapters/dynamodb/history-store.ts";
-import { type DayBucketKey, type PatternStore, dayOf } from "../adapters/dynamodb/pattern-store.ts";
-import type { ExecutionPage } from "../core/ports.ts";
+import type { AnalysisRun, AnalysisRunFigures, AnalysisRunRequest, AnalysisRunStore } from "../ports.ts";
+import type { AnalysisHistoryStore } from "../ports.ts";
+import type { DayBucketKey, PatternStore } from "../ports.ts";
+import { dayOf } from "../analysis/time.ts";
+import type { ExecutionPage } from "../ports.ts";
 import { METRIC_ANALYSIS_FAILURES, METRIC_EXECUTIONS_ANALYSED } from "./analysis-ingest.ts";
 import { MovaError } from "../errors.ts";
 
@@ -60,7 +56,7 @@ interface BatchScope {
 }
 
 interface BatchAnalysisDeps {
-  history: Pick<DynamoHistoryStore, "queryByDay" | "queryExecutions" | "markAnalysis">;
+  history: Pick<AnalysisHistoryStore, "queryByDay" | "queryExecutions" | "markAnalysis">;
   patterns: PatternStore;
   logger?: Logger;
   metrics?: Metrics;

@@ -4,7 +4,7 @@
  */
 import type { MovaDocument } from "../mova/schema.ts";
 import { validateDocument } from "../mova/validate.ts";
-import type { DocumentStore } from "../core/ports.ts";
+import type { DocumentStore } from "../ports.ts";
 import type { LoadedDocument } from "./executions.ts";
 import { MovaError, notFound } from "../errors.ts";
 

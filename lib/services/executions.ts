@@ -11,12 +11,12 @@ import { MovaError, StoreUnavailableError } from "../errors.ts";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { resumeRun, runProtocol } from "../engine/engine.ts";
-import type { Clock, LlmPort, SecretsPort, ToolPort } from "../core/ports.ts";
+import type { Clock, LlmPort, SecretsPort, ToolPort } from "../ports.ts";
 import type { RunContext } from "../engine/run-options.ts";
 import type { RunResult, SuspendedRun } from "../core/run.ts";
 import type { ExecutionRecord } from "../core/execution-record.ts";
 import type { MovaDocument } from "../mova/schema.ts";
-import type { EventPublisher, HistoryStore, StoredDocument } from "../core/ports.ts";
+import type { EventPublisher, HistoryStore, StoredDocument } from "../ports.ts";
 
 type Trigger = ExecutionRecord["trigger"];
 

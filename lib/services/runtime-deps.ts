@@ -12,8 +12,8 @@ import type {
   LlmPort,
   SecretsPort,
   ToolPort,
-} from "../core/ports.ts";
-import type { Idempotency } from "./idempotency.ts";
+} from "../ports.ts";
+import type { Idempotency } from "../ports.ts";
 
 export interface RuntimeDeps {
   documents: DocumentStore;

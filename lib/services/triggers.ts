@@ -27,7 +27,7 @@ import * as z from "zod";
 import { createDocumentLoader, type DocumentLoader } from "./document-loader.ts";
 import type { RuntimeDeps } from "./runtime-deps.ts";
 import { type ExecutionOutcome, executeProtocol, executionDepsOf, unknownProtocol } from "./executions.ts";
-import { IDEMPOTENCY_KEY } from "./idempotency.ts";
+import { IDEMPOTENCY_KEY } from "../ports.ts";
 
 const RUN_REQUESTED_DETAIL_TYPE = "mova.run.requested";
 

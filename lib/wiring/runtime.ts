@@ -14,7 +14,7 @@ import { createDynamoDbClient, createSqsClient } from "../adapters/aws-clients.t
 import { createDynamoDocumentStore } from "../adapters/dynamodb/document-store.ts";
 import { createDynamoHistoryStore } from "../adapters/dynamodb/history-store.ts";
 import { createSqsPublisher } from "../adapters/sqs/publisher.ts";
-import { createDynamoIdempotency } from "../services/idempotency.ts";
+import { createDynamoIdempotency } from "../adapters/dynamodb/idempotency.ts";
 import type { RuntimeDeps } from "../services/runtime-deps.ts";
 
 export interface BuildRuntimeDepsOptions {

@@ -8,7 +8,7 @@ import { advanceRun, resumeRun, runProtocol } from "../../lib/engine/engine.ts";
 import { newRunState } from "../../lib/engine/run-state.ts";
 import { toolIdempotencyKey } from "../../lib/engine/idempotency-key.ts";
 import { DEFAULT_RUN_DEADLINE_MS } from "../../lib/engine/run-options.ts";
-import type { EnginePorts, LlmPort, ToolPort, ToolRequest } from "../../lib/core/ports.ts";
+import type { EnginePorts, LlmPort, ToolPort, ToolRequest } from "../../lib/ports.ts";
 import { RUN_STATE_PATH_TAIL, type RunState, type StepRecord } from "../../lib/core/run.ts";
 import { MovaError } from "../../lib/errors.ts";
 import { controlledClock, documentOf, secretsOf } from "./support.ts";

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, beforeEach } from "vitest";
 import { createHttpTools } from "../../lib/adapters/http/tools.ts";
 import { createOpenAiLlm } from "../../lib/adapters/llm/openai.ts";
-import type { Clock, EnginePorts, SecretsPort } from "../../lib/core/ports.ts";
+import type { Clock, EnginePorts, SecretsPort } from "../../lib/ports.ts";
 import { MovaDocument, type MovaDocumentInput } from "../../lib/mova/schema.ts";
 import { type FakeOpenAi, startFakeOpenAi } from "../support/fake-openai.ts";
 import { type HttpDouble, startHttpDouble } from "../support/http-double.ts";

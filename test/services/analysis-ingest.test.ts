@@ -12,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Config, loadConfig } from "../../lib/config.ts";
 import type { ExecutionRecord } from "../../lib/core/execution-record.ts";
 import { createSqsClient } from "../../lib/adapters/aws-clients.ts";
-import { dayOf } from "../../lib/adapters/dynamodb/pattern-store.ts";
-import type { EventPublisher } from "../../lib/core/ports.ts";
+import { dayOf } from "../../lib/analysis/time.ts";
+import type { EventPublisher } from "../../lib/ports.ts";
 import { createSqsPublisher } from "../../lib/adapters/sqs/publisher.ts";
 import {
   type AnalysisDeps,

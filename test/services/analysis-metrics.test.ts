@@ -21,8 +21,8 @@ import {
   createBatchAnalysisHandler,
   type ScheduledEvent,
 } from "../../lib/services/analysis-handlers.ts";
-import { dayOf } from "../../lib/adapters/dynamodb/pattern-store.ts";
-import type { AnalysisRunRequest } from "../../lib/adapters/dynamodb/analysis-run-store.ts";
+import { dayOf } from "../../lib/analysis/time.ts";
+import type { AnalysisRunRequest } from "../../lib/ports.ts";
 import { ANALYSIS_RUN_MESSAGE_TYPE } from "../../lib/services/batch-analysis.ts";
 import { sampleExecution, uniqueTenant } from "../support/runtime-fixtures.ts";
 

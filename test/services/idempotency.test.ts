@@ -11,13 +11,8 @@ import { type LocalStack, startLocalStack } from "../../infra/local/stack.ts";
 import { loadConfig } from "../../lib/config.ts";
 import { createDynamoDbClient } from "../../lib/adapters/aws-clients.ts";
 import { MovaError, StoreUnavailableError } from "../../lib/errors.ts";
-import {
-  createDynamoIdempotency,
-  type Idempotency,
-  type IdempotentRequest,
-  type IdempotentResponse,
-  MAX_STORED_BYTES,
-} from "../../lib/services/idempotency.ts";
+import { createDynamoIdempotency, MAX_STORED_BYTES } from "../../lib/adapters/dynamodb/idempotency.ts";
+import type { Idempotency, IdempotentRequest, IdempotentResponse } from "../../lib/ports.ts";
 import { uniqueTenant } from "../support/runtime-fixtures.ts";
 
 let stack: LocalStack;

@@ -1,7 +1,7 @@
 /** Shared fixtures of the runtime store tests: clients for a local stack and sample records. */
 import { randomUUID } from "node:crypto";
 import type { ExecutionRecord } from "../../lib/core/execution-record.ts";
-import type { NewSession } from "../../lib/core/ports.ts";
+import type { NewSession } from "../../lib/ports.ts";
 
 export const uniqueTenant = (label: string) => `t-${label}-${randomUUID().slice(0, 8)}`;
 

@@ -6,53 +6,9 @@
  * The partition is the tenant's, so one tenant can never read another's run. A run is
  * written by the API (queued) and then only by the batch analysis that executes it.
  */
+import type { AnalysisRun, AnalysisRunStore } from "../../ports.ts";
 import { type DynamoDBClient, GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
 import { guardDynamo, keyPart } from "./errors.ts";
-
-const ANALYSIS_RUN_STATUSES = ["queued", "running", "succeeded", "failed"] as const;
-type AnalysisRunStatus = (typeof ANALYSIS_RUN_STATUSES)[number];
-
-export interface AnalysisRunRequest {
-  document?: string;
-  protocol?: string;
-  timeRangeDays: number;
-}
-
-export interface AnalysisRunFigures {
-  daysTotal: number;
-  daysDone: number;
-  /** History records read (across the scope's filter). */
-  executionsRead: number;
-  /** Records in the run's tenant/document/protocol scope. */
-  executionsInScope: number;
-  /** Executions the stream had not counted, counted by this run. */
-  reconciled: number;
-  /** Executions whose event was never published, now counted and marked `published`. */
-  pendingMarked: number;
-  bucketsMerged: number;
-  /** Day buckets that disagreed with the history and were replaced by the recomputation. */
-  bucketsReplaced: number;
-  /** Day buckets that disagreed but were still receiving writes: left for a later run. */
-  bucketsUnsettled: number;
-}
-
-export interface AnalysisRun {
-  runId: string;
-  /** Absent for the scheduled run over all tenants. */
-  tenant: string;
-  status: AnalysisRunStatus;
-  request: AnalysisRunRequest;
-  createdAt: string;
-  startedAt?: string;
-  finishedAt?: string;
-  progress?: AnalysisRunFigures;
-  error?: { code: string; message: string };
-}
-
-export interface AnalysisRunStore {
-  put(run: AnalysisRun): Promise<void>;
-  get(tenant: string, runId: string): Promise<AnalysisRun | undefined>;
-}
 
 const UNAVAILABLE = "analysis_runs_unavailable";
 const RUN_TTL_SECONDS = 30 * 86_400;

@@ -22,7 +22,7 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import { canonicalJson, sha256Hex } from "./canonical-json.ts";
 import { guardDynamo, isConditionFailed, keyPart, queryItems } from "./errors.ts";
-import type { DocumentStore, StoredDocument } from "../../core/ports.ts";
+import type { DocumentStore, StoredDocument } from "../../ports.ts";
 
 interface DynamoDocumentStoreOptions {
   client: DynamoDBClient;

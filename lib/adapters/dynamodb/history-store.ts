@@ -34,6 +34,7 @@
  * The idempotency records (lib/services/idempotency.ts) share the table under pk `idem#…`,
  * so nothing here collides.
  */
+import type { AnalysisHistoryStore, PageQuery } from "../../ports.ts";
 import { createHash } from "node:crypto";
 import { MovaError } from "../../errors.ts";
 import {
@@ -47,7 +48,7 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import { type ExecutionRecord, ExecutionRecordSchema } from "../../core/execution-record.ts";
 import { guardDynamo, isConditionFailed, keyPart, queryItems } from "./errors.ts";
-import type { ExecutionPage, ExecutionQuery, HistoryStore, StepPage, StepQuery } from "../../core/ports.ts";
+import type { ExecutionPage, ExecutionQuery, StepPage, StepQuery } from "../../ports.ts";
 import {
   PAGE_MAX_STEPS,
   type StepPageContent,
@@ -68,20 +69,6 @@ interface DynamoHistoryStoreOptions {
   outputMaxBytes: number;
   /** Epoch ms; `Date.now` by default. */
   now?: () => number;
-}
-
-interface PageQuery {
-  cursor?: string;
-  /** 1..100, default 20. */
-  limit?: number;
-}
-
-/** The history store plus the reads of the batch analysis (not on the HistoryStore port). */
-export interface DynamoHistoryStore extends HistoryStore {
-  /** Executions that finished on `day` (`YYYY-MM-DD`, UTC), across tenants, newest first. */
-  queryByDay(day: string, query?: PageQuery): Promise<ExecutionPage>;
-  /** Like queryByDay, only those whose event was never published (`analysis: "pending"`). */
-  listPending(day: string, query?: PageQuery): Promise<ExecutionPage>;
 }
 
 const DEFAULT_PAGE_LIMIT = 20;
@@ -116,7 +103,7 @@ interface IndexSpec {
 const BY_PROTOCOL_TIME: IndexSpec = { name: "byProtocolTime", pk: "gsi1pk", sk: "gsi1sk" };
 const BY_DAY: IndexSpec = { name: "byDay", pk: "gsi2pk", sk: "gsi2sk" };
 
-export function createDynamoHistoryStore(options: DynamoHistoryStoreOptions): DynamoHistoryStore {
+export function createDynamoHistoryStore(options: DynamoHistoryStoreOptions): AnalysisHistoryStore {
   const { client, table } = options;
   const now = options.now ?? Date.now;
 

@@ -20,6 +20,7 @@
  * released so that the redelivery counts it; a crash between claim and merge leaves the
  * execution uncounted (never double counted) until the batch analysis repairs the day.
  */
+import type { ClaimResult, DayBucketKey, ExecutionMarker, PatternStore, StoredBucket } from "../../ports.ts";
 import { randomUUID } from "node:crypto";
 import { gunzipSync, gzipSync } from "node:zlib";
 import {
@@ -41,73 +42,6 @@ import {
 } from "../../analysis/aggregate.ts";
 import { guardDynamo, isConditionFailed, keyPart, queryItems } from "./errors.ts";
 import { MovaError } from "../../errors.ts";
-
-export interface DayBucketKey extends AggregateKey {
-  /** `YYYY-MM-DD`, UTC. */
-  day: string;
-}
-
-interface StoredBucket {
-  key: DayBucketKey;
-  aggregate: ProtocolAggregate;
-  version: number;
-  updatedAt: string;
-  /** Epoch ms of the last merge by the SQS path, if any. */
-  streamMergedAt?: number;
-  /** The tokens of the last writes (to settle a write whose answer was lost). */
-  writeTokens: string[];
-}
-
-interface ExecutionMarker {
-  executionId: string;
-  /** Epoch ms of the claim. */
-  at: number;
-  /** `stream` or `batch:<runId>`. */
-  by: string;
-}
-
-interface ClaimResult {
-  claimed: string[];
-  /** Already claimed by someone (a redelivery, or the batch got there first). */
-  duplicates: string[];
-  /** The claim could not be written (DynamoDB unavailable): neither claimed nor counted. */
-  failed: Array<{ executionId: string; error: unknown }>;
-}
-
-interface WindowAggregate {
-  aggregate: ProtocolAggregate;
-  /** Day buckets that held data. */
-  days: number;
-}
-
-export interface PatternStore {
-  /** Claims each execution's marker; only claimed executions may be counted. */
-  claimExecutions(
-    key: AggregateKey,
-    executions: Array<{ executionId: string; day: string }>,
-    by: string,
-  ): Promise<ClaimResult>;
-  /** Undoes claims whose merge failed, so that a redelivery counts them. */
-  releaseClaims(key: AggregateKey, executionIds: string[]): Promise<void>;
-  /** The markers that exist among `executionIds`. */
-  readMarkers(key: AggregateKey, executionIds: string[]): Promise<Map<string, ExecutionMarker>>;
-  /**
-   * Adds `delta` into the day bucket (created when missing), re-reading and retrying on a
-   * version conflict. `source` says which path wrote (the batch's repair rule reads it).
-   */
-  mergeIntoBucket(
-    key: DayBucketKey,
-    delta: ProtocolAggregate,
-    source: "stream" | "batch",
-  ): Promise<{ version: number }>;
-  readBucket(key: DayBucketKey): Promise<StoredBucket | undefined>;
-  /** Writes `aggregate` as the bucket if its version is still `expectedVersion` (0: absent). False on a conflict. */
-  replaceBucket(key: DayBucketKey, aggregate: ProtocolAggregate, expectedVersion: number): Promise<boolean>;
-  /** The merge of the day buckets from `fromDay` to `toDay` inclusive; undefined when none holds data. */
-  readWindow(key: AggregateKey, fromDay: string, toDay: string): Promise<WindowAggregate | undefined>;
-  /** The tenant's protocols that have any bucket, at most `limit` (default 200). */
-  listProtocols(tenant: string, limit?: number): Promise<AggregateKey[]>;
-}
 
 interface DynamoPatternStoreOptions {
   client: DynamoDBClient;
@@ -134,11 +68,6 @@ const tenantPk = (tenant: string) => `tenant#${keyPart(tenant)}`;
 const protocolSk = (key: AggregateKey) => `protocol#${keyPart(key.document)}#${keyPart(key.protocol)}`;
 
 /** The UTC day of an ISO time, as the history's byDay index keys it (`now` when unreadable). */
-export function dayOf(iso: string, now: number = Date.now()): string {
-  const ms = Date.parse(iso);
-  return new Date(Number.isNaN(ms) ? now : ms).toISOString().slice(0, 10);
-}
-
 export function encodeAggregate(aggregate: ProtocolAggregate): Uint8Array {
   const bytes = gzipSync(Buffer.from(JSON.stringify(aggregateToJSON(aggregate)), "utf8"));
   if (bytes.byteLength > MAX_AGGREGATE_BYTES) {

@@ -10,7 +10,7 @@ import http, { type IncomingMessage } from "node:http";
 import https from "node:https";
 import { isIP, type LookupFunction } from "node:net";
 import type { Config } from "../../config.ts";
-import type { ToolPort, ToolRequest, ToolResponse } from "../../core/ports.ts";
+import type { ToolPort, ToolRequest, ToolResponse } from "../../ports.ts";
 import { blockedAddressReason, isBlockedAddress } from "./address-guard.ts";
 import { IDLE_SOCKET_TIMEOUT_MS } from "./node-fetch.ts";
 

@@ -1,6 +1,6 @@
 /** Chooses the LLM port from the configuration: the OpenAI-compatible one when a key is set. */
 import type { Config } from "../../config.ts";
-import type { LlmPort } from "../../core/ports.ts";
+import type { LlmPort } from "../../ports.ts";
 import { createOfflineLlm } from "./offline.ts";
 import { createOpenAiLlm } from "./openai.ts";
 

@@ -3,7 +3,7 @@
  * offline, so documents run end to end (CLI, tests, local stack) without a provider.
  */
 import { MovaError } from "../../errors.ts";
-import type { LlmPort, LlmRequest, LlmResponse } from "../../core/ports.ts";
+import type { LlmPort, LlmRequest, LlmResponse } from "../../ports.ts";
 
 const OFFLINE_PREFIX = "[offline] ";
 const OFFLINE_MODEL = "offline";

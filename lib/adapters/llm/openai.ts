@@ -5,7 +5,7 @@
 import { MovaError } from "../../errors.ts";
 import OpenAI, { APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai";
 import type { ChatCompletion } from "openai/resources/chat/completions";
-import type { LlmPort, LlmRequest, LlmResponse } from "../../core/ports.ts";
+import type { LlmPort, LlmRequest, LlmResponse } from "../../ports.ts";
 import { createNodeFetch } from "../http/node-fetch.ts";
 
 interface OpenAiLlmOptions {

@@ -11,7 +11,7 @@
  */
 import { StoreUnavailableError } from "../../errors.ts";
 import type { Redis } from "@upstash/redis";
-import type { RunCheckpointStore, RunLease, StoredRun } from "../../core/ports.ts";
+import type { RunCheckpointStore, RunLease, StoredRun } from "../../ports.ts";
 import type { RunState } from "../../core/run.ts";
 import {
   assertPositive,

@@ -11,7 +11,7 @@
 import { MovaError, StoreUnavailableError } from "../../errors.ts";
 import { Redis } from "@upstash/redis";
 import type { Config } from "../../config.ts";
-import { type NewSession, type SessionState, type SessionStore, SESSION_CONFLICT } from "../../core/ports.ts";
+import { type NewSession, type SessionState, type SessionStore, SESSION_CONFLICT } from "../../ports.ts";
 import {
   assertTtl,
   DEFAULT_SESSION_KEY_PREFIX,

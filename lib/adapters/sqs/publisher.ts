@@ -13,7 +13,7 @@ import {
   type ExecutionEvent,
 } from "../../core/execution-event.ts";
 import type { ExecutionRecord } from "../../core/execution-record.ts";
-import type { EventPublisher } from "../../core/ports.ts";
+import type { EventPublisher } from "../../ports.ts";
 import { shrinkRecord, summarizeRecord, utf8Bytes } from "../../core/record-size.ts";
 import { MovaError } from "../../errors.ts";
 

@@ -12,10 +12,8 @@ import { loadConfig } from "../../../lib/config.ts";
 import { createDynamoDbClient } from "../../../lib/adapters/aws-clients.ts";
 import { createDynamoDocumentStore } from "../../../lib/adapters/dynamodb/document-store.ts";
 import { queryItems } from "../../../lib/adapters/dynamodb/errors.ts";
-import {
-  createDynamoHistoryStore,
-  type DynamoHistoryStore,
-} from "../../../lib/adapters/dynamodb/history-store.ts";
+import { createDynamoHistoryStore } from "../../../lib/adapters/dynamodb/history-store.ts";
+import type { AnalysisHistoryStore } from "../../../lib/ports.ts";
 import { longExecution, sampleExecution, uniqueTenant } from "../../support/runtime-fixtures.ts";
 import type { ExecutionRecord } from "../../../lib/core/execution-record.ts";
 import { PAGE_MAX_STEPS } from "../../../lib/core/record-size.ts";
@@ -147,7 +145,7 @@ describe("dynamo document store", () => {
 });
 
 describe("dynamo history store", () => {
-  let history: DynamoHistoryStore;
+  let history: AnalysisHistoryStore;
   beforeAll(() => {
     history = createDynamoHistoryStore({
       client,
@@ -283,7 +281,7 @@ describe("dynamo history store", () => {
     });
 
     it("rejects a malformed or foreign cursor, a bad limit and a bad range with codes", async () => {
-      const codeOf = (query: Parameters<DynamoHistoryStore["queryExecutions"]>[3], protocol = "refund") =>
+      const codeOf = (query: Parameters<AnalysisHistoryStore["queryExecutions"]>[3], protocol = "refund") =>
         history.queryExecutions(tenant, "support", protocol, query).then(
           () => "accepted",
           (error) => (error instanceof MovaError ? error.code : String(error)),

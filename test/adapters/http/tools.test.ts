@@ -3,7 +3,7 @@ import dc from "node:diagnostics_channel";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createHttpTools, createToolsFromConfig } from "../../../lib/adapters/http/tools.ts";
 import { loadConfig } from "../../../lib/config.ts";
-import type { ToolRequest } from "../../../lib/core/ports.ts";
+import type { ToolRequest } from "../../../lib/ports.ts";
 import { type HttpDouble, startHttpDouble } from "../../support/http-double.ts";
 
 let api: HttpDouble;

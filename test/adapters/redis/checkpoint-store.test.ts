@@ -11,7 +11,7 @@ import { createMemoryCheckpointStore } from "../../../lib/adapters/memory-checkp
 import { createRedisCheckpointStore } from "../../../lib/adapters/redis/checkpoint-store.ts";
 import { createRedisFromConfig } from "../../../lib/adapters/redis/session-store.ts";
 import { runKey } from "../../../lib/adapters/run-checkpoint.ts";
-import type { RunCheckpointStore } from "../../../lib/core/ports.ts";
+import type { RunCheckpointStore } from "../../../lib/ports.ts";
 import type { RunState } from "../../../lib/core/run.ts";
 import { MovaError, StoreUnavailableError } from "../../../lib/errors.ts";
 import { uniqueTenant } from "../../support/runtime-fixtures.ts";

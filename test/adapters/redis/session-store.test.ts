@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalStack, startLocalStack } from "../../../infra/local/stack.ts";
 import { loadConfig } from "../../../lib/config.ts";
 import { createMemorySessionStore } from "../../../lib/adapters/memory-session-store.ts";
-import type { SessionStore } from "../../../lib/core/ports.ts";
+import type { SessionStore } from "../../../lib/ports.ts";
 import { createRedisFromConfig, createRedisSessionStore } from "../../../lib/adapters/redis/session-store.ts";
 import { sampleSession, uniqueTenant } from "../../support/runtime-fixtures.ts";
 

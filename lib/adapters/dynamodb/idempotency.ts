@@ -18,9 +18,9 @@
  * Tenants are in the partition key (and in the hashed key), so two tenants' keys never collide,
  * and the IAM condition on `idem#*` keeps the functions' DeleteItem to these records.
  */
+import type { Idempotency, IdempotencyScope, IdempotentResponse } from "../../ports.ts";
 import { gunzipSync, gzipSync } from "node:zlib";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import type { Logger } from "@aws-lambda-powertools/logger";
 import {
   IdempotencyAlreadyInProgressError,
   IdempotencyConfig,
@@ -31,46 +31,8 @@ import {
 } from "@aws-lambda-powertools/idempotency";
 import { DynamoDBPersistenceLayer } from "@aws-lambda-powertools/idempotency/dynamodb";
 import type { Context } from "aws-lambda";
-import { keyPart } from "../adapters/dynamodb/errors.ts";
-import { MovaError, StoreUnavailableError } from "../errors.ts";
-
-/** What callers accept as a key: 1-255 visible ASCII characters. */
-export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
-
-/** Who asks: each scope has its own keys (the API's "x" is not the trigger's "x"). */
-type IdempotencyScope = "api" | "trigger";
-
-export interface IdempotentResponse {
-  status: number;
-  body: unknown;
-}
-
-export interface IdempotentRequest {
-  scope: IdempotencyScope;
-  tenant: string;
-  key: string;
-  /** What a retry must repeat exactly (canonical JSON: key order does not matter). */
-  request: unknown;
-}
-
-interface IdempotentOutcome {
-  /** True: the key had already run and `response` is the one stored then. */
-  replayed: boolean;
-  response: IdempotentResponse;
-}
-
-export interface Idempotency {
-  /**
-   * Runs `work` once for the key. Throws MovaError `idempotency_in_progress` or `idempotency_key_reused` (in progress, or another
-   * request), StoreUnavailableError `history_unavailable` when the claim cannot be made or
-   * read, or what `work` threw (after giving the key back).
-   */
-  run(
-    request: IdempotentRequest,
-    work: () => Promise<IdempotentResponse>,
-    logger: Pick<Logger, "warn">,
-  ): Promise<IdempotentOutcome>;
-}
+import { keyPart } from "./errors.ts";
+import { MovaError, StoreUnavailableError } from "../../errors.ts";
 
 interface DynamoIdempotencyOptions {
   client: DynamoDBClient;

@@ -4,9 +4,11 @@
  * history, the analysis publisher). Adapters in lib/adapters implement them; one wiring
  * module per function chooses which.
  */
-import type { RunState, SuspendedRun, TokenUsage } from "./run.ts";
-import type { ExecutionRecord } from "./execution-record.ts";
-import type { HttpMethod, Profile } from "../mova/schema.ts";
+import type { Logger } from "@aws-lambda-powertools/logger";
+import type { RunState, SuspendedRun, TokenUsage } from "./core/run.ts";
+import type { ExecutionRecord } from "./core/execution-record.ts";
+import type { HttpMethod, Profile } from "./mova/schema.ts";
+import type { AggregateKey, ProtocolAggregate } from "./analysis/aggregate.ts";
 
 /** What a session store answers when a write lost a race (the version it expected changed): HTTP 409. */
 export const SESSION_CONFLICT = "the session was changed by another request; retry with its new state";
@@ -266,4 +268,173 @@ export interface EnginePorts {
   secrets?: SecretsPort;
   /** For retry jitter; `Math.random` by default. */
   random?: () => number;
+}
+
+// The analysis's stores: the day buckets and markers of the patterns table, the analysis
+// runs, and the history reads only the batch analysis makes.
+
+export interface DayBucketKey extends AggregateKey {
+  /** `YYYY-MM-DD`, UTC. */
+  day: string;
+}
+
+export interface StoredBucket {
+  key: DayBucketKey;
+  aggregate: ProtocolAggregate;
+  version: number;
+  updatedAt: string;
+  /** Epoch ms of the last merge by the SQS path, if any. */
+  streamMergedAt?: number;
+  /** The tokens of the last writes (to settle a write whose answer was lost). */
+  writeTokens: string[];
+}
+
+export interface ExecutionMarker {
+  executionId: string;
+  /** Epoch ms of the claim. */
+  at: number;
+  /** `stream` or `batch:<runId>`. */
+  by: string;
+}
+
+export interface ClaimResult {
+  claimed: string[];
+  /** Already claimed by someone (a redelivery, or the batch got there first). */
+  duplicates: string[];
+  /** The claim could not be written (DynamoDB unavailable): neither claimed nor counted. */
+  failed: Array<{ executionId: string; error: unknown }>;
+}
+
+export interface WindowAggregate {
+  aggregate: ProtocolAggregate;
+  /** Day buckets that held data. */
+  days: number;
+}
+
+export interface PatternStore {
+  /** Claims each execution's marker; only claimed executions may be counted. */
+  claimExecutions(
+    key: AggregateKey,
+    executions: Array<{ executionId: string; day: string }>,
+    by: string,
+  ): Promise<ClaimResult>;
+  /** Undoes claims whose merge failed, so that a redelivery counts them. */
+  releaseClaims(key: AggregateKey, executionIds: string[]): Promise<void>;
+  /** The markers that exist among `executionIds`. */
+  readMarkers(key: AggregateKey, executionIds: string[]): Promise<Map<string, ExecutionMarker>>;
+  /**
+   * Adds `delta` into the day bucket (created when missing), re-reading and retrying on a
+   * version conflict. `source` says which path wrote (the batch's repair rule reads it).
+   */
+  mergeIntoBucket(
+    key: DayBucketKey,
+    delta: ProtocolAggregate,
+    source: "stream" | "batch",
+  ): Promise<{ version: number }>;
+  readBucket(key: DayBucketKey): Promise<StoredBucket | undefined>;
+  /** Writes `aggregate` as the bucket if its version is still `expectedVersion` (0: absent). False on a conflict. */
+  replaceBucket(key: DayBucketKey, aggregate: ProtocolAggregate, expectedVersion: number): Promise<boolean>;
+  /** The merge of the day buckets from `fromDay` to `toDay` inclusive; undefined when none holds data. */
+  readWindow(key: AggregateKey, fromDay: string, toDay: string): Promise<WindowAggregate | undefined>;
+  /** The tenant's protocols that have any bucket, at most `limit` (default 200). */
+  listProtocols(tenant: string, limit?: number): Promise<AggregateKey[]>;
+}
+
+export const ANALYSIS_RUN_STATUSES = ["queued", "running", "succeeded", "failed"] as const;
+export type AnalysisRunStatus = (typeof ANALYSIS_RUN_STATUSES)[number];
+
+export interface AnalysisRunRequest {
+  document?: string;
+  protocol?: string;
+  timeRangeDays: number;
+}
+
+export interface AnalysisRunFigures {
+  daysTotal: number;
+  daysDone: number;
+  /** History records read (across the scope's filter). */
+  executionsRead: number;
+  /** Records in the run's tenant/document/protocol scope. */
+  executionsInScope: number;
+  /** Executions the stream had not counted, counted by this run. */
+  reconciled: number;
+  /** Executions whose event was never published, now counted and marked `published`. */
+  pendingMarked: number;
+  bucketsMerged: number;
+  /** Day buckets that disagreed with the history and were replaced by the recomputation. */
+  bucketsReplaced: number;
+  /** Day buckets that disagreed but were still receiving writes: left for a later run. */
+  bucketsUnsettled: number;
+}
+
+export interface AnalysisRun {
+  runId: string;
+  /** Absent for the scheduled run over all tenants. */
+  tenant: string;
+  status: AnalysisRunStatus;
+  request: AnalysisRunRequest;
+  createdAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  progress?: AnalysisRunFigures;
+  error?: { code: string; message: string };
+}
+
+export interface AnalysisRunStore {
+  put(run: AnalysisRun): Promise<void>;
+  get(tenant: string, runId: string): Promise<AnalysisRun | undefined>;
+}
+
+export interface PageQuery {
+  cursor?: string;
+  /** 1..100, default 20. */
+  limit?: number;
+}
+
+/** The history store plus the reads of the batch analysis (not on the HistoryStore port). */
+export interface AnalysisHistoryStore extends HistoryStore {
+  /** Executions that finished on `day` (`YYYY-MM-DD`, UTC), across tenants, newest first. */
+  queryByDay(day: string, query?: PageQuery): Promise<ExecutionPage>;
+  /** Like queryByDay, only those whose event was never published (`analysis: "pending"`). */
+  listPending(day: string, query?: PageQuery): Promise<ExecutionPage>;
+}
+
+// Idempotency of requests and trigger events (Powertools idempotency on DynamoDB).
+
+/** What callers accept as a key: 1-255 visible ASCII characters. */
+export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+/** Who asks: each scope has its own keys (the API's "x" is not the trigger's "x"). */
+export type IdempotencyScope = "api" | "trigger";
+
+export interface IdempotentResponse {
+  status: number;
+  body: unknown;
+}
+
+export interface IdempotentRequest {
+  scope: IdempotencyScope;
+  tenant: string;
+  key: string;
+  /** What a retry must repeat exactly (canonical JSON: key order does not matter). */
+  request: unknown;
+}
+
+export interface IdempotentOutcome {
+  /** True: the key had already run and `response` is the one stored then. */
+  replayed: boolean;
+  response: IdempotentResponse;
+}
+
+export interface Idempotency {
+  /**
+   * Runs `work` once for the key. Throws MovaError `idempotency_in_progress` or `idempotency_key_reused` (in progress, or another
+   * request), StoreUnavailableError `history_unavailable` when the claim cannot be made or
+   * read, or what `work` threw (after giving the key back).
+   */
+  run(
+    request: IdempotentRequest,
+    work: () => Promise<IdempotentResponse>,
+    logger: Pick<Logger, "warn">,
+  ): Promise<IdempotentOutcome>;
 }
