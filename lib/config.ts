@@ -46,6 +46,17 @@ const ConfigSchema = z.object({
   HISTORY_OUTPUT_MAX_BYTES: int(4096, 64),
   MAX_BODY_BYTES: int(262_144, 1024),
   RUN_DEADLINE_MS: int(25_000, 1),
+  /**
+   * How long POST /executions advances a run inline before it hands it to the runner (202);
+   * asked between steps, so keep it under RUN_DEADLINE_MS by a step's length.
+   */
+  SYNC_BUDGET_MS: int(20_000, 0),
+  /** The runs queue: runs handed to the runner (functions/runner). */
+  RUNS_QUEUE_URL: z.string().optional(),
+  /** The runner stops advancing a run when its invocation has less than this left (ms). */
+  RUNNER_MARGIN_MS: int(30_000, 0),
+  /** How long a runner's lease on a run lasts; renewed between steps when it nears its end. */
+  RUN_LEASE_MS: int(120_000, 1_000),
   /** A run's checkpointed state above this fails the step with `state_too_large`. */
   MAX_RUN_STATE_BYTES: int(262_144, 1024),
   MOVA_API_KEYS: z.string().optional(),

@@ -70,6 +70,8 @@ export interface DocumentStore {
   /** Stores a new version (1, 2, …); an identical document keeps its version. */
   put(tenant: string, name: string, source: unknown): Promise<StoredDocument>;
   get(tenant: string, name: string): Promise<StoredDocument | undefined>;
+  /** One version as stored (versions are immutable): a durable run goes on with the version it started with. */
+  getVersion(tenant: string, name: string, version: number): Promise<StoredDocument | undefined>;
   list(tenant: string): Promise<Array<Omit<StoredDocument, "source">>>;
 }
 
@@ -186,6 +188,17 @@ export interface RunCheckpointStore {
   ): Promise<boolean>;
   /** Drops `owner`'s lease (version unchanged); false when `owner` did not hold it. */
   releaseLease(tenant: string, executionId: string, owner: string): Promise<boolean>;
+}
+
+/** A message on the runs queue: the runner advances this run. */
+export interface RunMessage {
+  tenant: string;
+  executionId: string;
+}
+
+/** The runs queue (SQS): hands a run to the runner. Throws when the message could not be sent. */
+export interface RunQueue {
+  enqueue(message: RunMessage, options?: { delaySeconds?: number }): Promise<void>;
 }
 
 export interface EventPublisher {

@@ -16,11 +16,17 @@ import { removeEndpointsFile, writeEndpointsFile } from "./endpoints-file.ts";
 import { startGateway } from "./gateway.ts";
 import { startLocalStack } from "./stack.ts";
 import { analysisPollerWorker, analysisRunWorker } from "./analysis-workers.ts";
+import { runnerPollerWorker } from "./runner-worker.ts";
 import { triggerPollerWorker } from "./trigger-worker.ts";
 import type { BackgroundWorker, RunningWorker } from "./workers.ts";
 
 /** What Lambda's event sources and the schedule do in AWS, started in this order once the API is up. */
-const WORKERS: readonly BackgroundWorker[] = [analysisPollerWorker, analysisRunWorker, triggerPollerWorker];
+const WORKERS: readonly BackgroundWorker[] = [
+  analysisPollerWorker,
+  analysisRunWorker,
+  triggerPollerWorker,
+  runnerPollerWorker,
+];
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 

@@ -58,7 +58,7 @@ export interface LocalStack {
    * AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SQS, AWS_REGION, AWS_ACCESS_KEY_ID,
    * AWS_SECRET_ACCESS_KEY, DOCUMENTS_TABLE, EXECUTIONS_TABLE, PATTERNS_TABLE,
    * ANALYSIS_QUEUE_URL, ANALYSIS_PRIORITY_QUEUE_URL, ANALYSIS_DLQ_URL, TRIGGER_QUEUE_URL,
-   * TRIGGER_DLQ_URL and, with the redis backend, UPSTASH_REDIS_REST_URL/_TOKEN.
+   * TRIGGER_DLQ_URL, RUNS_QUEUE_URL, RUNS_DLQ_URL and, with the redis backend, UPSTASH_REDIS_REST_URL/_TOKEN.
    */
   env: Record<string, string>;
   sessionBackend: "redis" | "memory";
@@ -85,6 +85,8 @@ const LOCAL_RESOURCES: Record<string, { name: string; env: string }> = {
   AnalysisRunQueue: { name: "mova-analysis-run", env: "ANALYSIS_RUN_QUEUE_URL" },
   TriggerQueue: { name: "mova-trigger", env: "TRIGGER_QUEUE_URL" },
   TriggerDeadLetterQueue: { name: "mova-trigger-dlq", env: "TRIGGER_DLQ_URL" },
+  RunsQueue: { name: "mova-runs", env: "RUNS_QUEUE_URL" },
+  RunsDeadLetterQueue: { name: "mova-runs-dlq", env: "RUNS_DLQ_URL" },
 };
 
 // ---------------------------------------------------------------------------------------

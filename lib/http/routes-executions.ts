@@ -5,6 +5,7 @@
  */
 import * as z from "zod";
 import { executionDepsOf, recordExecution, runExecution, unknownProtocol } from "../services/executions.ts";
+import { type RunOutcome, startRun } from "../services/runs.ts";
 import type { ApiDeps } from "./deps.ts";
 import type { ExecutionRecord } from "../core/execution-record.ts";
 import { PAGE_MAX_STEPS, SUMMARY_MAX_PATH_IDS } from "../core/record-size.ts";
@@ -21,10 +22,21 @@ import {
   ExecutionRecordResponse,
   ExecutionResponse,
   ExecutionsQuery,
+  RunAcceptedResponse,
   StepPageResponse,
   StepsQuery,
 } from "./schemas.ts";
 import { commitSession, writableSession } from "./routes-sessions.ts";
+
+/** A 202's `Location`: where the run's progress is (a replayed 202 gets it too). */
+function withLocation(response: ApiResponse): ApiResponse {
+  const body = response.body as { executionId?: unknown } | undefined;
+  if (response.status !== 202 || typeof body?.executionId !== "string") return response;
+  return {
+    ...response,
+    headers: { ...response.headers, location: `/executions/${encodeURIComponent(body.executionId)}` },
+  };
+}
 
 export function executionRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpec[] {
   /** A stored record as the API shows it: a long run's summary with its first page of steps. */
@@ -54,6 +66,8 @@ export function executionRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpe
       throw invalidRequest(`session "${sessionId}" belongs to document "${session.document}"`);
     }
     const execution = executionDepsOf(deps, request.logger, deps.config.RUN_DEADLINE_MS);
+    // A run of no session is durable: checkpointed, and handed to the runner past the budget.
+    if (!session) return durableRun(request, document);
     const outcome = await runExecution(
       {
         tenant: request.tenant,
@@ -84,17 +98,50 @@ export function executionRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpe
     }
     const { analysis } = await recordExecution(outcome.record, execution);
     const { suspended: _suspended, ...visible } = result;
-    const body = { executionId: outcome.executionId, ...visible, analysis };
+    return answerFinished(request.tenant, outcome.executionId, visible, analysis);
+  }
+
+  async function durableRun(
+    request: ApiRequest<z.infer<typeof CreateExecutionRequest>>,
+    document: Awaited<ReturnType<DocumentLoader["load"]>>,
+  ): Promise<ApiResponse> {
+    const { protocol, variables } = request.body;
+    const runDeps = {
+      ...executionDepsOf(deps, request.logger, deps.config.RUN_DEADLINE_MS),
+      checkpoints: deps.checkpoints,
+      runQueue: deps.runQueue,
+    };
+    const respondAsync = /(^|[,;\s])respond-async\b/i.test(request.headers.prefer ?? "");
+    const outcome: RunOutcome = await startRun(
+      { tenant: request.tenant, document, protocol, variables: variables ?? {}, trigger: "api" },
+      runDeps,
+      { syncBudgetMs: deps.config.SYNC_BUDGET_MS, respondAsync },
+    );
+    request.logger.appendPersistentKeys({ executionId: outcome.executionId });
+    if (outcome.kind === "running") {
+      return { status: 202, body: { executionId: outcome.executionId, status: "running" } };
+    }
+    const { state: _state, checkpointError: _error, suspended: _suspended, ...visible } = outcome.result;
+    return answerFinished(request.tenant, outcome.executionId, visible, outcome.record.analysis);
+  }
+
+  async function answerFinished(
+    tenant: string,
+    executionId: string,
+    result: { steps: unknown[]; path: string[] } & Record<string, unknown>,
+    analysis: ExecutionRecord["analysis"],
+  ): Promise<ApiResponse> {
+    const body = { executionId, ...result, analysis };
     // A run of a page of steps or fewer is answered whole, without another read.
     if (result.steps.length <= PAGE_MAX_STEPS && result.path.length <= SUMMARY_MAX_PATH_IDS) {
       return { status: 200, body };
     }
     // A long run: its steps and path as GET /executions/{id} shows them.
-    const stored = await deps.history.getExecution(request.tenant, outcome.executionId);
+    const stored = await deps.history.getExecution(tenant, executionId);
     if (!stored || (stored.stepCount === undefined && stored.pathLength === undefined)) {
       return { status: 200, body };
     }
-    const shown = await withFirstSteps(request.tenant, stored);
+    const shown = await withFirstSteps(tenant, stored);
     return {
       status: 200,
       body: {
@@ -122,9 +169,19 @@ export function executionRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpe
           description:
             "a retried request with the same key and body returns the first result without running again (kept 24 h)",
         },
+        {
+          name: "Prefer",
+          description:
+            "`respond-async`: answer 202 as soon as the run is created and handed to the runner, advancing nothing inline",
+        },
       ],
       responses: {
         200: { description: "the run result (any run status)", schema: ExecutionResponse },
+        202: {
+          description:
+            "the run did not finish within SYNC_BUDGET_MS (or `Prefer: respond-async`): the runner goes on with it; `Location` is /executions/{id}",
+          schema: RunAcceptedResponse,
+        },
         404: { description: "not_found: no such document or session", schema: ErrorResponse },
         409: {
           description: "idempotency_in_progress: the first request with this key is still running",
@@ -137,7 +194,7 @@ export function executionRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpe
       },
       async handle(request: ApiRequest<z.infer<typeof CreateExecutionRequest>>) {
         const key = request.headers["idempotency-key"];
-        if (key === undefined) return runRequested(request);
+        if (key === undefined) return withLocation(await runRequested(request));
         if (!IDEMPOTENCY_KEY.test(key))
           throw invalidRequest("Idempotency-Key must be 1-255 visible ASCII characters");
         // idempotency_in_progress answers 409, idempotency_key_reused 422 (lib/http/errors.ts).
@@ -149,9 +206,9 @@ export function executionRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpe
           },
           request.logger,
         );
-        if (!replayed) return response;
+        if (!replayed) return withLocation(response);
         request.logger.info("idempotent replay");
-        return { ...response, headers: { "idempotent-replayed": "true" } };
+        return withLocation({ ...response, headers: { "idempotent-replayed": "true" } });
       },
     },
     {
@@ -171,7 +228,17 @@ export function executionRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpe
       async handle(request) {
         const record = await deps.history.getExecution(request.tenant, request.params.id as string);
         if (!record) throw notFound(`execution "${request.params.id}"`);
-        return { status: 200, body: await withFirstSteps(request.tenant, record) };
+        const shown = await withFirstSteps(request.tenant, record);
+        if (record.status !== "running") return { status: 200, body: shown };
+        // A running run: where its checkpoint stands (the record has the steps of its last leg's end).
+        const stored = await deps.checkpoints.get(request.tenant, record.executionId);
+        if (!stored) return { status: 200, body: shown };
+        const progress = {
+          stepCount: stored.state.stepCount,
+          ...(stored.state.next !== undefined ? { next: stored.state.next } : {}),
+          leased: stored.lease !== undefined && stored.lease.expiresAt > deps.clock.now(),
+        };
+        return { status: 200, body: { ...shown, progress } };
       },
     },
     {

@@ -156,8 +156,21 @@ export const ExecutionResponse = z
   })
   .meta({ id: "ExecutionResult" });
 
+/** 202 of POST /executions: the run goes on in the runner; GET the `Location` for its progress. */
+export const RunAcceptedResponse = z
+  .object({ executionId: z.string(), status: z.literal("running") })
+  .meta({ id: "RunAccepted" });
+
 export const ExecutionRecordResponse = ExecutionRecordSchema.extend({
   stepsCursor: z.string().optional().describe(STEPS_CURSOR),
+  progress: z
+    .object({
+      stepCount: z.number().int().describe("steps entered so far (the checkpoint's count)"),
+      next: z.string().optional().describe("the step the run goes on with"),
+      leased: z.boolean().describe("a runner is advancing the run now"),
+    })
+    .optional()
+    .describe("a running run: where its checkpoint stands (the steps recorded so far are in `steps`)"),
 }).meta({ id: "ExecutionRecord" });
 
 export const StepsQuery = z.strictObject({

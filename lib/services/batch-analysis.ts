@@ -165,6 +165,8 @@ export async function runBatchAnalysis(
       for (const record of page) {
         // A record stored before its canonical day was known keeps the index's day.
         if (!inScope(record) || dayOf(record.finishedAt, now()) !== day) continue;
+        // A durable run still going on is counted once it finished, never before.
+        if (record.status === "running") continue;
         figures.executionsInScope++;
         const key = aggregateKeyOf(record);
         const group = groups.get(key);

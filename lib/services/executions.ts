@@ -26,7 +26,7 @@ export interface LoadedDocument {
   parsed: MovaDocument;
 }
 
-interface ExecutionDeps {
+export interface ExecutionDeps {
   llm: LlmPort;
   tools: ToolPort;
   secrets: SecretsPort;
@@ -66,9 +66,9 @@ export interface ExecutionOutcome {
 export const unknownProtocol = (protocol: string) =>
   new MovaError("unknown_protocol", `the document has no protocol "${protocol}"`);
 
-const FINISHED_STATUSES: ReadonlySet<string> = new Set(["completed", "failed", "timed_out"]);
+export const FINISHED_STATUSES: ReadonlySet<string> = new Set(["completed", "failed", "timed_out"]);
 
-function newExecutionId(): string {
+export function newExecutionId(): string {
   // Time first, so ids sort roughly by creation in listings and logs.
   return `ex_${Date.now().toString(36)}${randomUUID().replaceAll("-", "").slice(0, 16)}`;
 }

@@ -10,6 +10,8 @@ import type {
   EventPublisher,
   HistoryStore,
   LlmPort,
+  RunCheckpointStore,
+  RunQueue,
   SecretsPort,
   ToolPort,
 } from "../ports.ts";
@@ -19,6 +21,10 @@ export interface RuntimeDeps {
   documents: DocumentStore;
   history: HistoryStore;
   publisher: EventPublisher;
+  /** Run checkpoints (Redis): every durable run's state and lease. */
+  checkpoints: RunCheckpointStore;
+  /** The runs queue: runs handed to the runner. */
+  runQueue: RunQueue;
   idempotency: Idempotency;
   llm: LlmPort;
   tools: ToolPort;

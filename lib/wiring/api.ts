@@ -35,7 +35,11 @@ export function buildApiDeps(config: Config, options: BuildApiDepsOptions = {}):
         });
   return {
     config,
-    ...buildRuntimeDeps(config, { env: options.env, logger }),
+    ...buildRuntimeDeps(config, {
+      env: options.env,
+      logger,
+      ...(options.sessionBackend === "memory" ? { checkpointBackend: "memory" as const } : {}),
+    }),
     sessions,
     analysis: buildApiAnalysisDeps(config, options.env ?? process.env),
   };

@@ -16,6 +16,12 @@ import { createDynamoHistoryStore } from "../adapters/dynamodb/history-store.ts"
 import { createSqsPublisher } from "../adapters/sqs/publisher.ts";
 import { createDynamoIdempotency } from "../adapters/dynamodb/idempotency.ts";
 import type { RuntimeDeps } from "../services/runtime-deps.ts";
+import type { RunCheckpointStore } from "../ports.ts";
+import { StoreUnavailableError } from "../errors.ts";
+import { createSqsRunQueue } from "../adapters/sqs/run-queue.ts";
+import { createRedisCheckpointStore } from "../adapters/redis/checkpoint-store.ts";
+import { createMemoryCheckpointStore } from "../adapters/memory-checkpoint-store.ts";
+import { createRedisFromConfig } from "../adapters/redis/session-store.ts";
 
 export interface BuildRuntimeDepsOptions {
   /** Where endpoints, credentials and `MOVA_SECRET_*` are read; the process's by default. */
@@ -23,6 +29,11 @@ export interface BuildRuntimeDepsOptions {
   logger?: Logger;
   /** The logger's service name when no logger is given. */
   serviceName?: string;
+  /**
+   * `memory` only for a local stack without Redis: the checkpoints then live in this process
+   * (the runner of another process cannot see them).
+   */
+  checkpointBackend?: "redis" | "memory";
 }
 
 export function buildRuntimeDeps(config: Config, options: BuildRuntimeDepsOptions = {}): RuntimeDeps {
@@ -45,6 +56,11 @@ export function buildRuntimeDeps(config: Config, options: BuildRuntimeDepsOption
       queueUrl: config.ANALYSIS_QUEUE_URL ?? "",
       priorityQueueUrl: config.ANALYSIS_PRIORITY_QUEUE_URL,
     }),
+    checkpoints:
+      options.checkpointBackend === "memory"
+        ? createMemoryCheckpointStore({ maxStateBytes: config.MAX_RUN_STATE_BYTES })
+        : redisCheckpoints(config),
+    runQueue: createSqsRunQueue({ client: sqs, queueUrl: config.RUNS_QUEUE_URL }),
     idempotency: createDynamoIdempotency({
       client: dynamo,
       tableName: config.EXECUTIONS_TABLE,
@@ -56,5 +72,35 @@ export function buildRuntimeDeps(config: Config, options: BuildRuntimeDepsOption
     secrets: envSecrets(env),
     clock: systemClock,
     logger,
+  };
+}
+
+/**
+ * The Redis checkpoint store, made on first use: a function without Redis settings (one that
+ * never runs protocols durably) builds its deps without them, and a call then fails with
+ * `run_store_unavailable` instead of the build.
+ */
+function redisCheckpoints(config: Config): RunCheckpointStore {
+  let store: RunCheckpointStore | undefined;
+  const get = (): RunCheckpointStore => {
+    if (store) return store;
+    if (!config.UPSTASH_REDIS_REST_URL || !config.UPSTASH_REDIS_REST_TOKEN)
+      throw new StoreUnavailableError(
+        "run_store_unavailable",
+        "UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN must both be set",
+      );
+    store = createRedisCheckpointStore({
+      redis: createRedisFromConfig(config),
+      maxStateBytes: config.MAX_RUN_STATE_BYTES,
+    });
+    return store;
+  };
+  return {
+    create: async (...args) => get().create(...args),
+    get: async (...args) => get().get(...args),
+    write: async (...args) => get().write(...args),
+    acquireLease: async (...args) => get().acquireLease(...args),
+    renewLease: async (...args) => get().renewLease(...args),
+    releaseLease: async (...args) => get().releaseLease(...args),
   };
 }

@@ -136,6 +136,7 @@ const EXPECTED_GRANTS: Record<string, Record<string, string[]>> = {
     AnalysisQueue: ["sqs:SendMessage"],
     AnalysisPriorityQueue: ["sqs:SendMessage"],
     AnalysisRunQueue: ["sqs:SendMessage"],
+    RunsQueue: ["sqs:SendMessage"],
   },
   AnalyzeRole: {
     AnalyzeLogGroup: LOGS,
@@ -159,6 +160,14 @@ const EXPECTED_GRANTS: Record<string, Record<string, string[]>> = {
     TriggerQueue: SQS_CONSUME,
     TriggerDeadLetterQueue: ["sqs:SendMessage"],
   },
+  RunnerRole: {
+    RunnerLogGroup: LOGS,
+    DocumentsTable: DDB_READ,
+    ExecutionsTable: ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+    AnalysisQueue: ["sqs:SendMessage"],
+    AnalysisPriorityQueue: ["sqs:SendMessage"],
+    RunsQueue: ["sqs:SendMessage", ...SQS_CONSUME],
+  },
 };
 
 const FUNCTIONS = [
@@ -171,6 +180,7 @@ const FUNCTIONS = [
     bundle: "batch-analysis",
   },
   { name: "trigger", logicalId: "TriggerLambdaFunction", role: "TriggerRole", bundle: "trigger" },
+  { name: "runner", logicalId: "RunnerLambdaFunction", role: "RunnerRole", bundle: "runner" },
 ] as const;
 
 const getAttArn = (logicalId: string) => ({ "Fn::GetAtt": [logicalId, "Arn"] });
@@ -196,7 +206,7 @@ describe("npm run package (osls, offline)", () => {
     if (outDir) await rm(outDir, { recursive: true, force: true });
   });
 
-  it("packages the four functions on nodejs24.x/arm64, each zip holding only its own bundle", async () => {
+  it("packages the five functions on nodejs24.x/arm64, each zip holding only its own bundle", async () => {
     expect(sorted(ofType("AWS::Lambda::Function").map(([id]) => id))).toEqual(
       sorted(FUNCTIONS.map((fn) => fn.logicalId)),
     );
@@ -252,7 +262,15 @@ describe("npm run package (osls, offline)", () => {
       BatchSize: 1,
       FunctionResponseTypes: ["ReportBatchItemFailures"],
     });
-    expect(mappings).toHaveLength(4);
+    // Durable runs: one run per runner invocation.
+    const durable = bySource("RunsQueue");
+    expect(durable).toHaveLength(1);
+    expect(durable[0]).toMatchObject({
+      FunctionName: getAttArn("RunnerLambdaFunction"),
+      BatchSize: 1,
+      FunctionResponseTypes: ["ReportBatchItemFailures"],
+    });
+    expect(mappings).toHaveLength(5);
     // The ordinary queue's concurrency is capped; the priority (failures) queue's is not,
     // so a backlog of successes cannot hold failures back.
     expect(bySource("AnalysisQueue")[0]!.ScalingConfig).toEqual({ MaximumConcurrency: 5 });
@@ -365,7 +383,14 @@ describe("npm run package (osls, offline)", () => {
       maxReceiveCount: 3,
     });
     expect(runQueue.VisibilityTimeout as number).toBeGreaterThanOrEqual(6 * batchTimeout);
-    expect(ofType("AWS::SQS::Queue")).toHaveLength(6);
+    const runnerTimeout = props("RunnerLambdaFunction").Timeout as number;
+    expect(props("RunsQueue").RedrivePolicy).toEqual({
+      deadLetterTargetArn: getAttArn("RunsDeadLetterQueue"),
+      maxReceiveCount: 10,
+    });
+    expect(props("RunsQueue").VisibilityTimeout as number).toBeGreaterThanOrEqual(6 * runnerTimeout);
+    expect(props("RunsDeadLetterQueue").MessageRetentionPeriod).toBe(14 * 24 * 3600);
+    expect(ofType("AWS::SQS::Queue")).toHaveLength(8);
   });
 
   it("alarms when a dead-letter queue holds a message and when a function errors", () => {
@@ -376,7 +401,7 @@ describe("npm run package (osls, offline)", () => {
           a.MetricName === metric &&
           JSON.stringify((a.Dimensions as Json[]).map((d) => d.Value)) === JSON.stringify([dimension]),
       );
-    for (const dlq of ["AnalysisDeadLetterQueue", "TriggerDeadLetterQueue"]) {
+    for (const dlq of ["AnalysisDeadLetterQueue", "TriggerDeadLetterQueue", "RunsDeadLetterQueue"]) {
       const found = alarmOn("ApproximateNumberOfMessagesVisible", { "Fn::GetAtt": [dlq, "QueueName"] });
       expect(found, dlq).toHaveLength(1);
       expect(found[0]).toMatchObject({
@@ -421,7 +446,7 @@ describe("npm run package (osls, offline)", () => {
     expect(Object.keys(grants.batchAnalysis!).filter((resource) => resource.endsWith("Queue"))).toEqual([
       "AnalysisRunQueue",
     ]);
-    for (const name of ["analyze", "batchAnalysis", "trigger"]) {
+    for (const name of ["analyze", "batchAnalysis", "trigger", "runner"]) {
       const onDocuments = grants[name]!.DocumentsTable ?? [];
       expect(
         onDocuments.filter((action) => !["dynamodb:GetItem", "dynamodb:Query"].includes(action)),
@@ -511,8 +536,14 @@ describe("npm run package (osls, offline)", () => {
     }
     const envOf = (logicalId: string) => (props(logicalId).Environment as { Variables: Json }).Variables;
     expect(Object.keys(envOf("ApiLambdaFunction"))).toEqual(expect.arrayContaining(secrets));
-    // Only the functions that run protocols hold the LLM key; only api holds Redis and API keys.
+    // Only the functions that run protocols hold the LLM key; only api and runner hold Redis
+    // (sessions, run checkpoints), only api the API keys.
     expect(Object.keys(envOf("TriggerLambdaFunction"))).toContain("LLM_API_KEY");
+    expect(Object.keys(envOf("RunnerLambdaFunction"))).toEqual(
+      expect.arrayContaining(["LLM_API_KEY", "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN"]),
+    );
+    expect(Object.keys(envOf("RunnerLambdaFunction"))).not.toContain("MOVA_API_KEYS");
+    expect(envOf("ApiLambdaFunction").RUNS_QUEUE_URL).toEqual({ Ref: "RunsQueue" });
     for (const id of ["AnalyzeLambdaFunction", "BatchAnalysisLambdaFunction"]) {
       expect(
         Object.keys(envOf(id)).filter((key) => secrets.includes(key)),

@@ -17,6 +17,7 @@ import { MovaError } from "../../errors.ts";
 import {
   type AttributeValue,
   type DynamoDBClient,
+  GetItemCommand,
   PutItemCommand,
   QueryCommand,
 } from "@aws-sdk/client-dynamodb";
@@ -125,6 +126,19 @@ export function createDynamoDocumentStore(options: DynamoDocumentStoreOptions): 
         "document_conflict",
         `document ${name} is being changed by other requests; try again`,
       );
+    },
+
+    async getVersion(tenant, name, version) {
+      const result = await guardDynamo(UNAVAILABLE, () =>
+        client.send(
+          new GetItemCommand({
+            TableName: table,
+            Key: { pk: { S: versionsPk(tenant, name) }, sk: { S: versionSk(version) } },
+            ConsistentRead: true,
+          }),
+        ),
+      );
+      return result.Item ? fromItem(result.Item, true) : undefined;
     },
 
     get(tenant, name) {

@@ -205,10 +205,10 @@ export function createDynamoHistoryStore(options: DynamoHistoryStoreOptions): An
           new PutItemCommand({
             TableName: table,
             Item: item,
-            // A suspended run's record is replaced as the run goes on; a finished one never.
-            ConditionExpression: "attribute_not_exists(pk) OR #status = :waiting",
+            // A suspended or running run's record is replaced as the run goes on; a finished one never.
+            ConditionExpression: "attribute_not_exists(pk) OR #status IN (:waiting, :running)",
             ExpressionAttributeNames: { "#status": "status" },
-            ExpressionAttributeValues: { ":waiting": { S: "waiting_input" } },
+            ExpressionAttributeValues: { ":waiting": { S: "waiting_input" }, ":running": { S: "running" } },
           }),
         ),
       );

@@ -1,0 +1,15 @@
+/**
+ * The runner Lambda: advances durable runs from the runs queue (SQS, partial batch responses)
+ * under a lease, until they finish or its remaining time falls under RUNNER_MARGIN_MS.
+ * Wiring only: see lib/wiring/runner.ts and lib/services/runner.ts.
+ */
+import type { Context, SQSEvent } from "aws-lambda";
+import { loadConfig } from "../lib/config.ts";
+import { buildRunnerHandler } from "../lib/wiring/runner.ts";
+
+let runnerHandler: ReturnType<typeof buildRunnerHandler> | undefined;
+
+export const handler = (event: SQSEvent, context: Context) => {
+  runnerHandler ??= buildRunnerHandler(loadConfig());
+  return runnerHandler(event, context);
+};

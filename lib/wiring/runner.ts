@@ -1,0 +1,16 @@
+/** The runner function's wiring: the runtime's adapters, the document loader, the runner's handler. */
+import type { Config } from "../config.ts";
+import { createDocumentLoader } from "../services/document-loader.ts";
+import { createRunnerHandler } from "../services/runner.ts";
+import { type BuildRuntimeDepsOptions, buildRuntimeDeps } from "./runtime.ts";
+
+/** What functions/runner.ts and the local stack's runs poller call. */
+export function buildRunnerHandler(config: Config, options: BuildRuntimeDepsOptions = {}) {
+  const deps = buildRuntimeDeps(config, { serviceName: "mova-runner", ...options });
+  return createRunnerHandler({
+    ...deps,
+    loader: createDocumentLoader(deps.documents),
+    leaseMs: config.RUN_LEASE_MS,
+    marginMs: config.RUNNER_MARGIN_MS,
+  });
+}
