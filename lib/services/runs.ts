@@ -149,6 +149,8 @@ export async function advanceLeg(
 ): Promise<RunOutcome & { checkpointError?: unknown }> {
   const { header } = leg;
   let version = leg.stored.version;
+  // Read before the leg: the engine may extend the state's path array in place.
+  const carriedPathLength = leg.stored.state.path.length;
   const result = await advanceRun({
     document: leg.document.parsed,
     ports: { llm: deps.llm, tools: deps.tools, clock: deps.clock, secrets: deps.secrets },
@@ -162,7 +164,7 @@ export async function advanceLeg(
     },
     shouldPause: leg.shouldPause,
   });
-  const legPath = result.path.slice(leg.stored.state.path.length);
+  const legPath = result.path.slice(carriedPathLength);
   const steps = [...leg.prior.steps, ...result.steps];
   const path = [...leg.prior.path, ...legPath];
   if (result.checkpointError !== undefined && isMovaError(result.checkpointError, "run_conflict")) {
