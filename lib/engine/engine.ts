@@ -101,6 +101,8 @@ class RunState {
   readonly deadlineAt: number | undefined;
   readonly onStep: ((record: StepRecord) => void) | undefined;
   readonly controller = new AbortController();
+  /** The clock's sleep, made once per run for the retry loop of every step. */
+  readonly sleep = (ms: number, signal?: AbortSignal): Promise<void> => this.clock.sleep(ms, signal);
   stepCount: number;
   offline: boolean;
   lastOutput: unknown;
@@ -125,9 +127,10 @@ class RunState {
   ) {
     this.document = options.document;
     this.protocol = protocol;
-    protocol.steps.forEach((step, index) => {
-      if (!this.stepIndex.has(step.id)) this.stepIndex.set(step.id, index);
-    });
+    for (let index = 0; index < protocol.steps.length; index += 1) {
+      const id = (protocol.steps[index] as Step).id;
+      if (!this.stepIndex.has(id)) this.stepIndex.set(id, index);
+    }
     this.ports = options.ports;
     this.clock = options.ports.clock ?? realClock;
     this.random = options.ports.random ?? Math.random;
@@ -289,6 +292,21 @@ class HttpStatusFailure extends Error {
   }
 }
 
+// The retry loop's classifiers capture nothing, so they are made once, not per step.
+const classifyLlmFailure = (error: unknown): AttemptFailure => classifyPortError(error, "llm_error");
+
+const classifyToolFailure = (error: unknown): AttemptFailure => {
+  if (error instanceof HttpStatusFailure) {
+    return {
+      code: "tool_http_status",
+      message: error.message,
+      retryable: isRetryableStatus(error.response.status),
+      httpStatus: error.response.status,
+    };
+  }
+  return classifyPortError(error, "tool_error");
+};
+
 type CallableResult = { record: StepRecord; ok: boolean; stopped: boolean; error?: StepError };
 
 async function executePrompt(state: RunState, step: PromptStep): Promise<CallableResult> {
@@ -322,9 +340,9 @@ async function executePrompt(state: RunState, step: PromptStep): Promise<Callabl
       policy: resolveRetryPolicy(step.retry),
       timeoutMs: step.timeout_ms,
       signal: state.signal,
-      sleep: (ms, signal) => state.clock.sleep(ms, signal),
+      sleep: state.sleep,
       random: state.random,
-      classify: (error) => classifyPortError(error, "llm_error"),
+      classify: classifyLlmFailure,
     },
     (signal) =>
       state.ports.llm.complete(
@@ -409,19 +427,9 @@ async function executeTool(state: RunState, step: ToolApiStep): Promise<Callable
       policy: resolveRetryPolicy(step.retry, tool.retry),
       timeoutMs,
       signal: state.signal,
-      sleep: (ms, signal) => state.clock.sleep(ms, signal),
+      sleep: state.sleep,
       random: state.random,
-      classify: (error) => {
-        if (error instanceof HttpStatusFailure) {
-          return {
-            code: "tool_http_status",
-            message: error.message,
-            retryable: isRetryableStatus(error.response.status),
-            httpStatus: error.response.status,
-          };
-        }
-        return classifyPortError(error, "tool_error");
-      },
+      classify: classifyToolFailure,
     },
     async (signal) => {
       const response = await state.ports.tools.call(built.request, signal);
@@ -584,7 +592,8 @@ function finish(
     status,
     protocol: state.protocol.name,
     output: state.lastOutput,
-    variables: { ...state.variables },
+    // Copied below with the rest of the result.
+    variables: state.variables,
     steps: state.steps,
     path: state.path,
     unresolved: state.unresolved,
@@ -602,7 +611,7 @@ function finish(
       v: 1,
       protocol: state.protocol.name,
       stepId: step.id,
-      variables: { ...state.variables },
+      variables: state.variables,
       path: state.path,
       steps: state.steps,
       stepCount: state.stepCount,
