@@ -163,6 +163,8 @@ class LiveRun {
   readonly onStep: ((record: StepRecord) => void) | undefined;
   readonly mode: Mode;
   readonly controller = new AbortController();
+  /** The clock's sleep, made once per run for the retry loop of every step. */
+  readonly sleep = (ms: number, signal?: AbortSignal): Promise<void> => this.clock.sleep(ms, signal);
   stepCount: number;
   offline: boolean;
   lastOutput: unknown;
@@ -185,9 +187,10 @@ class LiveRun {
   ) {
     this.document = options.document;
     this.protocol = protocol;
-    protocol.steps.forEach((step, index) => {
-      if (!this.stepIndex.has(step.id)) this.stepIndex.set(step.id, index);
-    });
+    for (let index = 0; index < protocol.steps.length; index += 1) {
+      const id = (protocol.steps[index] as Step).id;
+      if (!this.stepIndex.has(id)) this.stepIndex.set(id, index);
+    }
     this.ports = options.ports;
     this.clock = options.ports.clock ?? realClock;
     this.random = options.ports.random ?? Math.random;
@@ -439,6 +442,21 @@ class HttpStatusFailure extends Error {
   }
 }
 
+// The retry loop's classifiers capture nothing, so they are made once, not per step.
+const classifyLlmFailure = (error: unknown): AttemptFailure => classifyPortError(error, "llm_error");
+
+const classifyToolFailure = (error: unknown): AttemptFailure => {
+  if (error instanceof HttpStatusFailure) {
+    return {
+      code: "tool_http_status",
+      message: error.message,
+      retryable: isRetryableStatus(error.response.status),
+      httpStatus: error.response.status,
+    };
+  }
+  return classifyPortError(error, "tool_error");
+};
+
 type CallableResult = { record: StepRecord; ok: boolean; stopped: boolean; error?: StepError };
 
 async function executePrompt(state: LiveRun, step: PromptStep): Promise<CallableResult> {
@@ -472,9 +490,9 @@ async function executePrompt(state: LiveRun, step: PromptStep): Promise<Callable
       policy: resolveRetryPolicy(step.retry),
       timeoutMs: step.timeout_ms,
       signal: state.signal,
-      sleep: (ms, signal) => state.clock.sleep(ms, signal),
+      sleep: state.sleep,
       random: state.random,
-      classify: (error) => classifyPortError(error, "llm_error"),
+      classify: classifyLlmFailure,
     },
     (signal) =>
       state.ports.llm.complete(
@@ -562,19 +580,9 @@ async function executeTool(state: LiveRun, step: ToolApiStep, parallelId?: strin
       policy: resolveRetryPolicy(step.retry, tool.retry),
       timeoutMs,
       signal: state.signal,
-      sleep: (ms, signal) => state.clock.sleep(ms, signal),
+      sleep: state.sleep,
       random: state.random,
-      classify: (error) => {
-        if (error instanceof HttpStatusFailure) {
-          return {
-            code: "tool_http_status",
-            message: error.message,
-            retryable: isRetryableStatus(error.response.status),
-            httpStatus: error.response.status,
-          };
-        }
-        return classifyPortError(error, "tool_error");
-      },
+      classify: classifyToolFailure,
     },
     async (signal) => {
       const response = await state.ports.tools.call(request, signal);
@@ -789,7 +797,8 @@ function finish(state: LiveRun, ending: Ending): RunResult {
     status,
     protocol: state.protocol.name,
     output: state.lastOutput,
-    variables: { ...state.variables },
+    // Copied below with the rest of the result.
+    variables: state.variables,
     steps: state.steps,
     path: state.path,
     unresolved: state.unresolved,
@@ -831,7 +840,7 @@ function suspendedRunOf(state: LiveRun, suspend: SuspendOutcome): SuspendedRun {
     v: 1,
     protocol: state.protocol.name,
     stepId: suspend.step.id,
-    variables: { ...state.variables },
+    variables: state.variables,
     path: state.path,
     steps: state.steps,
     stepCount: state.stepCount,

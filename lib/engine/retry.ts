@@ -111,6 +111,9 @@ function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
+const never = (): boolean => false;
+const nothing = (): void => {};
+
 /** A signal aborted by its parent or after `timeoutMs`, whichever comes first. */
 function attemptSignal(
   parent: AbortSignal,
@@ -118,7 +121,7 @@ function attemptSignal(
 ): { signal: AbortSignal; timedOut: () => boolean; dispose: () => void } {
   // Without a timeout only the parent can abort the attempt: its own signal would add nothing
   // but an AbortController and a listener per attempt (a fifth of the engine's cost per step).
-  if (timeoutMs === undefined) return { signal: parent, timedOut: () => false, dispose: () => {} };
+  if (timeoutMs === undefined) return { signal: parent, timedOut: never, dispose: nothing };
   const controller = new AbortController();
   let timedOut = false;
   const onParent = () => controller.abort(parent.reason);

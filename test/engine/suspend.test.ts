@@ -117,6 +117,25 @@ describe("input steps", () => {
     expect(saved.steps).toHaveLength(1);
   });
 
+  it("gives the result and its suspended run copies of the variables that share nothing", async () => {
+    const inputs = { who: "B", profile: { tags: ["x"] } };
+    const first = await runProtocol({
+      document: form,
+      protocol: "form",
+      variables: inputs,
+      ports: servers.ports(),
+    });
+    const suspended = first.suspended as SuspendedRun;
+    expect(first.variables).toEqual(suspended.variables);
+    expect(first.variables).not.toBe(suspended.variables);
+    expect(Object.getPrototypeOf(first.variables)).toBe(Object.prototype);
+    expect(Object.getPrototypeOf(suspended.variables)).toBe(Object.prototype);
+    (first.variables.profile as { tags: string[] }).tags.push("changed");
+    first.variables.who = "changed";
+    expect(suspended.variables).toMatchObject({ who: "B", profile: { tags: ["x"] } });
+    expect(inputs).toEqual({ who: "B", profile: { tags: ["x"] } });
+  });
+
   it("skips an input step whose guard does not hold", async () => {
     const document = documentOf({
       protocols: [
