@@ -5,6 +5,7 @@
  * checkpoints gone, tenants apart. States are kept as JSON text, so a caller mutating a
  * returned object changes nothing stored.
  */
+import { liveEntry } from "./memory-expiry.ts";
 import type { RunCheckpointStore, RunLease, StoredRun } from "../ports.ts";
 import type { RunState } from "../core/run.ts";
 import {
@@ -39,14 +40,7 @@ export function createMemoryCheckpointStore(options: MemoryCheckpointStoreOption
   const now = options.now ?? Date.now;
   const entries = new Map<string, Entry>();
 
-  function live(key: string): Entry | undefined {
-    const entry = entries.get(key);
-    if (entry && entry.expiresAtMs <= now()) {
-      entries.delete(key);
-      return undefined;
-    }
-    return entry;
-  }
+  const live = (key: string): Entry | undefined => liveEntry(entries, key, now());
 
   function stored(entry: Entry): StoredRun {
     const run: StoredRun = { version: entry.version, state: JSON.parse(entry.json) as RunState };

@@ -4,6 +4,7 @@
  * interleaving), TTL renewed on each write, expired sessions gone, tenants apart. State is
  * kept as JSON text so a caller mutating a returned object changes nothing stored.
  */
+import { liveEntry } from "./memory-expiry.ts";
 import { MovaError } from "../errors.ts";
 import { type NewSession, type SessionState, type SessionStore, SESSION_CONFLICT } from "../ports.ts";
 import { assertTtl, sessionKey, stampNewSession, stampUpdatedSession } from "./session-state.ts";
@@ -24,14 +25,7 @@ export function createMemorySessionStore(options: MemorySessionStoreOptions): Se
   const now = options.now ?? Date.now;
   const entries = new Map<string, Entry>();
 
-  function live(key: string): Entry | undefined {
-    const entry = entries.get(key);
-    if (entry && entry.expiresAtMs <= now()) {
-      entries.delete(key);
-      return undefined;
-    }
-    return entry;
-  }
+  const live = (key: string): Entry | undefined => liveEntry(entries, key, now());
 
   function sweepExpired(): void {
     const at = now();
