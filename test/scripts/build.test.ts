@@ -56,6 +56,7 @@ describe("functionEntries", () => {
       ["analyze", "functions/analyze.ts", "dist/analyze/index.mjs"],
       ["batchAnalysis", "functions/batch-analysis.ts", "dist/batch-analysis/index.mjs"],
       ["trigger", "functions/trigger.ts", "dist/trigger/index.mjs"],
+      ["runner", "functions/runner.ts", "dist/runner/index.mjs"],
     ]);
   });
 
