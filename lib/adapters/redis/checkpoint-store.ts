@@ -1,15 +1,3 @@
-/**
- * Run checkpoints in Upstash Redis (or the local Upstash-compatible bridge in front of a real
- * Redis). One hash per run, `mova:run:<tenant>:<executionId>`: `version`, `state` (the
- * RunState as JSON) and, while a worker holds it, `lease_owner` and `lease_expires` (epoch
- * ms). The key expires some time after the run's deadline.
- *
- * Every change is one Lua script (EVAL): the version check and the write happen atomically on
- * the server, in one round trip. Lua rather than WATCH/MULTI because the REST API has no
- * connection to watch on and the bridge has no /multi-exec; Upstash runs the same scripts.
- * The scripts never decode the state: it is stored as the client encoded it.
- */
-import { StoreUnavailableError } from "../../errors.ts";
 import type { Redis } from "@upstash/redis";
 import type { RunCheckpointStore, RunLease, StoredRun } from "../../ports.ts";
 import type { RunState } from "../../core/run.ts";
@@ -24,7 +12,7 @@ import {
   runKey,
   runNotFound,
 } from "../run-checkpoint.ts";
-import { isUnavailable } from "./session-store.ts";
+import { guardRedis } from "./guard.ts";
 
 interface RedisCheckpointStoreOptions {
   redis: Redis;
@@ -97,7 +85,7 @@ export function createRedisCheckpointStore(options: RedisCheckpointStoreOptions)
   const prefix = options.keyPrefix ?? DEFAULT_RUN_KEY_PREFIX;
   const keyOf = (tenant: string, executionId: string) => runKey(tenant, executionId, prefix);
   const run = <T>(script: string, key: string, args: string[]) =>
-    guard(() => redis.eval<string[], T>(script, [key], args));
+    guardRedis("run_store_unavailable", "run store", () => redis.eval<string[], T>(script, [key], args));
 
   return {
     async create(tenant, executionId, state) {
@@ -110,7 +98,7 @@ export function createRedisCheckpointStore(options: RedisCheckpointStoreOptions)
     },
 
     async get(tenant, executionId) {
-      const fields = await guard(() =>
+      const fields = await guardRedis("run_store_unavailable", "run store", () =>
         redis.hmget<Record<(typeof FIELDS)[number], unknown>>(keyOf(tenant, executionId), ...FIELDS),
       );
       if (!fields || fields.version === null || fields.version === undefined) return undefined;
@@ -191,18 +179,4 @@ function decodeLease(owner: unknown, expires: unknown): RunLease | undefined {
 
 function unexpected(script: string, reply: unknown): Error {
   return new Error(`unexpected reply from the run checkpoint ${script} script: ${JSON.stringify(reply)}`);
-}
-
-async function guard<T>(call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (error) {
-    if (isUnavailable(error)) {
-      const reason = error instanceof Error ? error.message : String(error);
-      throw new StoreUnavailableError("run_store_unavailable", `the run store is unreachable: ${reason}`, {
-        cause: error,
-      });
-    }
-    throw error;
-  }
 }

@@ -8,6 +8,7 @@
  * both succeed. Lua rather than WATCH/MULTI because the REST API has no connection to
  * watch on and the bridge has no /multi-exec; Upstash runs the same script.
  */
+import { guardRedis } from "./guard.ts";
 import { MovaError, StoreUnavailableError } from "../../errors.ts";
 import { Redis } from "@upstash/redis";
 import type { Config } from "../../config.ts";
@@ -54,7 +55,7 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
   return {
     async create(session: NewSession) {
       const state = stampNewSession(session, now(), ttlSeconds);
-      const written = await guard(() =>
+      const written = await guardRedis("session_store_unavailable", "session store", () =>
         redis.set(keyOf(session.tenant, session.sessionId), JSON.stringify(state), {
           nx: true,
           ex: ttlSeconds,
@@ -65,13 +66,15 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
     },
 
     async get(tenant, sessionId) {
-      const raw = await guard(() => redis.get<unknown>(keyOf(tenant, sessionId)));
+      const raw = await guardRedis("session_store_unavailable", "session store", () =>
+        redis.get<unknown>(keyOf(tenant, sessionId)),
+      );
       return decodeState(raw);
     },
 
     async update(tenant, sessionId, expectedVersion, next) {
       const state = stampUpdatedSession(tenant, sessionId, expectedVersion, next, now(), ttlSeconds);
-      const reply = await guard(() =>
+      const reply = await guardRedis("session_store_unavailable", "session store", () =>
         redis.eval<string[], unknown>(
           UPDATE_SCRIPT,
           [keyOf(tenant, sessionId)],
@@ -94,7 +97,9 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
     },
 
     async delete(tenant, sessionId) {
-      const removed = await guard(() => redis.del(keyOf(tenant, sessionId)));
+      const removed = await guardRedis("session_store_unavailable", "session store", () =>
+        redis.del(keyOf(tenant, sessionId)),
+      );
       return removed > 0;
     },
   };
@@ -105,40 +110,6 @@ function decodeState(raw: unknown): SessionState | undefined {
   if (raw === null || raw === undefined) return undefined;
   if (typeof raw === "string") return JSON.parse(raw) as SessionState;
   return raw as SessionState;
-}
-
-/**
- * Redis errors a caller can do nothing about but retry later: the REST endpoint unreachable
- * or timing out, a gateway answering non-JSON, or the bridge losing its Redis. Command
- * errors (`ERR …`, `WRONGTYPE …`) are bugs and pass through unchanged.
- */
-export function isUnavailable(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  if (error.name === "AbortError" || error.name === "TimeoutError") return true;
-  if (error instanceof TypeError) return true; // fetch: connection refused, reset, DNS
-  if (error.name === "UpstashJSONParseError") return true;
-  if (error.name === "UpstashError") return !/\b(ERR|WRONGTYPE|NOSCRIPT|NOPERM|BUSY)\b/.test(error.message);
-  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|socket hang up|fetch failed/i.test(
-    error.message,
-  );
-}
-
-async function guard<T>(call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (error) {
-    if (isUnavailable(error)) {
-      const reason = error instanceof Error ? error.message : String(error);
-      throw new StoreUnavailableError(
-        "session_store_unavailable",
-        `the session store is unreachable: ${reason}`,
-        {
-          cause: error,
-        },
-      );
-    }
-    throw error;
-  }
 }
 
 interface RedisClientOptions {
