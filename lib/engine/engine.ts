@@ -7,7 +7,7 @@
  */
 import { MovaError, isMovaError } from "../errors.ts";
 import { setMaxListeners } from "node:events";
-import { evaluateConditions } from "../mova/conditions.ts";
+import { evaluateConditions, hasConditions } from "../mova/conditions.ts";
 import { renderTemplate, type Resolver } from "../mova/placeholders.ts";
 import type {
   ConditionStep,
@@ -415,7 +415,7 @@ function skippedRecord(state: LiveRun, step: Step): StepRecord {
 }
 
 function guardHolds(state: LiveRun, step: Step): boolean {
-  if (step.action === "condition" || !step.conditions || step.conditions.length === 0) return true;
+  if (step.action === "condition" || !hasConditions(step.conditions)) return true;
   return evaluateConditions(step.conditions, state.resolve);
 }
 

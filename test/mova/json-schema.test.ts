@@ -81,7 +81,7 @@ describe("schema/mova.schema.json", () => {
     expect(schema.title).toBe("MOVA document");
     expect(schema.type).toBe("object");
     expect(schema.required).toEqual(["version"]);
-    expect(Object.keys(schema.properties as object).sort()).toEqual([...TOP_LEVEL_KEYS].sort());
+    expect(Object.keys(schema.properties as object).sort()).toEqual([...TOP_LEVEL_KEYS, "classes"].sort());
     // Unknown fields are warnings, so the schema must not forbid them.
     expect(JSON.stringify(schema)).not.toContain('"additionalProperties":false');
   });

@@ -19,6 +19,7 @@ const CODES = new Set([
   "unresolvable_placeholder",
   "missing_else",
   "unknown_field",
+  "invalid_expression",
 ]);
 const WARNING_CODES = new Set([
   "unreachable_step",
