@@ -65,13 +65,23 @@ function memberPath(node: jsep.Expression, depth: number): string {
   return `${base}.${segment}`;
 }
 
+function forbiddenSegment(path: string): string | undefined {
+  return path.split(".").find((segment) => FORBIDDEN_SEGMENTS.has(segment));
+}
+
 function checkPath(path: string): string {
-  const segments = path.split(".");
-  if (FORBIDDEN_ROOTS.has(segments[0] ?? ""))
-    throw new Refused(`an expression cannot read \`${segments[0]}\``);
-  for (const segment of segments)
-    if (FORBIDDEN_SEGMENTS.has(segment)) throw new Refused(`the name \`${segment}\` is not allowed`);
+  const root = path.split(".")[0] ?? "";
+  if (FORBIDDEN_ROOTS.has(root)) throw new Refused(`an expression cannot read \`${root}\``);
+  const forbidden = forbiddenSegment(path);
+  if (forbidden) throw new Refused(`the name \`${forbidden}\` is not allowed`);
   return path;
+}
+
+/** A plain path, unless it names an object's machinery. */
+function plainPath(path: string): CompileResult {
+  const forbidden = forbiddenSegment(path);
+  if (forbidden) return { ok: false, error: `the name \`${forbidden}\` is not allowed` };
+  return { ok: true, operand: { kind: "path", path } };
 }
 
 /** jsep's tree to ours, refusing every node type not on the whitelist. */
@@ -117,10 +127,10 @@ function toTree(node: jsep.Expression, depth: number): Tree {
 }
 
 function compileUncached(source: string): CompileResult {
-  if (isPath(source)) return { ok: true, operand: { kind: "path", path: source } };
+  if (isPath(source)) return plainPath(source);
   // Some documents write the variable as a placeholder, `{order.total}`: it is that path.
   const braced = /^\{([^{}]*)\}$/.exec(source.trim())?.[1];
-  if (braced !== undefined && isPath(braced)) return { ok: true, operand: { kind: "path", path: braced } };
+  if (braced !== undefined && isPath(braced)) return plainPath(braced);
   if (source.trim() === "") return { ok: false, error: "the expression is empty" };
   if (source.length > MAX_EXPRESSION_LENGTH)
     return { ok: false, error: `the expression is longer than ${MAX_EXPRESSION_LENGTH} characters` };
