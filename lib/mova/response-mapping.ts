@@ -86,3 +86,21 @@ export function applyResponseMapping(
   }
   return { set, absent };
 }
+
+/** The session data keys a run wrote (its SESSION_WRITES variable), if any. */
+export function sessionWritesOf(variables: Readonly<Record<string, unknown>> | undefined): Record_ | undefined {
+  const writes = variables?.[SESSION_WRITES];
+  return isObject(writes) && Object.keys(writes).length > 0 ? writes : undefined;
+}
+
+/** A session's data with a run's writes laid over it (key by key, the run's value winning). */
+export function withSessionWrites(
+  data: Readonly<Record_>,
+  variables: Readonly<Record<string, unknown>> | undefined,
+): Record_ {
+  const writes = sessionWritesOf(variables);
+  if (!writes) return { ...data };
+  const out: Record_ = { ...data };
+  for (const key of Object.keys(writes)) if (!FORBIDDEN.has(key)) out[key] = writes[key];
+  return out;
+}
