@@ -14,6 +14,7 @@ import {
 } from "../mova/conditions.ts";
 import { compileOperand, operandPaths } from "../mova/expression.ts";
 import { followingStepId } from "../mova/steps.ts";
+import { profilePreferenceLines } from "../mova/profile-preferences.ts";
 import { renderTemplate, type Resolver } from "../mova/placeholders.ts";
 import type { Conditions, MovaDocument, Profile, Step } from "../mova/schema.ts";
 import { resolveRetryPolicy } from "./retry.ts";
@@ -116,6 +117,7 @@ export function dryRun(
         ...(step.instructions ?? []).map(
           (id) => document.instructions.find((item) => item.id === id)?.content ?? "",
         ),
+        profilePreferenceLines(resolve) ?? "",
       ].filter((part) => part !== "");
       if (system.length > 0) entry.system = system.join("\n\n");
       if (step.model) entry.model = step.model;

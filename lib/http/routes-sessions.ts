@@ -208,7 +208,8 @@ async function handleMessage(
     }
     if (!intent.protocol) {
       const reply = intent.response_template
-        ? renderTemplate(intent.response_template, resolverFor(session, document.parsed, intent.name, text)).text
+        ? renderTemplate(intent.response_template, resolverFor(session, document.parsed, intent.name, text))
+            .text
         : undefined;
       await commitSession(deps, session, { ...base, intent: intent.name });
       return { status: "responded", replies: reply ? [reply] : [], intent: intent.name, executionId: null };

@@ -88,7 +88,9 @@ export function applyResponseMapping(
 }
 
 /** The session data keys a run wrote (its SESSION_WRITES variable), if any. */
-export function sessionWritesOf(variables: Readonly<Record<string, unknown>> | undefined): Record_ | undefined {
+export function sessionWritesOf(
+  variables: Readonly<Record<string, unknown>> | undefined,
+): Record_ | undefined {
   const writes = variables?.[SESSION_WRITES];
   return isObject(writes) && Object.keys(writes).length > 0 ? writes : undefined;
 }
