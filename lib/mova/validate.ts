@@ -288,6 +288,31 @@ class Validator {
     }
   }
 
+  /**
+   * A step's schema issues; `conditions` are a list or a group, and zod's answer for such a
+   * union ("invalid input") is replaced by the issues of the form the document wrote.
+   */
+  private stepIssues(error: z.ZodError, raw: Raw, path: string, label: string): void {
+    const isUnion = (issue: ZodIssue) =>
+      issue.code === "invalid_union" && issue.path.length === 1 && issue.path[0] === "conditions";
+    const rest = error.issues.filter((issue) => !isUnion(issue));
+    if (rest.length > 0) this.zodIssues({ issues: rest } as z.ZodError, path, label);
+    if (rest.length === error.issues.length) return;
+    const conditions = own(raw, "conditions");
+    const form = Array.isArray(conditions)
+      ? Condition.array().min(1).safeParse(conditions)
+      : isObject(conditions)
+        ? ConditionGroup.safeParse(conditions)
+        : undefined;
+    if (form && !form.success) this.zodIssues(form.error, `${path}.conditions`, label);
+    else if (!form)
+      this.error(
+        "schema",
+        `${path}.conditions`,
+        `${label}: \`conditions\` must be a list of rules or a group { logic, rules, default_next_step_id }, not ${typeName(conditions)}`,
+      );
+  }
+
   run(): Omit<ValidationResult, "form"> {
     const input = this.input;
     if (!isObject(input)) {
@@ -553,7 +578,7 @@ class Validator {
     }
     info.action = action as StepAction;
     const parsed = STEP_SCHEMAS[info.action].safeParse(raw);
-    if (!parsed.success) this.zodIssues(parsed.error, path, label);
+    if (!parsed.success) this.stepIssues(parsed.error, raw, path, label);
     this.checkConditions(raw, path, label);
     for (const field of ["prompt", "system", "response_template"]) {
       const template = ownString(raw, field);
