@@ -274,8 +274,12 @@ function branchTarget(protocol: Protocol, id: string, way: "then" | "else"): str
   const index = protocol.steps.findIndex((s) => s.id === id);
   const step = protocol.steps[index];
   if (step?.action !== "condition") return null;
-  if (way === "else") return step.else_step ?? null;
-  return step.next_step ?? protocol.steps[index + 1]?.id ?? null;
+  const conditions = step.conditions;
+  if (way === "else") {
+    const fallback = Array.isArray(conditions) ? undefined : conditions.default_next_step_id;
+    return fallback ?? step.else_step ?? null;
+  }
+  return followingStepId(protocol, index) ?? null;
 }
 
 function outputVariableOf(step: Step): string | undefined {
