@@ -99,6 +99,19 @@ describe("schema/mova.schema.json", () => {
     }
   });
 
+  it("accepts the classes form, one object or a list per class", () => {
+    const pizza = JSON.parse(
+      readFileSync(new URL("../../examples/pizza-order-classes.json", import.meta.url), "utf8"),
+    );
+    expect(schemaErrors(committed, pizza, committed)).toEqual([]);
+    const lists = { ...pizza, classes: { ...pizza.classes, protocol: [pizza.classes.protocol] } };
+    expect(schemaErrors(committed, lists, committed)).toEqual([]);
+    const broken = { version: "2.2", classes: { protocol: { name: "p" } } };
+    expect(schemaErrors(committed, broken, committed)).toEqual([
+      "$.classes.protocol: matches 0 of the alternatives",
+    ]);
+  });
+
   it("refuses documents with the wrong shape", () => {
     expect(schemaErrors(committed, fixture("broken/schema.json"), committed)).toEqual([
       "$.intents[0].patterns: too few items",
