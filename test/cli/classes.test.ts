@@ -224,6 +224,19 @@ describe("mova on the classes form", () => {
     expect(pizzeria.requests.some((request) => request.method === "POST")).toBe(false);
   });
 
+  it("tests one condition step of the classes form alone, its rules' steps closed", async () => {
+    // No price is known yet: the sold-out rule (available is not true) holds.
+    const run = await mova(["test", PIZZA, "--step", "decide", "--json"]);
+    expect(run.code, run.stderr).toBe(0);
+    // Without the rules' steps closed, the run would go on to `sold_out`, which the harness lacks.
+    expect(json<{ error?: unknown }>(run).error).toBeUndefined();
+    expect(json<{ step: { id: string; status: string; branch: string } }>(run).step).toMatchObject({
+      id: "decide",
+      status: "succeeded",
+      branch: "then",
+    });
+  });
+
   it("gives the profile's language and tone to the prompt's system message", async () => {
     const run = await mova(
       pizzaRun("--profile", JSON.stringify({ preferences: { language: "Ukrainian", tone: "warm" } })),
