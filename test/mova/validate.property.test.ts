@@ -44,9 +44,13 @@ function expectResultShape(result: ValidationResult): void {
   expect(result.document !== undefined).toBe(result.valid);
 }
 
-const fixtures = ["original-2.0.json", "original-2.2-presets.json", "support-form.yaml"].map((name) =>
-  parseSource(readFileSync(new URL(`../fixtures/mova/${name}`, import.meta.url), "utf8")),
-);
+const fixtures = [
+  ...["original-2.0.json", "original-2.2-presets.json", "support-form.yaml"].map((name) =>
+    parseSource(readFileSync(new URL(`../fixtures/mova/${name}`, import.meta.url), "utf8")),
+  ),
+  // The specification's classes form, with groups, nested rules and expressions.
+  parseSource(readFileSync(new URL("../../examples/pizza-order-classes.json", import.meta.url), "utf8")),
+];
 
 type Path = Array<string | number>;
 
