@@ -128,6 +128,15 @@ describe("the classes form", () => {
     );
   });
 
+  it("prints a sections form that reads back into the same model (mova parse's output)", () => {
+    const classes = validateDocument(read("../../examples/pizza-order-classes.json"));
+    expect(classes.form).toBe("classes");
+    const again = validateDocument(JSON.parse(JSON.stringify(classes.document)));
+    expect(again.form).toBe("sections");
+    expect(again.warnings).toEqual([]);
+    expect(again.document).toEqual(classes.document);
+  });
+
   it("reads the specification's flow: a step without next_step_id ends the run", () => {
     const result = validateDocument({
       version: "2.2",
