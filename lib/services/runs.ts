@@ -11,6 +11,7 @@
  */
 import { advanceRun } from "../engine/engine.ts";
 import { newRunState } from "../engine/run-state.ts";
+import type { RunContext } from "../engine/run-options.ts";
 import type { RunResult, RunState, StepRecord } from "../core/run.ts";
 import type { ExecutionRecord } from "../core/execution-record.ts";
 import { isMovaError } from "../errors.ts";
@@ -42,6 +43,10 @@ export interface StartRunRequest {
   variables?: Record<string, unknown>;
   trigger: ExecutionRecord["trigger"];
   intent?: string;
+  /** The session the run belongs to (a session message, or POST /executions with `sessionId`). */
+  sessionId?: string;
+  /** `session.*` and `profile.*` of the run's session, for its inline leg. */
+  context?: Pick<RunContext, "session" | "profile">;
 }
 
 export interface StartRunOptions {
@@ -54,7 +59,13 @@ export interface StartRunOptions {
 /** How a leg of a run ended, as its caller answers it. */
 export type RunOutcome =
   | { kind: "finished"; executionId: string; result: RunResult; record: ExecutionRecord }
-  | { kind: "running"; executionId: string; record: ExecutionRecord };
+  | {
+      kind: "running";
+      executionId: string;
+      record: ExecutionRecord;
+      /** The texts meant for the user in this leg so far (a session message answers them with its 202). */
+      replies: string[];
+    };
 
 /**
  * Creates a run (history record `running`, checkpoint version 1) and advances it inline
@@ -82,6 +93,7 @@ export async function startRun(
     documentVersion: request.document.stored.version,
     protocol: state.protocol,
     trigger: request.trigger,
+    ...(request.sessionId !== undefined ? { sessionId: request.sessionId } : {}),
     ...(request.intent !== undefined ? { intent: request.intent } : {}),
   };
   const first = progressRecord(header, state, { steps: [], path: [] }, startedMs);
@@ -106,7 +118,7 @@ export async function startRun(
   deps.logger?.appendKeys({ executionId });
   if (options.respondAsync) {
     await deps.runQueue.enqueue({ tenant: request.tenant, executionId });
-    return { kind: "running", executionId, record: first };
+    return { kind: "running", executionId, record: first, replies: [] };
   }
   const leg = await advanceLeg(
     {
@@ -115,6 +127,7 @@ export async function startRun(
       stored: { version, state },
       prior: { steps: [], path: [] },
       shouldPause: () => deps.clock.now() - startedMs >= options.syncBudgetMs,
+      ...(request.context !== undefined ? { context: request.context } : {}),
       ...(deps.runDeadlineMs !== undefined ? { budgetMs: deps.runDeadlineMs } : {}),
     },
     deps,
@@ -131,6 +144,10 @@ export interface LegRequest {
   /** The run's step records and path before this leg (from its history record). */
   prior: { steps: StepRecord[]; path: string[] };
   shouldPause: () => boolean;
+  /** The reply to the `input` step a `waiting_input` checkpoint waits on (a session message). */
+  reply?: string;
+  /** `session.*` and `profile.*` of the run's session. */
+  context?: Pick<RunContext, "session" | "profile">;
   /** A bound on this leg's steps in flight (RUN_DEADLINE_MS): past it the run ends timed out. */
   budgetMs?: number;
   signal?: AbortSignal;
@@ -159,6 +176,9 @@ export async function advanceLeg(
     ...(header.intent !== undefined ? { intent: header.intent } : {}),
     ...(leg.budgetMs !== undefined ? { budgetMs: leg.budgetMs } : {}),
     ...(leg.signal ? { signal: leg.signal } : {}),
+    ...(leg.reply !== undefined ? { reply: leg.reply } : {}),
+    ...(leg.context?.session !== undefined ? { session: leg.context.session } : {}),
+    ...(leg.context?.profile !== undefined ? { profile: leg.context.profile } : {}),
     checkpoint: async (state) => {
       version = await deps.checkpoints.write(header.tenant, header.executionId, version, state);
     },
@@ -179,6 +199,7 @@ export async function advanceLeg(
       kind: "running",
       executionId: header.executionId,
       record,
+      replies: result.replies,
       checkpointError: result.checkpointError,
     };
   }
@@ -195,10 +216,45 @@ export async function advanceLeg(
       kind: "running",
       executionId: header.executionId,
       record: recorded,
+      replies: result.replies,
       ...(result.checkpointError !== undefined ? { checkpointError: result.checkpointError } : {}),
     };
   }
   return { kind: "finished", executionId: header.executionId, result, record: recorded };
+}
+
+/**
+ * Records a run whose checkpoint finished but whose history record still says it goes on: the
+ * process that advanced it died between its last checkpoint write and its history write. The
+ * record gets the status, output and error the checkpoint holds, and is published once (the
+ * caller holds the run's lease, and the history refuses a second finished record). The step
+ * records of that last leg died with the process: the record keeps those written before it,
+ * and the path goes on with the checkpoint's tail of step ids past them.
+ */
+export async function recordFinishedCheckpoint(
+  record: ExecutionRecord,
+  state: RunState,
+  deps: RunDeps,
+): Promise<ExecutionRecord> {
+  const prior = await priorOf(deps.history, record);
+  const nowMs = deps.clock.now();
+  const missing = Math.max(0, state.stepCount - prior.path.length);
+  const finished: ExecutionRecord = {
+    ...headerOf(record),
+    status: state.status as ExecutionRecord["status"],
+    startedAt: state.startedAt,
+    finishedAt: new Date(nowMs).toISOString(),
+    durationMs: Math.max(0, nowMs - Date.parse(state.startedAt)),
+    path: [...prior.path, ...state.path.slice(Math.max(0, state.path.length - missing))],
+    steps: prior.steps,
+    unresolved: state.unresolved,
+    offline: state.offline,
+    analysis: "published",
+  };
+  if (state.error !== undefined) finished.error = state.error;
+  if (state.output !== undefined) finished.output = state.output;
+  const { analysis } = await recordExecution(finished, deps);
+  return { ...finished, analysis };
 }
 
 /** The run's every step record so far, from its history record (a long run's from its pages). */
