@@ -12,7 +12,7 @@
 import { advanceRun } from "../engine/engine.ts";
 import { newRunState } from "../engine/run-state.ts";
 import type { RunContext } from "../engine/run-options.ts";
-import type { RunResult, RunState, StepRecord } from "../core/run.ts";
+import type { RunResult, RunState, StepRecord, UnrecordedSteps } from "../core/run.ts";
 import type { ExecutionRecord } from "../core/execution-record.ts";
 import { isMovaError } from "../errors.ts";
 import type { HistoryStore, RunCheckpointStore, RunQueue } from "../ports.ts";
@@ -168,10 +168,14 @@ export async function advanceLeg(
   let version = leg.stored.version;
   // Read before the leg: the engine may extend the state's path array in place.
   const carriedPathLength = leg.stored.state.path.length;
+  // The steps a process that died mid-leg did not get to record: they join the prior ones.
+  const prior = withUnrecorded(leg.prior, leg.stored.state.unrecorded);
+  const { unrecorded: _carried, ...startState } = leg.stored.state;
+  const carry = carrier(prior, startState.stepCount);
   const result = await advanceRun({
     document: leg.document.parsed,
     ports: { llm: deps.llm, tools: deps.tools, clock: deps.clock, secrets: deps.secrets },
-    state: leg.stored.state,
+    state: startState,
     executionId: header.executionId,
     ...(header.intent !== undefined ? { intent: header.intent } : {}),
     ...(leg.budgetMs !== undefined ? { budgetMs: leg.budgetMs } : {}),
@@ -179,22 +183,25 @@ export async function advanceLeg(
     ...(leg.reply !== undefined ? { reply: leg.reply } : {}),
     ...(leg.context?.session !== undefined ? { session: leg.context.session } : {}),
     ...(leg.context?.profile !== undefined ? { profile: leg.context.profile } : {}),
-    checkpoint: async (state) => {
-      version = await deps.checkpoints.write(header.tenant, header.executionId, version, state);
+    checkpoint: async (state, records) => {
+      const carried = carry(state, records);
+      try {
+        version = await deps.checkpoints.write(header.tenant, header.executionId, version, carried);
+      } catch (error) {
+        // The state alone may fit where the state and the records do not: it stops carrying them.
+        if (carried === state || !isMovaError(error, "state_too_large")) throw error;
+        carry.stop();
+        version = await deps.checkpoints.write(header.tenant, header.executionId, version, state);
+      }
     },
     shouldPause: leg.shouldPause,
   });
   const legPath = result.path.slice(carriedPathLength);
-  const steps = [...leg.prior.steps, ...result.steps];
-  const path = [...leg.prior.path, ...legPath];
+  const steps = [...prior.steps, ...result.steps];
+  const path = [...prior.path, ...legPath];
   if (result.checkpointError !== undefined && isMovaError(result.checkpointError, "run_conflict")) {
     // Another worker holds the run now: it records it; this leg writes nothing more.
-    const record = progressRecord(
-      header,
-      result.state ?? leg.stored.state,
-      { steps, path },
-      deps.clock.now(),
-    );
+    const record = progressRecord(header, result.state ?? startState, { steps, path }, deps.clock.now());
     return {
       kind: "running",
       executionId: header.executionId,
@@ -228,15 +235,15 @@ export async function advanceLeg(
  * process that advanced it died between its last checkpoint write and its history write. The
  * record gets the status, output and error the checkpoint holds, and is published once (the
  * caller holds the run's lease, and the history refuses a second finished record). The step
- * records of that last leg died with the process: the record keeps those written before it,
- * and the path goes on with the checkpoint's tail of step ids past them.
+ * records of that last leg are the ones its checkpoint carries; past their bound (a very long
+ * leg) the path goes on with the checkpoint's tail of step ids.
  */
 export async function recordFinishedCheckpoint(
   record: ExecutionRecord,
   state: RunState,
   deps: RunDeps,
 ): Promise<ExecutionRecord> {
-  const prior = await priorOf(deps.history, record);
+  const prior = withUnrecorded(await priorOf(deps.history, record), state.unrecorded);
   const nowMs = deps.clock.now();
   const missing = Math.max(0, state.stepCount - prior.path.length);
   const finished: ExecutionRecord = {
@@ -255,6 +262,63 @@ export async function recordFinishedCheckpoint(
   if (state.output !== undefined) finished.output = state.output;
   const { analysis } = await recordExecution(finished, deps);
   return { ...finished, analysis };
+}
+
+/**
+ * How many bytes of a leg's step records a checkpoint carries until the history record has
+ * them: a run's ordinary legs fit whole, and the checkpoint's size stays bounded.
+ */
+export const UNRECORDED_MAX_BYTES = 32_768;
+
+/**
+ * Adds the step records a checkpoint carries to the history record's, unless the history
+ * record has them already (it was written after that checkpoint).
+ */
+function withUnrecorded(
+  prior: { steps: StepRecord[]; path: string[] },
+  unrecorded: UnrecordedSteps | undefined,
+): { steps: StepRecord[]; path: string[] } {
+  if (!unrecorded || prior.steps.length !== unrecorded.from || prior.path.length !== unrecorded.pathFrom) {
+    return prior;
+  }
+  return { steps: [...prior.steps, ...unrecorded.records], path: [...prior.path, ...unrecorded.path] };
+}
+
+/**
+ * The state a leg checkpoints: the engine's, with the leg's step records and step ids so far
+ * while they stay under UNRECORDED_MAX_BYTES; past that, the state alone (a crash then loses
+ * that leg's records, never its steps' effects or its path's count).
+ */
+function carrier(prior: { steps: StepRecord[]; path: string[] }, startCount: number) {
+  const records: StepRecord[] = [];
+  const path: string[] = [];
+  let bytes = 0;
+  let stepCount = startCount;
+  let carrying = true;
+  const carry = (state: RunState, stepRecords: StepRecord[]): RunState => {
+    const entered = Math.max(0, state.stepCount - stepCount);
+    stepCount = state.stepCount;
+    if (!carrying) return state;
+    for (const record of stepRecords) bytes += JSON.stringify(record).length;
+    if (bytes > UNRECORDED_MAX_BYTES || entered > state.path.length) {
+      carrying = false;
+      return state;
+    }
+    records.push(...stepRecords);
+    if (entered > 0) path.push(...state.path.slice(-entered));
+    const unrecorded: UnrecordedSteps = {
+      from: prior.steps.length,
+      pathFrom: prior.path.length,
+      records: [...records],
+      path: [...path],
+    };
+    return { ...state, unrecorded };
+  };
+  return Object.assign(carry, {
+    stop() {
+      carrying = false;
+    },
+  });
 }
 
 /** The run's every step record so far, from its history record (a long run's from its pages). */
