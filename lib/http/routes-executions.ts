@@ -11,7 +11,7 @@ import type { ApiDeps } from "./deps.ts";
 import type { ExecutionRecord } from "../core/execution-record.ts";
 import { PAGE_MAX_STEPS, SUMMARY_MAX_PATH_IDS } from "../core/record-size.ts";
 import type { DocumentLoader } from "../services/document-loader.ts";
-import { invalidRequest, notFound } from "../errors.ts";
+import { invalidRequest, notFound, StoreUnavailableError } from "../errors.ts";
 import { IDEMPOTENCY_KEY } from "../ports.ts";
 import type { ApiRequest, ApiResponse, RouteSpec } from "./route.ts";
 import {
@@ -210,7 +210,13 @@ export function executionRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpe
         const shown = await withFirstSteps(request.tenant, record);
         if (record.status !== "running") return { status: 200, body: shown };
         // A running run: where its checkpoint stands (the record has the steps of its last leg's end).
-        const stored = await deps.checkpoints.get(request.tenant, record.executionId);
+        // The record is the answer; its progress is extra: a run store out of reach leaves it out.
+        const stored = await deps.checkpoints
+          .get(request.tenant, record.executionId)
+          .catch((error: unknown) => {
+            if (error instanceof StoreUnavailableError) return undefined;
+            throw error;
+          });
         if (!stored) return { status: 200, body: shown };
         const progress = {
           stepCount: stored.state.stepCount,

@@ -193,11 +193,19 @@ export async function advanceLeg(
         carry.stop();
         version = await deps.checkpoints.write(header.tenant, header.executionId, version, state);
       }
+      carry.written();
     },
     shouldPause: leg.shouldPause,
   });
-  const legPath = result.path.slice(carriedPathLength);
-  const steps = [...prior.steps, ...result.steps];
+  let legSteps = result.steps;
+  let legPath = result.path.slice(carriedPathLength);
+  if (result.checkpointError !== undefined) {
+    // The run goes on from the last checkpoint written: a step past it runs again, so its
+    // record is not kept now.
+    legSteps = legSteps.slice(0, carry.accepted.records);
+    legPath = legPath.slice(0, carry.accepted.path);
+  }
+  const steps = [...prior.steps, ...legSteps];
   const path = [...prior.path, ...legPath];
   if (result.checkpointError !== undefined && isMovaError(result.checkpointError, "run_conflict")) {
     // Another worker holds the run now: it records it; this leg writes nothing more.
@@ -271,17 +279,24 @@ export async function recordFinishedCheckpoint(
 export const UNRECORDED_MAX_BYTES = 32_768;
 
 /**
- * Adds the step records a checkpoint carries to the history record's, unless the history
- * record has them already (it was written after that checkpoint).
+ * Adds the step records a checkpoint carries to the history record's, but those the history
+ * record has already (written at or after that checkpoint).
  */
 function withUnrecorded(
   prior: { steps: StepRecord[]; path: string[] },
   unrecorded: UnrecordedSteps | undefined,
 ): { steps: StepRecord[]; path: string[] } {
-  if (!unrecorded || prior.steps.length !== unrecorded.from || prior.path.length !== unrecorded.pathFrom) {
-    return prior;
-  }
-  return { steps: [...prior.steps, ...unrecorded.records], path: [...prior.path, ...unrecorded.path] };
+  if (!unrecorded) return prior;
+  // The history record holds the first (its count - `from`) of them when it was written during
+  // or after that leg; the rest are added.
+  const heldSteps = prior.steps.length - unrecorded.from;
+  const heldPath = prior.path.length - unrecorded.pathFrom;
+  if (heldSteps < 0 || heldSteps > unrecorded.records.length) return prior;
+  if (heldPath < 0 || heldPath > unrecorded.path.length) return prior;
+  return {
+    steps: [...prior.steps, ...unrecorded.records.slice(heldSteps)],
+    path: [...prior.path, ...unrecorded.path.slice(heldPath)],
+  };
 }
 
 /**
@@ -295,9 +310,13 @@ function carrier(prior: { steps: StepRecord[]; path: string[] }, startCount: num
   let bytes = 0;
   let stepCount = startCount;
   let carrying = true;
+  /** What the last accepted checkpoint covers of this leg: step records and path ids. */
+  const accepted = { records: 0, path: 0 };
+  let offered = { records: 0, path: 0 };
   const carry = (state: RunState, stepRecords: StepRecord[]): RunState => {
     const entered = Math.max(0, state.stepCount - stepCount);
     stepCount = state.stepCount;
+    offered = { records: accepted.records + stepRecords.length, path: accepted.path + entered };
     if (!carrying) return state;
     for (const record of stepRecords) bytes += JSON.stringify(record).length;
     if (bytes > UNRECORDED_MAX_BYTES || entered > state.path.length) {
@@ -318,6 +337,12 @@ function carrier(prior: { steps: StepRecord[]; path: string[] }, startCount: num
     stop() {
       carrying = false;
     },
+    /** The checkpoint last offered was written. */
+    written() {
+      accepted.records = offered.records;
+      accepted.path = offered.path;
+    },
+    accepted,
   });
 }
 
