@@ -14,7 +14,7 @@ import { newRunState } from "../engine/run-state.ts";
 import type { RunContext } from "../engine/run-options.ts";
 import type { RunResult, RunState, StepRecord, UnrecordedSteps } from "../core/run.ts";
 import type { ExecutionRecord } from "../core/execution-record.ts";
-import { isMovaError } from "../errors.ts";
+import { isMovaError, StoreUnavailableError } from "../errors.ts";
 import type { HistoryStore, RunCheckpointStore, RunQueue } from "../ports.ts";
 import {
   type ExecutionDeps,
@@ -219,7 +219,25 @@ export async function advanceLeg(
     };
   }
   const record = resultRecord(header, result, { steps, path });
-  const { analysis } = await recordExecution(record, deps);
+  let analysis: ExecutionRecord["analysis"];
+  try {
+    ({ analysis } = await recordExecution(record, deps));
+  } catch (error) {
+    // The checkpoint stands but the record could not follow (history unreachable): the run
+    // goes to the runner, which goes on from the checkpoint or, finished, records it. The
+    // caller still learns of the failure.
+    if (error instanceof StoreUnavailableError && record.status !== "waiting_input") {
+      await deps.runQueue
+        .enqueue({ tenant: header.tenant, executionId: header.executionId })
+        .catch((cause: unknown) =>
+          deps.logger?.error("a run whose record failed could not be enqueued either", {
+            executionId: header.executionId,
+            error: describe(cause),
+          }),
+        );
+    }
+    throw error;
+  }
   deps.logger?.debug("run leg ended", {
     executionId: header.executionId,
     status: result.status,

@@ -8,6 +8,7 @@ import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import type { SQSEvent } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSqsClient } from "../../lib/adapters/aws-clients.ts";
+import { loadConfig } from "../../lib/config.ts";
 import { buildRunnerHandler } from "../../lib/wiring/runner.ts";
 import { startQueuePoller } from "../../infra/local/sqs-poller.ts";
 import { advanceRun } from "../../lib/engine/engine.ts";
@@ -204,6 +205,36 @@ describe("durable runs", () => {
     expect(await api.drainQueue(api.env.ANALYSIS_QUEUE_URL!, 0)).toHaveLength(0);
     expect(toolCalls().length - before).toBe(calls);
   });
+
+  it("DynamoDB unreachable: the runner fails the message having run nothing; a later delivery completes the run", async () => {
+    await api.drainQueue(api.env.ANALYSIS_QUEUE_URL!, 0);
+    const response = await api.call("POST", "/executions", {
+      body: { document: "slow", protocol: "slow" },
+      headers: { prefer: "respond-async" },
+    });
+    const { executionId } = response.body;
+    await api.drainQueue(api.env.RUNS_QUEUE_URL!, 0);
+    const before = toolCalls().length;
+    const deadEnv = { ...api.env, AWS_ENDPOINT_URL_DYNAMODB: "http://127.0.0.1:9" };
+    const deadRunner = buildRunnerHandler(loadConfig(deadEnv), { env: deadEnv, logger: quietLogger() });
+    const event = {
+      Records: [{ messageId: "dead", body: JSON.stringify({ tenant: "dev", executionId }) }],
+    } as unknown as SQSEvent;
+    const context = { awsRequestId: "dead-dynamo", getRemainingTimeInMillis: () => 60_000 };
+    const failed = await deadRunner(event, context);
+    expect(failed.batchItemFailures).toEqual([{ itemIdentifier: "dead" }]);
+    expect(toolCalls().length).toBe(before);
+    const stored = await api.deps.checkpoints.get("dev", executionId);
+    expect(stored?.state).toMatchObject({ status: "running", stepCount: 0 });
+    expect(stored?.lease).toBeUndefined();
+
+    expect((await runner(event, context)).batchItemFailures).toEqual([]);
+    const done = await api.call("GET", `/executions/${executionId}`);
+    expect(done.body).toMatchObject({ status: "completed", output: "done 1 1 1" });
+    expect(toolCalls().length - before).toBe(3);
+    const events = await api.drainQueue(api.env.ANALYSIS_QUEUE_URL!, 0);
+    expect(events.filter((m) => m.Body?.includes(executionId))).toHaveLength(1);
+  }, 60_000);
 
   it("acknowledges a message for an unknown run", async () => {
     const sqs = createSqsClient(api.config, { env: api.env });
