@@ -9,6 +9,7 @@ import type { RunState, SuspendedRun, TokenUsage } from "./core/run.ts";
 import type { ExecutionRecord } from "./core/execution-record.ts";
 import type { HttpMethod, Profile } from "./mova/schema.ts";
 import type { AggregateKey, ProtocolAggregate } from "./analysis/aggregate.ts";
+import type { VersionScores } from "./analysis/scores.ts";
 
 /** What a session store answers when a write lost a race (the version it expected changed): HTTP 409. */
 export const SESSION_CONFLICT = "the session was changed by another request; retry with its new state";
@@ -73,6 +74,8 @@ export interface DocumentStore {
   /** One version as stored (versions are immutable): a durable run goes on with the version it started with. */
   getVersion(tenant: string, name: string, version: number): Promise<StoredDocument | undefined>;
   list(tenant: string): Promise<Array<Omit<StoredDocument, "source">>>;
+  /** Every stored version of a document, oldest first (empty when there is none). */
+  listVersions(tenant: string, name: string): Promise<Array<Omit<StoredDocument, "source">>>;
 }
 
 export interface ExecutionQuery {
@@ -319,9 +322,12 @@ export interface ClaimResult {
 }
 
 export interface WindowAggregate {
+  /** The key's version's merge, or every version's when the key names none. */
   aggregate: ProtocolAggregate;
-  /** Day buckets that held data. */
+  /** Days that held data. */
   days: number;
+  /** Each document version's merge over the window, oldest version first. */
+  versions: ProtocolAggregate[];
 }
 
 export interface PatternStore {
@@ -347,10 +353,47 @@ export interface PatternStore {
   readBucket(key: DayBucketKey): Promise<StoredBucket | undefined>;
   /** Writes `aggregate` as the bucket if its version is still `expectedVersion` (0: absent). False on a conflict. */
   replaceBucket(key: DayBucketKey, aggregate: ProtocolAggregate, expectedVersion: number): Promise<boolean>;
-  /** The merge of the day buckets from `fromDay` to `toDay` inclusive; undefined when none holds data. */
+  /**
+   * The merge of the day buckets from `fromDay` to `toDay` inclusive (of the key's version, or of
+   * every version); undefined when none holds data.
+   */
   readWindow(key: AggregateKey, fromDay: string, toDay: string): Promise<WindowAggregate | undefined>;
   /** The tenant's protocols that have any bucket, at most `limit` (default 200). */
   listProtocols(tenant: string, limit?: number): Promise<AggregateKey[]>;
+}
+
+/** One score on an execution: a user's feedback, or an evaluator's judgement (source `evaluator:<id>`). */
+export interface ExecutionScore {
+  executionId: string;
+  /** Who scored: `user` by default, any short name; `evaluator:<id>` is the evaluators'. */
+  source: string;
+  /** In [0, 1]. */
+  score: number;
+  label?: string;
+  comment?: string;
+  /** An evaluator's one-line reason. */
+  reason?: string;
+  /** ISO time it was given. */
+  at: string;
+}
+
+/** Where a score belongs: the execution's protocol, document version and finish day (UTC). */
+export interface ScoreKey extends AggregateKey {
+  version: number;
+  day: string;
+}
+
+/**
+ * Scores on executions, one per execution and source: storing the same again replaces it, so
+ * a repeated delivery changes nothing and every figure counts each score once.
+ */
+export interface ScoreStore {
+  /** Stores the score (replacing that source's earlier one); says whether one was replaced. */
+  put(key: ScoreKey, score: ExecutionScore): Promise<{ replaced: boolean }>;
+  /** The execution's scores, every source. */
+  list(key: ScoreKey, executionId: string): Promise<ExecutionScore[]>;
+  /** Per document version, the moments of the scores of the executions finished from `fromDay` to `toDay`. */
+  summarize(key: AggregateKey, fromDay: string, toDay: string): Promise<VersionScores[]>;
 }
 
 export const ANALYSIS_RUN_STATUSES = ["queued", "running", "succeeded", "failed"] as const;

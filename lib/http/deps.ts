@@ -3,7 +3,8 @@ import type { Config } from "../config.ts";
 import type { SessionStore } from "../ports.ts";
 import type { RuntimeDeps } from "../services/runtime-deps.ts";
 import type { AnalysisRun, AnalysisRunStore } from "../ports.ts";
-import type { PatternStore } from "../ports.ts";
+import type { PatternStore, ScoreStore } from "../ports.ts";
+import type { PriceTable } from "../analysis/cost.ts";
 
 export interface ApiDeps extends RuntimeDeps {
   config: Pick<
@@ -32,4 +33,8 @@ interface ApiAnalysisDeps {
   ): Promise<AnalysisRun>;
   /** Default window of POST /analysis/runs (ANALYSIS_WINDOW_DAYS). */
   defaultRunDays: number;
+  /** Feedback and judgements on executions; absent: POST /executions/{id}/feedback is not served. */
+  scores?: ScoreStore;
+  /** The price table (MODEL_PRICES); absent: every cost is unknown. */
+  prices?: PriceTable;
 }

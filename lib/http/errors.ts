@@ -20,6 +20,7 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   session_conflict: 409,
   document_conflict: 409,
   execution_already_finished: 409,
+  execution_not_finished: 409,
   idempotency_in_progress: 409,
   run_conflict: 409,
   payload_too_large: 413,

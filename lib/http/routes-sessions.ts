@@ -158,7 +158,8 @@ export function sessionRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpec[
         const session = await deps.sessions.get(request.tenant, sessionId);
         if (!session) throw notFound(`session "${sessionId}"`);
         request.logger.appendPersistentKeys({ sessionId });
-        const document = await loader.load(request.tenant, session.document);
+        // A conversation stays on the version it started with, whatever was stored since.
+        const document = await loader.loadVersion(request.tenant, session.document, session.documentVersion);
         const body = await handleMessage(deps, request, session, document, request.body.text);
         return { status: 200, body };
       },

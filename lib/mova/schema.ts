@@ -149,6 +149,8 @@ export const Protocol = z.object({
   max_steps: z.number().int().min(1).max(100_000).default(200),
   /** extension: the run's deadline, from its start. */
   deadline_ms: z.number().int().min(1).optional(),
+  /** extension: conditions on the final variables that say whether a completed run achieved its purpose. */
+  success: z.array(Condition).min(1).optional(),
   steps: z.array(Step).min(1),
 });
 export type Protocol = z.infer<typeof Protocol>;

@@ -441,6 +441,7 @@ class Validator {
       const { steps, ...shell } = raw;
       const parsedShell = ProtocolShell.safeParse(shell);
       if (!parsedShell.success) this.zodIssues(parsedShell.error, path, label);
+      this.checkConditions(raw, path, label, "success");
       if (steps === undefined) this.error("schema", `${path}.steps`, `${label}: \`steps\` is required`);
       else if (!Array.isArray(steps)) {
         this.error("schema", `${path}.steps`, `${label}: \`steps\` must be a list, not ${typeName(steps)}`);
@@ -505,11 +506,11 @@ class Validator {
     }
   }
 
-  private checkConditions(step: Raw, path: string, label: string): void {
-    const conditions = own(step, "conditions");
+  private checkConditions(owner: Raw, path: string, label: string, field = "conditions"): void {
+    const conditions = own(owner, field);
     if (!Array.isArray(conditions)) return;
     conditions.forEach((condition, index) => {
-      const conditionPath = `${path}.conditions[${index}]`;
+      const conditionPath = `${path}.${field}[${index}]`;
       const operator = own(condition, "operator");
       if (typeof operator !== "string" || operator === "") return;
       if (!isConditionOperator(operator)) {

@@ -16,6 +16,7 @@ import {
   addExecution,
   aggregateKeyOf,
   createAggregate,
+  recordKeyOf,
 } from "../analysis/aggregate.ts";
 import { ExecutionEventSchema } from "../core/execution-event.ts";
 import type { ExecutionRecord } from "../core/execution-record.ts";
@@ -104,11 +105,13 @@ export async function processExecutionEvents(
     }
     firstMessageOf.set(executionKey, event.id);
     const day = dayOf(record.finishedAt, now());
-    const groupKey = `${aggregateKeyOf(record)}\u0000${day}`;
+    // One bucket per document version and day.
+    const versionKey = recordKeyOf(record);
+    const groupKey = `${aggregateKeyOf(versionKey)}\u0000${day}`;
     let group = groups.get(groupKey);
     if (!group) {
       group = {
-        key: { tenant: record.tenant, document: record.document, protocol: record.protocol, day },
+        key: { ...versionKey, day },
         records: new Map(),
       };
       groups.set(groupKey, group);

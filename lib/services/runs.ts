@@ -22,6 +22,7 @@ import {
   newExecutionId,
   recordExecution,
   unknownProtocol,
+  withOutcome,
 } from "./executions.ts";
 
 export interface RunDeps extends ExecutionDeps {
@@ -182,7 +183,7 @@ export async function advanceLeg(
       checkpointError: result.checkpointError,
     };
   }
-  const record = resultRecord(header, result, { steps, path });
+  const record = withOutcome(resultRecord(header, result, { steps, path }), leg.document.parsed, result);
   const { analysis } = await recordExecution(record, deps);
   deps.logger?.debug("run leg ended", {
     executionId: header.executionId,
