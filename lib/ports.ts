@@ -358,6 +358,12 @@ export interface PatternStore {
    * every version); undefined when none holds data.
    */
   readWindow(key: AggregateKey, fromDay: string, toDay: string): Promise<WindowAggregate | undefined>;
+  /** Each day bucket (of every version) from `fromDay` to `toDay`, unmerged: what a breakdown by day reads. */
+  readBuckets(
+    key: AggregateKey,
+    fromDay: string,
+    toDay: string,
+  ): Promise<Array<{ day: string; aggregate: ProtocolAggregate }>>;
   /** The tenant's protocols that have any bucket, at most `limit` (default 200). */
   listProtocols(tenant: string, limit?: number): Promise<AggregateKey[]>;
 }
@@ -394,6 +400,12 @@ export interface ScoreStore {
   list(key: ScoreKey, executionId: string): Promise<ExecutionScore[]>;
   /** Per document version, the moments of the scores of the executions finished from `fromDay` to `toDay`. */
   summarize(key: AggregateKey, fromDay: string, toDay: string): Promise<VersionScores[]>;
+}
+
+/** A tenant's spend per month (US dollars), added to atomically. */
+export interface SpendCounter {
+  /** Adds `usd` to the tenant's month (`YYYY-MM`); the month's total before and after. */
+  add(tenant: string, month: string, usd: number): Promise<{ before: number; after: number }>;
 }
 
 export const ANALYSIS_RUN_STATUSES = ["queued", "running", "succeeded", "failed"] as const;

@@ -1,10 +1,11 @@
-/** The learning loop's routes: feedback, versions, comparisons (one list for the handler to register). */
+/** The learning loop's routes: feedback, versions, comparisons, usage (one list for the handler to register). */
 import type { ApiDeps } from "./deps.ts";
 import type { RouteSpec } from "./route.ts";
 import { compareRoutes } from "./routes-compare.ts";
 import { feedbackRoutes } from "./routes-feedback.ts";
+import { usageRoutes } from "./routes-usage.ts";
 import { versionRoutes } from "./routes-versions.ts";
 
 export function learningRoutes(deps: ApiDeps): RouteSpec[] {
-  return [...feedbackRoutes(deps), ...versionRoutes(deps), ...compareRoutes(deps)];
+  return [...feedbackRoutes(deps), ...versionRoutes(deps), ...compareRoutes(deps), ...usageRoutes(deps)];
 }

@@ -20,7 +20,8 @@ import {
 } from "../analysis/aggregate.ts";
 import { ExecutionEventSchema } from "../core/execution-event.ts";
 import type { ExecutionRecord } from "../core/execution-record.ts";
-import type { DayBucketKey, PatternStore } from "../ports.ts";
+import type { DayBucketKey, PatternStore, SpendCounter } from "../ports.ts";
+import { type PriceTable, costOf, priceOf } from "../analysis/cost.ts";
 import { dayOf } from "../analysis/time.ts";
 import { MovaError } from "../errors.ts";
 
@@ -36,8 +37,17 @@ export type EventOutcome =
   | { status: "duplicate"; executionId: string }
   | { status: "failed"; code: string; message: string };
 
+/** The monthly budgets: each merge's priced cost is added to its tenant's month. */
+export interface BudgetDeps {
+  spend: SpendCounter;
+  prices: PriceTable;
+  /** Tenant → US dollars a month. */
+  budgets: Readonly<Record<string, number>>;
+}
+
 interface AnalysisServiceDeps {
   patterns: PatternStore;
+  budget?: BudgetDeps;
   metrics?: Metrics;
   logger?: Logger;
   /** Epoch ms; `Date.now` by default. */
@@ -46,6 +56,7 @@ interface AnalysisServiceDeps {
 
 export const METRIC_EXECUTIONS_ANALYSED = "ExecutionsAnalysed";
 export const METRIC_ANALYSIS_FAILURES = "AnalysisFailures";
+export const METRIC_BUDGET_EXCEEDED = "BudgetExceeded";
 const METRIC_QUEUE_LAG = "QueueLagMs";
 
 /** Parses and validates one message body against the execution event schema. */
@@ -186,6 +197,7 @@ async function writeGroup(
     }
     return out;
   }
+  if (deps.budget) await addSpend(group.key, delta, deps.budget, deps, now);
   const at = now();
   for (const executionId of claimed) {
     const messageId = byExecution.get(executionId)!;
@@ -196,6 +208,41 @@ async function writeGroup(
     }
   }
   return out;
+}
+
+/**
+ * Adds the merge's priced cost to its tenant's month; when that crosses the tenant's budget,
+ * emits BudgetExceeded (once: the addition is atomic, so one merge sees the crossing). A
+ * failure is logged and the merge stands: the budget then undercounts, never the figures.
+ */
+async function addSpend(
+  key: DayBucketKey,
+  delta: ProtocolAggregate,
+  budget: BudgetDeps,
+  deps: AnalysisServiceDeps,
+  now: () => number,
+): Promise<void> {
+  let usd = 0;
+  for (const [model, usage] of delta.models.view().entries) {
+    usd += costOf(priceOf(budget.prices, model), usage.promptTokens, usage.completionTokens) ?? 0;
+  }
+  if (usd <= 0) return;
+  const month = new Date(now()).toISOString().slice(0, 7);
+  try {
+    const { before, after } = await budget.spend.add(key.tenant, month, usd);
+    const limit = Object.hasOwn(budget.budgets, key.tenant) ? budget.budgets[key.tenant] : undefined;
+    if (limit !== undefined && before < limit && after >= limit) {
+      deps.metrics?.addMetric(METRIC_BUDGET_EXCEEDED, MetricUnit.Count, 1);
+      deps.logger?.warn("monthly budget exceeded", {
+        tenant: key.tenant,
+        month,
+        budgetUsd: limit,
+        spentUsd: after,
+      });
+    }
+  } catch (error) {
+    deps.logger?.error("spend not counted", { tenant: key.tenant, error: String(error) });
+  }
 }
 
 function failAll(group: Group, error: unknown, deps: AnalysisServiceDeps): Map<string, EventOutcome> {

@@ -8,6 +8,7 @@ import { createDynamoDbClient } from "../adapters/aws-clients.ts";
 import { createDynamoAnalysisRunStore } from "../adapters/dynamodb/analysis-run-store.ts";
 import { createDynamoHistoryStore } from "../adapters/dynamodb/history-store.ts";
 import { createDynamoPatternStore } from "../adapters/dynamodb/pattern-store.ts";
+import { createDynamoSpendCounter } from "../adapters/dynamodb/budget-counter.ts";
 import type { Config } from "../config.ts";
 import type { AnalysisDeps } from "../services/analysis-handlers.ts";
 
@@ -33,5 +34,10 @@ export function buildAnalysisDeps(
         logLevel: config.LOG_LEVEL as "INFO",
       }),
     ...(options.metrics ? { metrics: options.metrics } : {}),
+    budget: {
+      spend: createDynamoSpendCounter({ client: dynamo, table: config.PATTERNS_TABLE }),
+      prices: config.MODEL_PRICES,
+      budgets: config.TENANT_MONTHLY_BUDGETS,
+    },
   };
 }

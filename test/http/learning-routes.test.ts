@@ -144,6 +144,36 @@ describe("quality and versions", () => {
   });
 });
 
+describe("usage", () => {
+  it("adds up tokens and cost per version and per model, for the caller's tenant only", async () => {
+    const byVersion = await api.call("GET", "/usage?groupBy=version");
+    expect(byVersion.status).toBe(200);
+    const rows = byVersion.body.items.map((r: { group: { version: number }; runs: number; cost: number }) => [
+      r.group.version,
+      r.runs,
+      r.cost,
+    ]);
+    // 30 runs a version, (7 + 3 · 2) / 1e6 dollars each.
+    expect(rows).toEqual([
+      [1, 30, 0.00039],
+      [2, 30, 0.00039],
+    ]);
+    const byModel = await api.call("GET", "/usage?groupBy=model");
+    expect(byModel.body.items).toEqual([
+      expect.objectContaining({
+        group: { model: "fake-model" },
+        calls: 60,
+        promptTokens: 420,
+        completionTokens: 180,
+      }),
+    ]);
+    expect(byModel.body.total.cost).toBe(0.00078);
+    expect((await api.call("GET", "/usage?groupBy=version", { key: api.acmeKey })).body.items).toEqual([]);
+    expect((await api.call("GET", "/usage?from=2026-02-01&to=2026-01-01")).status).toBe(400);
+    expect((await api.call("GET", "/usage?groupBy=colour")).status).toBe(400);
+  });
+});
+
 describe("feedback", () => {
   it("keeps one per execution and source: a repeat replaces it and counts once", async () => {
     const id = v1Runs[0]!;

@@ -349,6 +349,28 @@ export function createDynamoPatternStore(options: DynamoPatternStoreOptions): Pa
       return days.size === 0 ? undefined : { aggregate: all, days: days.size, versions: byVersion };
     },
 
+    async readBuckets(key, fromDay, toDay) {
+      if (!DAY_PATTERN.test(fromDay) || !DAY_PATTERN.test(toDay)) {
+        throw new RangeError(`days must be YYYY-MM-DD: ${fromDay}, ${toDay}`);
+      }
+      const out: Array<{ day: string; aggregate: ProtocolAggregate }> = [];
+      for await (const item of queryItems(client, UNAVAILABLE, {
+        TableName: table,
+        KeyConditionExpression: "pk = :pk AND sk BETWEEN :from AND :to",
+        ExpressionAttributeValues: {
+          ":pk": { S: protocolPk(key) },
+          ":from": { S: bucketSk(fromDay) },
+          ":to": { S: dayEndSk(toDay) },
+        },
+        ProjectionExpression: "agg, sk",
+      })) {
+        if (!item.agg?.B) continue;
+        const day = (item.sk?.S ?? "").slice("agg#day#".length, "agg#day#".length + 10);
+        out.push({ day, aggregate: decodeAggregate(item.agg.B) });
+      }
+      return out;
+    },
+
     async listProtocols(tenant, limit = 200) {
       const out: AggregateKey[] = [];
       for await (const item of queryItems(client, UNAVAILABLE, {
