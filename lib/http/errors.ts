@@ -23,12 +23,14 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   execution_not_finished: 409,
   idempotency_in_progress: 409,
   run_conflict: 409,
+  patch_conflict: 409,
   payload_too_large: 413,
   invalid_document: 422,
   unknown_protocol: 422,
   invalid_suspended_run: 422,
   idempotency_key_reused: 422,
   state_too_large: 422,
+  recommendation_not_applicable: 422,
   analysis_runs_unavailable: 503,
 };
 

@@ -48,7 +48,7 @@ function apiRoutes(deps: ApiDeps): RouteSpec[] {
     ...sessionRoutes(deps, loader),
     ...executionRoutes(deps, loader),
     ...analysisRoutes(deps, loader),
-    ...learningRoutes(deps),
+    ...learningRoutes(deps, loader),
   ];
   let openApi: unknown;
   routes.splice(1, 0, {

@@ -7,7 +7,8 @@ import * as z from "zod";
 import { PATTERN_TYPES, type PatternType } from "../analysis/patterns.ts";
 import { type AnalysisReport, type ProtocolReport, reportFromAggregates } from "../analysis/analyze.ts";
 import { computeStatistics } from "../analysis/statistics.ts";
-import type { MovaDocument } from "../mova/schema.ts";
+import { type ActionableRecommendation, actionable } from "../analysis/patches.ts";
+import type { LoadedDocument } from "../services/executions.ts";
 import { dayOf } from "../analysis/time.ts";
 import { isMovaError, notFound } from "../errors.ts";
 import { MAX_WINDOW_DAYS } from "../services/batch-analysis.ts";
@@ -51,11 +52,18 @@ const PatternSchema = z
   .meta({ id: "Pattern" });
 const RecommendationSchema = z
   .object({
+    id: z.string().describe("stable for the same finding on the same version; what .../apply takes"),
     kind: z.string(),
     protocol: z.string(),
     step: z.string().optional(),
     message: z.string(),
+    statement: z.string().describe("what the figures say, in one line"),
     evidence: z.record(z.string(), z.unknown()),
+    patch: z
+      .array(z.record(z.string(), z.unknown()))
+      .nullable()
+      .describe("an RFC 6902 JSON Patch against `version`; null when the change needs a person"),
+    version: z.number().int().nullable().describe("the document version the patch is against"),
   })
   .meta({ id: "Recommendation" });
 
@@ -153,79 +161,88 @@ export function windowOf(
   return { from: `${fromDay}T00:00:00.000Z`, to: new Date(now).toISOString(), days, fromDay, toDay };
 }
 
+async function documentOf(
+  loader: DocumentLoader,
+  tenant: string,
+  name: string,
+  version?: number,
+): Promise<LoadedDocument | undefined> {
+  try {
+    return await (version === undefined
+      ? loader.load(tenant, name)
+      : loader.loadVersion(tenant, name, version));
+  } catch (error) {
+    if (isMovaError(error, "not_found", "invalid_document")) return undefined;
+    throw error;
+  }
+}
+
+/** The protocol's report over the window, and the fields every answer about it starts with. */
+export async function protocolReport(
+  deps: ApiDeps,
+  loader: DocumentLoader,
+  request: ApiRequest<unknown, { window?: number; version?: number }>,
+): Promise<{
+  report: ProtocolReport | undefined;
+  head: z.infer<typeof ProtocolWindow>;
+  versions: Array<z.infer<typeof VersionSummary>>;
+  recommendations: ActionableRecommendation[];
+}> {
+  const { name, protocol } = request.params as { name: string; protocol: string };
+  const version = request.query.version;
+  const window = windowOf(request.query.window ?? DEFAULT_WINDOW_DAYS, deps.clock.now());
+  const [loaded, stored] = await Promise.all([
+    documentOf(loader, request.tenant, name, version),
+    deps.analysis!.patterns.readWindow(
+      { tenant: request.tenant, document: name, protocol, version },
+      window.fromDay,
+      window.toDay,
+    ),
+  ]);
+  const document = loaded?.parsed;
+  if (!stored && !document) throw notFound(`document "${name}"`);
+  if (!stored && document && !document.protocols.some((p) => p.name === protocol)) {
+    throw notFound(`protocol "${protocol}" of document "${name}"`);
+  }
+  const prices = deps.analysis!.prices;
+  const report: AnalysisReport | undefined = stored
+    ? reportFromAggregates([stored.aggregate], () => document, {
+        now: new Date(deps.clock.now()),
+        window: { from: window.from, to: window.to, days: window.days },
+        prices,
+      })
+    : undefined;
+  const versions = (stored?.versions ?? []).map((aggregate) => {
+    const statistics = computeStatistics(aggregate, undefined, prices);
+    return {
+      version: aggregate.version ?? 0,
+      executions: statistics.total,
+      completionRate: statistics.completionRate,
+      successRate: statistics.quality.successRate,
+      costPerRun: statistics.cost.costPerRun,
+    };
+  });
+  return {
+    report: report?.protocols[0],
+    head: {
+      document: name,
+      protocol,
+      version: version ?? null,
+      window: { from: window.from, to: window.to, days: window.days },
+      daysWithData: stored?.days ?? 0,
+    },
+    versions,
+    recommendations: actionable(
+      report?.protocols[0]?.recommendations ?? [],
+      loaded?.stored.source,
+      loaded?.stored.version ?? null,
+    ),
+  };
+}
+
 export function analysisRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpec[] {
   const analysis = deps.analysis;
   if (!analysis) return [];
-
-  async function documentOf(
-    tenant: string,
-    name: string,
-    version?: number,
-  ): Promise<MovaDocument | undefined> {
-    try {
-      return (
-        await (version === undefined ? loader.load(tenant, name) : loader.loadVersion(tenant, name, version))
-      ).parsed;
-    } catch (error) {
-      if (isMovaError(error, "not_found", "invalid_document")) return undefined;
-      throw error;
-    }
-  }
-
-  /** The protocol's report over the window, and the fields every answer about it starts with. */
-  async function protocolReport(
-    request: ApiRequest<unknown, { window?: number; version?: number }>,
-  ): Promise<{
-    report: ProtocolReport | undefined;
-    head: z.infer<typeof ProtocolWindow>;
-    versions: Array<z.infer<typeof VersionSummary>>;
-  }> {
-    const { name, protocol } = request.params as { name: string; protocol: string };
-    const version = request.query.version;
-    const window = windowOf(request.query.window ?? DEFAULT_WINDOW_DAYS, deps.clock.now());
-    const [document, stored] = await Promise.all([
-      documentOf(request.tenant, name, version),
-      analysis!.patterns.readWindow(
-        { tenant: request.tenant, document: name, protocol, version },
-        window.fromDay,
-        window.toDay,
-      ),
-    ]);
-    if (!stored && !document) throw notFound(`document "${name}"`);
-    if (!stored && document && !document.protocols.some((p) => p.name === protocol)) {
-      throw notFound(`protocol "${protocol}" of document "${name}"`);
-    }
-    const prices = analysis!.prices;
-    const report: AnalysisReport | undefined = stored
-      ? reportFromAggregates([stored.aggregate], () => document, {
-          now: new Date(deps.clock.now()),
-          window: { from: window.from, to: window.to, days: window.days },
-          prices,
-        })
-      : undefined;
-    const versions = (stored?.versions ?? []).map((aggregate) => {
-      const statistics = computeStatistics(aggregate, undefined, prices);
-      return {
-        version: aggregate.version ?? 0,
-        executions: statistics.total,
-        completionRate: statistics.completionRate,
-        successRate: statistics.quality.successRate,
-        costPerRun: statistics.cost.costPerRun,
-      };
-    });
-    return {
-      report: report?.protocols[0],
-      head: {
-        document: name,
-        protocol,
-        version: version ?? null,
-        window: publicWindow(window),
-        daysWithData: stored?.days ?? 0,
-      },
-      versions,
-    };
-  }
-
   const publicWindow = (w: ReturnType<typeof windowOf>) => ({ from: w.from, to: w.to, days: w.days });
   const protocolParams = { name: DocumentName, protocol: ProtocolName };
 
@@ -249,7 +266,7 @@ export function analysisRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpec
         },
       },
       async handle(request: ApiRequest<unknown, z.infer<typeof PatternsQuery>>) {
-        const { report, head, versions } = await protocolReport(request);
+        const { report, head, versions } = await protocolReport(deps, loader, request);
         const type: PatternType | undefined = request.query.type;
         const patterns = (report?.patterns ?? []).filter((p) => type === undefined || p.type === type);
         return {
@@ -277,8 +294,8 @@ export function analysisRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpec
         },
       },
       async handle(request: ApiRequest<unknown, z.infer<typeof RecommendationsQuery>>) {
-        const { report, head } = await protocolReport(request);
-        return { status: 200, body: { ...head, recommendations: report?.recommendations ?? [] } };
+        const { head, recommendations } = await protocolReport(deps, loader, request);
+        return { status: 200, body: { ...head, recommendations } };
       },
     },
     {

@@ -225,6 +225,82 @@ describe("feedback", () => {
   });
 });
 
+describe("recommendations become versions", () => {
+  it("carry a JSON Patch and a statement; applying one makes the next version, once", async () => {
+    api.tools.route("GET", "/flaky", { status: 503, body: { error: "busy" } });
+    const flaky = {
+      version: "2.2",
+      protocols: [
+        {
+          name: "fetch",
+          steps: [
+            { id: "call", action: "tool_api", tool_api_id: "flaky", output: "result" },
+            { id: "end", action: "end" },
+          ],
+        },
+      ],
+      tools: [{ id: "flaky", endpoint: `${api.tools.url}/flaky`, method: "GET" }],
+    };
+    expect((await api.call("PUT", "/documents/flaky", { body: flaky })).status).toBe(201);
+    for (let i = 0; i < 12; i++) {
+      const response = await api.call("POST", "/executions", {
+        body: { document: "flaky", protocol: "fetch" },
+      });
+      expect(response.body.status).toBe("failed");
+    }
+    const listed = await eventually(
+      () => api.call("GET", "/documents/flaky/protocols/fetch/recommendations?version=1"),
+      (r) => r.body?.recommendations?.some((x: { kind: string }) => x.kind === "failing_step"),
+    );
+    const recommendation = listed.body.recommendations.find(
+      (x: { kind: string }) => x.kind === "failing_step",
+    );
+    expect(recommendation).toMatchObject({
+      step: "call",
+      version: 1,
+      statement: expect.stringMatching(/^Step "call" fails in 100%/),
+    });
+    expect(recommendation.patch).toEqual([
+      { op: "test", path: "/protocols/0/steps/0", value: flaky.protocols[0]!.steps[0] },
+      { op: "add", path: "/protocols/0/steps/0/retry", value: { attempts: 3, backoff_ms: 200 } },
+    ]);
+
+    const applied = await api.call(
+      "POST",
+      `/documents/flaky/protocols/fetch/recommendations/${recommendation.id}/apply`,
+      { body: { version: 1 } },
+    );
+    expect(applied.status).toBe(201);
+    expect(applied.body).toMatchObject({ version: 2, previousVersion: 1 });
+    const v2 = await api.call("GET", "/documents/flaky/versions/2");
+    expect(v2.body.document.protocols[0].steps[0].retry).toEqual({ attempts: 3, backoff_ms: 200 });
+
+    // The step changed since: the same patch no longer applies, and nothing changes.
+    const again = await api.call(
+      "POST",
+      `/documents/flaky/protocols/fetch/recommendations/${recommendation.id}/apply`,
+      { body: { version: 1 } },
+    );
+    expect(again.status).toBe(409);
+    expect(again.body.error.code).toBe("patch_conflict");
+    expect((await api.call("GET", "/documents/flaky/versions")).body.items).toHaveLength(2);
+    const unknown = await api.call(
+      "POST",
+      "/documents/flaky/protocols/fetch/recommendations/rec_0000000000000000/apply",
+      {
+        body: {},
+      },
+    );
+    expect(unknown.status).toBe(404);
+    const otherTenant = await api.call(
+      "POST",
+      `/documents/flaky/protocols/fetch/recommendations/${recommendation.id}/apply`,
+      { body: { version: 1 }, key: api.acmeKey },
+    );
+    expect(otherTenant.status).toBe(404);
+  });
+});
+
 describe("sessions", () => {
   it("stay on the version they started with", async () => {
     const session = await api.call("POST", "/sessions", { body: { document: "qa", userId: "u9" } });
