@@ -408,6 +408,41 @@ export interface SpendCounter {
   add(tenant: string, month: string, usd: number): Promise<{ before: number; after: number }>;
 }
 
+/** How new sessions and executions of a document are split between its versions. */
+export interface DocumentRouting {
+  /** Version → share in percent (the shares add up to 100). */
+  weights: Record<string, number>;
+  /** Bumped on each write (a rollback writes only over the routing it judged). */
+  revision: number;
+  updatedAt: string;
+  /** Set when the split returned to the base by itself. */
+  rolledBack?: {
+    at: string;
+    /** The candidate that was found worse, and the split it had. */
+    candidate: number;
+    base: number;
+    previousWeights: Record<string, number>;
+    protocol: string;
+    measure: string;
+    pValue: number | null;
+    reason: string;
+  };
+}
+
+export interface RoutingStore {
+  get(tenant: string, document: string): Promise<DocumentRouting | undefined>;
+  /**
+   * Writes the routing when the stored revision is still `expectedRevision` (0: none stored);
+   * false when it changed.
+   */
+  put(
+    tenant: string,
+    document: string,
+    routing: Omit<DocumentRouting, "revision">,
+    expectedRevision: number,
+  ): Promise<boolean>;
+}
+
 export const ANALYSIS_RUN_STATUSES = ["queued", "running", "succeeded", "failed"] as const;
 export type AnalysisRunStatus = (typeof ANALYSIS_RUN_STATUSES)[number];
 

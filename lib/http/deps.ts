@@ -1,6 +1,6 @@
 /** What the API handler needs: the stores, the engine's ports and the settings. Tests and the local stack inject these. */
 import type { Config } from "../config.ts";
-import type { SessionStore } from "../ports.ts";
+import type { RoutingStore, SessionStore } from "../ports.ts";
 import type { RuntimeDeps } from "../services/runtime-deps.ts";
 import type { AnalysisRun, AnalysisRunStore } from "../ports.ts";
 import type { PatternStore, ScoreStore } from "../ports.ts";
@@ -18,6 +18,8 @@ export interface ApiDeps extends RuntimeDeps {
     | "SESSION_TTL_SECONDS"
   >;
   sessions: SessionStore;
+  /** The documents' traffic splits; absent: new sessions and executions take the latest version. */
+  routing?: RoutingStore;
   /** The patterns, recommendations and analysis-run routes; absent: those routes are not served. */
   analysis?: ApiAnalysisDeps;
 }

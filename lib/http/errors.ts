@@ -24,6 +24,7 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   idempotency_in_progress: 409,
   run_conflict: 409,
   patch_conflict: 409,
+  routing_conflict: 409,
   payload_too_large: 413,
   invalid_document: 422,
   unknown_protocol: 422,
@@ -31,6 +32,7 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   idempotency_key_reused: 422,
   state_too_large: 422,
   recommendation_not_applicable: 422,
+  unknown_version: 422,
   analysis_runs_unavailable: 503,
 };
 

@@ -4,9 +4,7 @@
  * says which test each measure uses), over a window of days.
  */
 import * as z from "zod";
-import { type AggregateKey, createAggregate } from "../analysis/aggregate.ts";
-import { type MeasureComparison, type Verdict, compareVersions } from "../analysis/compare.ts";
-import { emptyMoments } from "../analysis/scores.ts";
+import { compareStoredVersions } from "../services/version-comparison.ts";
 import { invalidRequest, notFound } from "../errors.ts";
 import type { ApiDeps } from "./deps.ts";
 import { DEFAULT_WINDOW_DAYS, ProtocolName, WindowDays, windowOf } from "./routes-analysis.ts";
@@ -45,46 +43,6 @@ const CompareResponse = z
   })
   .meta({ id: "VersionComparison" });
 
-const QUALITY_MEASURES = new Set(["success_rate", "completion_rate", "feedback", "evaluator_score"]);
-
-export function overallVerdict(measures: readonly MeasureComparison[]): Verdict {
-  const quality = measures.filter((m) => QUALITY_MEASURES.has(m.measure));
-  if (quality.some((m) => m.verdict === "worse")) return "worse";
-  return quality.some((m) => m.verdict === "better") ? "better" : "inconclusive";
-}
-
-/** The comparison of two versions over a window of days, from the stored aggregates and scores. */
-export async function compareStored(
-  deps: ApiDeps,
-  key: AggregateKey,
-  base: number,
-  candidate: number,
-  windowDays: number,
-): Promise<
-  { measures: MeasureComparison[]; verdict: Verdict; window: ReturnType<typeof windowOf> } | undefined
-> {
-  const analysis = deps.analysis!;
-  const window = windowOf(windowDays, deps.clock.now());
-  const protocolKey = { tenant: key.tenant, document: key.document, protocol: key.protocol };
-  const [stored, scores] = await Promise.all([
-    analysis.patterns.readWindow(protocolKey, window.fromDay, window.toDay),
-    analysis.scores
-      ? analysis.scores.summarize(protocolKey, window.fromDay, window.toDay)
-      : Promise.resolve([]),
-  ]);
-  if (!stored && scores.length === 0) return undefined;
-  const side = (version: number) => ({
-    aggregate:
-      stored?.versions.find((a) => a.version === version) ?? createAggregate({ ...protocolKey, version }),
-    feedback: scores.find((s) => s.version === version)?.feedback ?? emptyMoments(),
-    evaluator: scores.find((s) => s.version === version)?.evaluator ?? emptyMoments(),
-  });
-  const measures = compareVersions(side(base), side(candidate), {
-    ...(analysis.prices ? { prices: analysis.prices } : {}),
-  });
-  return { measures, verdict: overallVerdict(measures), window };
-}
-
 export function compareRoutes(deps: ApiDeps): RouteSpec[] {
   if (!deps.analysis) return [];
   return [
@@ -106,32 +64,20 @@ export function compareRoutes(deps: ApiDeps): RouteSpec[] {
         const { base, candidate } = request.query;
         if (base === candidate) throw invalidRequest("base and candidate must be different versions");
         const days = request.query.window ?? DEFAULT_WINDOW_DAYS;
-        const result = await compareStored(
-          deps,
+        const window = windowOf(days, deps.clock.now());
+        const analysis = deps.analysis!;
+        const result = await compareStoredVersions(
+          { patterns: analysis.patterns, scores: analysis.scores, prices: analysis.prices },
           { tenant: request.tenant, document: name, protocol },
           base,
           candidate,
-          days,
+          window,
         );
-        if (!result) {
+        if (!result.hasData) {
           const document = await deps.documents.get(request.tenant, name);
           if (!document) throw notFound(`document "${name}"`);
         }
-        const window = result?.window ?? windowOf(days, deps.clock.now());
-        const measures =
-          result?.measures ??
-          compareVersions(
-            {
-              aggregate: createAggregate({ tenant: request.tenant, document: name, protocol }),
-              feedback: emptyMoments(),
-              evaluator: emptyMoments(),
-            },
-            {
-              aggregate: createAggregate({ tenant: request.tenant, document: name, protocol }),
-              feedback: emptyMoments(),
-              evaluator: emptyMoments(),
-            },
-          );
+        const { measures } = result;
         return {
           status: 200,
           body: {
@@ -140,7 +86,7 @@ export function compareRoutes(deps: ApiDeps): RouteSpec[] {
             base,
             candidate,
             window: { from: window.from, to: window.to, days: window.days },
-            verdict: result?.verdict ?? "inconclusive",
+            verdict: result.verdict,
             measures,
           },
         };

@@ -5,6 +5,7 @@ import type { RouteSpec } from "./route.ts";
 import { compareRoutes } from "./routes-compare.ts";
 import { feedbackRoutes } from "./routes-feedback.ts";
 import { recommendationRoutes } from "./routes-recommendations.ts";
+import { routingRoutes } from "./routes-routing.ts";
 import { usageRoutes } from "./routes-usage.ts";
 import { versionRoutes } from "./routes-versions.ts";
 
@@ -15,5 +16,6 @@ export function learningRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpec
     ...compareRoutes(deps),
     ...usageRoutes(deps),
     ...recommendationRoutes(deps, loader),
+    ...routingRoutes(deps),
   ];
 }

@@ -15,6 +15,7 @@ import type { AnalysisRunStore } from "../ports.ts";
 import type { AnalysisHistoryStore } from "../ports.ts";
 import type { PatternStore } from "../ports.ts";
 import { type BudgetDeps, type EventOutcome, processExecutionEvents } from "./analysis-ingest.ts";
+import type { RollbackDeps } from "./traffic-split.ts";
 import type { AnalysisRunFigures } from "../ports.ts";
 import { AnalysisRunMessageSchema, executeAnalysisRun, runBatchAnalysis } from "./batch-analysis.ts";
 import { MovaError } from "../errors.ts";
@@ -31,6 +32,8 @@ export interface AnalysisDeps {
   settleMs?: number;
   /** The monthly budgets (see analysis-ingest.ts). */
   budget?: BudgetDeps;
+  /** The traffic splits' automatic rollback (see traffic-split.ts). */
+  rollback?: RollbackDeps;
 }
 
 export type SqsHandler = (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse>;

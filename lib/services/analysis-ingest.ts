@@ -22,6 +22,7 @@ import { ExecutionEventSchema } from "../core/execution-event.ts";
 import type { ExecutionRecord } from "../core/execution-record.ts";
 import type { DayBucketKey, PatternStore, SpendCounter } from "../ports.ts";
 import { type PriceTable, costOf, priceOf } from "../analysis/cost.ts";
+import { type RollbackDeps, checkRollback } from "./traffic-split.ts";
 import { dayOf } from "../analysis/time.ts";
 import { MovaError } from "../errors.ts";
 
@@ -48,6 +49,8 @@ export interface BudgetDeps {
 interface AnalysisServiceDeps {
   patterns: PatternStore;
   budget?: BudgetDeps;
+  /** The traffic splits: judged after each merge of a split document (traffic-split.ts). */
+  rollback?: RollbackDeps;
   metrics?: Metrics;
   logger?: Logger;
   /** Epoch ms; `Date.now` by default. */
@@ -198,6 +201,11 @@ async function writeGroup(
     return out;
   }
   if (deps.budget) await addSpend(group.key, delta, deps.budget, deps, now);
+  if (deps.rollback) {
+    await checkRollback(deps.rollback, group.key.tenant, group.key.document, group.key.protocol).catch(
+      (error: unknown) => deps.logger?.error("traffic split not judged", { error: String(error) }),
+    );
+  }
   const at = now();
   for (const executionId of claimed) {
     const messageId = byExecution.get(executionId)!;

@@ -9,6 +9,8 @@ import { createDynamoAnalysisRunStore } from "../adapters/dynamodb/analysis-run-
 import { createDynamoHistoryStore } from "../adapters/dynamodb/history-store.ts";
 import { createDynamoPatternStore } from "../adapters/dynamodb/pattern-store.ts";
 import { createDynamoSpendCounter } from "../adapters/dynamodb/budget-counter.ts";
+import { createDynamoRoutingStore } from "../adapters/dynamodb/routing-store.ts";
+import { createDynamoScoreStore } from "../adapters/dynamodb/score-store.ts";
 import type { Config } from "../config.ts";
 import type { AnalysisDeps } from "../services/analysis-handlers.ts";
 
@@ -17,6 +19,7 @@ export function buildAnalysisDeps(
   options: { env?: NodeJS.ProcessEnv; logger?: Logger; metrics?: Metrics; serviceName?: string } = {},
 ): AnalysisDeps {
   const dynamo = createDynamoDbClient(config, { env: options.env ?? process.env });
+  const patterns = createDynamoPatternStore({ client: dynamo, table: config.PATTERNS_TABLE });
   return {
     config,
     history: createDynamoHistoryStore({
@@ -25,7 +28,7 @@ export function buildAnalysisDeps(
       retentionDays: config.HISTORY_RETENTION_DAYS,
       outputMaxBytes: config.HISTORY_OUTPUT_MAX_BYTES,
     }),
-    patterns: createDynamoPatternStore({ client: dynamo, table: config.PATTERNS_TABLE }),
+    patterns,
     runs: createDynamoAnalysisRunStore({ client: dynamo, table: config.PATTERNS_TABLE }),
     logger:
       options.logger ??
@@ -38,6 +41,13 @@ export function buildAnalysisDeps(
       spend: createDynamoSpendCounter({ client: dynamo, table: config.PATTERNS_TABLE }),
       prices: config.MODEL_PRICES,
       budgets: config.TENANT_MONTHLY_BUDGETS,
+    },
+    rollback: {
+      routing: createDynamoRoutingStore({ client: dynamo, table: config.DOCUMENTS_TABLE }),
+      patterns,
+      scores: createDynamoScoreStore({ client: dynamo, table: config.PATTERNS_TABLE }),
+      prices: config.MODEL_PRICES,
+      now: Date.now,
     },
   };
 }

@@ -315,3 +315,42 @@ describe("sessions", () => {
     expect(record.body.steps[0].prompt).toMatch(/^Tell /);
   });
 });
+
+describe("traffic split", () => {
+  it("refuses shares that do not add up to 100 and versions never stored", async () => {
+    expect(
+      (await api.call("PUT", "/documents/qa/routing", { body: { weights: { "1": 60, "2": 30 } } })).status,
+    ).toBe(400);
+    const unknown = await api.call("PUT", "/documents/qa/routing", {
+      body: { weights: { "1": 50, "9": 50 } },
+    });
+    expect(unknown.status).toBe(422);
+    expect(unknown.body.error.code).toBe("unknown_version");
+    expect((await api.call("GET", "/documents/qa/routing")).status).toBe(404);
+  });
+
+  it("keeps a user on one version, and returns to the base by itself when the candidate is worse", async () => {
+    const put = await api.call("PUT", "/documents/qa/routing", { body: { weights: { "1": 50, "2": 50 } } });
+    expect(put.status).toBe(200);
+    expect(put.body).toMatchObject({ base: 1, candidates: [2], weights: { "1": 50, "2": 50 } });
+    const versionsOf = async (userId: string) => {
+      const session = await api.call("POST", "/sessions", { body: { document: "qa", userId } });
+      return (await api.call("GET", `/sessions/${session.body.sessionId}`)).body.documentVersion as number;
+    };
+    const first = await versionsOf("ada");
+    expect([1, 2]).toContain(first);
+    expect(await versionsOf("ada")).toBe(first);
+
+    // The next merges judge the split: version 2 succeeds in a third of its runs, version 1 in all.
+    for (let i = 0; i < 4; i++) await run("good");
+    const routing = await eventually(
+      () => api.call("GET", "/documents/qa/routing"),
+      (r) => r.body?.rolledBack !== undefined,
+    );
+    expect(routing.body).toMatchObject({ weights: { "1": 100 }, base: 1, candidates: [] });
+    expect(routing.body.rolledBack).toMatchObject({ candidate: 2, base: 1, measure: "success_rate" });
+    expect(routing.body.rolledBack.reason).toContain("version 2 is worse than version 1 on success_rate");
+    // Every new session now takes the base.
+    expect(await versionsOf("grace")).toBe(1);
+  });
+});
