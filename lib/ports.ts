@@ -222,6 +222,8 @@ export interface LlmRequest {
   temperature?: number;
   maxTokens?: number;
   timeoutMs?: number;
+  /** Structured output: the answer is JSON matching this JSON Schema (OpenAI `json_schema`, strict). */
+  responseFormat?: { name: string; schema: Record<string, unknown> };
 }
 
 export interface LlmResponse {

@@ -227,6 +227,18 @@ export const Contract = z.object({
 });
 export type Contract = z.infer<typeof Contract>;
 
+/** extension: an LLM judge of completed runs, run by the analysis on a stable sample. */
+export const Evaluator = z.object({
+  id: z.string().min(1).max(64),
+  /** The protocols judged; all when absent. */
+  protocols: z.array(z.string().min(1)).optional(),
+  rubric: z.string().min(1).max(4000),
+  model: z.string().min(1).optional(),
+  /** The share of completed runs judged, chosen by the execution id. */
+  sample: z.number().min(0).max(1).default(1),
+});
+export type Evaluator = z.infer<typeof Evaluator>;
+
 export const MovaDocument = z.object({
   /** YAML reads `version: 2.2` as a number; both spellings mean the same version. */
   version: z.union([
@@ -239,6 +251,7 @@ export const MovaDocument = z.object({
   instructions: z.array(Instruction).default([]),
   profiles: z.array(Profile).default([]),
   contracts: z.array(Contract).default([]),
+  evaluators: z.array(Evaluator).default([]),
 });
 export type MovaDocument = z.infer<typeof MovaDocument>;
 /** A document as written, before defaults are filled in. */

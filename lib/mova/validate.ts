@@ -15,6 +15,7 @@ import {
   CONDITION_OPERATORS,
   Condition,
   Contract,
+  Evaluator,
   HTTP_METHODS,
   Instruction,
   Intent,
@@ -170,7 +171,15 @@ function describeZodIssue(issue: ZodIssue): string {
 
 const ProtocolShell = Protocol.omit({ steps: true });
 const PARALLEL_BRANCH_ACTIONS = new Set<string>(["prompt", "tool_api"]);
-const SECTION_KEYS = ["intents", "protocols", "tools", "instructions", "profiles", "contracts"] as const;
+const SECTION_KEYS = [
+  "intents",
+  "protocols",
+  "tools",
+  "instructions",
+  "profiles",
+  "contracts",
+  "evaluators",
+] as const;
 
 interface StepInfo {
   index: number;
@@ -242,6 +251,7 @@ class Validator {
     this.checkSimpleSection(sections.instructions, "instructions", Instruction, "instruction", "id");
     this.checkSimpleSection(sections.profiles, "profiles", Profile, "profile", "user_id");
     this.checkSimpleSection(sections.contracts, "contracts", Contract, "contract", "contract_id");
+    this.checkSimpleSection(sections.evaluators, "evaluators", Evaluator, "evaluator", "id");
     this.checkStepReferences(sections.tools, sections.instructions);
     this.checkIntentReferences(sections.intents);
     this.checkFlows();

@@ -16,6 +16,7 @@ import type { AnalysisHistoryStore } from "../ports.ts";
 import type { PatternStore } from "../ports.ts";
 import { type BudgetDeps, type EventOutcome, processExecutionEvents } from "./analysis-ingest.ts";
 import type { RollbackDeps } from "./traffic-split.ts";
+import type { EvaluatorDeps } from "./evaluators.ts";
 import type { AnalysisRunFigures } from "../ports.ts";
 import { AnalysisRunMessageSchema, executeAnalysisRun, runBatchAnalysis } from "./batch-analysis.ts";
 import { MovaError } from "../errors.ts";
@@ -34,6 +35,8 @@ export interface AnalysisDeps {
   budget?: BudgetDeps;
   /** The traffic splits' automatic rollback (see traffic-split.ts). */
   rollback?: RollbackDeps;
+  /** The evaluators, judging the runs the analysis counts (see evaluators.ts). */
+  evaluators?: EvaluatorDeps;
 }
 
 export type SqsHandler = (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse>;

@@ -23,6 +23,7 @@ import type { ExecutionRecord } from "../core/execution-record.ts";
 import type { DayBucketKey, PatternStore, SpendCounter } from "../ports.ts";
 import { type PriceTable, costOf, priceOf } from "../analysis/cost.ts";
 import { type RollbackDeps, checkRollback } from "./traffic-split.ts";
+import { type EvaluatorDeps, judgeExecutions } from "./evaluators.ts";
 import { dayOf } from "../analysis/time.ts";
 import { MovaError } from "../errors.ts";
 
@@ -51,6 +52,8 @@ interface AnalysisServiceDeps {
   budget?: BudgetDeps;
   /** The traffic splits: judged after each merge of a split document (traffic-split.ts). */
   rollback?: RollbackDeps;
+  /** The evaluators: the runs a merge counted are judged after it (evaluators.ts). */
+  evaluators?: EvaluatorDeps;
   metrics?: Metrics;
   logger?: Logger;
   /** Epoch ms; `Date.now` by default. */
@@ -201,6 +204,13 @@ async function writeGroup(
     return out;
   }
   if (deps.budget) await addSpend(group.key, delta, deps.budget, deps, now);
+  if (deps.evaluators) {
+    // Only the executions this merge counted: a redelivered message is not judged again.
+    const counted = claimed.map((executionId) => group.records.get(byExecution.get(executionId)!)!);
+    await judgeExecutions(counted, deps.evaluators).catch((error: unknown) =>
+      deps.logger?.error("runs not judged", { error: String(error) }),
+    );
+  }
   if (deps.rollback) {
     await checkRollback(deps.rollback, group.key.tenant, group.key.document, group.key.protocol).catch(
       (error: unknown) => deps.logger?.error("traffic split not judged", { error: String(error) }),

@@ -11,6 +11,9 @@ import { createDynamoPatternStore } from "../adapters/dynamodb/pattern-store.ts"
 import { createDynamoSpendCounter } from "../adapters/dynamodb/budget-counter.ts";
 import { createDynamoRoutingStore } from "../adapters/dynamodb/routing-store.ts";
 import { createDynamoScoreStore } from "../adapters/dynamodb/score-store.ts";
+import { createDynamoDocumentStore } from "../adapters/dynamodb/document-store.ts";
+import { createLlm } from "../adapters/llm/create-llm.ts";
+import { createDocumentLoader } from "../services/document-loader.ts";
 import type { Config } from "../config.ts";
 import type { AnalysisDeps } from "../services/analysis-handlers.ts";
 
@@ -20,6 +23,7 @@ export function buildAnalysisDeps(
 ): AnalysisDeps {
   const dynamo = createDynamoDbClient(config, { env: options.env ?? process.env });
   const patterns = createDynamoPatternStore({ client: dynamo, table: config.PATTERNS_TABLE });
+  const scores = createDynamoScoreStore({ client: dynamo, table: config.PATTERNS_TABLE });
   return {
     config,
     history: createDynamoHistoryStore({
@@ -45,8 +49,16 @@ export function buildAnalysisDeps(
     rollback: {
       routing: createDynamoRoutingStore({ client: dynamo, table: config.DOCUMENTS_TABLE }),
       patterns,
-      scores: createDynamoScoreStore({ client: dynamo, table: config.PATTERNS_TABLE }),
+      scores,
       prices: config.MODEL_PRICES,
+      now: Date.now,
+    },
+    evaluators: {
+      llm: createLlm(config),
+      loader: createDocumentLoader(
+        createDynamoDocumentStore({ client: dynamo, table: config.DOCUMENTS_TABLE }),
+      ),
+      scores,
       now: Date.now,
     },
   };
