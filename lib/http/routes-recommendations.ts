@@ -24,6 +24,13 @@ const ApplyRequest = z
       .optional()
       .describe("the version the recommendation was computed from (default: the latest)"),
     window: WindowDays,
+    canary: z
+      .number()
+      .int()
+      .min(1)
+      .max(99)
+      .optional()
+      .describe("send this percent of new sessions and executions to the new version (a traffic split)"),
   })
   .meta({ id: "ApplyRecommendationRequest" });
 
@@ -36,6 +43,8 @@ const ApplyResponse = z
     hash: z.string(),
     changes: z.array(z.string()),
     warnings: z.array(z.unknown()),
+    /** With `canary`: the traffic split set. */
+    weights: z.record(z.string(), z.number()).optional(),
   })
   .meta({ id: "ApplyRecommendationResponse" });
 
@@ -66,7 +75,10 @@ export function recommendationRoutes(deps: ApiDeps, loader: DocumentLoader): Rou
       async handle(request: ApiRequest<z.infer<typeof ApplyRequest>>) {
         const { name } = request.params as { name: string };
         const id = request.params.id as string;
-        const { version, window } = request.body;
+        const { version, window, canary } = request.body;
+        if (canary !== undefined && !deps.routing) {
+          throw new MovaError("invalid_request", "no traffic split store is configured for `canary`");
+        }
         const { recommendations } = await protocolReport(deps, loader, {
           ...request,
           query: {
@@ -99,6 +111,19 @@ export function recommendationRoutes(deps: ApiDeps, loader: DocumentLoader): Rou
           });
         }
         const stored = await deps.documents.put(request.tenant, name, patched.document);
+        let weights: Record<string, number> | undefined;
+        if (canary !== undefined && deps.routing && stored.version !== latest.version) {
+          const current = await deps.routing.get(request.tenant, name);
+          weights = { [String(latest.version)]: 100 - canary, [String(stored.version)]: canary };
+          const split = { weights, updatedAt: new Date(deps.clock.now()).toISOString() };
+          if (!(await deps.routing.put(request.tenant, name, split, current?.revision ?? 0))) {
+            // The version stands; only the split lost a race.
+            throw new MovaError(
+              "routing_conflict",
+              `version ${stored.version} was stored, but the split changed meanwhile: set it with PUT /documents/${name}/routing`,
+            );
+          }
+        }
         request.logger.info("recommendation applied", {
           document: name,
           recommendation: id,
@@ -114,6 +139,7 @@ export function recommendationRoutes(deps: ApiDeps, loader: DocumentLoader): Rou
             hash: stored.hash,
             changes: describePatch(recommendation.patch),
             warnings: validation.warnings,
+            ...(weights ? { weights } : {}),
           },
         };
       },

@@ -268,10 +268,14 @@ describe("recommendations become versions", () => {
     const applied = await api.call(
       "POST",
       `/documents/flaky/protocols/fetch/recommendations/${recommendation.id}/apply`,
-      { body: { version: 1 } },
+      { body: { version: 1, canary: 10 } },
     );
     expect(applied.status).toBe(201);
-    expect(applied.body).toMatchObject({ version: 2, previousVersion: 1 });
+    expect(applied.body).toMatchObject({ version: 2, previousVersion: 1, weights: { "1": 90, "2": 10 } });
+    expect((await api.call("GET", "/documents/flaky/routing")).body).toMatchObject({
+      base: 1,
+      candidates: [2],
+    });
     const v2 = await api.call("GET", "/documents/flaky/versions/2");
     expect(v2.body.document.protocols[0].steps[0].retry).toEqual({ attempts: 3, backoff_ms: 200 });
 
