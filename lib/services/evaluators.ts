@@ -82,12 +82,23 @@ export async function judgeExecutions(
   deps: EvaluatorDeps,
 ): Promise<JudgeFigures> {
   const figures: JudgeFigures = { judged: 0, failed: 0 };
+  // The offline model cannot judge: no document is read for nothing.
+  if (deps.llm.offline) return figures;
+  /** Each document version's evaluators, read once per call (a batch holds few versions). */
+  const byVersion = new Map<string, Promise<Evaluator[]>>();
   for (const record of records) {
     if (record.status !== "completed") continue;
     let evaluators: Evaluator[];
     try {
-      const loaded = await deps.loader.loadVersion(record.tenant, record.document, record.documentVersion);
-      evaluators = (loaded.parsed.evaluators ?? []).filter(
+      const key = `${record.tenant}\u0000${record.document}\u0000${record.documentVersion}`;
+      let all = byVersion.get(key);
+      if (!all) {
+        all = deps.loader
+          .loadVersion(record.tenant, record.document, record.documentVersion)
+          .then((loaded) => loaded.parsed.evaluators ?? []);
+        byVersion.set(key, all);
+      }
+      evaluators = (await all).filter(
         (e) =>
           (e.protocols === undefined || e.protocols.includes(record.protocol)) &&
           inSample(record.executionId, e),
