@@ -17,6 +17,30 @@ const csv = z
 
 const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
 
+/** A JSON object in one variable, checked against `schema`; `{}` when unset. */
+const jsonObject = <T extends z.ZodType>(schema: T) =>
+  z
+    .string()
+    .optional()
+    .transform((value, context): z.infer<T> => {
+      if (value === undefined || value.trim() === "") return schema.parse({});
+      let json: unknown;
+      try {
+        json = JSON.parse(value);
+      } catch {
+        context.addIssue({ code: "custom", message: "not JSON" });
+        return z.NEVER;
+      }
+      const parsed = schema.safeParse(json);
+      if (!parsed.success) {
+        context.addIssue({ code: "custom", message: parsed.error.issues[0]?.message ?? "invalid" });
+        return z.NEVER;
+      }
+      return parsed.data;
+    });
+
+const Price = z.strictObject({ input: z.number().min(0), output: z.number().min(0) });
+
 const ConfigSchema = z.object({
   // LLM
   LLM_API_KEY: z.string().optional(),
@@ -65,6 +89,13 @@ const ConfigSchema = z.object({
   /** The local stack's batch-analysis timer (deployed, the EventBridge schedule decides). Default daily. */
   ANALYSIS_SCHEDULE_INTERVAL_MS: int(86_400_000, 1_000),
   LOG_LEVEL: z.string().default("INFO"),
+  /**
+   * The price table: `{"<model>": {"input": <USD per million prompt tokens>, "output": <USD per
+   * million completion tokens>}}`. A model not in it has no cost (shown as unknown, not zero).
+   */
+  MODEL_PRICES: jsonObject(z.record(z.string().min(1), Price)),
+  /** Monthly budgets in US dollars: `{"<tenant>": 100}`; crossing one emits the `BudgetExceeded` metric. */
+  TENANT_MONTHLY_BUDGETS: jsonObject(z.record(z.string().min(1), z.number().min(0))),
 });
 
 export type Config = z.infer<typeof ConfigSchema> & {

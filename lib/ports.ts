@@ -9,6 +9,7 @@ import type { RunState, SuspendedRun, TokenUsage } from "./core/run.ts";
 import type { ExecutionRecord } from "./core/execution-record.ts";
 import type { HttpMethod, Profile } from "./mova/schema.ts";
 import type { AggregateKey, ProtocolAggregate } from "./analysis/aggregate.ts";
+import type { VersionScores } from "./analysis/scores.ts";
 
 /** What a session store answers when a write lost a race (the version it expected changed): HTTP 409. */
 export const SESSION_CONFLICT = "the session was changed by another request; retry with its new state";
@@ -85,6 +86,8 @@ export interface DocumentStore {
   /** One version as stored (versions are immutable): a durable run goes on with the version it started with. */
   getVersion(tenant: string, name: string, version: number): Promise<StoredDocument | undefined>;
   list(tenant: string): Promise<Array<Omit<StoredDocument, "source">>>;
+  /** Every stored version of a document, oldest first (empty when there is none). */
+  listVersions(tenant: string, name: string): Promise<Array<Omit<StoredDocument, "source">>>;
 }
 
 export interface ExecutionQuery {
@@ -231,6 +234,8 @@ export interface LlmRequest {
   temperature?: number;
   maxTokens?: number;
   timeoutMs?: number;
+  /** Structured output: the answer is JSON matching this JSON Schema (OpenAI `json_schema`, strict). */
+  responseFormat?: { name: string; schema: Record<string, unknown> };
 }
 
 export interface LlmResponse {
@@ -331,9 +336,12 @@ export interface ClaimResult {
 }
 
 export interface WindowAggregate {
+  /** The key's version's merge, or every version's when the key names none. */
   aggregate: ProtocolAggregate;
-  /** Day buckets that held data. */
+  /** Days that held data. */
   days: number;
+  /** Each document version's merge over the window, oldest version first. */
+  versions: ProtocolAggregate[];
 }
 
 export interface PatternStore {
@@ -359,10 +367,94 @@ export interface PatternStore {
   readBucket(key: DayBucketKey): Promise<StoredBucket | undefined>;
   /** Writes `aggregate` as the bucket if its version is still `expectedVersion` (0: absent). False on a conflict. */
   replaceBucket(key: DayBucketKey, aggregate: ProtocolAggregate, expectedVersion: number): Promise<boolean>;
-  /** The merge of the day buckets from `fromDay` to `toDay` inclusive; undefined when none holds data. */
+  /**
+   * The merge of the day buckets from `fromDay` to `toDay` inclusive (of the key's version, or of
+   * every version); undefined when none holds data.
+   */
   readWindow(key: AggregateKey, fromDay: string, toDay: string): Promise<WindowAggregate | undefined>;
+  /** Each day bucket (of every version) from `fromDay` to `toDay`, unmerged: what a breakdown by day reads. */
+  readBuckets(
+    key: AggregateKey,
+    fromDay: string,
+    toDay: string,
+  ): Promise<Array<{ day: string; aggregate: ProtocolAggregate }>>;
   /** The tenant's protocols that have any bucket, at most `limit` (default 200). */
   listProtocols(tenant: string, limit?: number): Promise<AggregateKey[]>;
+}
+
+/** One score on an execution: a user's feedback, or an evaluator's judgement (source `evaluator:<id>`). */
+export interface ExecutionScore {
+  executionId: string;
+  /** Who scored: `user` by default, any short name; `evaluator:<id>` is the evaluators'. */
+  source: string;
+  /** In [0, 1]. */
+  score: number;
+  label?: string;
+  comment?: string;
+  /** An evaluator's one-line reason. */
+  reason?: string;
+  /** ISO time it was given. */
+  at: string;
+}
+
+/** Where a score belongs: the execution's protocol, document version and finish day (UTC). */
+export interface ScoreKey extends AggregateKey {
+  version: number;
+  day: string;
+}
+
+/**
+ * Scores on executions, one per execution and source: storing the same again replaces it, so
+ * a repeated delivery changes nothing and every figure counts each score once.
+ */
+export interface ScoreStore {
+  /** Stores the score (replacing that source's earlier one); says whether one was replaced. */
+  put(key: ScoreKey, score: ExecutionScore): Promise<{ replaced: boolean }>;
+  /** The execution's scores, every source. */
+  list(key: ScoreKey, executionId: string): Promise<ExecutionScore[]>;
+  /** Per document version, the moments of the scores of the executions finished from `fromDay` to `toDay`. */
+  summarize(key: AggregateKey, fromDay: string, toDay: string): Promise<VersionScores[]>;
+}
+
+/** A tenant's spend per month (US dollars), added to atomically. */
+export interface SpendCounter {
+  /** Adds `usd` to the tenant's month (`YYYY-MM`); the month's total before and after. */
+  add(tenant: string, month: string, usd: number): Promise<{ before: number; after: number }>;
+}
+
+/** How new sessions and executions of a document are split between its versions. */
+export interface DocumentRouting {
+  /** Version → share in percent (the shares add up to 100). */
+  weights: Record<string, number>;
+  /** Bumped on each write (a rollback writes only over the routing it judged). */
+  revision: number;
+  updatedAt: string;
+  /** Set when the split returned to the base by itself. */
+  rolledBack?: {
+    at: string;
+    /** The candidate that was found worse, and the split it had. */
+    candidate: number;
+    base: number;
+    previousWeights: Record<string, number>;
+    protocol: string;
+    measure: string;
+    pValue: number | null;
+    reason: string;
+  };
+}
+
+export interface RoutingStore {
+  get(tenant: string, document: string): Promise<DocumentRouting | undefined>;
+  /**
+   * Writes the routing when the stored revision is still `expectedRevision` (0: none stored);
+   * false when it changed.
+   */
+  put(
+    tenant: string,
+    document: string,
+    routing: Omit<DocumentRouting, "revision">,
+    expectedRevision: number,
+  ): Promise<boolean>;
 }
 
 export const ANALYSIS_RUN_STATUSES = ["queued", "running", "succeeded", "failed"] as const;

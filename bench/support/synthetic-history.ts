@@ -21,6 +21,10 @@
  *
  * `enrich` has a guard that fails one time in ten (a `skipped` record, attempts 0).
  *
+ * Prompt steps name their model and its token usage (200–999 tokens in, 20–319 out), and a
+ * completed run met its protocol's success criteria 85 % of the time (`outcome`), so the
+ * analysis counts versions, quality and cost as it does in production.
+ *
  * The runs, each a walk of eight step records through its version's graph, recorded as the
  * engine records it (lib/engine/engine.ts: a failed step ends the run; a deadline stops the
  * step in flight, whose record fails with `deadline`, or stops the run between two steps;
@@ -316,6 +320,10 @@ export function* syntheticHistory(options: HistoryOptions): Generator<ExecutionR
       if (action === "prompt") {
         record.prompt = RENDERED[Math.floor(random() * PROMPTS.length)]![city]![topic]!.slice(1);
         record.model = "gpt-4o-mini";
+        // Tokens as a model reports them, so the analysis counts tokens and cost too.
+        const promptTokens = 200 + Math.floor(random() * 800);
+        const completionTokens = 20 + Math.floor(random() * 300);
+        record.usage = { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens };
       } else if (action === "tool_api" && !skipped) {
         // A skipped step has no tool call (the engine's skipped record has no toolId).
         record.toolId = plannedStep.id === "notify" ? "crm_api" : pick(TOOLS);
@@ -350,6 +358,8 @@ export function* syntheticHistory(options: HistoryOptions): Generator<ExecutionR
       analysis: status === "waiting_input" ? "waiting" : "published",
     };
     if (intent !== undefined) execution.intent = intent;
+    // Quality: a completed run met its protocol's success criteria, or not.
+    if (status === "completed") execution.outcome = random() < 0.85 ? "succeeded" : "unsuccessful";
     if (runError !== undefined) execution.error = runError;
     yield execution;
   }

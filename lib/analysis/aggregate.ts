@@ -18,7 +18,14 @@
  *   names where it failed;
  * - a path is the run's step ids joined by " > ", cut at MAX_PATH_KEY_LENGTH characters
  *   (marked with " > …");
- * - prompt terms count prompt steps that ran (succeeded or failed), each term once per prompt.
+ * - prompt terms count prompt steps that ran (succeeded or failed), each term once per prompt;
+ * - an aggregate with a `version` counts the runs of that document version only; one without
+ *   is every version's (what merging the versions' aggregates gives);
+ * - quality counts completed runs by outcome (`succeeded`, `unsuccessful`, `unknown`: no
+ *   criteria, or a record from before outcomes were kept);
+ * - tokens are the step records' `usage`, per step, per model (`(none)` when the record names
+ *   none) and per finished run (sums of squares and products for the cost's variance: the
+ *   price is applied when the figures are read, see cost.ts).
  */
 import * as z from "zod";
 import type { ExecutionRecord } from "../core/execution-record.ts";
@@ -37,6 +44,7 @@ export const AGGREGATE_CAPS = {
   intents: 50,
   terms: 500,
   runErrorCodes: 20,
+  models: 20,
 } as const;
 export const MAX_PATH_KEY_LENGTH = 200;
 export const PATH_SEPARATOR = " > ";
@@ -61,6 +69,31 @@ export interface StepAggregate {
   latency: LatencySketch;
   /** Error code (with `:<http status>` when the step has one) → count. */
   errors: BoundedMap<Counter>;
+  /** The model the step's records name (the smallest seen), "" when none. */
+  model: string;
+  promptTokens: number;
+  completionTokens: number;
+}
+export interface ModelUsage {
+  /** Step records with usage. */
+  calls: number;
+  promptTokens: number;
+  completionTokens: number;
+}
+/** Completed runs by outcome. */
+export interface QualityCounts {
+  succeeded: number;
+  unsuccessful: number;
+  unknown: number;
+}
+/** Tokens per finished run: count, sums, sums of squares and of products (for a variance). */
+export interface RunTokens {
+  runs: number;
+  prompt: number;
+  completion: number;
+  promptSq: number;
+  completionSq: number;
+  product: number;
 }
 interface ToolAggregate {
   calls: number;
@@ -90,6 +123,8 @@ export interface AggregateKey {
   tenant: string;
   document: string;
   protocol: string;
+  /** The document version counted; absent: every version. */
+  version?: number | undefined;
 }
 
 export interface ProtocolAggregate extends AggregateKey {
@@ -115,6 +150,10 @@ export interface ProtocolAggregate extends AggregateKey {
   terms: PromptTermTally;
   /** The run-level error code of failed runs → count. */
   runErrors: BoundedMap<Counter>;
+  quality: QualityCounts;
+  /** Model → tokens. */
+  models: BoundedMap<ModelUsage>;
+  runTokens: RunTokens;
 }
 
 const counterSpec = (cap: number): BoundedMapSpec<Counter> => ({
@@ -142,6 +181,10 @@ function mergeStep(target: StepAggregate, source: StepAggregate): void {
   target.elseTaken += source.elseTaken;
   target.latency.merge(source.latency);
   target.errors.mergeFrom(source.errors);
+  if (target.model === "" || (source.model !== "" && source.model < target.model))
+    target.model = source.model;
+  target.promptTokens += source.promptTokens;
+  target.completionTokens += source.completionTokens;
 }
 
 // The fields every record updates first: objects keep their fields in the order they were
@@ -161,6 +204,9 @@ const stepSpec: BoundedMapSpec<StepAggregate> = {
     skipped: 0,
     failedRuns: 0,
     errors: new BoundedMap(errorsSpec),
+    model: "",
+    promptTokens: 0,
+    completionTokens: 0,
   }),
   weight: (s) => s.total + s.failedRuns,
   mergeInto: mergeStep,
@@ -289,6 +335,27 @@ class PromptTermTally extends BoundedMap<TermAggregate> {
 }
 const PENDING_PROMPT_LIMIT = 16_384;
 
+const modelSpec: BoundedMapSpec<ModelUsage> = {
+  cap: AGGREGATE_CAPS.models,
+  create: () => ({ calls: 0, promptTokens: 0, completionTokens: 0 }),
+  weight: (m) => m.promptTokens + m.completionTokens,
+  mergeInto: (t, s) => {
+    t.calls += s.calls;
+    t.promptTokens += s.promptTokens;
+    t.completionTokens += s.completionTokens;
+  },
+};
+export const NO_MODEL = "(none)";
+
+const emptyRunTokens = (): RunTokens => ({
+  runs: 0,
+  prompt: 0,
+  completion: 0,
+  promptSq: 0,
+  completionSq: 0,
+  product: 0,
+});
+
 const pathsTakenSpec = counterSpec(AGGREGATE_CAPS.pathsTaken);
 const runErrorsSpec = counterSpec(AGGREGATE_CAPS.runErrorCodes);
 
@@ -297,6 +364,7 @@ export function createAggregate(key: AggregateKey): ProtocolAggregate {
     tenant: key.tenant,
     document: key.document,
     protocol: key.protocol,
+    version: key.version,
     executions: 0,
     completed: 0,
     failed: 0,
@@ -313,12 +381,33 @@ export function createAggregate(key: AggregateKey): ProtocolAggregate {
     promptSteps: { succeeded: 0, failed: 0 },
     terms: new PromptTermTally(),
     runErrors: new BoundedMap(runErrorsSpec),
+    quality: { succeeded: 0, unsuccessful: 0, unknown: 0 },
+    models: new BoundedMap(modelSpec),
+    runTokens: emptyRunTokens(),
   };
 }
 
-/** The map key of a tenant/document/protocol (NUL cannot appear in any of them usefully). */
+/** The map key of a tenant/document/protocol[/version] (NUL cannot appear in any of them usefully). */
 export function aggregateKeyOf(key: AggregateKey): string {
-  return `${key.tenant}\u0000${key.document}\u0000${key.protocol}`;
+  const base = `${key.tenant}\u0000${key.document}\u0000${key.protocol}`;
+  return key.version === undefined ? base : `${base}\u0000${key.version}`;
+}
+
+/** The key of the aggregate of a record's document version. */
+export function recordKeyOf(
+  record: Pick<ExecutionRecord, "tenant" | "document" | "protocol" | "documentVersion">,
+): AggregateKey {
+  return {
+    tenant: record.tenant,
+    document: record.document,
+    protocol: record.protocol,
+    version: record.documentVersion,
+  };
+}
+
+/** Same tenant, document and protocol (whatever the version). */
+function sameProtocol(a: AggregateKey, b: AggregateKey): boolean {
+  return a.tenant === b.tenant && a.document === b.document && a.protocol === b.protocol;
 }
 
 export function pathKey(path: readonly string[]): string {
@@ -409,19 +498,25 @@ export function countExecution(
   if (
     record.tenant !== aggregate.tenant ||
     record.document !== aggregate.document ||
-    record.protocol !== aggregate.protocol
+    record.protocol !== aggregate.protocol ||
+    (aggregate.version !== undefined && record.documentVersion !== aggregate.version)
   ) {
     throw new MovaError(
       "aggregate_key_mismatch",
-      `execution ${record.executionId} belongs to ${record.tenant}/${record.document}/${record.protocol}, not to ${aggregate.tenant}/${aggregate.document}/${aggregate.protocol}`,
+      `execution ${record.executionId} belongs to ${record.tenant}/${record.document}/${record.protocol} v${record.documentVersion}, not to ${aggregate.tenant}/${aggregate.document}/${aggregate.protocol}${aggregate.version === undefined ? "" : ` v${aggregate.version}`}`,
     );
   }
   aggregate.executions += 1;
   const status = record.status;
   const finished = status !== "waiting_input";
   const completed = status === "completed";
-  if (completed) aggregate.completed += 1;
-  else if (status === "waiting_input") aggregate.waitingInput += 1;
+  if (completed) {
+    aggregate.completed += 1;
+    const outcome = record.outcome;
+    if (outcome === "succeeded") aggregate.quality.succeeded += 1;
+    else if (outcome === "unsuccessful") aggregate.quality.unsuccessful += 1;
+    else aggregate.quality.unknown += 1;
+  } else if (status === "waiting_input") aggregate.waitingInput += 1;
   else {
     aggregate.failed += 1;
     if (status === "timed_out") aggregate.timedOut += 1;
@@ -441,6 +536,8 @@ export function countExecution(
 
   // Each field of a step is read once: records come in many shapes, so every read is a lookup.
   let lastFailedStep: string | undefined;
+  let runPrompt = 0;
+  let runCompletion = 0;
   for (const step of record.steps) {
     const id = step.id;
     const action = step.action;
@@ -448,6 +545,21 @@ export function countExecution(
     const stats = aggregate.steps.get(id);
     if (action !== stats.action && (stats.action === "" || action < stats.action)) stats.action = action;
     stats.total += 1;
+    const usage = step.usage;
+    if (usage !== undefined) {
+      const model = step.model ?? NO_MODEL;
+      const prompt = usage.promptTokens;
+      const completion = usage.completionTokens;
+      if (model !== stats.model && (stats.model === "" || model < stats.model)) stats.model = model;
+      stats.promptTokens += prompt;
+      stats.completionTokens += completion;
+      const byModel = aggregate.models.get(model);
+      byModel.calls += 1;
+      byModel.promptTokens += prompt;
+      byModel.completionTokens += completion;
+      runPrompt += prompt;
+      runCompletion += completion;
+    }
     if (status === "skipped") {
       stats.skipped += 1;
       continue;
@@ -487,6 +599,15 @@ export function countExecution(
   }
 
   if (finished) {
+    const tokens = aggregate.runTokens;
+    tokens.runs += 1;
+    if (runPrompt !== 0 || runCompletion !== 0) {
+      tokens.prompt += runPrompt;
+      tokens.completion += runCompletion;
+      tokens.promptSq += runPrompt * runPrompt;
+      tokens.completionSq += runCompletion * runCompletion;
+      tokens.product += runPrompt * runCompletion;
+    }
     const key = cachedPathKey(record.path);
     aggregate.pathsTaken.get(key).n += 1;
     if (completed) {
@@ -515,7 +636,7 @@ export function countExecution(
 
 /** Adds `source` into `target` (same key); `source` is left as it was. */
 export function mergeInto(target: ProtocolAggregate, source: ProtocolAggregate): ProtocolAggregate {
-  if (aggregateKeyOf(target) !== aggregateKeyOf(source)) {
+  if (!sameProtocol(target, source) || (target.version !== undefined && target.version !== source.version)) {
     throw new MovaError(
       "aggregate_key_mismatch",
       `cannot merge ${source.tenant}/${source.document}/${source.protocol} into ${target.tenant}/${target.document}/${target.protocol}`,
@@ -548,6 +669,18 @@ export function mergeInto(target: ProtocolAggregate, source: ProtocolAggregate):
   target.promptSteps.failed += source.promptSteps.failed;
   target.terms.mergeFrom(source.terms);
   target.runErrors.mergeFrom(source.runErrors);
+  target.quality.succeeded += source.quality.succeeded;
+  target.quality.unsuccessful += source.quality.unsuccessful;
+  target.quality.unknown += source.quality.unknown;
+  target.models.mergeFrom(source.models);
+  const t = target.runTokens;
+  const r = source.runTokens;
+  t.runs += r.runs;
+  t.prompt += r.prompt;
+  t.completion += r.completion;
+  t.promptSq += r.promptSq;
+  t.completionSq += r.completionSq;
+  t.product += r.product;
   return target;
 }
 
@@ -591,6 +724,9 @@ export function aggregateToJSON(aggregate: ProtocolAggregate): AggregateJson {
       elseTaken: s.elseTaken,
       latency: s.latency.toJSON(),
       errors: s.errors.toJSON((c) => c.n),
+      model: s.model,
+      promptTokens: s.promptTokens,
+      completionTokens: s.completionTokens,
     })),
     tools: aggregate.tools.toJSON((t) => ({
       calls: t.calls,
@@ -609,7 +745,11 @@ export function aggregateToJSON(aggregate: ProtocolAggregate): AggregateJson {
     promptSteps: { ...aggregate.promptSteps },
     terms: aggregate.terms.toJSON((t): [number, number] => [t.succeeded, t.failed]),
     runErrors: aggregate.runErrors.toJSON((c) => c.n),
+    quality: { ...aggregate.quality },
+    models: aggregate.models.toJSON((m) => ({ ...m })),
+    runTokens: { ...aggregate.runTokens },
   };
+  if (aggregate.version !== undefined) json.documentVersion = aggregate.version;
   if (aggregate.firstStartedAt !== undefined)
     json.firstStartedAt = new Date(aggregate.firstStartedAt).toISOString();
   if (aggregate.lastFinishedAt !== undefined)
@@ -635,6 +775,10 @@ const StepAggregateJsonSchema = z.object({
   elseTaken: count,
   latency: sketchJson,
   errors: bounded(count),
+  // Absent from the aggregates stored before tokens were counted.
+  model: z.string().optional(),
+  promptTokens: count.optional(),
+  completionTokens: count.optional(),
 });
 const ToolAggregateJsonSchema = z.object({
   calls: count,
@@ -645,6 +789,16 @@ const ToolAggregateJsonSchema = z.object({
   latency: sketchJson,
 });
 const PathAggregateJsonSchema = z.object({ count, duration: sketchJson });
+const ModelUsageJsonSchema = z.object({ calls: count, promptTokens: count, completionTokens: count });
+const QualityJsonSchema = z.object({ succeeded: count, unsuccessful: count, unknown: count });
+const RunTokensJsonSchema = z.object({
+  runs: count,
+  prompt: count,
+  completion: count,
+  promptSq: count,
+  completionSq: count,
+  product: count,
+});
 const IntentAggregateJsonSchema = z.object({
   runs: count,
   completed: count,
@@ -663,6 +817,7 @@ export const AggregateJsonSchema = z.object({
   tenant: z.string().min(1),
   document: z.string().min(1),
   protocol: z.string().min(1),
+  documentVersion: count.optional(),
   executions: count,
   completed: count,
   failed: count,
@@ -679,6 +834,10 @@ export const AggregateJsonSchema = z.object({
   promptSteps: z.object({ succeeded: count, failed: count }),
   terms: bounded(z.tuple([count, count])),
   runErrors: bounded(count),
+  // Absent from the aggregates stored before versions, quality and tokens were counted.
+  quality: QualityJsonSchema.optional(),
+  models: bounded(ModelUsageJsonSchema).optional(),
+  runTokens: RunTokensJsonSchema.optional(),
 });
 
 type Bounded<J> = { e: Record<string, J>; o?: J | undefined };
@@ -732,8 +891,16 @@ function readStep(input: unknown): StepAggregateJson | undefined {
   }
   const errors = readBounded(input.errors, readCount);
   if (errors === undefined) return undefined;
+  const { model, promptTokens, completionTokens } = input;
+  if (
+    !optional(input, "model", (v) => typeof v === "string") ||
+    !optional(input, "promptTokens", isCount) ||
+    !optional(input, "completionTokens", isCount)
+  ) {
+    return undefined;
+  }
   // The schema's order of keys.
-  return {
+  const step: StepAggregateJson = {
     action,
     total,
     succeeded,
@@ -747,7 +914,31 @@ function readStep(input: unknown): StepAggregateJson | undefined {
     latency: input.latency,
     errors,
   };
+  if (model !== undefined) step.model = model as string;
+  if (promptTokens !== undefined) step.promptTokens = promptTokens as number;
+  if (completionTokens !== undefined) step.completionTokens = completionTokens as number;
+  return step;
 }
+
+/** An optional field: absent, or a value `valid` accepts (present but undefined is the schema's to read). */
+function optional(input: Record<string, unknown>, key: string, valid: (value: unknown) => boolean): boolean {
+  const value = input[key];
+  return value === undefined ? !Object.hasOwn(input, key) : valid(value);
+}
+
+function readCounts<K extends string>(input: unknown, keys: readonly K[]): Record<K, number> | undefined {
+  if (!isPlainObject(input)) return undefined;
+  const out = {} as Record<K, number>;
+  for (const key of keys) {
+    const value = input[key];
+    if (!isCount(value)) return undefined;
+    out[key] = value;
+  }
+  return out;
+}
+const QUALITY_KEYS = ["succeeded", "unsuccessful", "unknown"] as const;
+const MODEL_KEYS = ["calls", "promptTokens", "completionTokens"] as const;
+const RUN_TOKEN_KEYS = ["runs", "prompt", "completion", "promptSq", "completionSq", "product"] as const;
 
 function readTool(input: unknown): ToolAggregateJson | undefined {
   if (!isPlainObject(input)) return undefined;
@@ -827,7 +1018,24 @@ export function readAggregateJson(input: unknown): AggregateJson | undefined {
     !readTime(input, "lastFinishedAt") ||
     !isPlainObject(input.promptSteps) ||
     !isCount(input.promptSteps.succeeded) ||
-    !isCount(input.promptSteps.failed)
+    !isCount(input.promptSteps.failed) ||
+    !optional(input, "documentVersion", isCount)
+  ) {
+    return undefined;
+  }
+  const quality = input.quality === undefined ? undefined : readCounts(input.quality, QUALITY_KEYS);
+  const models =
+    input.models === undefined
+      ? undefined
+      : readBounded(input.models, (value) => readCounts(value, MODEL_KEYS));
+  const runTokens = input.runTokens === undefined ? undefined : readCounts(input.runTokens, RUN_TOKEN_KEYS);
+  if (
+    (input.quality !== undefined && quality === undefined) ||
+    (input.models !== undefined && models === undefined) ||
+    (input.runTokens !== undefined && runTokens === undefined) ||
+    (Object.hasOwn(input, "quality") && input.quality === undefined) ||
+    (Object.hasOwn(input, "models") && input.models === undefined) ||
+    (Object.hasOwn(input, "runTokens") && input.runTokens === undefined)
   ) {
     return undefined;
   }
@@ -853,11 +1061,12 @@ export function readAggregateJson(input: unknown): AggregateJson | undefined {
   const times: Pick<AggregateJson, "firstStartedAt" | "lastFinishedAt"> = {};
   if (input.firstStartedAt !== undefined) times.firstStartedAt = input.firstStartedAt as string;
   if (input.lastFinishedAt !== undefined) times.lastFinishedAt = input.lastFinishedAt as string;
-  return {
+  const json: AggregateJson = {
     v: 1,
     tenant,
     document,
     protocol,
+    ...(input.documentVersion !== undefined ? { documentVersion: input.documentVersion as number } : {}),
     executions,
     completed,
     failed,
@@ -874,6 +1083,10 @@ export function readAggregateJson(input: unknown): AggregateJson | undefined {
     terms,
     runErrors,
   };
+  if (quality !== undefined) json.quality = quality;
+  if (models !== undefined) json.models = models;
+  if (runTokens !== undefined) json.runTokens = runTokens;
+  return json;
 }
 
 /** Reads a stored aggregate; throws MovaError `invalid_aggregate` (or `invalid_sketch`) when it is not one. */
@@ -891,7 +1104,12 @@ export function aggregateFromJSON(input: unknown): ProtocolAggregate {
     json = parsed.data;
   }
   const counter = (n: number): Counter => ({ n });
-  const aggregate = createAggregate(json);
+  const aggregate = createAggregate({
+    tenant: json.tenant,
+    document: json.document,
+    protocol: json.protocol,
+    version: json.documentVersion,
+  });
   aggregate.executions = json.executions;
   aggregate.completed = json.completed;
   aggregate.failed = json.failed;
@@ -904,6 +1122,9 @@ export function aggregateFromJSON(input: unknown): ProtocolAggregate {
     ...s,
     latency: LatencySketch.fromJSON(s.latency),
     errors: BoundedMap.fromJSON(errorsSpec, s.errors, counter),
+    model: s.model ?? "",
+    promptTokens: s.promptTokens ?? 0,
+    completionTokens: s.completionTokens ?? 0,
   }));
   aggregate.tools = BoundedMap.fromJSON(toolSpec, json.tools, (t) => ({
     ...t,
@@ -923,5 +1144,9 @@ export function aggregateFromJSON(input: unknown): ProtocolAggregate {
     new PromptTermTally(),
   );
   aggregate.runErrors = BoundedMap.fromJSON(runErrorsSpec, json.runErrors, counter);
+  if (json.quality !== undefined) aggregate.quality = { ...json.quality };
+  if (json.models !== undefined)
+    aggregate.models = BoundedMap.fromJSON(modelSpec, json.models, (m) => ({ ...m }));
+  if (json.runTokens !== undefined) aggregate.runTokens = { ...json.runTokens };
   return aggregate;
 }

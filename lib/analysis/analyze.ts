@@ -5,12 +5,20 @@
  */
 import type { ExecutionRecord } from "../core/execution-record.ts";
 import type { MovaDocument } from "../mova/schema.ts";
-import { type ProtocolAggregate, aggregateKeyOf, countExecution, createAggregate } from "./aggregate.ts";
+import {
+  type ProtocolAggregate,
+  aggregateKeyOf,
+  countExecution,
+  createAggregate,
+  mergeInto,
+  recordKeyOf,
+} from "./aggregate.ts";
 import { MovaError } from "../errors.ts";
 import { type Pattern, type PatternOptions, extractPatterns } from "./patterns.ts";
 import { type Recommendation, type RecommendationOptions, recommend } from "./recommendations.ts";
 import { type ExecutionStatistics, computeStatistics } from "./statistics.ts";
 import { parseTimestamp } from "./time.ts";
+import type { PriceTable } from "./cost.ts";
 
 const DEFAULT_WINDOW_DAYS = 30;
 const DAY_MS = 86_400_000;
@@ -32,10 +40,13 @@ interface AggregateOptions {
   timeRangeDays?: number;
   /** The end of the window; default the current time. */
   now?: Date;
+  /** One aggregate per document version (default: per protocol, every version in one). */
+  byVersion?: boolean;
 }
 
 interface AnalyzeOptions extends AggregateOptions {
   documents?: DocumentLookup;
+  prices?: PriceTable;
   patterns?: PatternOptions;
   recommendations?: RecommendationOptions;
 }
@@ -60,6 +71,8 @@ export interface ProtocolReport {
   document: string;
   protocol: string;
   statistics: ExecutionStatistics;
+  /** Each document version's statistics, when the report was made per version. */
+  versions?: Array<{ version: number; statistics: ExecutionStatistics }>;
   patterns: Pattern[];
   recommendations: Recommendation[];
 }
@@ -101,6 +114,7 @@ export async function aggregateExecutions(
    */
   const byTenant = new Map<string, Map<string, Map<string, ProtocolAggregate>>>();
   const counts: RecordCounts = { read: 0, analysed: 0, outsideWindow: 0, filteredOut: 0 };
+  const byVersion = options.byVersion === true;
   let last: ProtocolAggregate | undefined;
 
   const lookUp = (record: ExecutionRecord): ProtocolAggregate => {
@@ -114,15 +128,19 @@ export async function aggregateExecutions(
       byProtocol = new Map();
       byDocument.set(record.document, byProtocol);
     }
-    let aggregate = byProtocol.get(record.protocol);
+    const protocolKey = byVersion ? `${record.protocol}\u0000${record.documentVersion}` : record.protocol;
+    let aggregate = byProtocol.get(protocolKey);
     if (aggregate === undefined) {
-      const key = aggregateKeyOf(record);
+      const aggregateKey = byVersion
+        ? recordKeyOf(record)
+        : { tenant: record.tenant, document: record.document, protocol: record.protocol };
+      const key = aggregateKeyOf(aggregateKey);
       aggregate = aggregates.get(key);
       if (aggregate === undefined) {
-        aggregate = createAggregate(record);
+        aggregate = createAggregate(aggregateKey);
         aggregates.set(key, aggregate);
       }
-      byProtocol.set(record.protocol, aggregate);
+      byProtocol.set(protocolKey, aggregate);
     }
     return aggregate;
   };
@@ -148,7 +166,8 @@ export async function aggregateExecutions(
       aggregate === undefined ||
       aggregate.protocol !== record.protocol ||
       aggregate.document !== record.document ||
-      aggregate.tenant !== record.tenant
+      aggregate.tenant !== record.tenant ||
+      (byVersion && aggregate.version !== record.documentVersion)
     ) {
       aggregate = lookUp(record);
       last = aggregate;
@@ -169,6 +188,8 @@ interface ReportOptions {
   window?: AnalysisWindow;
   patterns?: PatternOptions;
   recommendations?: RecommendationOptions;
+  /** Prices the tokens (see cost.ts); without it, every cost is unknown. */
+  prices?: PriceTable;
 }
 
 /** The report of each aggregate, protocols ordered by tenant, document, protocol. */
@@ -191,7 +212,7 @@ export function reportFromAggregates(
         tenant: aggregate.tenant,
         document: aggregate.document,
         protocol: aggregate.protocol,
-        statistics: computeStatistics(aggregate, document),
+        statistics: computeStatistics(aggregate, document, options.prices),
         patterns: extractPatterns(aggregate, options.patterns),
         recommendations: recommend(aggregate, document, options.recommendations),
       };
@@ -199,18 +220,53 @@ export function reportFromAggregates(
   };
 }
 
-/** Streams the records and reports on every protocol found in the window. */
+/**
+ * Every version's aggregate of each protocol merged into one per protocol (version absent),
+ * in the order their protocols first appear.
+ */
+export function mergeVersions(aggregates: Iterable<ProtocolAggregate>): ProtocolAggregate[] {
+  const merged = new Map<string, ProtocolAggregate>();
+  for (const aggregate of aggregates) {
+    const key = { tenant: aggregate.tenant, document: aggregate.document, protocol: aggregate.protocol };
+    const id = aggregateKeyOf(key);
+    let target = merged.get(id);
+    if (!target) {
+      target = createAggregate(key);
+      merged.set(id, target);
+    }
+    mergeInto(target, aggregate);
+  }
+  return [...merged.values()];
+}
+
+/** Streams the records and reports on every protocol found in the window, overall and per document version. */
 export async function analyzeExecutions(
   records: AsyncIterable<ExecutionRecord> | Iterable<ExecutionRecord>,
   options: AnalyzeOptions = {},
 ): Promise<AnalysisReport> {
-  const result = await aggregateExecutions(records, options);
-  const report = reportFromAggregates(result.aggregates, options.documents, {
+  const result = await aggregateExecutions(records, { ...options, byVersion: true });
+  const report = reportFromAggregates(mergeVersions(result.aggregates), options.documents, {
     now: options.now,
     window: result.window,
     patterns: options.patterns,
     recommendations: options.recommendations,
+    ...(options.prices ? { prices: options.prices } : {}),
   });
+  for (const protocol of report.protocols) {
+    const versions = result.aggregates
+      .filter(
+        (a) =>
+          a.tenant === protocol.tenant &&
+          a.document === protocol.document &&
+          a.protocol === protocol.protocol,
+      )
+      .sort((a, b) => (a.version ?? 0) - (b.version ?? 0));
+    const document = options.documents?.(protocol.document, protocol.tenant);
+    protocol.versions = versions.map((a) => ({
+      version: a.version ?? 0,
+      statistics: computeStatistics(a, document, options.prices),
+    }));
+  }
   return { ...report, records: result.records };
 }
 

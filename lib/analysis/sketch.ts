@@ -243,6 +243,17 @@ export class LatencySketch {
     return Math.min(this.maximum, Math.max(this.minimum, value));
   }
 
+  /** Each non-empty bucket as [its value, its count], ascending (zeros first, at 0): what a rank test reads. */
+  buckets(): Array<[number, number]> {
+    const out: Array<[number, number]> = [];
+    if (this.zeroCount > 0) out.push([0, this.zeroCount]);
+    for (let i = 0; i < this.counts.length; i++) {
+      const n = this.counts[i]!;
+      if (n > 0) out.push([(2 * this.gamma ** (this.offset + i)) / (this.gamma + 1), n]);
+    }
+    return out;
+  }
+
   clone(): LatencySketch {
     return new LatencySketch(this.relativeAccuracy).merge(this);
   }

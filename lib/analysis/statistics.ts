@@ -6,6 +6,7 @@
 import type { ProtocolAggregate, StepAggregate } from "./aggregate.ts";
 import type { MovaDocument } from "../mova/schema.ts";
 import type { LatencySketch } from "./sketch.ts";
+import { type CostFigures, type PriceTable, costFigures, costOf, money, priceOf } from "./cost.ts";
 
 export interface LatencyFigures {
   p50: number | null;
@@ -29,6 +30,25 @@ export interface StepStatistics {
   attempts: number;
   retries: number;
   latency: LatencyFigures;
+  /** The model the step's records name ("" when none). */
+  model: string;
+  promptTokens: number;
+  completionTokens: number;
+  /** US dollars at the price table; null when the step's model is not priced. */
+  cost: number | null;
+}
+
+/** Completed runs by the protocol's `success` criteria. */
+export interface QualityFigures {
+  succeeded: number;
+  unsuccessful: number;
+  /** Completed runs without criteria (or recorded before outcomes were kept). */
+  unknown: number;
+  /**
+   * succeeded / (succeeded + unsuccessful + failed): the share of finished runs that achieved
+   * their purpose; null when no completed run was judged by criteria.
+   */
+  successRate: number | null;
 }
 
 export interface ExecutionStatistics {
@@ -38,9 +58,13 @@ export interface ExecutionStatistics {
   failed: number;
   timedOut: number;
   waitingInput: number;
-  /** successful / (successful + failed). */
+  /** successful / (successful + failed): completed, whatever the outcome. */
+  completionRate: number | null;
+  /** The same as completionRate (kept for the clients that read it); quality.successRate says whether runs achieved their purpose. */
   successRate: number | null;
+  quality: QualityFigures;
   duration: LatencyFigures;
+  cost: CostFigures;
   steps: StepStatistics[];
 }
 
@@ -90,18 +114,34 @@ function orderedSteps(aggregate: ProtocolAggregate, document?: MovaDocument): Ar
   return sorted;
 }
 
+export function qualityFigures(aggregate: ProtocolAggregate): QualityFigures {
+  const { succeeded, unsuccessful, unknown } = aggregate.quality;
+  return {
+    succeeded,
+    unsuccessful,
+    unknown,
+    successRate:
+      succeeded + unsuccessful === 0 ? null : rate(succeeded, succeeded + unsuccessful + aggregate.failed),
+  };
+}
+
 export function computeStatistics(
   aggregate: ProtocolAggregate,
   document?: MovaDocument,
+  prices?: PriceTable,
 ): ExecutionStatistics {
+  const completionRate = rate(aggregate.completed, aggregate.completed + aggregate.failed);
   return {
     total: aggregate.executions,
     successful: aggregate.completed,
     failed: aggregate.failed,
     timedOut: aggregate.timedOut,
     waitingInput: aggregate.waitingInput,
-    successRate: rate(aggregate.completed, aggregate.completed + aggregate.failed),
+    completionRate,
+    successRate: completionRate,
+    quality: qualityFigures(aggregate),
     duration: latencyFigures(aggregate.duration),
+    cost: costFigures(aggregate, prices),
     steps: orderedSteps(aggregate, document).map(([id, step]) => ({
       step: id,
       action: step.action,
@@ -113,6 +153,10 @@ export function computeStatistics(
       attempts: step.attempts,
       retries: step.retries,
       latency: latencyFigures(step.latency),
+      model: step.model,
+      promptTokens: step.promptTokens,
+      completionTokens: step.completionTokens,
+      cost: money(costOf(priceOf(prices, step.model), step.promptTokens, step.completionTokens)),
     })),
   };
 }

@@ -45,7 +45,7 @@ const DAY_MS = 86_400_000;
 const WHOLE_FILE_DAYS = 365_000;
 
 /** Streams a JSON Lines file; a line that is not an execution record is a usage error naming the line. */
-async function* readHistoryFile(file: string): AsyncGenerator<ExecutionRecord> {
+export async function* readHistoryFile(file: string): AsyncGenerator<ExecutionRecord> {
   if (!existsSync(file)) throw new CliError("file_not_found", `${file}: file not found`);
   const lines = createInterface({ input: createReadStream(file, { encoding: "utf8" }), crlfDelay: Infinity });
   let number = 0;

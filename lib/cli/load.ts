@@ -68,6 +68,11 @@ function toIssue(raw: { code: string; path: unknown; message: string }): Issue {
   return { code: raw.code, path: formatPath(raw.path), message: raw.message };
 }
 
+/** The document as written in the file (parsed, not validated): what a patch's paths point into. */
+export async function readSource(file: string): Promise<unknown> {
+  return parseDocumentText(file, await readDocumentFile(file));
+}
+
 /** Reads, parses and validates one file. Throws CliError only when it cannot be read or parsed. */
 export async function checkFile(file: string): Promise<FileReport> {
   const text = await readDocumentFile(file);

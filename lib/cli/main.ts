@@ -10,6 +10,7 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { analyzeCommand } from "./commands/analyze.ts";
 import { chatCommand } from "./commands/chat.ts";
+import { improveCommand } from "./commands/improve.ts";
 import { initCommand, STARTER_FILE } from "./commands/init.ts";
 import { parseCommand } from "./commands/parse.ts";
 import { reportCommand } from "./commands/report.ts";
@@ -68,7 +69,11 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .description("check documents against the MOVA language; warnings do not fail")
     .argument("<file...>", "MOVA documents (.json, .yaml, .yml)")
     .option("--json", "print one JSON array of { file, valid, errors, warnings }")
-    .action(async (files: string[], options: { json?: boolean }) =>
+    .option(
+      "--history <file>",
+      "a JSON Lines file of execution records: adds warnings the runs back (a branch never taken, a step failing often, a placeholder unresolved in most runs)",
+    )
+    .action(async (files: string[], options: { json?: boolean; history?: string }) =>
       setExit(await validateCommand(io, files, options)),
     );
 
@@ -168,6 +173,31 @@ Examples:
 Exit codes: 0 done; 2 usage (missing file, a line that is not an execution record, no local stack)`,
     )
     .action(async (options) => setExit(await analyzeCommand(io, options)));
+
+  program
+    .command("improve")
+    .description(
+      "the recommendations for a document from a history, each with its evidence and the change it proposes; --apply one",
+    )
+    .argument("<file>", "a MOVA document")
+    .requiredOption("--history <file>", "a JSON Lines file of execution records")
+    .option("--document <name>", "only the records of this document")
+    .option("--protocol <name>", "only this protocol")
+    .option("--window <days>", "the last <days> days (default: the whole file)")
+    .option("--until <time>", "the end of the window, an ISO time (default: now)")
+    .option("--apply <id>", "apply this recommendation's patch and print (or --output) the new document")
+    .option("--output <file>", "with --apply: write the new document here")
+    .option("--json", "print the recommendations (id, statement, patch) as JSON")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  mova improve support.json --history runs.jsonl
+  mova improve support.json --history runs.jsonl --apply rec_0123456789abcdef --output support.v2.json
+
+Exit codes: 0 done; 1 the recommendation is unknown, has no patch, does not apply or gives an invalid document; 2 usage`,
+    )
+    .action(async (file: string, options) => setExit(await improveCommand(io, file, options)));
 
   historyOptions(
     program

@@ -3,6 +3,7 @@
  * travels in the SQS execution event, so the analysis needs no read to count a run.
  */
 import * as z from "zod";
+import { RUN_OUTCOMES } from "../mova/success.ts";
 
 export const StepErrorSchema = z.object({ code: z.string(), message: z.string() });
 
@@ -53,6 +54,11 @@ export const ExecutionRecordSchema = z.object({
   unresolved: z.array(z.string()).default([]),
   offline: z.boolean().default(false),
   error: StepErrorSchema.optional(),
+  /**
+   * A completed run's quality: `succeeded` or `unsuccessful` by its protocol's `success`
+   * criteria, `unknown` when the protocol has none; absent for a run that did not complete.
+   */
+  outcome: z.enum(RUN_OUTCOMES).optional(),
   /** The run's final output (capped like step outputs in the history). */
   output: z.unknown().optional(),
   outputTruncated: z.boolean().optional(),

@@ -1,9 +1,10 @@
 /** What the API handler needs: the stores, the engine's ports and the settings. Tests and the local stack inject these. */
 import type { Config } from "../config.ts";
-import type { SessionStore } from "../ports.ts";
+import type { RoutingStore, SessionStore } from "../ports.ts";
 import type { RuntimeDeps } from "../services/runtime-deps.ts";
 import type { AnalysisRun, AnalysisRunStore } from "../ports.ts";
-import type { PatternStore } from "../ports.ts";
+import type { PatternStore, ScoreStore } from "../ports.ts";
+import type { PriceTable } from "../analysis/cost.ts";
 
 export interface ApiDeps extends RuntimeDeps {
   config: Pick<
@@ -17,6 +18,8 @@ export interface ApiDeps extends RuntimeDeps {
     | "SESSION_TTL_SECONDS"
   >;
   sessions: SessionStore;
+  /** The documents' traffic splits; absent: new sessions and executions take the latest version. */
+  routing?: RoutingStore;
   /** The patterns, recommendations and analysis-run routes; absent: those routes are not served. */
   analysis?: ApiAnalysisDeps;
 }
@@ -32,4 +35,8 @@ interface ApiAnalysisDeps {
   ): Promise<AnalysisRun>;
   /** Default window of POST /analysis/runs (ANALYSIS_WINDOW_DAYS). */
   defaultRunDays: number;
+  /** Feedback and judgements on executions; absent: POST /executions/{id}/feedback is not served. */
+  scores?: ScoreStore;
+  /** The price table (MODEL_PRICES); absent: every cost is unknown. */
+  prices?: PriceTable;
 }

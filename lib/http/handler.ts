@@ -16,6 +16,7 @@ import { errorResponse, toApiFailure } from "./errors.ts";
 import { type ApiRequest, jsonResponse, type RouteSpec } from "./route.ts";
 import { buildOpenApi } from "./openapi.ts";
 import { analysisRoutes } from "./routes-analysis.ts";
+import { learningRoutes } from "./routes-learning.ts";
 import { documentRoutes } from "./routes-documents.ts";
 import { executionRoutes } from "./routes-executions.ts";
 import { sessionRoutes } from "./routes-sessions.ts";
@@ -47,6 +48,7 @@ function apiRoutes(deps: ApiDeps): RouteSpec[] {
     ...sessionRoutes(deps, loader),
     ...executionRoutes(deps, loader),
     ...analysisRoutes(deps, loader),
+    ...learningRoutes(deps, loader),
   ];
   let openApi: unknown;
   routes.splice(1, 0, {

@@ -6,7 +6,9 @@
 import * as z from "zod";
 import { PATTERN_TYPES, type PatternType } from "../analysis/patterns.ts";
 import { type AnalysisReport, type ProtocolReport, reportFromAggregates } from "../analysis/analyze.ts";
-import type { MovaDocument } from "../mova/schema.ts";
+import { computeStatistics } from "../analysis/statistics.ts";
+import { type ActionableRecommendation, actionable } from "../analysis/patches.ts";
+import type { LoadedDocument } from "../services/executions.ts";
 import { dayOf } from "../analysis/time.ts";
 import { isMovaError, notFound } from "../errors.ts";
 import { MAX_WINDOW_DAYS } from "../services/batch-analysis.ts";
@@ -15,12 +17,12 @@ import type { DocumentLoader } from "../services/document-loader.ts";
 import type { ApiRequest, RouteSpec } from "./route.ts";
 import { DocumentName, ErrorResponse } from "./schemas.ts";
 
-const DEFAULT_WINDOW_DAYS = 30;
+export const DEFAULT_WINDOW_DAYS = 30;
 const DAY_MS = 86_400_000;
-const ProtocolName = z.string().min(1).max(256);
+export const ProtocolName = z.string().min(1).max(256);
 const RunId = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/);
 
-const WindowDays = z.coerce
+export const WindowDays = z.coerce
   .number()
   .int()
   .min(1)
@@ -28,11 +30,19 @@ const WindowDays = z.coerce
   .optional()
   .describe(`window in days ending today (UTC), default ${DEFAULT_WINDOW_DAYS}, at most ${MAX_WINDOW_DAYS}`);
 
+const VersionQuery = z.coerce
+  .number()
+  .int()
+  .min(0)
+  .optional()
+  .describe("only the runs of this document version (default: every version)");
 const PatternsQuery = z.strictObject({
   type: z.enum(PATTERN_TYPES).optional().describe("only patterns of this type"),
   window: WindowDays,
+  version: VersionQuery,
 });
-const RecommendationsQuery = z.strictObject({ window: WindowDays });
+const TenantPatternsQuery = PatternsQuery.omit({ version: true });
+const RecommendationsQuery = z.strictObject({ window: WindowDays, version: VersionQuery });
 
 const Window = z.object({ from: z.string(), to: z.string(), days: z.number() });
 const PatternSchema = z
@@ -42,11 +52,18 @@ const PatternSchema = z
   .meta({ id: "Pattern" });
 const RecommendationSchema = z
   .object({
+    id: z.string().describe("stable for the same finding on the same version; what .../apply takes"),
     kind: z.string(),
     protocol: z.string(),
     step: z.string().optional(),
     message: z.string(),
+    statement: z.string().describe("what the figures say, in one line"),
     evidence: z.record(z.string(), z.unknown()),
+    patch: z
+      .array(z.record(z.string(), z.unknown()))
+      .nullable()
+      .describe("an RFC 6902 JSON Patch against `version`; null when the change needs a person"),
+    version: z.number().int().nullable().describe("the document version the patch is against"),
   })
   .meta({ id: "Recommendation" });
 
@@ -54,14 +71,26 @@ const RecommendationSchema = z
 const ProtocolWindow = z.object({
   document: z.string(),
   protocol: z.string(),
+  /** The document version the figures are of; null: every version. */
+  version: z.number().int().nullable(),
   window: Window,
   /** Days of the window that held data. */
   daysWithData: z.number().int(),
 });
 
+const VersionSummary = z.object({
+  version: z.number().int(),
+  executions: z.number().int(),
+  completionRate: z.number().nullable(),
+  successRate: z.number().nullable(),
+  costPerRun: z.number().nullable(),
+});
+
 const ProtocolPatternsResponse = ProtocolWindow.extend({
   statistics: z.record(z.string(), z.unknown()).nullable(),
   patterns: z.array(PatternSchema),
+  /** Each document version's headline figures over the window. */
+  versions: z.array(VersionSummary),
 }).meta({ id: "ProtocolPatterns" });
 
 const RecommendationsResponse = ProtocolWindow.extend({
@@ -123,7 +152,7 @@ const CreateAnalysisRunResponse = z
   .object({ runId: z.string(), status: z.literal("queued"), location: z.string() })
   .meta({ id: "CreateAnalysisRunResponse" });
 
-function windowOf(
+export function windowOf(
   days: number,
   now: number,
 ): { from: string; to: string; days: number; fromDay: string; toDay: string } {
@@ -132,50 +161,88 @@ function windowOf(
   return { from: `${fromDay}T00:00:00.000Z`, to: new Date(now).toISOString(), days, fromDay, toDay };
 }
 
+async function documentOf(
+  loader: DocumentLoader,
+  tenant: string,
+  name: string,
+  version?: number,
+): Promise<LoadedDocument | undefined> {
+  try {
+    return await (version === undefined
+      ? loader.load(tenant, name)
+      : loader.loadVersion(tenant, name, version));
+  } catch (error) {
+    if (isMovaError(error, "not_found", "invalid_document")) return undefined;
+    throw error;
+  }
+}
+
+/** The protocol's report over the window, and the fields every answer about it starts with. */
+export async function protocolReport(
+  deps: ApiDeps,
+  loader: DocumentLoader,
+  request: ApiRequest<unknown, { window?: number; version?: number }>,
+): Promise<{
+  report: ProtocolReport | undefined;
+  head: z.infer<typeof ProtocolWindow>;
+  versions: Array<z.infer<typeof VersionSummary>>;
+  recommendations: ActionableRecommendation[];
+}> {
+  const { name, protocol } = request.params as { name: string; protocol: string };
+  const version = request.query.version;
+  const window = windowOf(request.query.window ?? DEFAULT_WINDOW_DAYS, deps.clock.now());
+  const [loaded, stored] = await Promise.all([
+    documentOf(loader, request.tenant, name, version),
+    deps.analysis!.patterns.readWindow(
+      { tenant: request.tenant, document: name, protocol, version },
+      window.fromDay,
+      window.toDay,
+    ),
+  ]);
+  const document = loaded?.parsed;
+  if (!stored && !document) throw notFound(`document "${name}"`);
+  if (!stored && document && !document.protocols.some((p) => p.name === protocol)) {
+    throw notFound(`protocol "${protocol}" of document "${name}"`);
+  }
+  const prices = deps.analysis!.prices;
+  const report: AnalysisReport | undefined = stored
+    ? reportFromAggregates([stored.aggregate], () => document, {
+        now: new Date(deps.clock.now()),
+        window: { from: window.from, to: window.to, days: window.days },
+        prices,
+      })
+    : undefined;
+  const versions = (stored?.versions ?? []).map((aggregate) => {
+    const statistics = computeStatistics(aggregate, undefined, prices);
+    return {
+      version: aggregate.version ?? 0,
+      executions: statistics.total,
+      completionRate: statistics.completionRate,
+      successRate: statistics.quality.successRate,
+      costPerRun: statistics.cost.costPerRun,
+    };
+  });
+  return {
+    report: report?.protocols[0],
+    head: {
+      document: name,
+      protocol,
+      version: version ?? null,
+      window: { from: window.from, to: window.to, days: window.days },
+      daysWithData: stored?.days ?? 0,
+    },
+    versions,
+    recommendations: actionable(
+      report?.protocols[0]?.recommendations ?? [],
+      loaded?.stored.source,
+      loaded?.stored.version ?? null,
+    ),
+  };
+}
+
 export function analysisRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpec[] {
   const analysis = deps.analysis;
   if (!analysis) return [];
-
-  async function documentOf(tenant: string, name: string): Promise<MovaDocument | undefined> {
-    try {
-      return (await loader.load(tenant, name)).parsed;
-    } catch (error) {
-      if (isMovaError(error, "not_found", "invalid_document")) return undefined;
-      throw error;
-    }
-  }
-
-  /** The protocol's report over the window, and the fields every answer about it starts with. */
-  async function protocolReport(request: ApiRequest<unknown, { window?: number }>): Promise<{
-    report: ProtocolReport | undefined;
-    head: z.infer<typeof ProtocolWindow>;
-  }> {
-    const { name, protocol } = request.params as { name: string; protocol: string };
-    const window = windowOf(request.query.window ?? DEFAULT_WINDOW_DAYS, deps.clock.now());
-    const [document, stored] = await Promise.all([
-      documentOf(request.tenant, name),
-      analysis!.patterns.readWindow(
-        { tenant: request.tenant, document: name, protocol },
-        window.fromDay,
-        window.toDay,
-      ),
-    ]);
-    if (!stored && !document) throw notFound(`document "${name}"`);
-    if (!stored && document && !document.protocols.some((p) => p.name === protocol)) {
-      throw notFound(`protocol "${protocol}" of document "${name}"`);
-    }
-    const report: AnalysisReport | undefined = stored
-      ? reportFromAggregates([stored.aggregate], () => document, {
-          now: new Date(deps.clock.now()),
-          window: { from: window.from, to: window.to, days: window.days },
-        })
-      : undefined;
-    return {
-      report: report?.protocols[0],
-      head: { document: name, protocol, window: publicWindow(window), daysWithData: stored?.days ?? 0 },
-    };
-  }
-
   const publicWindow = (w: ReturnType<typeof windowOf>) => ({ from: w.from, to: w.to, days: w.days });
   const protocolParams = { name: DocumentName, protocol: ProtocolName };
 
@@ -199,12 +266,12 @@ export function analysisRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpec
         },
       },
       async handle(request: ApiRequest<unknown, z.infer<typeof PatternsQuery>>) {
-        const { report, head } = await protocolReport(request);
+        const { report, head, versions } = await protocolReport(deps, loader, request);
         const type: PatternType | undefined = request.query.type;
         const patterns = (report?.patterns ?? []).filter((p) => type === undefined || p.type === type);
         return {
           status: 200,
-          body: { ...head, statistics: report?.statistics ?? null, patterns },
+          body: { ...head, statistics: report?.statistics ?? null, patterns, versions },
         };
       },
     },
@@ -227,8 +294,8 @@ export function analysisRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpec
         },
       },
       async handle(request: ApiRequest<unknown, z.infer<typeof RecommendationsQuery>>) {
-        const { report, head } = await protocolReport(request);
-        return { status: 200, body: { ...head, recommendations: report?.recommendations ?? [] } };
+        const { head, recommendations } = await protocolReport(deps, loader, request);
+        return { status: 200, body: { ...head, recommendations } };
       },
     },
     {
@@ -237,9 +304,9 @@ export function analysisRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpec
       operationId: "listPatterns",
       summary: "Patterns across the tenant's analysed protocols",
       auth: true,
-      query: PatternsQuery,
+      query: TenantPatternsQuery,
       responses: { 200: { description: "patterns per protocol", schema: TenantPatternsResponse } },
-      async handle(request: ApiRequest<unknown, z.infer<typeof PatternsQuery>>) {
+      async handle(request: ApiRequest<unknown, z.infer<typeof TenantPatternsQuery>>) {
         const window = windowOf(request.query.window ?? DEFAULT_WINDOW_DAYS, deps.clock.now());
         const protocols = await analysis.patterns.listProtocols(request.tenant);
         const windows = await Promise.all(
@@ -249,6 +316,7 @@ export function analysisRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpec
         const report = reportFromAggregates(aggregates, undefined, {
           now: new Date(deps.clock.now()),
           window: publicWindow(window),
+          prices: analysis.prices,
         });
         const type = request.query.type;
         return {

@@ -11,6 +11,7 @@ import type { ApiDeps } from "./deps.ts";
 import type { ExecutionRecord } from "../core/execution-record.ts";
 import { PAGE_MAX_STEPS, SUMMARY_MAX_PATH_IDS } from "../core/record-size.ts";
 import type { DocumentLoader } from "../services/document-loader.ts";
+import { loadRouted } from "../services/traffic-split.ts";
 import { invalidRequest, notFound, StoreUnavailableError } from "../errors.ts";
 import { IDEMPOTENCY_KEY } from "../ports.ts";
 import type { ApiRequest, ApiResponse, RouteSpec } from "./route.ts";
@@ -59,9 +60,13 @@ export function executionRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpe
     request: ApiRequest<z.infer<typeof CreateExecutionRequest>>,
   ): Promise<ApiResponse> {
     const { document: name, protocol, sessionId } = request.body;
-    const document = await loader.load(request.tenant, name);
-    if (!document.parsed.protocols.some((p) => p.name === protocol)) throw unknownProtocol(protocol);
     const session = sessionId ? await deps.sessions.get(request.tenant, sessionId) : undefined;
+    // A session's runs take its version; a run of no session, its share of a split document's traffic.
+    const document =
+      session && session.document === name
+        ? await loader.loadVersion(request.tenant, name, session.documentVersion)
+        : await loadRouted(loader, deps.routing, request.tenant, name, `request:${request.requestId}`);
+    if (!document.parsed.protocols.some((p) => p.name === protocol)) throw unknownProtocol(protocol);
     if (sessionId && !session) throw notFound(`session "${sessionId}"`);
     if (session && session.document !== name) {
       throw invalidRequest(`session "${sessionId}" belongs to document "${session.document}"`);

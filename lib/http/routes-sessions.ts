@@ -12,6 +12,7 @@ import { executionDepsOf } from "../services/executions.ts";
 import { handleMessage, type SessionRunDeps } from "../services/session-runs.ts";
 import type { ApiDeps } from "./deps.ts";
 import type { DocumentLoader } from "../services/document-loader.ts";
+import { loadRouted } from "../services/traffic-split.ts";
 import { notFound } from "../errors.ts";
 import type { ApiRequest, RouteSpec } from "./route.ts";
 import {
@@ -110,7 +111,8 @@ export function sessionRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpec[
       },
       async handle(request: ApiRequest<z.infer<typeof CreateSessionRequest>>) {
         const { document: name, userId, data } = request.body;
-        const document = await loader.load(request.tenant, name);
+        // A split document: the user's version (the same user, the same version while the split stands).
+        const document = await loadRouted(loader, deps.routing, request.tenant, name, `user:${userId}`);
         const profile = document.parsed.profiles.find((p) => p.user_id === userId);
         const session = await deps.sessions.create({
           sessionId: newSessionId(),

@@ -223,6 +223,8 @@ export const Protocol = z.object({
   max_steps: z.number().int().min(1).max(100_000).default(200),
   /** extension: the run's deadline, from its start. */
   deadline_ms: z.number().int().min(1).optional(),
+  /** extension: conditions on the final variables that say whether a completed run achieved its purpose. */
+  success: z.array(Condition).min(1).optional(),
   steps: z.array(Step).min(1),
 });
 export type Protocol = z.infer<typeof Protocol>;
@@ -304,6 +306,17 @@ export const Contract = z.object({
 });
 export type Contract = z.infer<typeof Contract>;
 
+/** extension: an LLM judge of completed runs, run by the analysis on a stable sample. */
+export const Evaluator = z.object({
+  id: z.string().min(1).max(64),
+  /** The protocols judged; all when absent. */
+  protocols: z.array(z.string().min(1)).optional(),
+  rubric: z.string().min(1).max(4000),
+  model: z.string().min(1).optional(),
+  /** The share of completed runs judged, chosen by the execution id. */
+  sample: z.number().min(0).max(1).default(1),
+});
+export type Evaluator = z.infer<typeof Evaluator>;
 /**
  * The specification's `session` class: the session data a run starts with (readable as
  * `{session.data.KEY}`) and the session's lifetime in seconds.
@@ -326,6 +339,7 @@ export const MovaDocument = z.object({
   instructions: z.array(Instruction).default([]),
   profiles: z.array(Profile).default([]),
   contracts: z.array(Contract).default([]),
+  evaluators: z.array(Evaluator).default([]),
   /** From the classes form's `session` class (or written so in the sections form). */
   session: SessionDefaults.optional(),
 });

@@ -20,6 +20,7 @@ import {
   Condition,
   ConditionGroup,
   Contract,
+  Evaluator,
   HTTP_METHODS,
   Instruction,
   Intent,
@@ -191,7 +192,15 @@ function describeZodIssue(issue: ZodIssue): string {
 
 const ProtocolShell = Protocol.omit({ steps: true });
 const PARALLEL_BRANCH_ACTIONS = new Set<string>(["prompt", "tool_api"]);
-const SECTION_KEYS = ["intents", "protocols", "tools", "instructions", "profiles", "contracts"] as const;
+const SECTION_KEYS = [
+  "intents",
+  "protocols",
+  "tools",
+  "instructions",
+  "profiles",
+  "contracts",
+  "evaluators",
+] as const;
 
 interface StepInfo {
   index: number;
@@ -328,6 +337,7 @@ class Validator {
     this.checkSimpleSection(sections.instructions, "instructions", Instruction, "instruction", "id");
     this.checkSimpleSection(sections.profiles, "profiles", Profile, "profile", "user_id");
     this.checkSimpleSection(sections.contracts, "contracts", Contract, "contract", "contract_id");
+    this.checkSimpleSection(sections.evaluators, "evaluators", Evaluator, "evaluator", "id");
     this.checkSession(input);
     this.noteMappedVariables(sections.tools);
     this.checkStepReferences(sections.tools, sections.instructions);
@@ -529,6 +539,8 @@ class Validator {
       const { steps, ...shell } = raw;
       const parsedShell = ProtocolShell.safeParse(shell);
       if (!parsedShell.success) this.zodIssues(parsedShell.error, path, label);
+      const success = own(raw, "success");
+      if (Array.isArray(success)) this.checkRules(success, `${path}.success`, label);
       if (steps === undefined) this.error("schema", `${path}.steps`, `${label}: \`steps\` is required`);
       else if (!Array.isArray(steps)) {
         this.error("schema", `${path}.steps`, `${label}: \`steps\` must be a list, not ${typeName(steps)}`);

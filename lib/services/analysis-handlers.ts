@@ -14,7 +14,9 @@ import type { Config } from "../config.ts";
 import type { AnalysisRunStore } from "../ports.ts";
 import type { AnalysisHistoryStore } from "../ports.ts";
 import type { PatternStore } from "../ports.ts";
-import { type EventOutcome, processExecutionEvents } from "./analysis-ingest.ts";
+import { type BudgetDeps, type EventOutcome, processExecutionEvents } from "./analysis-ingest.ts";
+import type { RollbackDeps } from "./traffic-split.ts";
+import type { EvaluatorDeps } from "./evaluators.ts";
 import type { AnalysisRunFigures } from "../ports.ts";
 import { AnalysisRunMessageSchema, executeAnalysisRun, runBatchAnalysis } from "./batch-analysis.ts";
 import { MovaError } from "../errors.ts";
@@ -29,6 +31,12 @@ export interface AnalysisDeps {
   now?: () => number;
   /** See lib/services/batch-analysis.ts; tests shorten it. */
   settleMs?: number;
+  /** The monthly budgets (see analysis-ingest.ts). */
+  budget?: BudgetDeps;
+  /** The traffic splits' automatic rollback (see traffic-split.ts). */
+  rollback?: RollbackDeps;
+  /** The evaluators, judging the runs the analysis counts (see evaluators.ts). */
+  evaluators?: EvaluatorDeps;
 }
 
 export type SqsHandler = (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse>;

@@ -16,10 +16,14 @@ import {
   addExecution,
   aggregateKeyOf,
   createAggregate,
+  recordKeyOf,
 } from "../analysis/aggregate.ts";
 import { ExecutionEventSchema } from "../core/execution-event.ts";
 import type { ExecutionRecord } from "../core/execution-record.ts";
-import type { DayBucketKey, PatternStore } from "../ports.ts";
+import type { DayBucketKey, PatternStore, SpendCounter } from "../ports.ts";
+import { type PriceTable, costOf, priceOf } from "../analysis/cost.ts";
+import { type RollbackDeps, checkRollback } from "./traffic-split.ts";
+import { type EvaluatorDeps, judgeExecutions } from "./evaluators.ts";
 import { dayOf } from "../analysis/time.ts";
 import { MovaError } from "../errors.ts";
 
@@ -35,8 +39,21 @@ export type EventOutcome =
   | { status: "duplicate"; executionId: string }
   | { status: "failed"; code: string; message: string };
 
+/** The monthly budgets: each merge's priced cost is added to its tenant's month. */
+export interface BudgetDeps {
+  spend: SpendCounter;
+  prices: PriceTable;
+  /** Tenant → US dollars a month. */
+  budgets: Readonly<Record<string, number>>;
+}
+
 interface AnalysisServiceDeps {
   patterns: PatternStore;
+  budget?: BudgetDeps;
+  /** The traffic splits: judged after each merge of a split document (traffic-split.ts). */
+  rollback?: RollbackDeps;
+  /** The evaluators: the runs a merge counted are judged after it (evaluators.ts). */
+  evaluators?: EvaluatorDeps;
   metrics?: Metrics;
   logger?: Logger;
   /** Epoch ms; `Date.now` by default. */
@@ -45,6 +62,7 @@ interface AnalysisServiceDeps {
 
 export const METRIC_EXECUTIONS_ANALYSED = "ExecutionsAnalysed";
 export const METRIC_ANALYSIS_FAILURES = "AnalysisFailures";
+export const METRIC_BUDGET_EXCEEDED = "BudgetExceeded";
 const METRIC_QUEUE_LAG = "QueueLagMs";
 
 /** Parses and validates one message body against the execution event schema. */
@@ -104,11 +122,13 @@ export async function processExecutionEvents(
     }
     firstMessageOf.set(executionKey, event.id);
     const day = dayOf(record.finishedAt, now());
-    const groupKey = `${aggregateKeyOf(record)}\u0000${day}`;
+    // One bucket per document version and day.
+    const versionKey = recordKeyOf(record);
+    const groupKey = `${aggregateKeyOf(versionKey)}\u0000${day}`;
     let group = groups.get(groupKey);
     if (!group) {
       group = {
-        key: { tenant: record.tenant, document: record.document, protocol: record.protocol, day },
+        key: { ...versionKey, day },
         records: new Map(),
       };
       groups.set(groupKey, group);
@@ -183,6 +203,19 @@ async function writeGroup(
     }
     return out;
   }
+  if (deps.budget) await addSpend(group.key, delta, deps.budget, deps, now);
+  if (deps.evaluators) {
+    // Only the executions this merge counted: a redelivered message is not judged again.
+    const counted = claimed.map((executionId) => group.records.get(byExecution.get(executionId)!)!);
+    await judgeExecutions(counted, deps.evaluators).catch((error: unknown) =>
+      deps.logger?.error("runs not judged", { error: String(error) }),
+    );
+  }
+  if (deps.rollback) {
+    await checkRollback(deps.rollback, group.key.tenant, group.key.document, group.key.protocol).catch(
+      (error: unknown) => deps.logger?.error("traffic split not judged", { error: String(error) }),
+    );
+  }
   const at = now();
   for (const executionId of claimed) {
     const messageId = byExecution.get(executionId)!;
@@ -193,6 +226,41 @@ async function writeGroup(
     }
   }
   return out;
+}
+
+/**
+ * Adds the merge's priced cost to its tenant's month; when that crosses the tenant's budget,
+ * emits BudgetExceeded (once: the addition is atomic, so one merge sees the crossing). A
+ * failure is logged and the merge stands: the budget then undercounts, never the figures.
+ */
+async function addSpend(
+  key: DayBucketKey,
+  delta: ProtocolAggregate,
+  budget: BudgetDeps,
+  deps: AnalysisServiceDeps,
+  now: () => number,
+): Promise<void> {
+  let usd = 0;
+  for (const [model, usage] of delta.models.view().entries) {
+    usd += costOf(priceOf(budget.prices, model), usage.promptTokens, usage.completionTokens) ?? 0;
+  }
+  if (usd <= 0) return;
+  const month = new Date(now()).toISOString().slice(0, 7);
+  try {
+    const { before, after } = await budget.spend.add(key.tenant, month, usd);
+    const limit = Object.hasOwn(budget.budgets, key.tenant) ? budget.budgets[key.tenant] : undefined;
+    if (limit !== undefined && before < limit && after >= limit) {
+      deps.metrics?.addMetric(METRIC_BUDGET_EXCEEDED, MetricUnit.Count, 1);
+      deps.logger?.warn("monthly budget exceeded", {
+        tenant: key.tenant,
+        month,
+        budgetUsd: limit,
+        spentUsd: after,
+      });
+    }
+  } catch (error) {
+    deps.logger?.error("spend not counted", { tenant: key.tenant, error: String(error) });
+  }
 }
 
 function failAll(group: Group, error: unknown, deps: AnalysisServiceDeps): Map<string, EventOutcome> {

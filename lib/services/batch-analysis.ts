@@ -32,6 +32,7 @@ import {
   addExecution,
   aggregateKeyOf,
   createAggregate,
+  recordKeyOf,
 } from "../analysis/aggregate.ts";
 import type { ExecutionRecord } from "../core/execution-record.ts";
 import type { AnalysisRun, AnalysisRunFigures, AnalysisRunRequest, AnalysisRunStore } from "../ports.ts";
@@ -168,7 +169,7 @@ export async function runBatchAnalysis(
         // A durable run still going on is counted once it finished, never before.
         if (record.status === "running") continue;
         figures.executionsInScope++;
-        const key = aggregateKeyOf(record);
+        const key = aggregateKeyOf(recordKeyOf(record));
         const group = groups.get(key);
         if (group) group.push(record);
         else groups.set(key, [record]);
@@ -177,7 +178,8 @@ export async function runBatchAnalysis(
         const first = records[0]!;
         let state = protocols.get(key);
         if (!state) {
-          const bucket = { tenant: first.tenant, document: first.document, protocol: first.protocol, day };
+          // One bucket per document version and day.
+          const bucket = { ...recordKeyOf(first), day };
           state = {
             key: bucket,
             recompute: createAggregate(bucket),

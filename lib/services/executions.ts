@@ -16,6 +16,7 @@ import type { RunContext } from "../engine/run-options.ts";
 import type { RunResult, SuspendedRun } from "../core/run.ts";
 import type { ExecutionRecord } from "../core/execution-record.ts";
 import type { MovaDocument } from "../mova/schema.ts";
+import { runOutcome } from "../mova/success.ts";
 import type { EventPublisher, HistoryStore, StoredDocument } from "../ports.ts";
 
 type Trigger = ExecutionRecord["trigger"];
@@ -191,7 +192,18 @@ function buildExecutionRecord(
   if (request.intent !== undefined) record.intent = request.intent;
   if (result.error !== undefined) record.error = result.error;
   if (result.output !== undefined) record.output = result.output;
-  return record;
+  return withOutcome(record, request.document.parsed, result);
+}
+
+/** The record with its outcome when the run completed (the protocol's `success` criteria on its final variables). */
+export function withOutcome(
+  record: ExecutionRecord,
+  document: MovaDocument,
+  result: Pick<RunResult, "status" | "variables" | "output">,
+): ExecutionRecord {
+  if (result.status !== "completed") return record;
+  const protocol = document.protocols.find((p) => p.name === record.protocol);
+  return { ...record, outcome: runOutcome(protocol, result.variables, result.output) };
 }
 
 async function writeHistory(

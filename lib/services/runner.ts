@@ -116,7 +116,8 @@ export async function advanceQueuedRun(
     if (FINISHED_STATUSES.has(leased.state.status)) {
       if (FINISHED_STATUSES.has(record.status)) return "skipped";
       log?.warn("a finished run was never recorded; recording it from its checkpoint", { executionId });
-      await recordFinishedCheckpoint(record, leased.state, deps);
+      const document = await deps.loader.loadVersion(tenant, record.document, record.documentVersion);
+      await recordFinishedCheckpoint(record, leased.state, document, deps);
       return "finalised";
     }
     if (leased.state.status !== "running") return "skipped";

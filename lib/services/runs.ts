@@ -23,6 +23,7 @@ import {
   newExecutionId,
   recordExecution,
   unknownProtocol,
+  withOutcome,
 } from "./executions.ts";
 
 export interface RunDeps extends ExecutionDeps {
@@ -218,7 +219,7 @@ export async function advanceLeg(
       checkpointError: result.checkpointError,
     };
   }
-  const record = resultRecord(header, result, { steps, path });
+  const record = withOutcome(resultRecord(header, result, { steps, path }), leg.document.parsed, result);
   let analysis: ExecutionRecord["analysis"];
   try {
     ({ analysis } = await recordExecution(record, deps));
@@ -267,6 +268,7 @@ export async function advanceLeg(
 export async function recordFinishedCheckpoint(
   record: ExecutionRecord,
   state: RunState,
+  document: LoadedDocument,
   deps: RunDeps,
 ): Promise<ExecutionRecord> {
   const prior = withUnrecorded(await priorOf(deps.history, record), state.unrecorded);
@@ -286,8 +288,13 @@ export async function recordFinishedCheckpoint(
   };
   if (state.error !== undefined) finished.error = state.error;
   if (state.output !== undefined) finished.output = state.output;
-  const { analysis } = await recordExecution(finished, deps);
-  return { ...finished, analysis };
+  const judged = withOutcome(finished, document.parsed, {
+    status: state.status,
+    variables: state.variables,
+    output: state.output,
+  });
+  const { analysis } = await recordExecution(judged, deps);
+  return { ...judged, analysis };
 }
 
 /**

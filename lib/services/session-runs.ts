@@ -170,7 +170,8 @@ export async function handleMessage(request: MessageRequest, deps: SessionRunDep
       return turnOf(base, outcome, waiting.header.intent);
     }
 
-    const document = await deps.loader.load(tenant, leased.document);
+    // A conversation stays on the version it started with, whatever was stored since.
+    const document = await deps.loader.loadVersion(tenant, leased.document, leased.documentVersion);
     const intent = await recognise(document.parsed, text, deps);
     if (!intent) {
       return {

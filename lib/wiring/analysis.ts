@@ -8,6 +8,12 @@ import { createDynamoDbClient } from "../adapters/aws-clients.ts";
 import { createDynamoAnalysisRunStore } from "../adapters/dynamodb/analysis-run-store.ts";
 import { createDynamoHistoryStore } from "../adapters/dynamodb/history-store.ts";
 import { createDynamoPatternStore } from "../adapters/dynamodb/pattern-store.ts";
+import { createDynamoSpendCounter } from "../adapters/dynamodb/budget-counter.ts";
+import { createDynamoRoutingStore } from "../adapters/dynamodb/routing-store.ts";
+import { createDynamoScoreStore } from "../adapters/dynamodb/score-store.ts";
+import { createDynamoDocumentStore } from "../adapters/dynamodb/document-store.ts";
+import { createLlm } from "../adapters/llm/create-llm.ts";
+import { createDocumentLoader } from "../services/document-loader.ts";
 import type { Config } from "../config.ts";
 import type { AnalysisDeps } from "../services/analysis-handlers.ts";
 
@@ -16,6 +22,8 @@ export function buildAnalysisDeps(
   options: { env?: NodeJS.ProcessEnv; logger?: Logger; metrics?: Metrics; serviceName?: string } = {},
 ): AnalysisDeps {
   const dynamo = createDynamoDbClient(config, { env: options.env ?? process.env });
+  const patterns = createDynamoPatternStore({ client: dynamo, table: config.PATTERNS_TABLE });
+  const scores = createDynamoScoreStore({ client: dynamo, table: config.PATTERNS_TABLE });
   return {
     config,
     history: createDynamoHistoryStore({
@@ -24,7 +32,7 @@ export function buildAnalysisDeps(
       retentionDays: config.HISTORY_RETENTION_DAYS,
       outputMaxBytes: config.HISTORY_OUTPUT_MAX_BYTES,
     }),
-    patterns: createDynamoPatternStore({ client: dynamo, table: config.PATTERNS_TABLE }),
+    patterns,
     runs: createDynamoAnalysisRunStore({ client: dynamo, table: config.PATTERNS_TABLE }),
     logger:
       options.logger ??
@@ -33,5 +41,25 @@ export function buildAnalysisDeps(
         logLevel: config.LOG_LEVEL as "INFO",
       }),
     ...(options.metrics ? { metrics: options.metrics } : {}),
+    budget: {
+      spend: createDynamoSpendCounter({ client: dynamo, table: config.PATTERNS_TABLE }),
+      prices: config.MODEL_PRICES,
+      budgets: config.TENANT_MONTHLY_BUDGETS,
+    },
+    rollback: {
+      routing: createDynamoRoutingStore({ client: dynamo, table: config.DOCUMENTS_TABLE }),
+      patterns,
+      scores,
+      prices: config.MODEL_PRICES,
+      now: Date.now,
+    },
+    evaluators: {
+      llm: createLlm(config),
+      loader: createDocumentLoader(
+        createDynamoDocumentStore({ client: dynamo, table: config.DOCUMENTS_TABLE }),
+      ),
+      scores,
+      now: Date.now,
+    },
   };
 }

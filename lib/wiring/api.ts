@@ -6,6 +6,8 @@
  */
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { Config } from "../config.ts";
+import { createDynamoScoreStore } from "../adapters/dynamodb/score-store.ts";
+import { createDynamoRoutingStore } from "../adapters/dynamodb/routing-store.ts";
 import { createMemorySessionStore } from "../adapters/memory-session-store.ts";
 import { createRedisFromConfig, createRedisSessionStore } from "../adapters/redis/session-store.ts";
 import { createDynamoDbClient, createSqsClient } from "../adapters/aws-clients.ts";
@@ -41,6 +43,10 @@ export function buildApiDeps(config: Config, options: BuildApiDepsOptions = {}):
       ...(options.sessionBackend === "memory" ? { checkpointBackend: "memory" as const } : {}),
     }),
     sessions,
+    routing: createDynamoRoutingStore({
+      client: createDynamoDbClient(config, { env: options.env ?? process.env }),
+      table: config.DOCUMENTS_TABLE,
+    }),
     analysis: buildApiAnalysisDeps(config, options.env ?? process.env),
   };
 }
@@ -56,5 +62,7 @@ function buildApiAnalysisDeps(config: Config, env: NodeJS.ProcessEnv): NonNullab
     requestRun: (tenant, request) =>
       requestAnalysisRun(tenant, request, { runs, sqs, queueUrl: config.ANALYSIS_RUN_QUEUE_URL }),
     defaultRunDays: config.ANALYSIS_WINDOW_DAYS,
+    scores: createDynamoScoreStore({ client: dynamo, table: config.PATTERNS_TABLE }),
+    prices: config.MODEL_PRICES,
   };
 }

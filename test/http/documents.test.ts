@@ -156,6 +156,15 @@ describe("the handler with API Gateway v2 events", () => {
         "GET /patterns",
         "POST /analysis/runs",
         "GET /analysis/runs/{id}",
+        "POST /executions/{id}/feedback",
+        "GET /executions/{id}/feedback",
+        "GET /documents/{name}/versions",
+        "GET /documents/{name}/versions/{version}",
+        "GET /documents/{name}/protocols/{protocol}/compare",
+        "GET /usage",
+        "POST /documents/{name}/protocols/{protocol}/recommendations/{id}/apply",
+        "PUT /documents/{name}/routing",
+        "GET /documents/{name}/routing",
       ].sort(),
     );
     const createSession = body.components.schemas.CreateSessionRequest;

@@ -214,6 +214,7 @@ describe("validateDocument shapes", () => {
       instructions: [],
       profiles: [],
       contracts: [],
+      evaluators: [],
     });
   });
 

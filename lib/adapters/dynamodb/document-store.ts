@@ -145,6 +145,20 @@ export function createDynamoDocumentStore(options: DynamoDocumentStoreOptions): 
       return newestVersion(tenant, name);
     },
 
+    async listVersions(tenant, name) {
+      const versions: Array<Omit<StoredDocument, "source">> = [];
+      for await (const item of queryItems(client, UNAVAILABLE, {
+        TableName: table,
+        KeyConditionExpression: "pk = :pk AND begins_with(sk, :v)",
+        ExpressionAttributeValues: { ":pk": { S: versionsPk(tenant, name) }, ":v": { S: "v#" } },
+        ProjectionExpression: "tenant, #name, version, #hash, updatedAt",
+        ExpressionAttributeNames: { "#name": "name", "#hash": "hash" },
+        ConsistentRead: true,
+      }))
+        versions.push(fromItem(item, false));
+      return versions;
+    },
+
     async list(tenant) {
       const documents: Array<Omit<StoredDocument, "source">> = [];
       for await (const item of queryItems(client, UNAVAILABLE, {

@@ -5,7 +5,9 @@
  * what the stream missed and, once a day has settled, replaces a bucket that disagrees with
  * the history.
  *
- *   pk `<tenant>#<document>#<protocol>` (URI-encoded parts), sk `agg#day#<YYYY-MM-DD>`   a day bucket
+ *   pk `<tenant>#<document>#<protocol>` (URI-encoded parts), sk `agg#day#<YYYY-MM-DD>#v<version>`
+ *   a day bucket of one document version (sk `agg#day#<YYYY-MM-DD>`: a bucket written before
+ *   versions were counted, every version's)
  *      agg  (B) gzipped AggregateJson;  version (N) bumped on each write (optimistic concurrency);
  *      executions (N);  updatedAt (S);  streamMergedAt (N, epoch ms of the last SQS-path merge);
  *      writes (L) the last WRITE_TOKENS_KEPT write tokens (to settle an ambiguous write);  ttl
@@ -62,7 +64,10 @@ const DAY_PATTERN = /^\d{4}-\d{2}-\d{2}$/;
 
 const protocolPk = (key: AggregateKey) =>
   `${keyPart(key.tenant)}#${keyPart(key.document)}#${keyPart(key.protocol)}`;
-const bucketSk = (day: string) => `agg#day#${day}`;
+const bucketSk = (day: string, version?: number) =>
+  version === undefined ? `agg#day#${day}` : `agg#day#${day}#v${String(version).padStart(10, "0")}`;
+/** Above every bucket sk of the day (`#` < `~`), below the next day's. */
+const dayEndSk = (day: string) => `agg#day#${day}~`;
 const markerSk = (executionId: string) => `seen#${keyPart(executionId)}`;
 const tenantPk = (tenant: string) => `tenant#${keyPart(tenant)}`;
 const protocolSk = (key: AggregateKey) => `protocol#${keyPart(key.document)}#${keyPart(key.protocol)}`;
@@ -96,7 +101,7 @@ export function createDynamoPatternStore(options: DynamoPatternStoreOptions): Pa
       client.send(
         new GetItemCommand({
           TableName: table,
-          Key: { pk: { S: protocolPk(key) }, sk: { S: bucketSk(key.day) } },
+          Key: { pk: { S: protocolPk(key) }, sk: { S: bucketSk(key.day, key.version) } },
           ConsistentRead: true,
         }),
       ),
@@ -113,7 +118,7 @@ export function createDynamoPatternStore(options: DynamoPatternStoreOptions): Pa
   ): Record<string, AttributeValue> {
     return {
       pk: { S: protocolPk(key) },
-      sk: { S: bucketSk(key.day) },
+      sk: { S: bucketSk(key.day, key.version) },
       tenant: { S: key.tenant },
       document: { S: key.document },
       protocol: { S: key.protocol },
@@ -165,7 +170,7 @@ export function createDynamoPatternStore(options: DynamoPatternStoreOptions): Pa
     const result = await client.send(
       new GetItemCommand({
         TableName: table,
-        Key: { pk: { S: protocolPk(key) }, sk: { S: bucketSk(key.day) } },
+        Key: { pk: { S: protocolPk(key) }, sk: { S: bucketSk(key.day, key.version) } },
         ConsistentRead: true,
       }),
     );
@@ -305,23 +310,65 @@ export function createDynamoPatternStore(options: DynamoPatternStoreOptions): Pa
       if (!DAY_PATTERN.test(fromDay) || !DAY_PATTERN.test(toDay)) {
         throw new RangeError(`days must be YYYY-MM-DD: ${fromDay}, ${toDay}`);
       }
-      const merged = createAggregate(key);
-      let days = 0;
+      // Every version's buckets are read: the answer holds each version's merge and theirs.
+      const all = createAggregate({ tenant: key.tenant, document: key.document, protocol: key.protocol });
+      const versions = new Map<number, ProtocolAggregate>();
+      const days = new Set<string>();
+      const versionDays = new Set<string>();
       for await (const item of queryItems(client, UNAVAILABLE, {
         TableName: table,
         KeyConditionExpression: "pk = :pk AND sk BETWEEN :from AND :to",
         ExpressionAttributeValues: {
           ":pk": { S: protocolPk(key) },
           ":from": { S: bucketSk(fromDay) },
-          ":to": { S: bucketSk(toDay) },
+          ":to": { S: dayEndSk(toDay) },
         },
-        ProjectionExpression: "agg",
+        ProjectionExpression: "agg, sk",
       })) {
         if (!item.agg?.B) continue;
-        mergeInto(merged, decodeAggregate(item.agg.B));
-        days++;
+        const bucket = decodeAggregate(item.agg.B);
+        const day = (item.sk?.S ?? "").slice("agg#day#".length, "agg#day#".length + 10);
+        mergeInto(all, bucket);
+        days.add(day);
+        if (bucket.version === undefined) continue;
+        let version = versions.get(bucket.version);
+        if (!version) {
+          version = createAggregate(bucket);
+          versions.set(bucket.version, version);
+        }
+        mergeInto(version, bucket);
+        if (bucket.version === key.version) versionDays.add(day);
       }
-      return days === 0 ? undefined : { aggregate: merged, days };
+      const byVersion = [...versions.values()].sort((a, b) => (a.version ?? 0) - (b.version ?? 0));
+      if (key.version !== undefined) {
+        const chosen = versions.get(key.version);
+        return chosen === undefined
+          ? undefined
+          : { aggregate: chosen, days: versionDays.size, versions: byVersion };
+      }
+      return days.size === 0 ? undefined : { aggregate: all, days: days.size, versions: byVersion };
+    },
+
+    async readBuckets(key, fromDay, toDay) {
+      if (!DAY_PATTERN.test(fromDay) || !DAY_PATTERN.test(toDay)) {
+        throw new RangeError(`days must be YYYY-MM-DD: ${fromDay}, ${toDay}`);
+      }
+      const out: Array<{ day: string; aggregate: ProtocolAggregate }> = [];
+      for await (const item of queryItems(client, UNAVAILABLE, {
+        TableName: table,
+        KeyConditionExpression: "pk = :pk AND sk BETWEEN :from AND :to",
+        ExpressionAttributeValues: {
+          ":pk": { S: protocolPk(key) },
+          ":from": { S: bucketSk(fromDay) },
+          ":to": { S: dayEndSk(toDay) },
+        },
+        ProjectionExpression: "agg, sk",
+      })) {
+        if (!item.agg?.B) continue;
+        const day = (item.sk?.S ?? "").slice("agg#day#".length, "agg#day#".length + 10);
+        out.push({ day, aggregate: decodeAggregate(item.agg.B) });
+      }
+      return out;
     },
 
     async listProtocols(tenant, limit = 200) {

@@ -1,5 +1,6 @@
-/** `mova validate <file…> [--json]`. */
+/** `mova validate <file…> [--json] [--history <jsonl>]`: with a history, evidence-backed warnings too. */
 import { CliError, type CliIo, EXIT, styleFor, writeLine } from "../io.ts";
+import { evidenceWarnings } from "../evidence.ts";
 import { checkFile, type FileReport, issueLine } from "../load.ts";
 
 /** What each form means for the reader of `mova validate`. */
@@ -11,14 +12,17 @@ const FORM_NOTES = {
 export async function validateCommand(
   io: CliIo,
   files: string[],
-  options: { json?: boolean },
+  options: { json?: boolean; history?: string },
 ): Promise<number> {
   const style = styleFor(io);
   const reports: Array<Omit<FileReport, "document">> = [];
   let unreadable = false;
   for (const file of files) {
     try {
-      const { document: _document, ...report } = await checkFile(file);
+      const { document, ...report } = await checkFile(file);
+      if (options.history !== undefined && document) {
+        report.warnings.push(...(await evidenceWarnings(io, file, document, options.history)));
+      }
       reports.push(report);
     } catch (error) {
       if (!(error instanceof CliError)) throw error;
