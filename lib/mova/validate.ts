@@ -496,6 +496,7 @@ class Validator {
       const template = ownString(raw, field);
       if (template !== undefined) this.checkTemplate(template, joinPath(path, field), label, field);
     }
+    if (info.action === "wait") this.checkWait(raw, path, label);
     if (info.action === "condition" && own(raw, "else_step") === undefined) {
       this.warn(
         "missing_else",
@@ -503,6 +504,16 @@ class Validator {
         `${label}: a condition without \`else_step\` ends the run when it does not hold`,
       );
     }
+  }
+
+  /** A `wait` names exactly one of `seconds` and `until` (a template checked like the others). */
+  private checkWait(raw: Raw, path: string, label: string): void {
+    const hasSeconds = own(raw, "seconds") !== undefined;
+    const until = own(raw, "until");
+    if (hasSeconds === (until !== undefined)) {
+      this.error("schema", path, `${label}: a \`wait\` step takes exactly one of \`seconds\` and \`until\``);
+    }
+    if (typeof until === "string") this.checkTemplate(until, joinPath(path, "until"), label, "until");
   }
 
   private checkConditions(step: Raw, path: string, label: string): void {
@@ -626,7 +637,9 @@ class Validator {
         );
       }
       for (const step of protocol.steps) {
-        const fields = step.action === "condition" ? ["next_step", "else_step"] : ["next_step"];
+        const fields = ["next_step", "on_error"];
+        if (step.action === "condition") fields.push("else_step");
+        if (step.action === "wait_event") fields.push("on_timeout");
         for (const field of fields) {
           const target = ownString(step.raw, field);
           if (target !== undefined && target !== "" && !protocol.stepIndex.has(target)) {
@@ -719,6 +732,20 @@ class Validator {
     const follow = next ? lookup(next) : step.index + 1 < protocol.steps.length ? step.index + 1 : EXIT;
     const guarded =
       Array.isArray(own(step.raw, "conditions")) && (own(step.raw, "conditions") as unknown[]).length > 0;
+    // A failure (`on_error`) or an event's timeout (`on_timeout`) is another way on.
+    const detours = ["on_error", ...(step.action === "wait_event" ? ["on_timeout"] : [])]
+      .map((field) => ownString(step.raw, field))
+      .filter((target): target is string => target !== undefined && target !== "")
+      .map(lookup);
+    return [...this.flowSuccessors(step, follow, lookup, guarded), ...detours];
+  }
+
+  private flowSuccessors(
+    step: StepInfo,
+    follow: number,
+    lookup: (id: string) => number,
+    guarded: boolean,
+  ): number[] {
     switch (step.action) {
       case "end":
         // A guarded end step is skipped when its guard fails, and the flow goes on.
