@@ -126,9 +126,13 @@ export async function advanceRun(options: AdvanceOptions): Promise<RunResult> {
   } else if (options.reply !== undefined) {
     throw new MovaError("unexpected_reply", "the run does not wait for input");
   }
-  const pausedStep = given.pause === undefined ? undefined : protocol.steps.find((item) => item.id === given.next);
+  const pausedStep =
+    given.pause === undefined ? undefined : protocol.steps.find((item) => item.id === given.next);
   if (given.pause !== undefined && pausedStep?.action !== "wait" && pausedStep?.action !== "wait_event") {
-    throw new MovaError("invalid_run_state", `the protocol "${protocol.name}" has no wait step "${given.next}"`);
+    throw new MovaError(
+      "invalid_run_state",
+      `the protocol "${protocol.name}" has no wait step "${given.next}"`,
+    );
   }
   if (options.event !== undefined && given.pause?.kind !== "event") {
     throw notWaitingFor(options.event.name, "it is not paused at a wait_event step");
@@ -169,7 +173,11 @@ function advancePaused(
   }
   if (outcome === undefined) {
     // Not due: nothing ran and nothing is written; the caller's state stands.
-    return Promise.resolve(finish(state, { transition: { kind: "end", status: "running", pause: { kind: "pause", step, pause } } }));
+    return Promise.resolve(
+      finish(state, {
+        transition: { kind: "end", status: "running", pause: { kind: "pause", step, pause } },
+      }),
+    );
   }
   return drive(state, transitionOf(state, applyOnError(state, step, outcome)), false);
 }

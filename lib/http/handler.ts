@@ -19,6 +19,7 @@ import { analysisRoutes } from "./routes-analysis.ts";
 import { documentRoutes } from "./routes-documents.ts";
 import { executionRoutes } from "./routes-executions.ts";
 import { sessionRoutes } from "./routes-sessions.ts";
+import { runControlRoutes } from "./routes-run-control.ts";
 import { HealthResponse, issuesOf } from "./schemas.ts";
 
 export type ApiHandler = (
@@ -46,6 +47,7 @@ function apiRoutes(deps: ApiDeps): RouteSpec[] {
     ...documentRoutes(deps),
     ...sessionRoutes(deps, loader),
     ...executionRoutes(deps, loader),
+    ...runControlRoutes(deps, loader),
     ...analysisRoutes(deps, loader),
   ];
   let openApi: unknown;

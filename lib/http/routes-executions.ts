@@ -110,6 +110,9 @@ export function executionRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpe
       ...executionDepsOf(deps, request.logger, deps.config.RUN_DEADLINE_MS),
       checkpoints: deps.checkpoints,
       runQueue: deps.runQueue,
+      runControl: deps.runControl,
+      callbacks: deps.callbacks,
+      runStaleMs: deps.runStaleMs,
     };
     const respondAsync = /(^|[,;\s])respond-async\b/i.test(request.headers.prefer ?? "");
     const outcome: RunOutcome = await startRun(
@@ -237,6 +240,7 @@ export function executionRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpe
           stepCount: stored.state.stepCount,
           ...(stored.state.next !== undefined ? { next: stored.state.next } : {}),
           leased: stored.lease !== undefined && stored.lease.expiresAt > deps.clock.now(),
+          ...(stored.state.pause !== undefined ? { waiting: stored.state.pause } : {}),
         };
         return { status: 200, body: { ...shown, progress } };
       },

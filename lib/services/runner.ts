@@ -15,6 +15,7 @@ import { MovaError, isMovaError } from "../errors.ts";
 import type { RunMessage } from "../ports.ts";
 import type { DocumentLoader } from "./document-loader.ts";
 import { advanceLeg, headerOf, priorOf, type RunDeps } from "./runs.ts";
+import { handOff } from "./run-handoff.ts";
 
 export interface RunnerDeps extends RunDeps {
   loader: DocumentLoader;
@@ -66,6 +67,12 @@ export async function advanceQueuedRun(
   const current = await deps.checkpoints.get(tenant, executionId);
   if (current?.state.status !== "running") {
     log?.info("nothing to advance", { executionId, status: current?.state.status ?? "unknown" });
+    return "skipped";
+  }
+  const pause = current.state.pause;
+  if (pause && pause.wakeAt > deps.clock.now() && !(await deps.runControl?.cancelRequested(message))) {
+    // Early (a duplicate delivery): woken again when due; nothing is advanced now.
+    await handOff(message, current.state, deps);
     return "skipped";
   }
   const leased = await deps.checkpoints.acquireLease(
@@ -132,7 +139,7 @@ export async function advanceQueuedRun(
       return "finished";
     }
     await release();
-    await deps.runQueue.enqueue(message);
+    await handOff(message, leg.state, deps);
     return "paused";
   } finally {
     clearInterval(renewal);

@@ -14,7 +14,9 @@ import { newRunState } from "../engine/run-state.ts";
 import type { RunResult, RunState, StepRecord } from "../core/run.ts";
 import type { ExecutionRecord } from "../core/execution-record.ts";
 import { isMovaError } from "../errors.ts";
-import type { HistoryStore, RunCheckpointStore, RunQueue } from "../ports.ts";
+import type { HistoryStore, RunCheckpointStore, RunControlStore, RunQueue } from "../ports.ts";
+import { callbackUrlMaker } from "./callback-signature.ts";
+import { handOff, watchCancel } from "./run-handoff.ts";
 import {
   type ExecutionDeps,
   FINISHED_STATUSES,
@@ -27,12 +29,25 @@ import {
 export interface RunDeps extends ExecutionDeps {
   checkpoints: RunCheckpointStore;
   runQueue: RunQueue;
+  /** Wake-ups of paused runs, cancel requests (see run-handoff.ts); absent: neither. */
+  runControl?: RunControlStore | undefined;
+  /** `{callback.EVENT}` URLs: CALLBACK_SECRET and PUBLIC_API_URL. */
+  callbacks?: { secret?: string | undefined; baseUrl?: string | undefined } | undefined;
+  runStaleMs?: number | undefined;
 }
 
 /** What a run's history record says of it besides its progress: fixed at its start. */
 export type RunHeader = Pick<
   ExecutionRecord,
-  "tenant" | "executionId" | "document" | "documentVersion" | "protocol" | "trigger" | "sessionId" | "intent"
+  | "tenant"
+  | "executionId"
+  | "document"
+  | "documentVersion"
+  | "protocol"
+  | "trigger"
+  | "sessionId"
+  | "intent"
+  | "redriveOf"
 >;
 
 export interface StartRunRequest {
@@ -42,6 +57,10 @@ export interface StartRunRequest {
   variables?: Record<string, unknown>;
   trigger: ExecutionRecord["trigger"];
   intent?: string;
+  /** A redrive: the state the new run starts from (a failed run's variables at its failed step). */
+  initialState?: RunState;
+  /** A redrive: the execution it goes on from. */
+  redriveOf?: string;
 }
 
 export interface StartRunOptions {
@@ -54,7 +73,7 @@ export interface StartRunOptions {
 /** How a leg of a run ended, as its caller answers it. */
 export type RunOutcome =
   | { kind: "finished"; executionId: string; result: RunResult; record: ExecutionRecord }
-  | { kind: "running"; executionId: string; record: ExecutionRecord };
+  | { kind: "running"; executionId: string; record: ExecutionRecord; state?: RunState };
 
 /**
  * Creates a run (history record `running`, checkpoint version 1) and advances it inline
@@ -69,12 +88,14 @@ export async function startRun(
   if (!parsed.protocols.some((p) => p.name === request.protocol)) throw unknownProtocol(request.protocol);
   const executionId = newExecutionId();
   const startedMs = deps.clock.now();
-  const state = newRunState({
-    document: parsed,
-    protocol: request.protocol,
-    variables: request.variables ?? {},
-    now: startedMs,
-  });
+  const state =
+    request.initialState ??
+    newRunState({
+      document: parsed,
+      protocol: request.protocol,
+      variables: request.variables ?? {},
+      now: startedMs,
+    });
   const header: RunHeader = {
     tenant: request.tenant,
     executionId,
@@ -83,6 +104,7 @@ export async function startRun(
     protocol: state.protocol,
     trigger: request.trigger,
     ...(request.intent !== undefined ? { intent: request.intent } : {}),
+    ...(request.redriveOf !== undefined ? { redriveOf: request.redriveOf } : {}),
   };
   const first = progressRecord(header, state, { steps: [], path: [] }, startedMs);
   await recordExecution(first, deps);
@@ -105,7 +127,7 @@ export async function startRun(
   }
   deps.logger?.appendKeys({ executionId });
   if (options.respondAsync) {
-    await deps.runQueue.enqueue({ tenant: request.tenant, executionId });
+    await handOff({ tenant: request.tenant, executionId }, state, deps);
     return { kind: "running", executionId, record: first };
   }
   const leg = await advanceLeg(
@@ -119,7 +141,7 @@ export async function startRun(
     },
     deps,
   );
-  if (leg.kind === "running") await deps.runQueue.enqueue({ tenant: request.tenant, executionId });
+  if (leg.kind === "running") await handOff({ tenant: request.tenant, executionId }, leg.state, deps);
   return leg;
 }
 
@@ -134,6 +156,8 @@ export interface LegRequest {
   /** A bound on this leg's steps in flight (RUN_DEADLINE_MS): past it the run ends timed out. */
   budgetMs?: number;
   signal?: AbortSignal;
+  /** An event for the `wait_event` step the run is paused at. */
+  event?: { name: string; payload: unknown };
 }
 
 /**
@@ -151,6 +175,18 @@ export async function advanceLeg(
   let version = leg.stored.version;
   // Read before the leg: the engine may extend the state's path array in place.
   const carriedPathLength = leg.stored.state.path.length;
+  // A cancel request stops the run between steps and aborts its call in flight.
+  const cancel = watchCancel(
+    { tenant: header.tenant, executionId: header.executionId },
+    deps.runControl,
+    leg.signal,
+  );
+  await cancel.ready;
+  const callbackUrl = callbackUrlMaker(deps.callbacks ?? {}, {
+    tenant: header.tenant,
+    executionId: header.executionId,
+    expiresAt: leg.stored.state.deadlineAt,
+  });
   const result = await advanceRun({
     document: leg.document.parsed,
     ports: { llm: deps.llm, tools: deps.tools, clock: deps.clock, secrets: deps.secrets },
@@ -158,12 +194,14 @@ export async function advanceLeg(
     executionId: header.executionId,
     ...(header.intent !== undefined ? { intent: header.intent } : {}),
     ...(leg.budgetMs !== undefined ? { budgetMs: leg.budgetMs } : {}),
-    ...(leg.signal ? { signal: leg.signal } : {}),
+    ...(cancel.signal ? { signal: cancel.signal } : {}),
+    ...(callbackUrl ? { callbackUrl } : {}),
+    ...(leg.event ? { event: leg.event } : {}),
     checkpoint: async (state) => {
       version = await deps.checkpoints.write(header.tenant, header.executionId, version, state);
     },
     shouldPause: leg.shouldPause,
-  });
+  }).finally(() => cancel.stop());
   const legPath = result.path.slice(carriedPathLength);
   const steps = [...leg.prior.steps, ...result.steps];
   const path = [...leg.prior.path, ...legPath];
@@ -180,6 +218,7 @@ export async function advanceLeg(
       executionId: header.executionId,
       record,
       checkpointError: result.checkpointError,
+      ...(result.state ? { state: result.state } : {}),
     };
   }
   const record = resultRecord(header, result, { steps, path });
@@ -195,6 +234,7 @@ export async function advanceLeg(
       kind: "running",
       executionId: header.executionId,
       record: recorded,
+      ...(result.state ? { state: result.state } : {}),
       ...(result.checkpointError !== undefined ? { checkpointError: result.checkpointError } : {}),
     };
   }
@@ -233,6 +273,7 @@ export function headerOf(record: ExecutionRecord): RunHeader {
     trigger: record.trigger,
     ...(record.sessionId !== undefined ? { sessionId: record.sessionId } : {}),
     ...(record.intent !== undefined ? { intent: record.intent } : {}),
+    ...(record.redriveOf !== undefined ? { redriveOf: record.redriveOf } : {}),
   };
 }
 

@@ -124,9 +124,19 @@ describe("wait", () => {
 
   it("a wait beyond the run's deadline wakes at the deadline and the run times out", async () => {
     const time = controlledClock();
-    const state = newRunState({ document: waitDocument, protocol: "nap", deadlineMs: 60_000, now: time.clock.now() });
+    const state = newRunState({
+      document: waitDocument,
+      protocol: "nap",
+      deadlineMs: 60_000,
+      now: time.clock.now(),
+    });
     const advance = (from: RunState) =>
-      advanceRun({ document: waitDocument, ports: ports(time.clock), state: from, checkpoint: async () => {} });
+      advanceRun({
+        document: waitDocument,
+        ports: ports(time.clock),
+        state: from,
+        checkpoint: async () => {},
+      });
     const paused = await advance(state);
     expect(paused.state?.pause?.wakeAt).toBe(state.deadlineAt);
     time.advance(60_000);
@@ -139,7 +149,11 @@ describe("wait", () => {
     const slept = await runProtocol({ document: waitDocument, protocol: "nap", ports: ports(time.clock) });
     expect(slept.status).toBe("completed");
     expect(time.sleeps).toEqual([3_600_000]);
-    const event = await runProtocol({ document: waitDocument, protocol: "approval", ports: ports(time.clock) });
+    const event = await runProtocol({
+      document: waitDocument,
+      protocol: "approval",
+      ports: ports(time.clock),
+    });
     expect(event.status).toBe("failed");
     expect(event.error?.code).toBe("events_unsupported");
   });
@@ -203,7 +217,11 @@ describe("wait_event", () => {
 describe("on_error and built-ins", () => {
   it("a failing step with on_error sends the run on with {error.*}", async () => {
     const time = controlledClock();
-    const result = await runProtocol({ document: waitDocument, protocol: "rescued", ports: ports(time.clock) });
+    const result = await runProtocol({
+      document: waitDocument,
+      protocol: "rescued",
+      ports: ports(time.clock),
+    });
     expect(result.status).toBe("completed");
     expect(result.output).toBe("call tool_http_status: the tool answered HTTP 500");
     expect(result.steps.map((step) => [step.id, step.status])).toEqual([
@@ -222,7 +240,11 @@ describe("on_error and built-ins", () => {
       callbackUrl: (event) => `https://cb.example/${event}`,
     });
     expect(result.output).toBe("exec-9 https://cb.example/approved");
-    const without = await runProtocol({ document: waitDocument, protocol: "links", ports: ports(time.clock) });
+    const without = await runProtocol({
+      document: waitDocument,
+      protocol: "links",
+      ports: ports(time.clock),
+    });
     expect(without.unresolved).toEqual(["execution.id", "callback.approved"]);
   });
 });
