@@ -159,6 +159,26 @@ describe("wait", () => {
   });
 });
 
+describe("a paused run stopped from outside", () => {
+  it("a cancelled run paused at a wait ends cancelled without waiting", async () => {
+    const time = controlledClock();
+    const run = await start("nap", time);
+    const paused = await run.advance(run.state);
+    const controller = new AbortController();
+    controller.abort();
+    const cancelled = await advanceRun({
+      document: waitDocument,
+      ports: ports(time.clock),
+      state: paused.state as RunState,
+      signal: controller.signal,
+      checkpoint: async () => {},
+    });
+    expect(cancelled.status).toBe("cancelled");
+    expect(cancelled.state).toMatchObject({ status: "cancelled", error: { code: "cancelled" } });
+    expect(cancelled.state?.pause).toBeUndefined();
+  });
+});
+
 describe("wait_event", () => {
   it("the event's payload goes to the step's output and the run goes on", async () => {
     const time = controlledClock();
