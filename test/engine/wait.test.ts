@@ -9,6 +9,7 @@ import { advanceRun, runProtocol } from "../../lib/engine/engine.ts";
 import { newRunState } from "../../lib/engine/run-state.ts";
 import type { EnginePorts, LlmPort, ToolPort } from "../../lib/ports.ts";
 import type { RunState } from "../../lib/core/run.ts";
+import { loadDocument } from "../../lib/mova/validate.ts";
 import { controlledClock, documentOf } from "./support.ts";
 
 const llm: LlmPort = { offline: false, complete: async () => ({ text: "ok", model: "m" }) };
@@ -248,6 +249,28 @@ describe("on_error and built-ins", () => {
       ["call", "failed"],
       ["sorry", "succeeded"],
     ]);
+  });
+
+  it("a protocol's error_handling.fallback_step_id sends a failing step on as on_error does", async () => {
+    const { document } = loadDocument(
+      JSON.stringify({
+        version: "2.2",
+        protocols: [
+          {
+            name: "p",
+            error_handling: { fallback_step_id: "sorry" },
+            steps: [
+              { id: "call", action: "tool_api", tool_api_id: "broken" },
+              { id: "done", action: "end", response_template: "fine" },
+              { id: "sorry", action: "end", response_template: "sorry: {error.code} at {error.step}" },
+            ],
+          },
+        ],
+        tools: [{ id: "broken", endpoint: "https://broken.example/x", method: "GET" }],
+      }),
+    );
+    const result = await runProtocol({ document, protocol: "p", ports: ports(controlledClock().clock) });
+    expect(result).toMatchObject({ status: "completed", output: "sorry: tool_http_status at call" });
   });
 
   it("{execution.id} and {callback.EVENT} come from the caller", async () => {
