@@ -81,6 +81,17 @@ const ConfigSchema = z.object({
   RUNNER_MARGIN_MS: int(30_000, 0),
   /** How long a runner's lease on a run lasts; renewed between steps when it nears its end. */
   RUN_LEASE_MS: int(120_000, 1_000),
+  /**
+   * The key of signed callback URLs (`{callback.EVENT}`): HMAC-SHA256 over tenant, execution,
+   * event and expiry. Unset: no callback URL is made and `POST /callbacks/{token}` refuses all.
+   */
+  CALLBACK_SECRET: z.string().min(32).optional(),
+  /** The API's public base URL, which callback URLs start with (e.g. https://api.example.com). */
+  PUBLIC_API_URL: z.string().url().optional(),
+  /** A run handed to the runner and not advanced for this long is re-enqueued by the sweep (ms). */
+  RUN_STALE_MS: int(300_000, 1_000),
+  /** The local stack's sweep timer (deployed, the schedule is every minute). */
+  SWEEP_INTERVAL_MS: int(60_000, 100),
   /** A run's checkpointed state above this fails the step with `state_too_large`. */
   MAX_RUN_STATE_BYTES: int(262_144, 1024),
   MOVA_API_KEYS: z.string().optional(),

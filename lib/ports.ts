@@ -211,6 +211,27 @@ export interface RunMessage {
   executionId: string;
 }
 
+/**
+ * What controls runs beside their checkpoints (Redis): the schedule of runs to look at again
+ * (a sorted set by time: waits that end, event timeouts, runs handed to the runner that might
+ * be lost), the cancel requests a runner polls, and the one-time claims of signed callbacks.
+ * An unreachable store is StoreUnavailableError `run_store_unavailable`.
+ */
+export interface RunControlStore {
+  /** Looks at the run at `atMs` (epoch ms), replacing an earlier schedule of it. */
+  schedule(message: RunMessage, atMs: number): Promise<void>;
+  /** Up to `limit` runs scheduled at or before `nowMs`, earliest first (they stay scheduled). */
+  due(nowMs: number, limit: number): Promise<Array<{ message: RunMessage; atMs: number }>>;
+  unschedule(message: RunMessage): Promise<void>;
+  /** Marks the run to be cancelled (kept `ttlMs`); the one advancing it stops. */
+  requestCancel(message: RunMessage, ttlMs: number): Promise<void>;
+  cancelRequested(message: RunMessage): Promise<boolean>;
+  /** True the first time `key` is claimed (kept `ttlMs`); false when it was claimed already. */
+  claimOnce(key: string, ttlMs: number): Promise<boolean>;
+  /** Gives a claim back (the action it guarded did not happen). */
+  unclaim(key: string): Promise<void>;
+}
+
 /** The runs queue (SQS): hands a run to the runner. Throws when the message could not be sent. */
 export interface RunQueue {
   enqueue(message: RunMessage, options?: { delaySeconds?: number }): Promise<void>;

@@ -17,6 +17,7 @@ import { startGateway } from "./gateway.ts";
 import { startLocalStack } from "./stack.ts";
 import { analysisPollerWorker, analysisRunWorker } from "./analysis-workers.ts";
 import { runnerPollerWorker } from "./runner-worker.ts";
+import { sweepWorker } from "./sweep-worker.ts";
 import { triggerPollerWorker } from "./trigger-worker.ts";
 import type { BackgroundWorker, RunningWorker } from "./workers.ts";
 
@@ -26,6 +27,7 @@ const WORKERS: readonly BackgroundWorker[] = [
   analysisRunWorker,
   triggerPollerWorker,
   runnerPollerWorker,
+  sweepWorker,
 ];
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -61,6 +63,9 @@ async function main(): Promise<void> {
       ...(process.env as Record<string, string>),
       ...stack.env,
       MOVA_DEV_API_KEY: apiKey,
+      // Signed callback URLs ({callback.EVENT}) point at this gateway; the key lives as long as the stack.
+      CALLBACK_SECRET: process.env.CALLBACK_SECRET || randomBytes(32).toString("base64url"),
+      PUBLIC_API_URL: process.env.PUBLIC_API_URL || `http://localhost:${port}`,
     };
     const config = loadConfig(env);
     const logger = new Logger({

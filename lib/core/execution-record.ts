@@ -44,6 +44,8 @@ export const ExecutionRecordSchema = z.object({
   sessionId: z.string().optional(),
   trigger: z.enum(TRIGGERS),
   intent: z.string().optional(),
+  /** A redriven run: the failed or timed-out execution it goes on from. */
+  redriveOf: z.string().optional(),
   /** `running` (going on in the background) and `cancelled` are the durable runs' (MOVA.md). */
   status: z.enum(["completed", "failed", "timed_out", "waiting_input", "running", "cancelled"]),
   startedAt: z.string(),

@@ -92,6 +92,12 @@ export interface RunState {
   outputFrom?: string | Record<string, string>;
   /** `waiting_input`: the rendered prompt waited on (secrets redacted), since when (ISO), and the variable. */
   waiting?: { prompt: string; since: string; variable: string };
+  /**
+   * `running` at a `wait` or `wait_event` step (`next`): what it waits for, and `wakeAt`
+   * (epoch ms), when it must be advanced even if nothing arrives (the wait's end, the event's
+   * timeout, or else the run's deadline). No compute runs meanwhile.
+   */
+  pause?: RunPause;
   /** A finished run: its final output. */
   output?: unknown;
   /** A finished run: why it failed, timed out or was cancelled. */
@@ -112,6 +118,11 @@ export interface UnrecordedSteps {
   records: StepRecord[];
   path: string[];
 }
+
+/** What a run paused at a `wait` or `wait_event` step waits for (see RunState.pause). */
+export type RunPause =
+  | { kind: "wait"; since: string; wakeAt: number }
+  | { kind: "event"; event: string; since: string; wakeAt: number; timeoutAt?: number };
 
 /**
  * A run suspended on an `input` step, as a session keeps it between messages: plain JSON with
@@ -169,6 +180,8 @@ export interface RunResult {
   error?: StepError;
   /** Present when status is `waiting_input`. */
   waitingFor?: { stepId: string; prompt: string; variable: string };
+  /** advanceRun, status `running`: the `wait` or `wait_event` step the run is paused at. */
+  pausedAt?: { stepId: string; pause: RunPause };
   /** Present when status is `waiting_input` (runProtocol, resumeRun): resume from this. */
   suspended?: SuspendedRun;
   /**

@@ -9,6 +9,7 @@ import type { Carried, LiveRun } from "./live-run.ts";
 import type { SuspendOutcome, Transition } from "./flow.ts";
 import { endOfFlow, stopped, transitionOf } from "./transitions.ts";
 import { executeStep } from "./steps/execute-step.ts";
+import { applyOnError } from "./on-error.ts";
 
 /** The step to run next, or why the run ends before it. */
 export function nextStep(state: LiveRun, stepId: string): { step: Step } | { end: Transition } {
@@ -56,6 +57,8 @@ export function finish(state: LiveRun, ending: Ending): RunResult {
   if (failedCheckpoint) result.error = checkpointFailure(checkpointError);
   else if (transition.kind === "end" && transition.error) result.error = transition.error;
   const suspend = !failedCheckpoint && transition.kind === "end" ? transition.suspend : undefined;
+  const pause = !failedCheckpoint && transition.kind === "end" ? transition.pause : undefined;
+  if (pause) result.pausedAt = { stepId: pause.step.id, pause: pause.pause };
   if (suspend) {
     const { step, prompt } = suspend;
     result.waitingFor = { stepId: step.id, prompt, variable: step.variable };
@@ -174,7 +177,7 @@ export async function drive(state: LiveRun, first: Transition, settled: boolean)
         continue;
       }
       state.enter(next.step);
-      transition = transitionOf(state, await executeStep(state, next.step));
+      transition = transitionOf(state, applyOnError(state, next.step, await executeStep(state, next.step)));
     }
   } finally {
     state.dispose();

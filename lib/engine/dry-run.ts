@@ -248,6 +248,12 @@ export function dryRun(
         current = following(step);
         break;
       }
+      case "wait":
+      case "wait_event":
+        // A dry run does not wait: it goes on as if the wait ended or the event arrived.
+        steps.push({ id: step.id, action: step.action });
+        current = following(step);
+        break;
       case "end": {
         const entry: DryRunStep = { id: step.id, action: "end" };
         if (step.response_template !== undefined) entry.output = render(step.response_template);

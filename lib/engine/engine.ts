@@ -17,7 +17,12 @@ import { countVisits, findProtocol, isRunState, isSuspendedRun, newRunState } fr
 import { LiveRun } from "./live-run.ts";
 import { FINISHED } from "./flow.ts";
 import { realClock } from "./real-clock.ts";
-import { carriedOf, drive, startOf } from "./drive.ts";
+import { carriedOf, drive, finish, startOf } from "./drive.ts";
+import type { WaitEventStep, WaitStep } from "../mova/schema.ts";
+import type { RunPause } from "../core/run.ts";
+import { type DeliveredEvent, notWaitingFor, resumePause } from "./steps/wait.ts";
+import { stopped, transitionOf } from "./transitions.ts";
+import { applyOnError } from "./on-error.ts";
 import { applyReply } from "./steps/input.ts";
 
 /** Runs a protocol from its start until it completes, fails, times out or waits for input. */
@@ -121,6 +126,17 @@ export async function advanceRun(options: AdvanceOptions): Promise<RunResult> {
   } else if (options.reply !== undefined) {
     throw new MovaError("unexpected_reply", "the run does not wait for input");
   }
+  const pausedStep =
+    given.pause === undefined ? undefined : protocol.steps.find((item) => item.id === given.next);
+  if (given.pause !== undefined && pausedStep?.action !== "wait" && pausedStep?.action !== "wait_event") {
+    throw new MovaError(
+      "invalid_run_state",
+      `the protocol "${protocol.name}" has no wait step "${given.next}"`,
+    );
+  }
+  if (options.event !== undefined && given.pause?.kind !== "event") {
+    throw notWaitingFor(options.event.name, "it is not paused at a wait_event step");
+  }
   const copy = structuredClone(given);
   const state = new LiveRun(options, protocol, carriedOf(copy), {
     durable: true,
@@ -130,8 +146,38 @@ export async function advanceRun(options: AdvanceOptions): Promise<RunResult> {
     saved: given,
   });
   rereadSecrets(state, copy.secretNames, options.ports);
+  if (copy.pause !== undefined && (pausedStep?.action === "wait" || pausedStep?.action === "wait_event")) {
+    return advancePaused(state, pausedStep, copy.pause, options.event);
+  }
   if (inputStep?.action === "input" && options.reply !== undefined) {
     return drive(state, applyReply(state, inputStep, options.reply, copy.waiting), false);
   }
   return drive(state, startOf(state, copy.next), true);
+}
+
+/** A run paused at a wait step: goes on when its wait is over or its event came; else stays as it was. */
+function advancePaused(
+  state: LiveRun,
+  step: WaitStep | WaitEventStep,
+  pause: RunPause,
+  event: DeliveredEvent | undefined,
+): Promise<RunResult> {
+  const kind = state.stopKind();
+  if (kind) return drive(state, stopped(kind), false);
+  let outcome: ReturnType<typeof resumePause>;
+  try {
+    outcome = resumePause(state, step, pause, event);
+  } catch (error) {
+    state.dispose();
+    throw error;
+  }
+  if (outcome === undefined) {
+    // Not due: nothing ran and nothing is written; the caller's state stands.
+    return Promise.resolve(
+      finish(state, {
+        transition: { kind: "end", status: "running", pause: { kind: "pause", step, pause } },
+      }),
+    );
+  }
+  return drive(state, transitionOf(state, applyOnError(state, step, outcome)), false);
 }

@@ -124,6 +124,8 @@ export class LiveRun {
       now: () => this.clock.now(),
       secrets: options.ports.secrets,
       onSecretRead: (name, value) => this.redactor.addSecret(name, value),
+      executionId: options.executionId,
+      callbackUrl: options.callbackUrl,
     });
     // Every call in flight listens on the run's signal (a wide `parallel` step has many at once);
     // that is by design, not the leak Node warns about beyond ten listeners.
@@ -275,7 +277,10 @@ export class LiveRun {
       secretNames: this.redactor.names,
     };
     if (transition.kind === "next") state.next = transition.stepId;
-    else if (transition.suspend) {
+    else if (transition.pause) {
+      state.next = transition.pause.step.id;
+      state.pause = transition.pause.pause;
+    } else if (transition.suspend) {
       const { step, prompt, since } = transition.suspend;
       state.next = step.id;
       state.waiting = { prompt, since, variable: step.variable };

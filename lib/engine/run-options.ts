@@ -13,6 +13,8 @@ export interface RunContext {
   profile?: Profile;
   /** The recognised intent name, readable as `intent`. */
   intent?: string;
+  /** `{callback.EVENT}`: the signed URL that delivers EVENT to this execution (none: unresolved). */
+  callbackUrl?: (event: string) => string | undefined;
 }
 
 export interface RunOptions extends RunContext {
@@ -61,6 +63,11 @@ export interface AdvanceOptions extends Omit<RunOptions, "protocol" | "variables
   state: RunState;
   /** The reply to the `input` step a `waiting_input` state waits on. */
   reply?: string;
+  /**
+   * An event for the `wait_event` step the run is paused at: its payload goes to the step's
+   * `output`. MovaError `not_waiting_for_event` (409) when the run waits for no such event.
+   */
+  event?: { name: string; payload: unknown };
   checkpoint?: CheckpointHook;
   /**
    * Asked after each step (once its checkpoint is written): true stops the run there with

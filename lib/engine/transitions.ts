@@ -26,5 +26,7 @@ export function transitionOf(state: LiveRun, outcome: Outcome): Transition {
       return stopped(state.stopKind() ?? "cancelled");
     case "suspend":
       return { kind: "end", status: "waiting_input", suspend: outcome };
+    case "pause":
+      return { kind: "end", status: "running", pause: outcome };
   }
 }

@@ -5,6 +5,7 @@
  */
 import type { Profile } from "../mova/schema.ts";
 import { getPath, type Resolver } from "../mova/placeholders.ts";
+import { EVENT_NAME } from "../mova/schema.ts";
 import { SESSION_WRITES } from "../mova/response-mapping.ts";
 import type { SecretsPort } from "../ports.ts";
 
@@ -21,6 +22,10 @@ interface ResolverSources {
   secrets?: SecretsPort | undefined;
   /** Told of every secret read, so that its value can be redacted from results. */
   onSecretRead?: (name: string, value: string) => void;
+  /** `{execution.id}`. */
+  executionId?: string | undefined;
+  /** `{callback.EVENT}`: the signed URL delivering EVENT to this execution. */
+  callbackUrl?: ((event: string) => string | undefined) | undefined;
 }
 
 function splitRoot(path: string): [string, string | undefined] {
@@ -81,6 +86,15 @@ export function createResolver(sources: ResolverSources): Resolver {
         break;
       case "now":
         if (rest === undefined) return new Date(sources.now()).toISOString();
+        break;
+      case "execution":
+        if (rest === "id" && sources.executionId !== undefined) return sources.executionId;
+        break;
+      case "callback":
+        if (rest !== undefined && EVENT_NAME.test(rest) && sources.callbackUrl) {
+          const url = sources.callbackUrl(rest);
+          if (url !== undefined) return url;
+        }
         break;
     }
     return getPath(sources.variables, path);

@@ -12,6 +12,7 @@ export interface ApiDeps extends RuntimeDeps {
     | "MAX_BODY_BYTES"
     | "RUN_DEADLINE_MS"
     | "SYNC_BUDGET_MS"
+    | "RUN_LEASE_MS"
     | "HISTORY_OUTPUT_MAX_BYTES"
     | "MOVA_API_KEYS"
     | "MOVA_DEV_API_KEY"

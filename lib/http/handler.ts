@@ -20,6 +20,7 @@ import { learningRoutes } from "./routes-learning.ts";
 import { documentRoutes } from "./routes-documents.ts";
 import { executionRoutes } from "./routes-executions.ts";
 import { sessionRoutes } from "./routes-sessions.ts";
+import { runControlRoutes } from "./routes-run-control.ts";
 import { HealthResponse, issuesOf } from "./schemas.ts";
 
 export type ApiHandler = (
@@ -47,6 +48,7 @@ function apiRoutes(deps: ApiDeps): RouteSpec[] {
     ...documentRoutes(deps),
     ...sessionRoutes(deps, loader),
     ...executionRoutes(deps, loader),
+    ...runControlRoutes(deps, loader),
     ...analysisRoutes(deps, loader),
     ...learningRoutes(deps, loader),
   ];

@@ -227,6 +227,7 @@ export function executionRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpe
           stepCount: stored.state.stepCount,
           ...(stored.state.next !== undefined ? { next: stored.state.next } : {}),
           leased: stored.lease !== undefined && stored.lease.expiresAt > deps.clock.now(),
+          ...(stored.state.pause !== undefined ? { waiting: stored.state.pause } : {}),
         };
         return { status: 200, body: { ...shown, progress } };
       },

@@ -4,6 +4,7 @@
  */
 import * as z from "zod";
 import { ExecutionRecordSchema, StepErrorSchema, StepRecordSchema } from "../core/execution-record.ts";
+import { EVENT_NAME } from "../mova/schema.ts";
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
@@ -157,6 +158,27 @@ export const ExecutionResponse = z
   .meta({ id: "ExecutionResult" });
 
 /** 202 of POST /executions: the run goes on in the runner; GET the `Location` for its progress. */
+/** An event's name in POST /executions/{id}/events/{name} (as `wait_event.event`). */
+export const EventName = z.string().regex(EVENT_NAME);
+
+export const EventPayload = z
+  .unknown()
+  .describe(
+    "the event's payload: any JSON (`null` or `{}` for none); it goes to the wait_event step's output",
+  )
+  .meta({ id: "EventPayload" });
+
+export const CancelResponse = z
+  .object({
+    executionId: z.string(),
+    status: z
+      .string()
+      .describe(
+        "`cancelled`; another final status when the run ended first; `running` while it is being stopped",
+      ),
+  })
+  .meta({ id: "CancelResult" });
+
 export const RunAcceptedResponse = z
   .object({ executionId: z.string(), status: z.literal("running") })
   .meta({ id: "RunAccepted" });
@@ -168,6 +190,16 @@ export const ExecutionRecordResponse = ExecutionRecordSchema.extend({
       stepCount: z.number().int().describe("steps entered so far (the checkpoint's count)"),
       next: z.string().optional().describe("the step the run goes on with"),
       leased: z.boolean().describe("a runner is advancing the run now"),
+      waiting: z
+        .object({
+          kind: z.enum(["wait", "event"]),
+          event: z.string().optional(),
+          since: z.string(),
+          wakeAt: z.number().describe("epoch ms: when the run goes on if nothing arrives"),
+          timeoutAt: z.number().optional(),
+        })
+        .optional()
+        .describe("the run is paused at a `wait` or `wait_event` step (`next`): what it waits for"),
     })
     .optional()
     .describe("a running run: where its checkpoint stands (the steps recorded so far are in `steps`)"),

@@ -168,7 +168,41 @@ export const EndStep = z.object({
 });
 export type EndStep = z.infer<typeof EndStep>;
 
-export const STEP_ACTIONS = ["prompt", "input", "tool_api", "condition", "parallel", "end"] as const;
+/** An event's name: what `POST /executions/{id}/events/{name}` and `{callback.NAME}` deliver. */
+export const EVENT_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+/** The longest `wait` or `wait_event` timeout: a year (a run's deadline bounds it anyway). */
+export const MAX_WAIT_SECONDS = 31_536_000;
+
+/** extension: pause for `seconds`, or `until` a time (an ISO 8601 template); exactly one of them. */
+export const WaitStep = z.object({
+  ...stepBase,
+  action: z.literal("wait"),
+  seconds: z.number().min(0).max(MAX_WAIT_SECONDS).optional(),
+  until: z.string().min(1).optional(),
+});
+export type WaitStep = z.infer<typeof WaitStep>;
+
+/** extension: pause until the event `event` is delivered; its JSON payload goes to `output`. */
+export const WaitEventStep = z.object({
+  ...stepBase,
+  action: z.literal("wait_event"),
+  event: z.string().regex(EVENT_NAME, "an event name is 1 to 64 letters, digits, _ or -"),
+  timeout_seconds: z.number().int().min(1).max(MAX_WAIT_SECONDS).optional(),
+  on_timeout: z.string().min(1).optional(),
+  output: z.string().min(1).optional(),
+});
+export type WaitEventStep = z.infer<typeof WaitEventStep>;
+
+export const STEP_ACTIONS = [
+  "prompt",
+  "input",
+  "tool_api",
+  "condition",
+  "parallel",
+  "end",
+  "wait",
+  "wait_event",
+] as const;
 export type StepAction = (typeof STEP_ACTIONS)[number];
 
 export const Step = z.discriminatedUnion("action", [
@@ -178,6 +212,8 @@ export const Step = z.discriminatedUnion("action", [
   ConditionStep,
   ParallelStep,
   EndStep,
+  WaitStep,
+  WaitEventStep,
 ]);
 export type Step = z.infer<typeof Step>;
 
@@ -189,6 +225,8 @@ export const STEP_SCHEMAS = {
   condition: ConditionStep,
   parallel: ParallelStep,
   end: EndStep,
+  wait: WaitStep,
+  wait_event: WaitEventStep,
 } as const;
 
 /**

@@ -7,12 +7,13 @@ import type { Step } from "./schema.ts";
 /** The first-segment names a document may read without any step setting them. */
 const BUILTIN_VARIABLES = ["user_input", "intent", "now"] as const;
 /** Namespaces readable as `name.*`. */
-const BUILTIN_NAMESPACES = ["session", "profile", "secrets"] as const;
+const BUILTIN_NAMESPACES = ["session", "profile", "secrets", "error", "execution", "callback"] as const;
 
 /**
  * The variable a step stores its result in: a `prompt` step its `output`, else
  * `prompt_response_<id>` (as MOVA 2.2 does); a `tool_api` step its `output`, else
- * `<id>_result`; an `input` step its `variable`. Other actions store nothing.
+ * `<id>_result`; an `input` step its `variable`; a `wait_event` step its `output`, else
+ * `<id>_event`. Other actions store nothing.
  */
 export function defaultOutputVariable(
   step: Pick<Step, "action" | "id"> & Partial<Record<string, unknown>>,
@@ -24,6 +25,8 @@ export function defaultOutputVariable(
       return typeof step.output === "string" && step.output ? step.output : `${step.id}_result`;
     case "input":
       return typeof step.variable === "string" && step.variable ? step.variable : undefined;
+    case "wait_event":
+      return typeof step.output === "string" && step.output ? step.output : `${step.id}_event`;
     default:
       return undefined;
   }

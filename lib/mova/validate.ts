@@ -596,6 +596,7 @@ class Validator {
       const template = ownString(raw, field);
       if (template !== undefined) this.checkTemplate(template, joinPath(path, field), label, field);
     }
+    if (info.action === "wait") this.checkWait(raw, path, label);
     if (info.action === "condition" && own(raw, "else_step") === undefined && !routesItself(raw)) {
       this.warn(
         "missing_else",
@@ -603,6 +604,16 @@ class Validator {
         `${label}: a condition without \`else_step\` ends the run when it does not hold`,
       );
     }
+  }
+
+  /** A `wait` names exactly one of `seconds` and `until` (a template checked like the others). */
+  private checkWait(raw: Raw, path: string, label: string): void {
+    const hasSeconds = own(raw, "seconds") !== undefined;
+    const until = own(raw, "until");
+    if (hasSeconds === (until !== undefined)) {
+      this.error("schema", path, `${label}: a \`wait\` step takes exactly one of \`seconds\` and \`until\``);
+    }
+    if (typeof until === "string") this.checkTemplate(until, joinPath(path, "until"), label, "until");
   }
 
   private checkConditions(step: Raw, path: string, label: string): void {
@@ -785,7 +796,11 @@ class Validator {
       }
       for (const step of protocol.steps) {
         const fields =
-          step.action === "condition" ? ["next_step", "else_step", "on_error"] : ["next_step", "on_error"];
+          step.action === "condition"
+            ? ["next_step", "else_step", "on_error"]
+            : step.action === "wait_event"
+              ? ["next_step", "on_error", "on_timeout"]
+              : ["next_step", "on_error"];
         const named = fields.map((field) => ({
           field,
           path: `${step.path}.${field}`,
@@ -906,7 +921,11 @@ class Validator {
       ((step.action === "prompt" || step.action === "tool_api") && step.id !== fallback
         ? fallback
         : undefined);
-    const failure = onError ? [lookup(onError)] : [];
+    // An event's timeout (`on_timeout`) is another way on.
+    const onTimeout = step.action === "wait_event" ? ownString(step.raw, "on_timeout") : undefined;
+    const failure = [onError, onTimeout]
+      .filter((id): id is string => id !== undefined && id !== "")
+      .map(lookup);
     switch (step.action) {
       case "end":
         // A guarded end step is skipped when its guard fails, and the flow goes on.

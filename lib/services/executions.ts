@@ -67,7 +67,12 @@ export interface ExecutionOutcome {
 export const unknownProtocol = (protocol: string) =>
   new MovaError("unknown_protocol", `the document has no protocol "${protocol}"`);
 
-export const FINISHED_STATUSES: ReadonlySet<string> = new Set(["completed", "failed", "timed_out"]);
+export const FINISHED_STATUSES: ReadonlySet<string> = new Set([
+  "completed",
+  "failed",
+  "timed_out",
+  "cancelled",
+]);
 
 export function newExecutionId(): string {
   // Time first, so ids sort roughly by creation in listings and logs.

@@ -18,6 +18,7 @@ import type { RunMessage } from "../ports.ts";
 import type { DocumentLoader } from "./document-loader.ts";
 import { advanceLeg, headerOf, priorOf, recordFinishedCheckpoint, type RunDeps } from "./runs.ts";
 import { FINISHED_STATUSES } from "./executions.ts";
+import { handOff } from "./run-handoff.ts";
 import type { RunContext } from "../engine/run-options.ts";
 import type { ExecutionRecord } from "../core/execution-record.ts";
 import type { SessionStore } from "../ports.ts";
@@ -75,6 +76,12 @@ export async function advanceQueuedRun(
   const status = current?.state.status;
   if (status !== "running" && !(status !== undefined && FINISHED_STATUSES.has(status))) {
     log?.info("nothing to advance", { executionId, status: status ?? "unknown" });
+    return "skipped";
+  }
+  const pause = status === "running" ? current?.state.pause : undefined;
+  if (pause && pause.wakeAt > deps.clock.now() && !(await deps.runControl?.cancelRequested(message))) {
+    // Early (a duplicate delivery): woken again when due; nothing is advanced now.
+    await handOff(message, current?.state, deps);
     return "skipped";
   }
   const leased = await deps.checkpoints.acquireLease(
@@ -150,7 +157,7 @@ export async function advanceQueuedRun(
       return "finished";
     }
     await release();
-    await deps.runQueue.enqueue(message);
+    await handOff(message, leg.state, deps);
     return "paused";
   } finally {
     clearInterval(renewal);

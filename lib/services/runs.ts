@@ -15,7 +15,9 @@ import type { RunContext } from "../engine/run-options.ts";
 import type { RunResult, RunState, StepRecord, UnrecordedSteps } from "../core/run.ts";
 import type { ExecutionRecord } from "../core/execution-record.ts";
 import { isMovaError, StoreUnavailableError } from "../errors.ts";
-import type { HistoryStore, RunCheckpointStore, RunQueue } from "../ports.ts";
+import type { HistoryStore, RunCheckpointStore, RunControlStore, RunQueue } from "../ports.ts";
+import { callbackUrlMaker } from "./callback-signature.ts";
+import { handOff, watchCancel } from "./run-handoff.ts";
 import {
   type ExecutionDeps,
   FINISHED_STATUSES,
@@ -29,12 +31,25 @@ import {
 export interface RunDeps extends ExecutionDeps {
   checkpoints: RunCheckpointStore;
   runQueue: RunQueue;
+  /** Wake-ups of paused runs, cancel requests (see run-handoff.ts); absent: neither. */
+  runControl?: RunControlStore | undefined;
+  /** `{callback.EVENT}` URLs: CALLBACK_SECRET and PUBLIC_API_URL. */
+  callbacks?: { secret?: string | undefined; baseUrl?: string | undefined } | undefined;
+  runStaleMs?: number | undefined;
 }
 
 /** What a run's history record says of it besides its progress: fixed at its start. */
 export type RunHeader = Pick<
   ExecutionRecord,
-  "tenant" | "executionId" | "document" | "documentVersion" | "protocol" | "trigger" | "sessionId" | "intent"
+  | "tenant"
+  | "executionId"
+  | "document"
+  | "documentVersion"
+  | "protocol"
+  | "trigger"
+  | "sessionId"
+  | "intent"
+  | "redriveOf"
 >;
 
 export interface StartRunRequest {
@@ -48,6 +63,10 @@ export interface StartRunRequest {
   sessionId?: string;
   /** `session.*` and `profile.*` of the run's session, for its inline leg. */
   context?: Pick<RunContext, "session" | "profile">;
+  /** A redrive: the state the new run starts from (a failed run's variables at its failed step). */
+  initialState?: RunState;
+  /** A redrive: the execution it goes on from. */
+  redriveOf?: string;
 }
 
 export interface StartRunOptions {
@@ -66,6 +85,8 @@ export type RunOutcome =
       record: ExecutionRecord;
       /** The texts meant for the user in this leg so far (a session message answers them with its 202). */
       replies: string[];
+      /** Where the run stands (a pause at a wait step says when to wake it). */
+      state?: RunState;
     };
 
 /**
@@ -81,12 +102,14 @@ export async function startRun(
   if (!parsed.protocols.some((p) => p.name === request.protocol)) throw unknownProtocol(request.protocol);
   const executionId = newExecutionId();
   const startedMs = deps.clock.now();
-  const state = newRunState({
-    document: parsed,
-    protocol: request.protocol,
-    variables: request.variables ?? {},
-    now: startedMs,
-  });
+  const state =
+    request.initialState ??
+    newRunState({
+      document: parsed,
+      protocol: request.protocol,
+      variables: request.variables ?? {},
+      now: startedMs,
+    });
   const header: RunHeader = {
     tenant: request.tenant,
     executionId,
@@ -96,6 +119,7 @@ export async function startRun(
     trigger: request.trigger,
     ...(request.sessionId !== undefined ? { sessionId: request.sessionId } : {}),
     ...(request.intent !== undefined ? { intent: request.intent } : {}),
+    ...(request.redriveOf !== undefined ? { redriveOf: request.redriveOf } : {}),
   };
   const first = progressRecord(header, state, { steps: [], path: [] }, startedMs);
   await recordExecution(first, deps);
@@ -118,7 +142,7 @@ export async function startRun(
   }
   deps.logger?.appendKeys({ executionId });
   if (options.respondAsync) {
-    await deps.runQueue.enqueue({ tenant: request.tenant, executionId });
+    await handOff({ tenant: request.tenant, executionId }, state, deps);
     return { kind: "running", executionId, record: first, replies: [] };
   }
   const leg = await advanceLeg(
@@ -133,7 +157,7 @@ export async function startRun(
     },
     deps,
   );
-  if (leg.kind === "running") await deps.runQueue.enqueue({ tenant: request.tenant, executionId });
+  if (leg.kind === "running") await handOff({ tenant: request.tenant, executionId }, leg.state, deps);
   return leg;
 }
 
@@ -152,6 +176,8 @@ export interface LegRequest {
   /** A bound on this leg's steps in flight (RUN_DEADLINE_MS): past it the run ends timed out. */
   budgetMs?: number;
   signal?: AbortSignal;
+  /** An event for the `wait_event` step the run is paused at. */
+  event?: { name: string; payload: unknown };
 }
 
 /**
@@ -173,6 +199,18 @@ export async function advanceLeg(
   const prior = withUnrecorded(leg.prior, leg.stored.state.unrecorded);
   const { unrecorded: _carried, ...startState } = leg.stored.state;
   const carry = carrier(prior, startState.stepCount);
+  // A cancel request stops the run between steps and aborts its call in flight.
+  const cancel = watchCancel(
+    { tenant: header.tenant, executionId: header.executionId },
+    deps.runControl,
+    leg.signal,
+  );
+  await cancel.ready;
+  const callbackUrl = callbackUrlMaker(deps.callbacks ?? {}, {
+    tenant: header.tenant,
+    executionId: header.executionId,
+    expiresAt: leg.stored.state.deadlineAt,
+  });
   const result = await advanceRun({
     document: leg.document.parsed,
     ports: { llm: deps.llm, tools: deps.tools, clock: deps.clock, secrets: deps.secrets },
@@ -180,7 +218,9 @@ export async function advanceLeg(
     executionId: header.executionId,
     ...(header.intent !== undefined ? { intent: header.intent } : {}),
     ...(leg.budgetMs !== undefined ? { budgetMs: leg.budgetMs } : {}),
-    ...(leg.signal ? { signal: leg.signal } : {}),
+    ...(cancel.signal ? { signal: cancel.signal } : {}),
+    ...(callbackUrl ? { callbackUrl } : {}),
+    ...(leg.event ? { event: leg.event } : {}),
     ...(leg.reply !== undefined ? { reply: leg.reply } : {}),
     ...(leg.context?.session !== undefined ? { session: leg.context.session } : {}),
     ...(leg.context?.profile !== undefined ? { profile: leg.context.profile } : {}),
@@ -197,7 +237,7 @@ export async function advanceLeg(
       carry.written();
     },
     shouldPause: leg.shouldPause,
-  });
+  }).finally(() => cancel.stop());
   let legSteps = result.steps;
   let legPath = result.path.slice(carriedPathLength);
   if (result.checkpointError !== undefined) {
@@ -217,6 +257,7 @@ export async function advanceLeg(
       record,
       replies: result.replies,
       checkpointError: result.checkpointError,
+      ...(result.state ? { state: result.state } : {}),
     };
   }
   const record = withOutcome(resultRecord(header, result, { steps, path }), leg.document.parsed, result);
@@ -251,6 +292,7 @@ export async function advanceLeg(
       executionId: header.executionId,
       record: recorded,
       replies: result.replies,
+      ...(result.state ? { state: result.state } : {}),
       ...(result.checkpointError !== undefined ? { checkpointError: result.checkpointError } : {}),
     };
   }
@@ -405,6 +447,7 @@ export function headerOf(record: ExecutionRecord): RunHeader {
     trigger: record.trigger,
     ...(record.sessionId !== undefined ? { sessionId: record.sessionId } : {}),
     ...(record.intent !== undefined ? { intent: record.intent } : {}),
+    ...(record.redriveOf !== undefined ? { redriveOf: record.redriveOf } : {}),
   };
 }
 

@@ -11,6 +11,7 @@ import type {
   HistoryStore,
   LlmPort,
   RunCheckpointStore,
+  RunControlStore,
   RunQueue,
   SecretsPort,
   ToolPort,
@@ -25,6 +26,12 @@ export interface RuntimeDeps {
   checkpoints: RunCheckpointStore;
   /** The runs queue: runs handed to the runner. */
   runQueue: RunQueue;
+  /** Wake-ups, cancel requests and callback claims of runs (Redis); absent: none of those. */
+  runControl?: RunControlStore;
+  /** Signed callback URLs (`{callback.EVENT}`): CALLBACK_SECRET and PUBLIC_API_URL. */
+  callbacks?: { secret?: string | undefined; baseUrl?: string | undefined };
+  /** RUN_STALE_MS: a run handed to the runner and not advanced this long is re-enqueued by the sweep. */
+  runStaleMs?: number;
   idempotency: Idempotency;
   llm: LlmPort;
   tools: ToolPort;

@@ -61,6 +61,9 @@ interface TriggerDeps
     | "clock"
     | "checkpoints"
     | "runQueue"
+    | "runControl"
+    | "callbacks"
+    | "runStaleMs"
   > {
   logger: Logger;
   /** RUN_DEADLINE_MS: bounds a step in flight in this invocation. */
@@ -80,6 +83,9 @@ export function createTriggerService(deps: TriggerDeps): TriggerService {
     ...executionDepsOf(deps, deps.logger, deps.runDeadlineMs),
     checkpoints: deps.checkpoints,
     runQueue: deps.runQueue,
+    runControl: deps.runControl,
+    callbacks: deps.callbacks,
+    runStaleMs: deps.runStaleMs,
   };
 
   async function run(request: RunRequest): Promise<RunOutcome> {

@@ -22,6 +22,9 @@ import { createSqsRunQueue } from "../adapters/sqs/run-queue.ts";
 import { createRedisCheckpointStore } from "../adapters/redis/checkpoint-store.ts";
 import { createMemoryCheckpointStore } from "../adapters/memory-checkpoint-store.ts";
 import { createRedisFromConfig } from "../adapters/redis/session-store.ts";
+import { createRedisRunControlStore } from "../adapters/redis/run-control-store.ts";
+import { createMemoryRunControlStore } from "../adapters/memory-run-control-store.ts";
+import type { RunControlStore } from "../ports.ts";
 
 export interface BuildRuntimeDepsOptions {
   /** Where endpoints, credentials and `MOVA_SECRET_*` are read; the process's by default. */
@@ -61,6 +64,10 @@ export function buildRuntimeDeps(config: Config, options: BuildRuntimeDepsOption
         ? createMemoryCheckpointStore({ maxStateBytes: config.MAX_RUN_STATE_BYTES })
         : redisCheckpoints(config),
     runQueue: createSqsRunQueue({ client: sqs, queueUrl: config.RUNS_QUEUE_URL }),
+    runControl:
+      options.checkpointBackend === "memory" ? createMemoryRunControlStore() : redisRunControl(config),
+    callbacks: { secret: config.CALLBACK_SECRET, baseUrl: config.PUBLIC_API_URL },
+    runStaleMs: config.RUN_STALE_MS,
     idempotency: createDynamoIdempotency({
       client: dynamo,
       tableName: config.EXECUTIONS_TABLE,
@@ -102,5 +109,29 @@ function redisCheckpoints(config: Config): RunCheckpointStore {
     acquireLease: async (...args) => get().acquireLease(...args),
     renewLease: async (...args) => get().renewLease(...args),
     releaseLease: async (...args) => get().releaseLease(...args),
+  };
+}
+
+/** The Redis run control store, made on first use (as the checkpoint store above). */
+function redisRunControl(config: Config): RunControlStore {
+  let store: RunControlStore | undefined;
+  const get = (): RunControlStore => {
+    if (store) return store;
+    if (!config.UPSTASH_REDIS_REST_URL || !config.UPSTASH_REDIS_REST_TOKEN)
+      throw new StoreUnavailableError(
+        "run_store_unavailable",
+        "UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN must both be set",
+      );
+    store = createRedisRunControlStore({ redis: createRedisFromConfig(config) });
+    return store;
+  };
+  return {
+    schedule: async (...args) => get().schedule(...args),
+    due: async (...args) => get().due(...args),
+    unschedule: async (...args) => get().unschedule(...args),
+    requestCancel: async (...args) => get().requestCancel(...args),
+    cancelRequested: async (...args) => get().cancelRequested(...args),
+    claimOnce: async (...args) => get().claimOnce(...args),
+    unclaim: async (...args) => get().unclaim(...args),
   };
 }

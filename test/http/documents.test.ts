@@ -150,6 +150,10 @@ describe("the handler with API Gateway v2 events", () => {
         "POST /executions",
         "GET /executions/{id}",
         "GET /executions/{id}/steps",
+        "POST /executions/{id}/events/{name}",
+        "POST /executions/{id}/cancel",
+        "POST /executions/{id}/redrive",
+        "POST /callbacks/{token}",
         "GET /documents/{name}/protocols/{protocol}/executions",
         "GET /documents/{name}/protocols/{protocol}/patterns",
         "GET /documents/{name}/protocols/{protocol}/recommendations",
@@ -179,5 +183,10 @@ describe("the handler with API Gateway v2 events", () => {
     const steps = body.paths["/executions/{id}/steps"].get;
     expect(steps.parameters.map((p: { name: string }) => p.name)).toEqual(["id", "cursor", "limit"]);
     expect(body.components.schemas.ExecutionRecord.properties.stepsCursor.type).toBe("string");
+    // The signed callback URL is its own credential: no API key.
+    expect(body.paths["/callbacks/{token}"].post.security).toEqual([]);
+    expect(Object.keys(body.paths["/executions/{id}/events/{name}"].post.responses)).toEqual(
+      expect.arrayContaining(["200", "202", "404", "409"]),
+    );
   });
 });

@@ -169,6 +169,10 @@ const EXPECTED_GRANTS: Record<string, Record<string, string[]>> = {
     AnalysisPriorityQueue: ["sqs:SendMessage"],
     RunsQueue: ["sqs:SendMessage", ...SQS_CONSUME],
   },
+  SweepRole: {
+    SweepLogGroup: LOGS,
+    RunsQueue: ["sqs:SendMessage"],
+  },
 };
 
 const FUNCTIONS = [
@@ -182,6 +186,7 @@ const FUNCTIONS = [
   },
   { name: "trigger", logicalId: "TriggerLambdaFunction", role: "TriggerRole", bundle: "trigger" },
   { name: "runner", logicalId: "RunnerLambdaFunction", role: "RunnerRole", bundle: "runner" },
+  { name: "sweep", logicalId: "SweepLambdaFunction", role: "SweepRole", bundle: "sweep" },
 ] as const;
 
 const getAttArn = (logicalId: string) => ({ "Fn::GetAtt": [logicalId, "Arn"] });
@@ -207,7 +212,7 @@ describe("npm run package (osls, offline)", () => {
     if (outDir) await rm(outDir, { recursive: true, force: true });
   });
 
-  it("packages the five functions on nodejs24.x/arm64, each zip holding only its own bundle", async () => {
+  it("packages the six functions on nodejs24.x/arm64, each zip holding only its own bundle", async () => {
     expect(sorted(ofType("AWS::Lambda::Function").map(([id]) => id))).toEqual(
       sorted(FUNCTIONS.map((fn) => fn.logicalId)),
     );
@@ -278,9 +283,15 @@ describe("npm run package (osls, offline)", () => {
     expect(bySource("AnalysisPriorityQueue")[0]!.ScalingConfig).toBeUndefined();
   });
 
-  it("runs batchAnalysis on a daily schedule and trigger on mova.run.requested events", () => {
+  it("runs batchAnalysis on a daily schedule, the sweep every minute and trigger on mova.run.requested events", () => {
     const rules = ofType("AWS::Events::Rule").map(([, resource]) => resource.Properties);
-    const schedule = rules.filter((rule) => rule.ScheduleExpression !== undefined);
+    const sweep = rules.filter((rule) => rule.ScheduleExpression === "rate(1 minute)");
+    expect(sweep).toHaveLength(1);
+    expect(sweep[0]).toMatchObject({ State: "ENABLED" });
+    expect((sweep[0]!.Targets as Json[])[0]!.Arn).toEqual(getAttArn("SweepLambdaFunction"));
+    const schedule = rules.filter(
+      (rule) => rule.ScheduleExpression !== undefined && rule.ScheduleExpression !== "rate(1 minute)",
+    );
     expect(schedule).toHaveLength(1);
     expect(schedule[0]).toMatchObject({ ScheduleExpression: "rate(1 day)", State: "ENABLED" });
     expect((schedule[0]!.Targets as Json[])[0]!.Arn).toEqual(getAttArn("BatchAnalysisLambdaFunction"));
@@ -319,7 +330,10 @@ describe("npm run package (osls, offline)", () => {
       const rules = Object.values(other.Resources as Record<string, CfnResource>).filter(
         (resource) => resource.Type === "AWS::Events::Rule" && resource.Properties.ScheduleExpression,
       );
-      expect(rules.map((rule) => rule.Properties.ScheduleExpression)).toEqual(["rate(6 hours)"]);
+      expect(rules.map((rule) => rule.Properties.ScheduleExpression)).toEqual([
+        "rate(6 hours)",
+        "rate(1 minute)",
+      ]);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -86,7 +86,7 @@ const MAX_STEP_LIMIT = 100;
 const MAX_STEP_PAGE_BYTES = 1_000_000;
 /** Step pages written at once. */
 const PAGE_WRITE_CONCURRENCY = 16;
-const FINISHED: ReadonlySet<string> = new Set(["completed", "failed", "timed_out"]);
+const FINISHED: ReadonlySet<string> = new Set(["completed", "failed", "timed_out", "cancelled"]);
 
 const executionPk = (tenant: string, executionId: string) =>
   `exec#${keyPart(tenant)}#${keyPart(executionId)}`;

@@ -10,6 +10,7 @@ import { executeInput } from "./input.ts";
 import { executeParallel } from "./parallel.ts";
 import { executePrompt } from "./prompt.ts";
 import { executeTool } from "./tool.ts";
+import { executeWait, executeWaitEvent } from "./wait.ts";
 
 export async function executeStep(state: LiveRun, step: Step): Promise<Outcome> {
   if (!guardHolds(state, step)) {
@@ -33,5 +34,9 @@ export async function executeStep(state: LiveRun, step: Step): Promise<Outcome> 
       return executeParallel(state, step);
     case "end":
       return executeEnd(state, step);
+    case "wait":
+      return executeWait(state, step);
+    case "wait_event":
+      return executeWaitEvent(state, step);
   }
 }
