@@ -65,6 +65,18 @@ const ConfigSchema = z.object({
   /** The local stack's batch-analysis timer (deployed, the EventBridge schedule decides). Default daily. */
   ANALYSIS_SCHEDULE_INTERVAL_MS: int(86_400_000, 1_000),
   LOG_LEVEL: z.string().default("INFO"),
+  /**
+   * Deployed: the SSM path under which each tenant's secrets live, one SecureString per
+   * secret at `<path>/<tenant>/<NAME>`. Unset: the local sources below.
+   */
+  SECRETS_SSM_PATH: z
+    .string()
+    .regex(/^\/[A-Za-z0-9_./-]*$/)
+    .optional(),
+  /** How long a tenant's secrets read from SSM are cached (s). */
+  SECRETS_MAX_AGE_SECONDS: int(300, 0),
+  /** Locally: a directory of `<tenant>.json` secrets files (else `MOVA_SECRET_<TENANT>_<NAME>`). */
+  MOVA_SECRETS_DIR: z.string().optional(),
 });
 
 export type Config = z.infer<typeof ConfigSchema> & {
@@ -88,7 +100,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return { ...c, llmApiKey, llmBaseUrl };
 }
 
-/** The value of `secrets.NAME`: locally the environment variable `MOVA_SECRET_NAME`. */
+/**
+ * The value of `secrets.NAME` for the CLI, which runs as its one user on a developer's machine:
+ * the environment variable `MOVA_SECRET_NAME`. Services read each tenant's own secrets
+ * (lib/adapters/secrets/).
+ */
 export function envSecrets(env: NodeJS.ProcessEnv = process.env): { get(name: string): string | undefined } {
   return {
     get(name: string) {

@@ -274,6 +274,15 @@ export interface SecretsPort {
   get(name: string): string | undefined;
 }
 
+/**
+ * Each tenant's secrets: a run gets the view of the tenant that owns its document, read
+ * before the run starts (the engine reads secrets synchronously), so no document reaches
+ * another tenant's values. A store that cannot be read fails with `secrets_unavailable` (503).
+ */
+export interface TenantSecretsPort {
+  forTenant(tenant: string): Promise<SecretsPort>;
+}
+
 export interface EnginePorts {
   llm: LlmPort;
   tools: ToolPort;

@@ -10,6 +10,7 @@ import type { z } from "zod";
 import { compilePattern, isConditionOperator } from "./conditions.ts";
 import { type SourceFormat, parseSource } from "./parse.ts";
 import { parseTemplate } from "./placeholders.ts";
+import { secretPlacementIssues } from "./secret-placement.ts";
 import {
   Authentication,
   CONDITION_OPERATORS,
@@ -43,7 +44,8 @@ type ValidationCode =
   | "unreachable_step"
   | "unresolvable_placeholder"
   | "missing_else"
-  | "unknown_field";
+  | "unknown_field"
+  | "secret_not_allowed_here";
 
 export interface ValidationIssue {
   code: ValidationCode;
@@ -235,6 +237,8 @@ class Validator {
     }
     if (!this.checkStructure(input)) return this.result();
     this.checkVersion(input);
+    for (const issue of secretPlacementIssues(input))
+      this.error("secret_not_allowed_here", issue.path, issue.message);
     const sections = this.readSections(input);
     this.checkIntents(sections.intents);
     this.checkProtocols(sections.protocols);
@@ -391,7 +395,7 @@ class Validator {
         this.checkTemplate(template, `${path}.response_template`, label, "response_template", (name) =>
           isBuiltinPath(name)
             ? undefined
-            : "intent templates can read only built-ins (user_input, intent, now, session.*, profile.*, secrets.*)",
+            : "intent templates can read only built-ins (user_input, intent, now, session.*, profile.*)",
         );
       }
     });

@@ -153,7 +153,12 @@ export async function advanceLeg(
   const carriedPathLength = leg.stored.state.path.length;
   const result = await advanceRun({
     document: leg.document.parsed,
-    ports: { llm: deps.llm, tools: deps.tools, clock: deps.clock, secrets: deps.secrets },
+    ports: {
+      llm: deps.llm,
+      tools: deps.tools,
+      clock: deps.clock,
+      secrets: await deps.secrets.forTenant(header.tenant),
+    },
     state: leg.stored.state,
     executionId: header.executionId,
     ...(header.intent !== undefined ? { intent: header.intent } : {}),

@@ -12,7 +12,7 @@ import type {
   LlmPort,
   RunCheckpointStore,
   RunQueue,
-  SecretsPort,
+  TenantSecretsPort,
   ToolPort,
 } from "../ports.ts";
 import type { Idempotency } from "../ports.ts";
@@ -28,7 +28,7 @@ export interface RuntimeDeps {
   idempotency: Idempotency;
   llm: LlmPort;
   tools: ToolPort;
-  secrets: SecretsPort;
+  secrets: TenantSecretsPort;
   clock: Clock;
   logger: Logger;
 }

@@ -19,6 +19,7 @@ const CODES = new Set([
   "unresolvable_placeholder",
   "missing_else",
   "unknown_field",
+  "secret_not_allowed_here",
 ]);
 const WARNING_CODES = new Set([
   "unreachable_step",
