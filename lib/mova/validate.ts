@@ -7,7 +7,8 @@
  */
 import { MovaError } from "../errors.ts";
 import type { z } from "zod";
-import { compilePattern, isConditionOperator } from "./conditions.ts";
+import { isConditionOperator } from "./conditions.ts";
+import { patternProblem } from "./regex.ts";
 import { type SourceFormat, parseSource } from "./parse.ts";
 import { parseTemplate } from "./placeholders.ts";
 import { secretPlacementIssues } from "./secret-placement.ts";
@@ -526,12 +527,12 @@ class Validator {
       }
       const value = own(condition, "value");
       if (operator === "matches") {
-        const compiled = compilePattern(value);
-        if (!(compiled instanceof RegExp)) {
+        const problem = patternProblem(value);
+        if (problem !== undefined) {
           this.error(
             "invalid_operator",
             `${conditionPath}.value`,
-            `${label}: unusable \`matches\` pattern: ${compiled.error}`,
+            `${label}: unusable \`matches\` pattern: ${problem}`,
           );
         }
       } else if (operator === "in" && !Array.isArray(value)) {
