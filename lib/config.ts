@@ -45,6 +45,10 @@ const ConfigSchema = z.object({
   HISTORY_RETENTION_DAYS: int(90, 1),
   HISTORY_OUTPUT_MAX_BYTES: int(4096, 64),
   MAX_BODY_BYTES: int(262_144, 1024),
+  /** Nesting bound of variables, session data, event payloads, feedback and tool responses. */
+  MAX_INPUT_DEPTH: int(32, 2),
+  /** Size bound (bytes of JSON) of variables, session data, event payloads and feedback. */
+  MAX_INPUT_BYTES: int(65_536, 1024),
   RUN_DEADLINE_MS: int(25_000, 1),
   /**
    * How long POST /executions advances a run inline before it hands it to the runner (202);

@@ -9,6 +9,8 @@ export interface ApiDeps extends RuntimeDeps {
   config: Pick<
     Config,
     | "MAX_BODY_BYTES"
+    | "MAX_INPUT_DEPTH"
+    | "MAX_INPUT_BYTES"
     | "RUN_DEADLINE_MS"
     | "SYNC_BUDGET_MS"
     | "HISTORY_OUTPUT_MAX_BYTES"

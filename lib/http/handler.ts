@@ -20,6 +20,8 @@ import { documentRoutes } from "./routes-documents.ts";
 import { executionRoutes } from "./routes-executions.ts";
 import { sessionRoutes } from "./routes-sessions.ts";
 import { HealthResponse, issuesOf } from "./schemas.ts";
+import { assertBoundedInput, jsonDepth } from "../core/input-bounds.ts";
+import { MAX_DOCUMENT_DEPTH } from "../mova/validate.ts";
 
 export type ApiHandler = (
   event: APIGatewayProxyEventV2,
@@ -121,6 +123,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
 
     let body: unknown;
     if (route.body) {
+      assertUtf8(headers["content-type"]);
       const text = bodyBytes.toString("utf8");
       if (text.trim() === "") throw new MovaError("invalid_json", "a JSON body is required");
       let json: unknown;
@@ -129,6 +132,10 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
       } catch (error) {
         throw new MovaError("invalid_json", `the body is not valid JSON: ${(error as Error).message}`);
       }
+      assertBoundedBody(json, {
+        maxDepth: deps.config.MAX_INPUT_DEPTH,
+        maxBytes: deps.config.MAX_INPUT_BYTES,
+      });
       const parsed = route.body.safeParse(json);
       if (!parsed.success)
         throw new MovaError("invalid_request", "the body does not match the request schema", {
@@ -164,4 +171,31 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
   return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>(router as never)
     .use(httpHeaderNormalizer())
     .use(errors) as unknown as ApiHandler;
+}
+
+/**
+ * JSON bodies are UTF-8 (RFC 8259): a body declared in another charset would be misread, so
+ * it is refused (415) rather than decoded as UTF-8.
+ */
+function assertUtf8(contentType: string | undefined): void {
+  if (!contentType) return;
+  const charset = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType)?.[1]?.toLowerCase();
+  if (charset !== undefined && charset !== "utf-8" && charset !== "utf8" && charset !== "us-ascii") {
+    throw new MovaError("unsupported_media_type", `JSON bodies must be UTF-8, not ${charset.slice(0, 40)}`);
+  }
+}
+
+/**
+ * Every field a run or a record keeps (variables, session data, feedback, …) within the input
+ * bounds, before any handler sees it; a document (`document`) has the validator's own depth
+ * bound, so the whole body is bounded a little above it.
+ */
+function assertBoundedBody(json: unknown, bounds: { maxDepth: number; maxBytes: number }): void {
+  const bodyDepthLimit = MAX_DOCUMENT_DEPTH + 2;
+  if (jsonDepth(json, bodyDepthLimit) > bodyDepthLimit)
+    throw new MovaError("input_too_deep", `the body is nested more than ${bodyDepthLimit} levels deep`);
+  if (json === null || typeof json !== "object" || Array.isArray(json)) return;
+  for (const [field, value] of Object.entries(json)) {
+    if (field !== "document") assertBoundedInput(value, `\`${field}\``, bounds);
+  }
 }

@@ -28,6 +28,7 @@ import { createDocumentLoader, type DocumentLoader } from "./document-loader.ts"
 import type { RuntimeDeps } from "./runtime-deps.ts";
 import { type ExecutionOutcome, executeProtocol, executionDepsOf, unknownProtocol } from "./executions.ts";
 import { IDEMPOTENCY_KEY } from "../ports.ts";
+import { assertBoundedInput } from "../core/input-bounds.ts";
 
 const RUN_REQUESTED_DETAIL_TYPE = "mova.run.requested";
 
@@ -134,6 +135,8 @@ function parseRunRequest(input: unknown): RunRequest {
       .join("; ");
     throw new MovaError("invalid_run_request", `invalid run request: ${issues}`);
   }
+  // Refused (permanent) before a claim or a record is written, as the API refuses them.
+  assertBoundedInput(parsed.data.variables, "`variables`");
   return parsed.data;
 }
 
