@@ -274,6 +274,8 @@ describe("bounded inputs", () => {
       body,
     });
     expect(response.status).toBe(415);
-    expect((await response.json()).error.code).toBe("unsupported_media_type");
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe(
+      "unsupported_media_type",
+    );
   });
 });
