@@ -415,8 +415,11 @@ export interface PageQuery {
 
 /** The history store plus the reads of the batch analysis (not on the HistoryStore port). */
 export interface AnalysisHistoryStore extends HistoryStore {
-  /** Executions that finished on `day` (`YYYY-MM-DD`, UTC), across tenants, newest first. */
-  queryByDay(day: string, query?: PageQuery): Promise<ExecutionPage>;
+  /**
+   * Executions that finished on `day` (`YYYY-MM-DD`, UTC), across tenants, newest first; with
+   * `tenant`, only that tenant's (filtered by the store: no other tenant's record is returned).
+   */
+  queryByDay(day: string, query?: PageQuery & { tenant?: string }): Promise<ExecutionPage>;
   /** Like queryByDay, only those whose event was never published (`analysis: "pending"`). */
   listPending(day: string, query?: PageQuery): Promise<ExecutionPage>;
 }
