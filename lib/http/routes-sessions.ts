@@ -257,7 +257,9 @@ function messageOutcome(result: RunResult, intent: string | undefined, execution
 }
 
 async function recognise(document: MovaDocument, text: string, deps: ApiDeps): Promise<Intent | undefined> {
-  const match = await recognizeIntent(document, text, deps.llm);
+  // Bounded by the request's deadline: a quarter of it, so the run it starts keeps the rest.
+  const signal = AbortSignal.timeout(Math.max(1, Math.floor(deps.config.RUN_DEADLINE_MS / 4)));
+  const match = await recognizeIntent(document, text, deps.llm, signal);
   return match?.intent;
 }
 

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ApiFixture, startApiFixture } from "../support/api-fixture.ts";
+import { completion } from "../support/fake-openai.ts";
 
 const DEV_TOKEN = "dev-secret-token-4f1c9a";
 const ACME_TOKEN = "acme-secret-token-77b2e0";
@@ -277,5 +278,36 @@ describe("bounded inputs", () => {
     expect(((await response.json()) as { error: { code: string } }).error.code).toBe(
       "unsupported_media_type",
     );
+  });
+});
+
+describe("intent recognition's LLM call", () => {
+  it("is bounded by the request's deadline: a model that answers too late recognises nothing", async () => {
+    const slow = await startApiFixture({ RUN_DEADLINE_MS: "2000" });
+    try {
+      const document = {
+        version: "2.2",
+        intents: [{ name: "greeting", patterns: ["hello"], response_template: "Hi!" }],
+        protocols: [{ name: "p", steps: [{ id: "end", action: "end" }] }],
+      };
+      expect((await slow.call("PUT", "/documents/chat", { body: document })).status).toBe(201);
+      const session = await slow.call("POST", "/sessions", { body: { document: "chat", userId: "u" } });
+      expect(session.status).toBe(201);
+      // The model would pick "greeting", but only after 3 s: past the 500 ms bound.
+      slow.llm.queue({ ...completion("greeting"), delayMs: 3_000 });
+      const late = await slow.call("POST", `/sessions/${session.body.sessionId}/messages`, {
+        body: { text: "good morning" },
+      });
+      expect(late.status).toBe(200);
+      expect(late.body.status).toBe("not_understood");
+      // In time, the same answer is taken.
+      slow.llm.queue(completion("greeting"));
+      const prompt = await slow.call("POST", `/sessions/${session.body.sessionId}/messages`, {
+        body: { text: "good morning" },
+      });
+      expect(prompt.body).toMatchObject({ status: "responded", intent: "greeting" });
+    } finally {
+      await slow.close();
+    }
   });
 });
