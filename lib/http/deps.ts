@@ -17,6 +17,10 @@ export interface ApiDeps extends RuntimeDeps {
     | "MOVA_API_KEYS"
     | "MOVA_DEV_API_KEY"
     | "SESSION_TTL_SECONDS"
+    | "UPSTASH_REDIS_REST_URL"
+    | "UPSTASH_REDIS_REST_TOKEN"
+    | "ANALYSIS_QUEUE_URL"
+    | "RUNS_QUEUE_URL"
   >;
   sessions: SessionStore;
   /** The patterns, recommendations and analysis-run routes; absent: those routes are not served. */

@@ -19,7 +19,8 @@ import { analysisRoutes } from "./routes-analysis.ts";
 import { documentRoutes } from "./routes-documents.ts";
 import { executionRoutes } from "./routes-executions.ts";
 import { sessionRoutes } from "./routes-sessions.ts";
-import { HealthResponse, issuesOf } from "./schemas.ts";
+import { HealthResponse, issuesOf, PutDocumentRequest, ReadyResponse } from "./schemas.ts";
+import { checkReadiness } from "./readiness.ts";
 import { assertBoundedInput, jsonDepth } from "../core/input-bounds.ts";
 import { MAX_DOCUMENT_DEPTH } from "../mova/validate.ts";
 
@@ -44,6 +45,21 @@ function apiRoutes(deps: ApiDeps): RouteSpec[] {
         status: 200,
         body: { status: "ok", time: new Date(deps.clock.now()).toISOString() },
       }),
+    },
+    {
+      method: "GET",
+      path: "/ready",
+      operationId: "ready",
+      summary: "Readiness: each backing service by name, ok, missing or unavailable",
+      auth: false,
+      responses: {
+        200: { description: "every dependency answers", schema: ReadyResponse },
+        503: { description: "a dependency is missing or unavailable (named)", schema: ReadyResponse },
+      },
+      handle: async () => {
+        const readiness = await checkReadiness(deps);
+        return { status: readiness.status === "ready" ? 200 : 503, body: readiness };
+      },
     },
     ...documentRoutes(deps),
     ...sessionRoutes(deps, loader),
@@ -132,10 +148,13 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
       } catch (error) {
         throw new MovaError("invalid_json", `the body is not valid JSON: ${(error as Error).message}`);
       }
-      assertBoundedBody(json, {
-        maxDepth: deps.config.MAX_INPUT_DEPTH,
-        maxBytes: deps.config.MAX_INPUT_BYTES,
-      });
+      // A document body has the validator's own bounds (depth, size), with its own errors.
+      if (route.body !== PutDocumentRequest) {
+        assertBoundedBody(json, {
+          maxDepth: deps.config.MAX_INPUT_DEPTH,
+          maxBytes: deps.config.MAX_INPUT_BYTES,
+        });
+      }
       const parsed = route.body.safeParse(json);
       if (!parsed.success)
         throw new MovaError("invalid_request", "the body does not match the request schema", {
@@ -187,8 +206,8 @@ function assertUtf8(contentType: string | undefined): void {
 
 /**
  * Every field a run or a record keeps (variables, session data, feedback, …) within the input
- * bounds, before any handler sees it; a document (`document`) has the validator's own depth
- * bound, so the whole body is bounded a little above it.
+ * bounds, before any handler sees it. A field named `document` (a document inside a request)
+ * has the validator's own depth bound, so the whole body is bounded a little above it.
  */
 function assertBoundedBody(json: unknown, bounds: { maxDepth: number; maxBytes: number }): void {
   const bodyDepthLimit = MAX_DOCUMENT_DEPTH + 2;

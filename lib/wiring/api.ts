@@ -14,6 +14,7 @@ import { createDynamoPatternStore } from "../adapters/dynamodb/pattern-store.ts"
 import { requestAnalysisRun } from "../services/batch-analysis.ts";
 import { buildRuntimeDeps } from "./runtime.ts";
 import type { ApiDeps } from "../http/deps.ts";
+import type { SessionStore } from "../ports.ts";
 
 interface BuildApiDepsOptions {
   /** Where endpoints, credentials and `MOVA_SECRET_*` are read; the process's by default. */
@@ -29,10 +30,12 @@ export function buildApiDeps(config: Config, options: BuildApiDepsOptions = {}):
   const sessions =
     options.sessionBackend === "memory"
       ? createMemorySessionStore({ ttlSeconds: config.SESSION_TTL_SECONDS })
-      : createRedisSessionStore({
-          redis: createRedisFromConfig(config),
-          ttlSeconds: config.SESSION_TTL_SECONDS,
-        });
+      : lazySessionStore(() =>
+          createRedisSessionStore({
+            redis: createRedisFromConfig(config),
+            ttlSeconds: config.SESSION_TTL_SECONDS,
+          }),
+        );
   return {
     config,
     ...buildRuntimeDeps(config, {
@@ -42,6 +45,25 @@ export function buildApiDeps(config: Config, options: BuildApiDepsOptions = {}):
     }),
     sessions,
     analysis: buildApiAnalysisDeps(config, options.env ?? process.env),
+  };
+}
+
+/**
+ * The Redis session store, made on first use: without Upstash settings the API still starts
+ * (`/health`, `/ready`, documents and executions answer), and a session call fails with
+ * `session_store_unavailable` (503) instead of every request throwing at build time.
+ */
+function lazySessionStore(make: () => SessionStore): SessionStore {
+  let store: SessionStore | undefined;
+  const get = (): SessionStore => {
+    store ??= make();
+    return store;
+  };
+  return {
+    create: async (...args) => get().create(...args),
+    get: async (...args) => get().get(...args),
+    update: async (...args) => get().update(...args),
+    delete: async (...args) => get().delete(...args),
   };
 }
 
