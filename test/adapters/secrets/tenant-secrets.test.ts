@@ -1,6 +1,4 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SSMClient } from "@aws-sdk/client-ssm";
@@ -8,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLocalTenantSecrets } from "../../../lib/adapters/secrets/local-secrets.ts";
 import { createSsmTenantSecrets } from "../../../lib/adapters/secrets/ssm-secrets.ts";
 import { isMovaError } from "../../../lib/errors.ts";
+import { type SsmDouble, startSsmDouble } from "../../support/ssm-double.ts";
 
 describe("local tenant secrets", () => {
   const env = {
@@ -51,49 +50,24 @@ describe("local tenant secrets", () => {
   });
 });
 
-/** SSM's JSON protocol on loopback: GetParametersByPath over a fixed table, counting calls. */
-function startSsm(parameters: Record<string, string>) {
-  const calls: Array<{ path: string; decrypt: boolean; recursive: boolean }> = [];
-  const server: Server = createServer((request, response) => {
-    let body = "";
-    request.on("data", (chunk) => {
-      body += chunk;
-    });
-    request.on("end", () => {
-      const input = JSON.parse(body) as { Path: string; WithDecryption?: boolean; Recursive?: boolean };
-      calls.push({
-        path: input.Path,
-        decrypt: input.WithDecryption === true,
-        recursive: input.Recursive === true,
-      });
-      const prefix = `${input.Path}/`;
-      const found = Object.entries(parameters)
-        .filter(([name]) => name.startsWith(prefix) && !name.slice(prefix.length).includes("/"))
-        .map(([Name, Value]) => ({ Name, Value, Type: "SecureString", Version: 1 }));
-      response.writeHead(200, { "content-type": "application/x-amz-json-1.1" });
-      response.end(JSON.stringify({ Parameters: found }));
-    });
-  });
-  return { server, calls };
-}
-
 describe("SSM tenant secrets (Powertools Parameters against SSM's protocol on loopback)", () => {
-  const { server, calls } = startSsm({
-    "/mova/test/tenants/acme/TOKEN": "acme-ssm",
-    "/mova/test/tenants/acme/nested/X": "not a secret of acme",
-    "/mova/test/tenants/globex/TOKEN": "globex-ssm",
-  });
+  let ssm: SsmDouble;
   let client: SSMClient;
+  let calls: SsmDouble["calls"];
   beforeAll(async () => {
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const { port } = server.address() as AddressInfo;
+    ssm = await startSsmDouble({
+      "/mova/test/tenants/acme/TOKEN": "acme-ssm",
+      "/mova/test/tenants/acme/nested/X": "not a secret of acme",
+      "/mova/test/tenants/globex/TOKEN": "globex-ssm",
+    });
+    calls = ssm.calls;
     client = new SSMClient({
       region: "eu-west-1",
-      endpoint: `http://127.0.0.1:${port}`,
+      endpoint: ssm.url,
       credentials: { accessKeyId: "test", secretAccessKey: "test" },
     });
   });
-  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  afterAll(() => ssm.close());
 
   it("reads the tenant's own path, decrypted, not recursive, cached", async () => {
     const secrets = createSsmTenantSecrets({ client, basePath: "/mova/test/tenants/", maxAgeSeconds: 60 });
