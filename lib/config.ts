@@ -70,6 +70,11 @@ const ConfigSchema = z.object({
   ANALYSIS_SCHEDULE_INTERVAL_MS: int(86_400_000, 1_000),
   LOG_LEVEL: z.string().default("INFO"),
   /**
+   * The EventBridge sources the trigger accepts and the tenant each runs as: `source=tenant,…`.
+   * Empty (the local stack): the tenant named in the event.
+   */
+  TRIGGER_SOURCES: csv,
+  /**
    * Deployed: the SSM path under which each tenant's secrets live, one SecureString per
    * secret at `<path>/<tenant>/<NAME>`. Unset: the local sources below.
    */
