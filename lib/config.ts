@@ -69,6 +69,8 @@ const ConfigSchema = z.object({
   /** The local stack's batch-analysis timer (deployed, the EventBridge schedule decides). Default daily. */
   ANALYSIS_SCHEDULE_INTERVAL_MS: int(86_400_000, 1_000),
   LOG_LEVEL: z.string().default("INFO"),
+  /** Browser origins allowed to call the API (CORS), e.g. `https://app.example.com`; `*` for any. Empty: none. */
+  CORS_ALLOWED_ORIGINS: csv,
   /**
    * The EventBridge sources the trigger accepts and the tenant each runs as: `source=tenant,…`.
    * Empty (the local stack): the tenant named in the event.

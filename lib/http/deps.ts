@@ -21,7 +21,10 @@ export interface ApiDeps extends RuntimeDeps {
     | "UPSTASH_REDIS_REST_TOKEN"
     | "ANALYSIS_QUEUE_URL"
     | "RUNS_QUEUE_URL"
+    | "CORS_ALLOWED_ORIGINS"
   >;
+  /** Told of every answer with a 5xx status (handled failures too): deployed, an EMF metric that an alarm watches. */
+  onServerError?: (code: string) => void;
   sessions: SessionStore;
   /** The patterns, recommendations and analysis-run routes; absent: those routes are not served. */
   analysis?: ApiAnalysisDeps;

@@ -180,16 +180,52 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
       const failure = toApiFailure(request.error);
       const requestId = request.event.requestContext?.requestId ?? "unknown";
       const where = { requestId, status: failure.status, code: failure.code };
-      if (failure.status >= 500)
+      if (failure.status >= 500) {
         deps.logger.error("request failed", { ...where, error: request.error as Error });
-      else deps.logger.info("request rejected", where);
+        deps.onServerError?.(failure.code);
+      } else deps.logger.info("request rejected", where);
       request.response = errorResponse(failure, { "x-request-id": requestId });
     },
   };
 
-  return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>(router as never)
+  const api = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>(router as never)
     .use(httpHeaderNormalizer())
     .use(errors) as unknown as ApiHandler;
+  return withCors(api, deps.config.CORS_ALLOWED_ORIGINS);
+}
+
+const CORS_HEADERS = {
+  "access-control-allow-methods": "GET, PUT, POST, DELETE, OPTIONS",
+  "access-control-allow-headers":
+    "authorization, content-type, idempotency-key, prefer, x-api-key, last-event-id",
+  "access-control-expose-headers": "location, x-request-id, idempotent-replayed",
+  "access-control-max-age": "600",
+};
+
+/**
+ * CORS for the allowed origins (CORS_ALLOWED_ORIGINS): a preflight OPTIONS is answered 204
+ * here (API Gateway answers it itself when its own CORS is configured; the local gateway and
+ * tests reach this), and every answer to an allowed origin says so. Another origin gets no
+ * CORS headers, so browsers keep its pages from reading the answers.
+ */
+function withCors(api: ApiHandler, allowed: readonly string[]): ApiHandler {
+  const any = allowed.includes("*");
+  const originOf = (event: APIGatewayProxyEventV2): string | undefined => {
+    const headers = event.headers ?? {};
+    const origin = headers.origin ?? headers.Origin;
+    if (!origin) return undefined;
+    return any || allowed.includes(origin) ? origin : undefined;
+  };
+  return async (event, context) => {
+    const origin = originOf(event);
+    const cors: Record<string, string> = origin
+      ? { ...CORS_HEADERS, "access-control-allow-origin": any ? "*" : origin, vary: "origin" }
+      : {};
+    if (event.requestContext?.http?.method === "OPTIONS") return { statusCode: 204, headers: cors };
+    const response = await api(event, context);
+    if (origin) response.headers = { ...response.headers, ...cors };
+    return response;
+  };
 }
 
 /**

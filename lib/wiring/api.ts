@@ -5,6 +5,7 @@
  * alike, so all three run the same wiring.
  */
 import { Logger } from "@aws-lambda-powertools/logger";
+import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Config } from "../config.ts";
 import { createMemorySessionStore } from "../adapters/memory-session-store.ts";
 import { createRedisFromConfig, createRedisSessionStore } from "../adapters/redis/session-store.ts";
@@ -36,8 +37,19 @@ export function buildApiDeps(config: Config, options: BuildApiDepsOptions = {}):
             ttlSeconds: config.SESSION_TTL_SECONDS,
           }),
         );
+  const metrics = new Metrics({
+    namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? "Mova",
+    serviceName: "mova-api",
+  });
   return {
     config,
+    // An EMF line per 5xx answer, handled ones included (a 503 is no Lambda error): the
+    // HandledServerErrors alarm of infra/resources.yml watches it.
+    onServerError: (code) => {
+      metrics.addMetric("HandledServerErrors", MetricUnit.Count, 1);
+      metrics.addMetadata("code", code);
+      metrics.publishStoredMetrics();
+    },
     ...buildRuntimeDeps(config, {
       env: options.env,
       logger,

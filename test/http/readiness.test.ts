@@ -4,7 +4,10 @@
  * writing anything.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ApiFixture, invoke, startApiFixture, v2Event } from "../support/api-fixture.ts";
+import { loadConfig } from "../../lib/config.ts";
+import { createApiHandler } from "../../lib/http/handler.ts";
+import { buildApiDeps } from "../../lib/wiring/api.ts";
+import { type ApiFixture, invoke, quietLogger, startApiFixture, v2Event } from "../support/api-fixture.ts";
 
 let api: ApiFixture;
 
@@ -92,5 +95,67 @@ describe("with no Upstash settings", () => {
       `/executions/${listedId(await api.call("GET", "/documents/no-redis/protocols/p/executions"))}`,
     );
     expect(record.body).toMatchObject({ status: "failed", error: { code: "run_store_unavailable" } });
+  });
+});
+
+describe("CORS", () => {
+  const handlerFor = (origins: string) => api.handlerWith({ CORS_ALLOWED_ORIGINS: origins });
+
+  it("answers a preflight OPTIONS for an allowed origin (204 with its headers)", async () => {
+    const handler = handlerFor("https://app.example.com");
+    const preflight = await invoke(
+      handler,
+      v2Event("OPTIONS", "/executions", {
+        headers: { origin: "https://app.example.com", "access-control-request-method": "POST" },
+      }),
+    );
+    expect(preflight.statusCode).toBe(204);
+    expect(preflight.headers).toMatchObject({
+      "access-control-allow-origin": "https://app.example.com",
+      "access-control-allow-methods": expect.stringContaining("POST"),
+      "access-control-allow-headers": expect.stringContaining("idempotency-key"),
+    });
+    const health = await invoke(
+      handler,
+      v2Event("GET", "/health", { headers: { origin: "https://app.example.com" } }),
+    );
+    expect(health.headers?.["access-control-allow-origin"]).toBe("https://app.example.com");
+  });
+
+  it("gives another origin no CORS headers", async () => {
+    const handler = handlerFor("https://app.example.com");
+    const other = await invoke(
+      handler,
+      v2Event("OPTIONS", "/executions", { headers: { origin: "https://evil.example" } }),
+    );
+    expect(other.statusCode).toBe(204);
+    expect(other.headers?.["access-control-allow-origin"]).toBeUndefined();
+    const none = await invoke(
+      api.handler,
+      v2Event("GET", "/health", { headers: { origin: "https://app.example.com" } }),
+    );
+    expect(none.headers?.["access-control-allow-origin"]).toBeUndefined();
+  });
+});
+
+describe("handled server errors", () => {
+  it("are reported to onServerError with their code (the EMF metric the alarm watches)", async () => {
+    const env = { ...api.env, AWS_ENDPOINT_URL_DYNAMODB: "http://127.0.0.1:9" };
+    const deps = buildApiDeps(loadConfig(env), {
+      env,
+      sessionBackend: api.stack.sessionBackend,
+      logger: quietLogger(),
+    });
+    const codes: string[] = [];
+    const handler = createApiHandler({ ...deps, onServerError: (code) => codes.push(code) });
+    const response = await invoke(
+      handler,
+      v2Event("GET", "/documents/x", { headers: { authorization: `Bearer ${api.devKey}` } }),
+    );
+    expect(response.statusCode).toBe(503);
+    expect(codes).toEqual([response.json.error.code]);
+    const refused = await invoke(handler, v2Event("GET", "/documents/x"));
+    expect(refused.statusCode).toBe(401);
+    expect(codes).toHaveLength(1);
   });
 });
