@@ -5,11 +5,12 @@
  */
 import type { Context, SQSEvent } from "aws-lambda";
 import { loadDeployedConfig } from "../lib/wiring/deployed-config.ts";
+import { traced } from "../lib/wiring/tracing.ts";
 import { buildRunnerHandler } from "../lib/wiring/runner.ts";
 
 let runnerHandler: ReturnType<typeof buildRunnerHandler> | undefined;
 
-export const handler = async (event: SQSEvent, context: Context) => {
+export const handler = traced("mova-runner", async (event: SQSEvent, context: Context) => {
   runnerHandler ??= buildRunnerHandler(await loadDeployedConfig());
   return runnerHandler(event, context);
-};
+});

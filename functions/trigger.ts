@@ -4,12 +4,13 @@
  */
 import type { Context } from "aws-lambda";
 import { loadDeployedConfig } from "../lib/wiring/deployed-config.ts";
+import { traced } from "../lib/wiring/tracing.ts";
 import type { TriggerEvent, TriggerHandler } from "../lib/services/triggers.ts";
 import { buildTriggerHandler } from "../lib/wiring/trigger.ts";
 
 let triggerHandler: TriggerHandler | undefined;
 
-export const handler = async (event: TriggerEvent, context: Context) => {
+export const handler = traced("mova-trigger", async (event: TriggerEvent, context: Context) => {
   triggerHandler ??= buildTriggerHandler(await loadDeployedConfig());
   return triggerHandler(event, context);
-};
+});
