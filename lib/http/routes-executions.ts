@@ -27,6 +27,7 @@ import {
   StepsQuery,
 } from "./schemas.ts";
 import { commitSession, writableSession } from "./routes-sessions.ts";
+import { sessionWritesOf, withSessionWrites } from "../mova/response-mapping.ts";
 
 /** A 202's `Location`: where the run's progress is (a replayed 202 gets it too). */
 function withLocation(response: ApiResponse): ApiResponse {
@@ -88,12 +89,14 @@ export function executionRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpe
     );
     request.logger.appendPersistentKeys({ executionId: outcome.executionId });
     const { result } = outcome;
-    // A run attached to a session that waits for input is resumed by the session's next message.
-    if (session && result.status === "waiting_input" && result.suspended) {
+    // A run attached to a session that waits for input is resumed by the session's next message;
+    // the session data keys the run wrote (response_mapping) join the session's data.
+    const waiting = session && result.status === "waiting_input" && result.suspended;
+    if (session && (waiting || sessionWritesOf(result.variables))) {
       await commitSession(deps, session, {
         ...writableSession(session),
-        suspended: result.suspended,
-        suspendedExecutionId: outcome.executionId,
+        data: withSessionWrites(session.data, result.variables),
+        ...(waiting ? { suspended: result.suspended, suspendedExecutionId: outcome.executionId } : {}),
       });
     }
     const { analysis } = await recordExecution(outcome.record, execution);

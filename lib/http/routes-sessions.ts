@@ -7,7 +7,9 @@
 import { randomBytes } from "node:crypto";
 import type { RunResult } from "../core/run.ts";
 import { recognizeIntent } from "../engine/intent-recognition.ts";
-import { renderTemplate, getPath } from "../mova/placeholders.ts";
+import { createResolver } from "../engine/variables.ts";
+import { renderTemplate } from "../mova/placeholders.ts";
+import { withSessionWrites } from "../mova/response-mapping.ts";
 import type { Intent, MovaDocument } from "../mova/schema.ts";
 import type { SessionState } from "../ports.ts";
 import {
@@ -101,7 +103,8 @@ export function sessionRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpec[
           document: name,
           documentVersion: document.stored.version,
           userId,
-          data: data ?? {},
+          // The document's `session` class gives a new session its first data.
+          data: { ...document.parsed.session?.data, ...data },
           ...(profile ? { profile } : {}),
         });
         request.logger.info("session created", { sessionId: session.sessionId, document: name });
@@ -205,7 +208,8 @@ async function handleMessage(
     }
     if (!intent.protocol) {
       const reply = intent.response_template
-        ? renderTemplate(intent.response_template, resolverFor(session, intent.name, text)).text
+        ? renderTemplate(intent.response_template, resolverFor(session, document.parsed, intent.name, text))
+            .text
         : undefined;
       await commitSession(deps, session, { ...base, intent: intent.name });
       return { status: "responded", replies: reply ? [reply] : [], intent: intent.name, executionId: null };
@@ -230,11 +234,12 @@ async function handleMessage(
     result.status === "waiting_input" && result.suspended
       ? {
           ...rest,
+          data: withSessionWrites(rest.data, result.variables),
           intent: runRequest.intent,
           suspended: result.suspended,
           suspendedExecutionId: outcome.executionId,
         }
-      : { ...rest, intent: runRequest.intent };
+      : { ...rest, data: withSessionWrites(rest.data, result.variables), intent: runRequest.intent };
   // The session is committed first: a message that lost the race (409) leaves no trace in
   // history or on the queue. The price: if history then fails, the session has moved on and
   // the caller gets 503 for a turn that was applied.
@@ -263,15 +268,16 @@ async function recognise(document: MovaDocument, text: string, deps: ApiDeps): P
   return match?.intent;
 }
 
-function resolverFor(session: SessionState, intent: string, text: string) {
-  const root: Record<string, unknown> = {
+/** What an intent's template reads: the same names as a run (`{session.data.KEY}` included), no secrets. */
+function resolverFor(session: SessionState, document: MovaDocument, intent: string, text: string) {
+  return createResolver({
+    variables: { user_input: text },
     session: session.data,
+    sessionDefaults: document.session?.data,
     profile: session.profile,
     intent,
-    user_input: text,
-    now: new Date().toISOString(),
-  };
-  return (path: string) => getPath(root, path);
+    now: () => Date.now(),
+  });
 }
 
 function notUnderstoodReply(document: MovaDocument): string {

@@ -1,6 +1,6 @@
 /**
- * Regular expressions of documents (conditions' `matches`, `matches_regex`, input
- * validation's `pattern`) run on RE2JS, a pure-JavaScript port of RE2: matching takes time
+ * The one place that runs a document's regular expressions (conditions' `matches` and
+ * `matches_regex`; input validation's `pattern` belongs here too). They run on RE2JS, a pure-JavaScript port of RE2: matching takes time
  * linear in the input, so no pattern can stall the event loop the way `^(a+)+$` stalls a
  * backtracking engine. It needs no native build (the `re2` bindings would have to be built
  * for Lambda's OS) and no WebAssembly start-up. The price: what needs backtracking
@@ -12,6 +12,7 @@ import { RE2JS } from "re2js";
 
 /** The longest pattern accepted. */
 export const MAX_PATTERN_LENGTH = 500;
+export const MAX_REGEX_PATTERN_LENGTH = MAX_PATTERN_LENGTH;
 /** The largest compiled program accepted (RE2 instructions); bounds the per-character cost. */
 export const MAX_PATTERN_PROGRAM = 4_000;
 /** Only this much of a value is searched. */
@@ -58,15 +59,23 @@ export function patternProblem(pattern: unknown): string | undefined {
   return compiled instanceof RE2JS ? undefined : compiled.error;
 }
 
-/** Whether `pattern` matches anywhere in `text` (like RegExp.test); an unusable pattern matches nothing. */
-export function testPattern(pattern: string, text: string): boolean {
+/** `start`: the pattern must match at the start of the text (`matches_regex`, as the specification's `re.match`). */
+interface PatternOptions {
+  anchor?: "anywhere" | "start";
+}
+
+/**
+ * Whether `pattern` matches in `text` (anywhere, like RegExp.test, or at its start); an
+ * unusable pattern matches nothing.
+ */
+export function testPattern(pattern: string, text: string, options: PatternOptions = {}): boolean {
+  if (options.anchor === "start") {
+    // Anchored only once the pattern itself is known to be usable: `^(?:` + `)` could
+    // otherwise turn an unbalanced pattern into a valid one.
+    if (patternProblem(pattern) !== undefined) return false;
+    return testPattern(`^(?:${pattern})`, text);
+  }
   const compiled = compilePattern(pattern);
   if (!(compiled instanceof RE2JS)) return false;
   return compiled.test(text.length > MAX_MATCHED_TEXT ? text.slice(0, MAX_MATCHED_TEXT) : text);
-}
-
-/** Whether `pattern` matches at the start of `text` (`matches_regex` of MOVA 2.2, like Python's re.match). */
-export function testPatternAtStart(pattern: string, text: string): boolean {
-  if (patternProblem(pattern) !== undefined) return false;
-  return testPattern(`^(?:${pattern})`, text);
 }
