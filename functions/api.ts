@@ -5,11 +5,12 @@
 import type { APIGatewayProxyEventV2, Context } from "aws-lambda";
 import { buildApiDeps } from "../lib/wiring/api.ts";
 import { type ApiHandler, createApiHandler } from "../lib/http/handler.ts";
-import { loadConfig } from "../lib/config.ts";
+import { loadDeployedConfig } from "../lib/wiring/deployed-config.ts";
+import { traced } from "../lib/wiring/tracing.ts";
 
 let apiHandler: ApiHandler | undefined;
 
-export const handler = (event: APIGatewayProxyEventV2, context: Context) => {
-  apiHandler ??= createApiHandler(buildApiDeps(loadConfig()));
+export const handler = traced("mova-api", async (event: APIGatewayProxyEventV2, context: Context) => {
+  apiHandler ??= createApiHandler(buildApiDeps(await loadDeployedConfig()));
   return apiHandler(event, context);
-};
+});

@@ -4,12 +4,13 @@
  * Wiring only: see lib/wiring/runner.ts and lib/services/runner.ts.
  */
 import type { Context, SQSEvent } from "aws-lambda";
-import { loadConfig } from "../lib/config.ts";
+import { loadDeployedConfig } from "../lib/wiring/deployed-config.ts";
+import { traced } from "../lib/wiring/tracing.ts";
 import { buildRunnerHandler } from "../lib/wiring/runner.ts";
 
 let runnerHandler: ReturnType<typeof buildRunnerHandler> | undefined;
 
-export const handler = (event: SQSEvent, context: Context) => {
-  runnerHandler ??= buildRunnerHandler(loadConfig());
+export const handler = traced("mova-runner", async (event: SQSEvent, context: Context) => {
+  runnerHandler ??= buildRunnerHandler(await loadDeployedConfig());
   return runnerHandler(event, context);
-};
+});

@@ -69,6 +69,10 @@ const ConfigSchema = z.object({
   HISTORY_RETENTION_DAYS: int(90, 1),
   HISTORY_OUTPUT_MAX_BYTES: int(4096, 64),
   MAX_BODY_BYTES: int(262_144, 1024),
+  /** Nesting bound of variables, session data, event payloads, feedback and tool responses. */
+  MAX_INPUT_DEPTH: int(32, 2),
+  /** Size bound (bytes of JSON) of variables, session data, event payloads and feedback. */
+  MAX_INPUT_BYTES: int(65_536, 1024),
   RUN_DEADLINE_MS: int(25_000, 1),
   /**
    * How long POST /executions advances a run inline before it hands it to the runner (202);
@@ -107,6 +111,25 @@ const ConfigSchema = z.object({
   MODEL_PRICES: jsonObject(z.record(z.string().min(1), Price)),
   /** Monthly budgets in US dollars: `{"<tenant>": 100}`; crossing one emits the `BudgetExceeded` metric. */
   TENANT_MONTHLY_BUDGETS: jsonObject(z.record(z.string().min(1), z.number().min(0))),
+  /** Browser origins allowed to call the API (CORS), e.g. `https://app.example.com`; `*` for any. Empty: none. */
+  CORS_ALLOWED_ORIGINS: csv,
+  /**
+   * The EventBridge sources the trigger accepts and the tenant each runs as: `source=tenant,…`.
+   * Empty (the local stack): the tenant named in the event.
+   */
+  TRIGGER_SOURCES: csv,
+  /**
+   * Deployed: the SSM path under which each tenant's secrets live, one SecureString per
+   * secret at `<path>/<tenant>/<NAME>`. Unset: the local sources below.
+   */
+  SECRETS_SSM_PATH: z
+    .string()
+    .regex(/^\/[A-Za-z0-9_./-]*$/)
+    .optional(),
+  /** How long a tenant's secrets read from SSM are cached (s). */
+  SECRETS_MAX_AGE_SECONDS: int(300, 0),
+  /** Locally: a directory of `<tenant>.json` secrets files (else `MOVA_SECRET_<TENANT>_<NAME>`). */
+  MOVA_SECRETS_DIR: z.string().optional(),
 });
 
 export type Config = z.infer<typeof ConfigSchema> & {
@@ -130,7 +153,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return { ...c, llmApiKey, llmBaseUrl };
 }
 
-/** The value of `secrets.NAME`: locally the environment variable `MOVA_SECRET_NAME`. */
+/**
+ * The value of `secrets.NAME` for the CLI, which runs as its one user on a developer's machine:
+ * the environment variable `MOVA_SECRET_NAME`. Services read each tenant's own secrets
+ * (lib/adapters/secrets/).
+ */
 export function envSecrets(env: NodeJS.ProcessEnv = process.env): { get(name: string): string | undefined } {
   return {
     get(name: string) {

@@ -312,6 +312,15 @@ export interface SecretsPort {
   get(name: string): string | undefined;
 }
 
+/**
+ * Each tenant's secrets: a run gets the view of the tenant that owns its document, read
+ * before the run starts (the engine reads secrets synchronously), so no document reaches
+ * another tenant's values. A store that cannot be read fails with `secrets_unavailable` (503).
+ */
+export interface TenantSecretsPort {
+  forTenant(tenant: string): Promise<SecretsPort>;
+}
+
 export interface EnginePorts {
   llm: LlmPort;
   tools: ToolPort;
@@ -531,8 +540,11 @@ export interface PageQuery {
 
 /** The history store plus the reads of the batch analysis (not on the HistoryStore port). */
 export interface AnalysisHistoryStore extends HistoryStore {
-  /** Executions that finished on `day` (`YYYY-MM-DD`, UTC), across tenants, newest first. */
-  queryByDay(day: string, query?: PageQuery): Promise<ExecutionPage>;
+  /**
+   * Executions that finished on `day` (`YYYY-MM-DD`, UTC), across tenants, newest first; with
+   * `tenant`, only that tenant's (filtered by the store: no other tenant's record is returned).
+   */
+  queryByDay(day: string, query?: PageQuery & { tenant?: string }): Promise<ExecutionPage>;
   /** Like queryByDay, only those whose event was never published (`analysis: "pending"`). */
   listPending(day: string, query?: PageQuery): Promise<ExecutionPage>;
 }

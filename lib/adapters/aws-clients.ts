@@ -7,6 +7,7 @@
  */
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SQSClient } from "@aws-sdk/client-sqs";
+import { SSMClient } from "@aws-sdk/client-ssm";
 import type { Config } from "../config.ts";
 
 interface AwsClientOptions {
@@ -65,4 +66,11 @@ export function createSqsClient(
   options: AwsClientOptions = {},
 ): SQSClient {
   return new SQSClient(commonOptions(config, "AWS_ENDPOINT_URL_SQS", options));
+}
+
+export function createSsmClient(
+  config: Pick<Config, "AWS_REGION">,
+  options: AwsClientOptions = {},
+): SSMClient {
+  return new SSMClient(commonOptions(config, "AWS_ENDPOINT_URL_SSM", options));
 }

@@ -49,7 +49,10 @@ export class LiveRun {
   readonly clock: Clock;
   readonly random: () => number;
   readonly redactor = new SecretRedactor();
+  /** Placeholders and conditions: everything a run can read but secrets. */
   readonly resolve: Resolver;
+  /** A tool request's headers, authentication and parameters: the run's variables and its tenant's secrets. */
+  readonly resolveWithSecrets: Resolver;
   readonly variables: Record<string, unknown>;
   readonly path: string[];
   readonly steps: StepRecord[];
@@ -115,13 +118,19 @@ export class LiveRun {
     this.onStep = options.onStep;
     this.mode = mode;
     this.saved = mode.saved;
-    this.resolve = createResolver({
+    const readable = {
       variables: this.variables,
       session: options.session,
       sessionDefaults: options.document.session?.data,
       profile: options.profile,
       intent: options.intent,
       now: () => this.clock.now(),
+    };
+    // Secrets reach tool requests only (MOVA's `secret_not_allowed_here`, enforced here too for
+    // a document that was never validated): elsewhere `{secrets.X}` has no value.
+    this.resolve = createResolver(readable);
+    this.resolveWithSecrets = createResolver({
+      ...readable,
       secrets: options.ports.secrets,
       onSecretRead: (name, value) => this.redactor.addSecret(name, value),
       executionId: options.executionId,
@@ -184,10 +193,15 @@ export class LiveRun {
     return new Date(this.clock.now()).toISOString();
   }
 
+  /**
+   * A prompt, system message or template, with any secret a tool echoed into a variable
+   * already redacted: a secret must not reach the model, which could spell it out in a form
+   * redaction does not know.
+   */
   render(template: string): string {
     const rendered = renderTemplate(template, this.resolve);
     this.noteUnresolved(rendered.unresolved);
-    return rendered.text;
+    return this.redactor.empty ? rendered.text : this.redactor.redactString(rendered.text);
   }
 
   noteUnresolved(paths: readonly string[]): void {

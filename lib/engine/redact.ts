@@ -9,12 +9,26 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
-/** The forms a secret value takes once encoded for a URL or embedded in JSON text. */
+/**
+ * The forms a secret value takes once encoded for a URL or embedded in JSON text, and the
+ * cheap transformations a tool's echo could apply (reversed, base64, base64url, hex). This is
+ * the last line only: a secret reaches nothing but tool requests (the validator's
+ * `secret_not_allowed_here`), and no list of encodings is complete.
+ */
 function secretVariants(value: string): string[] {
   const variants = new Set<string>([value]);
   variants.add(encodeURIComponent(value));
   variants.add(new URLSearchParams({ s: value }).toString().slice(2));
   variants.add(JSON.stringify(value).slice(1, -1));
+  // Short values would redact ordinary words; transformed forms only for real credentials.
+  if (value.length >= 8) {
+    const bytes = Buffer.from(value, "utf8");
+    variants.add([...value].reverse().join(""));
+    variants.add(bytes.toString("base64"));
+    variants.add(bytes.toString("base64").replace(/=+$/, ""));
+    variants.add(bytes.toString("base64url"));
+    variants.add(bytes.toString("hex"));
+  }
   return [...variants].filter((variant) => variant.length > 0);
 }
 

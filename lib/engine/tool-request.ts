@@ -84,11 +84,16 @@ function readsSecret(...templates: Array<string | undefined>): boolean {
   );
 }
 
+/**
+ * `endpointResolve` renders the endpoint; `options.secretResolve` (else it) the headers,
+ * authentication and parameters, the only places a secret may go.
+ */
 export function buildToolRequest(
   tool: Tool,
-  resolve: Resolver,
-  options: { timeoutMs?: number | undefined } = {},
+  endpointResolve: Resolver,
+  options: { timeoutMs?: number | undefined; secretResolve?: Resolver } = {},
 ): BuiltToolRequest {
+  const resolve = options.secretResolve ?? endpointResolve;
   const unresolved: string[] = [];
   const derivedSecrets: string[] = [];
   const method = tool.method.toUpperCase();
@@ -98,7 +103,7 @@ export function buildToolRequest(
       `the method "${tool.method}" of tool "${tool.id}" is not supported`,
     );
   }
-  const url = renderEndpoint(tool.endpoint, resolve, unresolved);
+  const url = renderEndpoint(tool.endpoint, endpointResolve, unresolved);
   if (!URL.canParse(url)) {
     throw new MovaError("invalid_endpoint", `the endpoint of tool "${tool.id}" is not a valid URL`);
   }

@@ -10,6 +10,8 @@ export interface ApiDeps extends RuntimeDeps {
   config: Pick<
     Config,
     | "MAX_BODY_BYTES"
+    | "MAX_INPUT_DEPTH"
+    | "MAX_INPUT_BYTES"
     | "RUN_DEADLINE_MS"
     | "SYNC_BUDGET_MS"
     | "RUN_LEASE_MS"
@@ -17,7 +19,14 @@ export interface ApiDeps extends RuntimeDeps {
     | "MOVA_API_KEYS"
     | "MOVA_DEV_API_KEY"
     | "SESSION_TTL_SECONDS"
+    | "UPSTASH_REDIS_REST_URL"
+    | "UPSTASH_REDIS_REST_TOKEN"
+    | "ANALYSIS_QUEUE_URL"
+    | "RUNS_QUEUE_URL"
+    | "CORS_ALLOWED_ORIGINS"
   >;
+  /** Told of every answer with a 5xx status (handled failures too): deployed, an EMF metric that an alarm watches. */
+  onServerError?: (code: string) => void;
   sessions: SessionStore;
   /** The documents' traffic splits; absent: new sessions and executions take the latest version. */
   routing?: RoutingStore;

@@ -21,7 +21,10 @@ import { documentRoutes } from "./routes-documents.ts";
 import { executionRoutes } from "./routes-executions.ts";
 import { sessionRoutes } from "./routes-sessions.ts";
 import { runControlRoutes } from "./routes-run-control.ts";
-import { HealthResponse, issuesOf } from "./schemas.ts";
+import { HealthResponse, issuesOf, PutDocumentRequest, ReadyResponse } from "./schemas.ts";
+import { checkReadiness } from "./readiness.ts";
+import { assertBoundedInput, jsonDepth } from "../core/input-bounds.ts";
+import { MAX_DOCUMENT_DEPTH } from "../mova/validate.ts";
 
 export type ApiHandler = (
   event: APIGatewayProxyEventV2,
@@ -44,6 +47,21 @@ function apiRoutes(deps: ApiDeps): RouteSpec[] {
         status: 200,
         body: { status: "ok", time: new Date(deps.clock.now()).toISOString() },
       }),
+    },
+    {
+      method: "GET",
+      path: "/ready",
+      operationId: "ready",
+      summary: "Readiness: each backing service by name, ok, missing or unavailable",
+      auth: false,
+      responses: {
+        200: { description: "every dependency answers", schema: ReadyResponse },
+        503: { description: "a dependency is missing or unavailable (named)", schema: ReadyResponse },
+      },
+      handle: async () => {
+        const readiness = await checkReadiness(deps);
+        return { status: readiness.status === "ready" ? 200 : 503, body: readiness };
+      },
     },
     ...documentRoutes(deps),
     ...sessionRoutes(deps, loader),
@@ -125,6 +143,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
 
     let body: unknown;
     if (route.body) {
+      assertUtf8(headers["content-type"]);
       const text = bodyBytes.toString("utf8");
       if (text.trim() === "") throw new MovaError("invalid_json", "a JSON body is required");
       let json: unknown;
@@ -132,6 +151,13 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
         json = JSON.parse(text);
       } catch (error) {
         throw new MovaError("invalid_json", `the body is not valid JSON: ${(error as Error).message}`);
+      }
+      // A document body has the validator's own bounds (depth, size), with its own errors.
+      if (route.body !== PutDocumentRequest) {
+        assertBoundedBody(json, {
+          maxDepth: deps.config.MAX_INPUT_DEPTH,
+          maxBytes: deps.config.MAX_INPUT_BYTES,
+        });
       }
       const parsed = route.body.safeParse(json);
       if (!parsed.success)
@@ -158,14 +184,77 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
       const failure = toApiFailure(request.error);
       const requestId = request.event.requestContext?.requestId ?? "unknown";
       const where = { requestId, status: failure.status, code: failure.code };
-      if (failure.status >= 500)
+      if (failure.status >= 500) {
         deps.logger.error("request failed", { ...where, error: request.error as Error });
-      else deps.logger.info("request rejected", where);
+        deps.onServerError?.(failure.code);
+      } else deps.logger.info("request rejected", where);
       request.response = errorResponse(failure, { "x-request-id": requestId });
     },
   };
 
-  return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>(router as never)
+  const api = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>(router as never)
     .use(httpHeaderNormalizer())
     .use(errors) as unknown as ApiHandler;
+  return withCors(api, deps.config.CORS_ALLOWED_ORIGINS);
+}
+
+const CORS_HEADERS = {
+  "access-control-allow-methods": "GET, PUT, POST, DELETE, OPTIONS",
+  "access-control-allow-headers":
+    "authorization, content-type, idempotency-key, prefer, x-api-key, last-event-id",
+  "access-control-expose-headers": "location, x-request-id, idempotent-replayed",
+  "access-control-max-age": "600",
+};
+
+/**
+ * CORS for the allowed origins (CORS_ALLOWED_ORIGINS): a preflight OPTIONS is answered 204
+ * here (API Gateway answers it itself when its own CORS is configured; the local gateway and
+ * tests reach this), and every answer to an allowed origin says so. Another origin gets no
+ * CORS headers, so browsers keep its pages from reading the answers.
+ */
+function withCors(api: ApiHandler, allowed: readonly string[]): ApiHandler {
+  const any = allowed.includes("*");
+  const originOf = (event: APIGatewayProxyEventV2): string | undefined => {
+    const headers = event.headers ?? {};
+    const origin = headers.origin ?? headers.Origin;
+    if (!origin) return undefined;
+    return any || allowed.includes(origin) ? origin : undefined;
+  };
+  return async (event, context) => {
+    const origin = originOf(event);
+    const cors: Record<string, string> = origin
+      ? { ...CORS_HEADERS, "access-control-allow-origin": any ? "*" : origin, vary: "origin" }
+      : {};
+    if (event.requestContext?.http?.method === "OPTIONS") return { statusCode: 204, headers: cors };
+    const response = await api(event, context);
+    if (origin) response.headers = { ...response.headers, ...cors };
+    return response;
+  };
+}
+
+/**
+ * JSON bodies are UTF-8 (RFC 8259): a body declared in another charset would be misread, so
+ * it is refused (415) rather than decoded as UTF-8.
+ */
+function assertUtf8(contentType: string | undefined): void {
+  if (!contentType) return;
+  const charset = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType)?.[1]?.toLowerCase();
+  if (charset !== undefined && charset !== "utf-8" && charset !== "utf8" && charset !== "us-ascii") {
+    throw new MovaError("unsupported_media_type", `JSON bodies must be UTF-8, not ${charset.slice(0, 40)}`);
+  }
+}
+
+/**
+ * Every field a run or a record keeps (variables, session data, feedback, …) within the input
+ * bounds, before any handler sees it. A field named `document` (a document inside a request)
+ * has the validator's own depth bound, so the whole body is bounded a little above it.
+ */
+function assertBoundedBody(json: unknown, bounds: { maxDepth: number; maxBytes: number }): void {
+  const bodyDepthLimit = MAX_DOCUMENT_DEPTH + 2;
+  if (jsonDepth(json, bodyDepthLimit) > bodyDepthLimit)
+    throw new MovaError("input_too_deep", `the body is nested more than ${bodyDepthLimit} levels deep`);
+  if (json === null || typeof json !== "object" || Array.isArray(json)) return;
+  for (const [field, value] of Object.entries(json)) {
+    if (field !== "document") assertBoundedInput(value, `\`${field}\``, bounds);
+  }
 }

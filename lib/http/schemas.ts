@@ -245,6 +245,13 @@ export const ExecutionsQuery = z
 
 export const HealthResponse = z.object({ status: z.literal("ok"), time: z.string() }).meta({ id: "Health" });
 
+export const ReadyResponse = z
+  .object({
+    status: z.enum(["ready", "not_ready"]),
+    dependencies: z.record(z.string(), z.enum(["ok", "missing", "unavailable"])),
+  })
+  .meta({ id: "Ready" });
+
 /** zod issues as error details: where and what, never the rejected values. */
 export function issuesOf(error: z.ZodError): Array<{ path: string; message: string }> {
   return error.issues.map((issue) => ({ path: issue.path.map(String).join("."), message: issue.message }));

@@ -20,26 +20,9 @@ import { stringifyValue, type Resolver } from "./placeholders.ts";
 import { readOperand } from "./expression.ts";
 import { testPattern } from "./regex.ts";
 
-/** The longest `matches` pattern accepted, to keep evaluation cheap and predictable. */
-export const MAX_PATTERN_LENGTH = 500;
-
 export function isConditionOperator(operator: string): operator is ConditionOperator {
   return (CONDITION_OPERATORS as readonly string[]).includes(operator);
 }
-
-/** Compiles a `matches` pattern, or says why it cannot be used. */
-export function compilePattern(pattern: unknown): RegExp | { error: string } {
-  if (typeof pattern !== "string") return { error: "the pattern must be a string" };
-  if (pattern.length > MAX_PATTERN_LENGTH)
-    return { error: `the pattern is longer than ${MAX_PATTERN_LENGTH}` };
-  try {
-    return new RegExp(pattern, "u");
-  } catch (error) {
-    return { error: (error as Error).message };
-  }
-}
-
-const patternCache = new Map<string, RegExp | null>();
 
 function asNumber(value: unknown): number | undefined {
   if (typeof value === "number") return Number.isFinite(value) ? value : undefined;
@@ -126,14 +109,7 @@ export function evaluateCondition(condition: Condition, resolve: Resolver): bool
       return Array.isArray(expected) && expected.some((item) => looselyEqual(actual, item));
     case "matches": {
       if (actual === undefined || actual === null || typeof expected !== "string") return false;
-      let regex = patternCache.get(expected);
-      if (regex === undefined) {
-        const compiled = compilePattern(expected);
-        regex = compiled instanceof RegExp ? compiled : null;
-        if (patternCache.size > 1_000) patternCache.clear();
-        patternCache.set(expected, regex);
-      }
-      return regex?.test(stringifyValue(actual).slice(0, 10_000)) ?? false;
+      return testPattern(expected, stringifyValue(actual));
     }
     case "in_range":
       return inRange(actual, expected);

@@ -7,13 +7,14 @@
  */
 import { MovaError } from "../errors.ts";
 import type { z } from "zod";
-import { compilePattern, isConditionOperator } from "./conditions.ts";
+import { isConditionOperator } from "./conditions.ts";
 import { type DocumentForm, normaliseForm, writtenPath } from "./classes.ts";
 import { applyErrorHandling } from "./error-handling.ts";
 import { compileOperand, operandPaths } from "./expression.ts";
 import { patternProblem } from "./regex.ts";
 import { type SourceFormat, parseSource } from "./parse.ts";
 import { parseTemplate } from "./placeholders.ts";
+import { secretPlacementIssues } from "./secret-placement.ts";
 import {
   Authentication,
   CONDITION_OPERATORS,
@@ -51,7 +52,8 @@ type ValidationCode =
   | "unresolvable_placeholder"
   | "missing_else"
   | "unknown_field"
-  | "invalid_expression";
+  | "invalid_expression"
+  | "secret_not_allowed_here";
 
 export interface ValidationIssue {
   code: ValidationCode;
@@ -330,6 +332,8 @@ class Validator {
     }
     if (!this.checkStructure(input)) return this.result();
     this.checkVersion(input);
+    for (const issue of secretPlacementIssues(input))
+      this.error("secret_not_allowed_here", issue.path, issue.message);
     const sections = this.readSections(input);
     this.checkIntents(sections.intents);
     this.checkProtocols(sections.protocols);
@@ -489,7 +493,7 @@ class Validator {
         this.checkTemplate(template, `${path}.response_template`, label, "response_template", (name) =>
           isBuiltinPath(name)
             ? undefined
-            : "intent templates can read only built-ins (user_input, intent, now, session.*, profile.*, secrets.*)",
+            : "intent templates can read only built-ins (user_input, intent, now, session.*, profile.*)",
         );
       }
     });
@@ -658,12 +662,12 @@ class Validator {
       }
       const value = own(condition, "value");
       if (operator === "matches") {
-        const compiled = compilePattern(value);
-        if (!(compiled instanceof RegExp)) {
+        const problem = patternProblem(value);
+        if (problem !== undefined) {
           this.error(
             "invalid_operator",
             `${conditionPath}.value`,
-            `${label}: unusable \`matches\` pattern: ${compiled.error}`,
+            `${label}: unusable \`matches\` pattern: ${problem}`,
           );
         }
       } else if (operator === "matches_regex") {

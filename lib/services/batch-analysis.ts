@@ -43,6 +43,8 @@ import type { ExecutionPage } from "../ports.ts";
 import { METRIC_ANALYSIS_FAILURES, METRIC_EXECUTIONS_ANALYSED } from "./analysis-ingest.ts";
 import { MovaError } from "../errors.ts";
 
+/** The statuses of a run that has ended; only these are counted. */
+const COUNTED_STATUSES: ReadonlySet<string> = new Set(["completed", "failed", "timed_out", "cancelled"]);
 export const MAX_WINDOW_DAYS = 365;
 /** Long enough for any in-flight stream merge (the analyze function's timeout is 60 s) to land. */
 const DEFAULT_SETTLE_MS = 15 * 60_000;
@@ -166,8 +168,10 @@ export async function runBatchAnalysis(
       for (const record of page) {
         // A record stored before its canonical day was known keeps the index's day.
         if (!inScope(record) || dayOf(record.finishedAt, now()) !== day) continue;
-        // A durable run still going on is counted once it finished, never before.
-        if (record.status === "running") continue;
+        // A run still going on (running, or waiting for input or an event) is counted once it
+        // finished, never before: counting it now would claim its marker, and its real end
+        // would then be taken as a duplicate.
+        if (!COUNTED_STATUSES.has(record.status)) continue;
         figures.executionsInScope++;
         const key = aggregateKeyOf(recordKeyOf(record));
         const group = groups.get(key);
@@ -280,7 +284,12 @@ async function* historyPages(
         ...(cursor ? { cursor } : {}),
       });
     } else {
-      page = await deps.history.queryByDay(day, { limit, ...(cursor ? { cursor } : {}) });
+      page = await deps.history.queryByDay(day, {
+        limit,
+        ...(cursor ? { cursor } : {}),
+        // An on-demand run reads its own tenant's executions only.
+        ...(scope.tenant !== undefined ? { tenant: scope.tenant } : {}),
+      });
     }
     yield page.items;
     cursor = page.cursor;

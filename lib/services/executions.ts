@@ -11,7 +11,7 @@ import { MovaError, StoreUnavailableError } from "../errors.ts";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { resumeRun, runProtocol } from "../engine/engine.ts";
-import type { Clock, LlmPort, SecretsPort, ToolPort } from "../ports.ts";
+import type { Clock, LlmPort, TenantSecretsPort, ToolPort } from "../ports.ts";
 import type { RunContext } from "../engine/run-options.ts";
 import type { RunResult, SuspendedRun } from "../core/run.ts";
 import type { ExecutionRecord } from "../core/execution-record.ts";
@@ -30,7 +30,8 @@ export interface LoadedDocument {
 export interface ExecutionDeps {
   llm: LlmPort;
   tools: ToolPort;
-  secrets: SecretsPort;
+  /** Each tenant's secrets: a run reads only its document's tenant's. */
+  secrets: TenantSecretsPort;
   clock: Clock;
   history: HistoryStore;
   publisher: EventPublisher;
@@ -95,7 +96,8 @@ export async function runExecution(request: ExecuteRequest, deps: ExecutionDeps)
   const protocol = document.parsed.protocols.find((p) => p.name === request.protocol);
   if (!protocol) throw unknownProtocol(request.protocol);
   const executionId = request.executionId ?? newExecutionId();
-  const ports = { llm: deps.llm, tools: deps.tools, clock: deps.clock, secrets: deps.secrets };
+  const secrets = await deps.secrets.forTenant(request.tenant);
+  const ports = { llm: deps.llm, tools: deps.tools, clock: deps.clock, secrets };
   const context: RunContext = { session: request.session, profile: request.profile, intent: request.intent };
   const limits = { executionId, ...(deps.runDeadlineMs !== undefined && { budgetMs: deps.runDeadlineMs }) };
   const result = request.resume

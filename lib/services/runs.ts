@@ -213,7 +213,12 @@ export async function advanceLeg(
   });
   const result = await advanceRun({
     document: leg.document.parsed,
-    ports: { llm: deps.llm, tools: deps.tools, clock: deps.clock, secrets: deps.secrets },
+    ports: {
+      llm: deps.llm,
+      tools: deps.tools,
+      clock: deps.clock,
+      secrets: await deps.secrets.forTenant(header.tenant),
+    },
     state: startState,
     executionId: header.executionId,
     ...(header.intent !== undefined ? { intent: header.intent } : {}),

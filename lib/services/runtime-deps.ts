@@ -13,7 +13,7 @@ import type {
   RunCheckpointStore,
   RunControlStore,
   RunQueue,
-  SecretsPort,
+  TenantSecretsPort,
   ToolPort,
 } from "../ports.ts";
 import type { Idempotency } from "../ports.ts";
@@ -35,7 +35,7 @@ export interface RuntimeDeps {
   idempotency: Idempotency;
   llm: LlmPort;
   tools: ToolPort;
-  secrets: SecretsPort;
+  secrets: TenantSecretsPort;
   clock: Clock;
   logger: Logger;
 }

@@ -471,7 +471,9 @@ async function recognise(
   text: string,
   deps: SessionRunDeps,
 ): Promise<Intent | undefined> {
-  const match = await recognizeIntent(document, text, deps.llm);
+  // Bounded by the request's deadline: a quarter of it, so the run it starts keeps the rest.
+  const signal = AbortSignal.timeout(Math.max(1, Math.floor((deps.runDeadlineMs ?? 25_000) / 4)));
+  const match = await recognizeIntent(document, text, deps.llm, signal);
   return match?.intent;
 }
 

@@ -31,6 +31,7 @@ import type { RuntimeDeps } from "./runtime-deps.ts";
 import { executionDepsOf, unknownProtocol } from "./executions.ts";
 import { type RunOutcome, startRun } from "./runs.ts";
 import { IDEMPOTENCY_KEY } from "../ports.ts";
+import { assertBoundedInput } from "../core/input-bounds.ts";
 
 const RUN_REQUESTED_DETAIL_TYPE = "mova.run.requested";
 
@@ -164,6 +165,8 @@ function parseRunRequest(input: unknown): RunRequest {
       .join("; ");
     throw new MovaError("invalid_run_request", `invalid run request: ${issues}`);
   }
+  // Refused (permanent) before a claim or a record is written, as the API refuses them.
+  assertBoundedInput(parsed.data.variables, "`variables`");
   return parsed.data;
 }
 
@@ -171,14 +174,14 @@ function parseRunRequest(input: unknown): RunRequest {
  * The run request an SQS message carries: its JSON body, or the `detail` of the EventBridge
  * envelope when an EventBridge rule targets the queue.
  */
-function runRequestOfSqsBody(body: string): unknown {
+function runRequestOfSqsBody(body: string, sourceTenants: SourceTenants): unknown {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);
   } catch {
     throw new MovaError("invalid_run_request", "the message body is not JSON");
   }
-  if (isEventBridgeEnvelope(parsed)) return detailOf(parsed);
+  if (isEventBridgeEnvelope(parsed)) return detailOf(parsed, sourceTenants);
   return parsed;
 }
 
@@ -186,14 +189,50 @@ function isEventBridgeEnvelope(value: unknown): value is { "detail-type": unknow
   return value !== null && typeof value === "object" && "detail-type" in value && "detail" in value;
 }
 
-function detailOf(event: { "detail-type": unknown; detail: unknown }): unknown {
+/**
+ * Each trusted EventBridge `source` and the tenant its events run as (TRIGGER_SOURCES,
+ * `source=tenant,…`). Empty: no mapping (the local stack), the tenant is the event's own.
+ */
+export type SourceTenants = ReadonlyMap<string, string>;
+
+/** Parses TRIGGER_SOURCES; a malformed entry is a configuration error. */
+export function parseSourceTenants(entries: readonly string[]): SourceTenants {
+  const map = new Map<string, string>();
+  for (const entry of entries) {
+    const [source, tenant, ...rest] = entry.split("=").map((part) => part.trim());
+    if (!source || !tenant || rest.length > 0)
+      throw new MovaError("invalid_config", "TRIGGER_SOURCES entries must be source=tenant");
+    map.set(source, tenant);
+  }
+  return map;
+}
+
+function detailOf(
+  event: { "detail-type": unknown; detail: unknown; source?: unknown },
+  sourceTenants: SourceTenants,
+): unknown {
   if (event["detail-type"] !== RUN_REQUESTED_DETAIL_TYPE) {
     throw new MovaError(
       "unknown_detail_type",
       `detail-type "${String(event["detail-type"])}" is not ${RUN_REQUESTED_DETAIL_TYPE}`,
     );
   }
-  return event.detail;
+  if (sourceTenants.size === 0) return event.detail;
+  // The tenant comes from the configuration, never from the event: anyone allowed to put
+  // events on the bus could otherwise start runs as any tenant.
+  const tenant = typeof event.source === "string" ? sourceTenants.get(event.source) : undefined;
+  if (tenant === undefined)
+    throw new MovaError(
+      "untrusted_source",
+      `events from source "${String(event.source).slice(0, 128)}" are not accepted`,
+    );
+  const detail = event.detail;
+  if (detail === null || typeof detail !== "object" || Array.isArray(detail))
+    throw new MovaError("invalid_run_request", "the event's detail is not an object");
+  const claimed = (detail as { tenant?: unknown }).tenant;
+  if (claimed !== undefined && claimed !== tenant)
+    throw new MovaError("tenant_mismatch", `source "${String(event.source)}" runs as its own tenant only`);
+  return { ...detail, tenant };
 }
 
 async function loadDocument(loader: DocumentLoader, request: RunRequest) {
@@ -226,7 +265,11 @@ export type TriggerHandler = (
  * response); an EventBridge event answers with the outcome, or throws so that Lambda's
  * asynchronous retries and on-failure destination apply.
  */
-export function createTriggerHandler(service: TriggerService, logger: Logger): TriggerHandler {
+export function createTriggerHandler(
+  service: TriggerService,
+  logger: Logger,
+  sourceTenants: SourceTenants = new Map(),
+): TriggerHandler {
   const processor = new BatchProcessor(EventType.SQS);
 
   const logFailure = (error: unknown, where: Record<string, unknown>) => {
@@ -244,7 +287,7 @@ export function createTriggerHandler(service: TriggerService, logger: Logger): T
 
   const recordHandler = async (record: SQSRecord) => {
     try {
-      return await service.handleRequest(runRequestOfSqsBody(record.body));
+      return await service.handleRequest(runRequestOfSqsBody(record.body, sourceTenants));
     } catch (error) {
       logFailure(error, { messageId: record.messageId });
       throw error;
@@ -262,7 +305,7 @@ export function createTriggerHandler(service: TriggerService, logger: Logger): T
     }
     if (isEventBridgeEvent(event)) {
       try {
-        return await service.handleRequest(detailOf(event));
+        return await service.handleRequest(detailOf(event, sourceTenants));
       } catch (error) {
         logFailure(error, { eventId: (event as { id?: string }).id });
         throw error;

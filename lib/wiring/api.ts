@@ -5,6 +5,7 @@
  * alike, so all three run the same wiring.
  */
 import { Logger } from "@aws-lambda-powertools/logger";
+import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Config } from "../config.ts";
 import { createDynamoScoreStore } from "../adapters/dynamodb/score-store.ts";
 import { createDynamoRoutingStore } from "../adapters/dynamodb/routing-store.ts";
@@ -16,6 +17,7 @@ import { createDynamoPatternStore } from "../adapters/dynamodb/pattern-store.ts"
 import { requestAnalysisRun } from "../services/batch-analysis.ts";
 import { buildRuntimeDeps } from "./runtime.ts";
 import type { ApiDeps } from "../http/deps.ts";
+import type { SessionStore } from "../ports.ts";
 
 interface BuildApiDepsOptions {
   /** Where endpoints, credentials and `MOVA_SECRET_*` are read; the process's by default. */
@@ -31,12 +33,25 @@ export function buildApiDeps(config: Config, options: BuildApiDepsOptions = {}):
   const sessions =
     options.sessionBackend === "memory"
       ? createMemorySessionStore({ ttlSeconds: config.SESSION_TTL_SECONDS })
-      : createRedisSessionStore({
-          redis: createRedisFromConfig(config),
-          ttlSeconds: config.SESSION_TTL_SECONDS,
-        });
+      : lazySessionStore(() =>
+          createRedisSessionStore({
+            redis: createRedisFromConfig(config),
+            ttlSeconds: config.SESSION_TTL_SECONDS,
+          }),
+        );
+  const metrics = new Metrics({
+    namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? "Mova",
+    serviceName: "mova-api",
+  });
   return {
     config,
+    // An EMF line per 5xx answer, handled ones included (a 503 is no Lambda error): the
+    // HandledServerErrors alarm of infra/resources.yml watches it.
+    onServerError: (code) => {
+      metrics.addMetric("HandledServerErrors", MetricUnit.Count, 1);
+      metrics.addMetadata("code", code);
+      metrics.publishStoredMetrics();
+    },
     ...buildRuntimeDeps(config, {
       env: options.env,
       logger,
@@ -48,6 +63,25 @@ export function buildApiDeps(config: Config, options: BuildApiDepsOptions = {}):
       table: config.DOCUMENTS_TABLE,
     }),
     analysis: buildApiAnalysisDeps(config, options.env ?? process.env),
+  };
+}
+
+/**
+ * The Redis session store, made on first use: without Upstash settings the API still starts
+ * (`/health`, `/ready`, documents and executions answer), and a session call fails with
+ * `session_store_unavailable` (503) instead of every request throwing at build time.
+ */
+function lazySessionStore(make: () => SessionStore): SessionStore {
+  let store: SessionStore | undefined;
+  const get = (): SessionStore => {
+    store ??= make();
+    return store;
+  };
+  return {
+    create: async (...args) => get().create(...args),
+    get: async (...args) => get().get(...args),
+    update: async (...args) => get().update(...args),
+    delete: async (...args) => get().delete(...args),
   };
 }
 

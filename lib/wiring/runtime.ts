@@ -9,8 +9,10 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import { systemClock } from "../adapters/clock.ts";
 import { createToolsFromConfig } from "../adapters/http/tools.ts";
 import { createLlm } from "../adapters/llm/create-llm.ts";
-import { type Config, envSecrets } from "../config.ts";
-import { createDynamoDbClient, createSqsClient } from "../adapters/aws-clients.ts";
+import type { Config } from "../config.ts";
+import { createDynamoDbClient, createSqsClient, createSsmClient } from "../adapters/aws-clients.ts";
+import { createLocalTenantSecrets } from "../adapters/secrets/local-secrets.ts";
+import { createSsmTenantSecrets } from "../adapters/secrets/ssm-secrets.ts";
 import { createDynamoDocumentStore } from "../adapters/dynamodb/document-store.ts";
 import { createDynamoHistoryStore } from "../adapters/dynamodb/history-store.ts";
 import { createSqsPublisher } from "../adapters/sqs/publisher.ts";
@@ -76,7 +78,16 @@ export function buildRuntimeDeps(config: Config, options: BuildRuntimeDepsOption
     }),
     llm: createLlm(config),
     tools: createToolsFromConfig(config),
-    secrets: envSecrets(env),
+    secrets: config.SECRETS_SSM_PATH
+      ? createSsmTenantSecrets({
+          client: createSsmClient(config, { env }),
+          basePath: config.SECRETS_SSM_PATH,
+          maxAgeSeconds: config.SECRETS_MAX_AGE_SECONDS,
+        })
+      : createLocalTenantSecrets({
+          env,
+          ...(config.MOVA_SECRETS_DIR ? { directory: config.MOVA_SECRETS_DIR } : {}),
+        }),
     clock: systemClock,
     logger,
   };

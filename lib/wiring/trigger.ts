@@ -1,6 +1,11 @@
 /** The trigger function's wiring: the runtime's adapters, the trigger service, its Lambda handler. */
 import type { Config } from "../config.ts";
-import { createTriggerHandler, createTriggerService, type TriggerHandler } from "../services/triggers.ts";
+import {
+  createTriggerHandler,
+  createTriggerService,
+  parseSourceTenants,
+  type TriggerHandler,
+} from "../services/triggers.ts";
 import { type BuildRuntimeDepsOptions, buildRuntimeDeps } from "./runtime.ts";
 
 /** What functions/trigger.ts and the local stack's trigger poller call. */
@@ -11,5 +16,5 @@ export function buildTriggerHandler(config: Config, options: BuildRuntimeDepsOpt
     runDeadlineMs: config.RUN_DEADLINE_MS,
     syncBudgetMs: config.SYNC_BUDGET_MS,
   });
-  return createTriggerHandler(service, deps.logger);
+  return createTriggerHandler(service, deps.logger, parseSourceTenants(config.TRIGGER_SOURCES));
 }

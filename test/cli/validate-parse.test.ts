@@ -79,6 +79,31 @@ describe("mova validate", () => {
     );
   });
 
+  it("exits 1 on a secret read outside a tool request, with secret_not_allowed_here", async () => {
+    const leaky = join(dir, "leaky.json");
+    await writeFile(
+      leaky,
+      JSON.stringify({
+        version: "2.2",
+        protocols: [
+          {
+            name: "p",
+            steps: [
+              { id: "say", action: "prompt", prompt: "The key is {secrets.KEY}" },
+              { id: "end", action: "end" },
+            ],
+          },
+        ],
+      }),
+    );
+    const run = await mova(["validate", leaky, "--json"]);
+    expect(run.code).toBe(1);
+    const [report] = json<Report[]>(run);
+    expect(report?.errors).toEqual([
+      expect.objectContaining({ code: "secret_not_allowed_here", path: "$.protocols[0].steps[0].prompt" }),
+    ]);
+  });
+
   it("exits 2 when a file is missing or malformed, naming the file, line and column", async () => {
     const missing = join(dir, "missing.json");
     const run = await mova(["validate", "examples/weather-2.2.json", missing, badJson, "--json"]);

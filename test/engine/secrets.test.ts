@@ -85,7 +85,11 @@ describe("secrets", () => {
     expect(bearer?.headers.authorization).toBe(`Bearer ${TOKEN}`);
     expect(bearer?.query.key).toBe(KEY);
     expect(basic?.headers.authorization).toBe(`Basic ${Buffer.from(`admin:${PASSWORD}`).toString("base64")}`);
-    expect(servers.openai.completions().at(-1)?.messages.at(-1)?.content).toContain(TOKEN);
+    // The model never gets a secret: not by placeholder (even in a document that skipped
+    // validation: it stays a placeholder), nor echoed by a tool into a variable.
+    expect(servers.openai.completions().at(-1)?.messages.at(-1)?.content).toBe(
+      `The token is {secrets.TOKEN}; echo Bearer ${REDACTED}`,
+    );
     // And nothing of them came back.
     expect(leaks(result)).toEqual([]);
     expect(leaks(reported)).toEqual([]);
@@ -98,9 +102,10 @@ describe("secrets", () => {
       body: { nested: { pw: REDACTED } },
     });
     expect(result.steps.find((s) => s.id === "tell")?.prompt).toBe(
-      `The token is ${REDACTED}; echo Bearer ${REDACTED}`,
+      `The token is {secrets.TOKEN}; echo Bearer ${REDACTED}`,
     );
-    expect(result.output).toBe(`done ${REDACTED}`);
+    expect(result.output).toBe("done {secrets.TOKEN}");
+    expect(result.unresolved).toContain("secrets.TOKEN");
     expect(result.replies.join(" ")).toContain(REDACTED);
   });
 
@@ -144,7 +149,7 @@ describe("secrets", () => {
     expect(leaks(resumed)).toEqual([]);
   });
 
-  it("stay redacted in step errors and cannot be shadowed by a variable called secrets", async () => {
+  it("reach neither a template nor a condition, stay redacted in step errors, and cannot be shadowed by a variable called secrets", async () => {
     const document = documentOf({
       tools: [{ id: "fail", endpoint: `${servers.api.url}/fail`, parameters: { k: "{secrets.TOKEN}" } }],
       protocols: [
@@ -168,8 +173,8 @@ describe("secrets", () => {
       variables: { go: true, secrets: { TOKEN: "fake", MISSING: "from variables" } },
       ports: servers.ports({ secrets }),
     });
-    expect(shadowed.output).toBe(`${REDACTED} {secrets.MISSING}`);
-    expect(shadowed.unresolved).toEqual(["secrets.MISSING"]);
+    expect(shadowed.output).toBe("{secrets.TOKEN} {secrets.MISSING}");
+    expect(shadowed.unresolved).toEqual(["secrets.TOKEN", "secrets.MISSING"]);
 
     const failed = await runProtocol({ document, protocol: "p", ports: servers.ports({ secrets }) });
     expect(failed.status).toBe("failed");
@@ -188,5 +193,35 @@ describe("secrets", () => {
     });
     expect(redactor.names).toEqual(["A", "B"]);
     expect(input["key-abc"][0]).toBe("abc def");
+  });
+});
+
+describe("secrets outside tool requests", () => {
+  it("give a condition nothing to compare (no oracle), and an endpoint no host", async () => {
+    const document = documentOf({
+      tools: [{ id: "dns", endpoint: "http://{secrets.TOKEN}.invalid/x" }],
+      protocols: [
+        {
+          name: "p",
+          steps: [
+            {
+              id: "probe",
+              action: "condition",
+              conditions: [{ variable: "secrets.TOKEN", operator: "exists" }],
+              next_step: "leak",
+              else_step: "call",
+            },
+            { id: "leak", action: "end", response_template: "the secret exists" },
+            { id: "call", action: "tool_api", tool_api_id: "dns" },
+          ],
+        },
+      ],
+    });
+    const before = servers.api.requests.length;
+    const result = await runProtocol({ document, protocol: "p", ports: servers.ports({ secrets }) });
+    expect(result.path).toEqual(["probe", "call"]);
+    expect(result.status).toBe("failed");
+    expect(JSON.stringify(result)).not.toContain(TOKEN);
+    expect(servers.api.requests.length).toBe(before);
   });
 });

@@ -139,6 +139,7 @@ describe("the handler with API Gateway v2 events", () => {
     expect(operations.sort()).toEqual(
       [
         "GET /health",
+        "GET /ready",
         "GET /openapi.json",
         "PUT /documents/{name}",
         "GET /documents/{name}",

@@ -172,7 +172,12 @@ describe("durable runs", () => {
     const before = toolCalls().length;
     const result = await advanceRun({
       document: document.parsed,
-      ports: { llm: api.deps.llm, tools: api.deps.tools, clock: api.deps.clock, secrets: api.deps.secrets },
+      ports: {
+        llm: api.deps.llm,
+        tools: api.deps.tools,
+        clock: api.deps.clock,
+        secrets: await api.deps.secrets.forTenant("dev"),
+      },
       state: stored.state,
       executionId,
       checkpoint: async (state) => {

@@ -81,6 +81,7 @@ function resourceKey(resource: unknown): string {
     if (attribute !== "Arn") throw new Error(`unexpected attribute ${attribute} of ${logicalId}`);
     return logicalId;
   }
+  if (typeof value.Ref === "string") return `{${value.Ref}}`;
   if (Array.isArray(value["Fn::Join"])) {
     const [separator, parts] = value["Fn::Join"] as [string, unknown[]];
     return parts.map(resourceKey).join(separator);
@@ -125,10 +126,21 @@ const HISTORY_AND_CLAIMS = [
 /** Day buckets, per-execution claims (a claim whose merge failed is deleted), protocol registry, runs. */
 const PATTERNS_RW = [...DDB_READ, "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"];
 
+/** The service's and the tenants' secrets in SSM, read by path, decrypted through SSM only. */
+const SECRETS = {
+  "arn:{AWS::Partition}:ssm:{AWS::Region}:{AWS::AccountId}:parameter/mova/dev": ["ssm:GetParametersByPath"],
+  "arn:{AWS::Partition}:ssm:{AWS::Region}:{AWS::AccountId}:parameter/mova/dev/tenants/*": [
+    "ssm:GetParametersByPath",
+  ],
+};
+const TRACING = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"];
+
 /** What each function may do, and nothing more. */
 const EXPECTED_GRANTS: Record<string, Record<string, string[]>> = {
   ApiRole: {
     ApiLogGroup: LOGS,
+    ...SECRETS,
+    "*": ["kms:Decrypt", ...TRACING],
     DocumentsTable: [...DDB_READ, "dynamodb:PutItem"],
     ExecutionsTable: HISTORY_AND_CLAIMS,
     "ExecutionsTable/index/*": ["dynamodb:Query"],
@@ -140,12 +152,14 @@ const EXPECTED_GRANTS: Record<string, Record<string, string[]>> = {
   },
   AnalyzeRole: {
     AnalyzeLogGroup: LOGS,
+    "*": TRACING,
     PatternsTable: PATTERNS_RW,
     AnalysisQueue: SQS_CONSUME,
     AnalysisPriorityQueue: SQS_CONSUME,
   },
   BatchAnalysisRole: {
     BatchAnalysisLogGroup: LOGS,
+    "*": TRACING,
     ExecutionsTable: ["dynamodb:UpdateItem"],
     "ExecutionsTable/index/*": ["dynamodb:Query"],
     PatternsTable: PATTERNS_RW,
@@ -153,6 +167,8 @@ const EXPECTED_GRANTS: Record<string, Record<string, string[]>> = {
   },
   TriggerRole: {
     TriggerLogGroup: LOGS,
+    ...SECRETS,
+    "*": ["kms:Decrypt", ...TRACING],
     DocumentsTable: DDB_READ,
     ExecutionsTable: HISTORY_AND_CLAIMS,
     AnalysisQueue: ["sqs:SendMessage"],
@@ -163,6 +179,8 @@ const EXPECTED_GRANTS: Record<string, Record<string, string[]>> = {
   },
   RunnerRole: {
     RunnerLogGroup: LOGS,
+    ...SECRETS,
+    "*": ["kms:Decrypt", ...TRACING],
     DocumentsTable: DDB_READ,
     ExecutionsTable: ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"],
     AnalysisQueue: ["sqs:SendMessage"],
@@ -171,6 +189,9 @@ const EXPECTED_GRANTS: Record<string, Record<string, string[]>> = {
   },
   SweepRole: {
     SweepLogGroup: LOGS,
+    // The service's own secrets (the Redis settings), not the tenants': it runs no step.
+    "arn:{AWS::Partition}:ssm:{AWS::Region}:{AWS::AccountId}:parameter/mova/dev": ["ssm:GetParametersByPath"],
+    "*": ["kms:Decrypt", ...TRACING],
     RunsQueue: ["sqs:SendMessage"],
   },
 };
@@ -283,7 +304,7 @@ describe("npm run package (osls, offline)", () => {
     expect(bySource("AnalysisPriorityQueue")[0]!.ScalingConfig).toBeUndefined();
   });
 
-  it("runs batchAnalysis on a daily schedule, the sweep every minute and trigger on mova.run.requested events", () => {
+  it("runs batchAnalysis on a daily schedule, the sweep every minute, and trigger on mova.run.requested events of the configured sources, each with retries and a dead-letter queue", () => {
     const rules = ofType("AWS::Events::Rule").map(([, resource]) => resource.Properties);
     const sweep = rules.filter((rule) => rule.ScheduleExpression === "rate(1 minute)");
     expect(sweep).toHaveLength(1);
@@ -294,12 +315,32 @@ describe("npm run package (osls, offline)", () => {
     );
     expect(schedule).toHaveLength(1);
     expect(schedule[0]).toMatchObject({ ScheduleExpression: "rate(1 day)", State: "ENABLED" });
-    expect((schedule[0]!.Targets as Json[])[0]!.Arn).toEqual(getAttArn("BatchAnalysisLambdaFunction"));
+    expect((schedule[0]!.Targets as Json[])[0]).toMatchObject({
+      Arn: getAttArn("BatchAnalysisLambdaFunction"),
+      RetryPolicy: { MaximumRetryAttempts: 10, MaximumEventAgeInSeconds: 3600 },
+      DeadLetterConfig: { Arn: getAttArn("ScheduleDeadLetterQueue") },
+    });
 
     const events = rules.filter((rule) => rule.EventPattern !== undefined);
     expect(events).toHaveLength(1);
-    expect(events[0]!.EventPattern).toEqual({ "detail-type": ["mova.run.requested"] });
-    expect((events[0]!.Targets as Json[])[0]!.Arn).toEqual(getAttArn("TriggerLambdaFunction"));
+    // No source configured: a source nothing sends, so the rule matches nothing.
+    expect(events[0]!.EventPattern).toEqual({
+      source: { "Fn::Split": [",", "mova.none"] },
+      "detail-type": ["mova.run.requested"],
+    });
+    expect((events[0]!.Targets as Json[])[0]).toMatchObject({
+      Arn: getAttArn("TriggerLambdaFunction"),
+      RetryPolicy: { MaximumRetryAttempts: 10, MaximumEventAgeInSeconds: 3600 },
+      DeadLetterConfig: { Arn: getAttArn("TriggerDeadLetterQueue") },
+    });
+    // Only the rules may put dead letters in those queues.
+    const queuePolicy = ofType("AWS::SQS::QueuePolicy").map(([, resource]) => resource.Properties);
+    expect(queuePolicy).toHaveLength(1);
+    const statements = (queuePolicy[0]!.PolicyDocument as { Statement: Json[] }).Statement;
+    expect(statements.map((statement) => (statement.Condition as Json).ArnEquals)).toEqual([
+      { "aws:SourceArn": getAttArn("AnalysisScheduleRule") },
+      { "aws:SourceArn": getAttArn("TriggerEventRule") },
+    ]);
 
     // A run request that fails every async attempt lands in the trigger dead-letter queue.
     const invokeConfigs = ofType("AWS::Lambda::EventInvokeConfig").map(([, resource]) => resource.Properties);
@@ -330,9 +371,9 @@ describe("npm run package (osls, offline)", () => {
       const rules = Object.values(other.Resources as Record<string, CfnResource>).filter(
         (resource) => resource.Type === "AWS::Events::Rule" && resource.Properties.ScheduleExpression,
       );
-      expect(rules.map((rule) => rule.Properties.ScheduleExpression)).toEqual([
-        "rate(6 hours)",
+      expect(rules.map((rule) => rule.Properties.ScheduleExpression).sort()).toEqual([
         "rate(1 minute)",
+        "rate(6 hours)",
       ]);
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -405,7 +446,9 @@ describe("npm run package (osls, offline)", () => {
     });
     expect(props("RunsQueue").VisibilityTimeout as number).toBeGreaterThanOrEqual(6 * runnerTimeout);
     expect(props("RunsDeadLetterQueue").MessageRetentionPeriod).toBe(14 * 24 * 3600);
-    expect(ofType("AWS::SQS::Queue")).toHaveLength(8);
+    // The schedule's undeliverable invocations (infra/operations.yml).
+    expect(props("ScheduleDeadLetterQueue").MessageRetentionPeriod).toBe(14 * 24 * 3600);
+    expect(ofType("AWS::SQS::Queue")).toHaveLength(9);
   });
 
   it("alarms when a dead-letter queue holds a message and when a function errors", () => {
@@ -525,7 +568,7 @@ describe("npm run package (osls, offline)", () => {
     ).toEqual(["api", "trigger"]);
   });
 
-  it("sets the environment the config module reads, with secrets only as deploy-time references", () => {
+  it("sets the environment the config module reads, with no secret in it (SSM paths only)", () => {
     const secrets = ["UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN", "LLM_API_KEY", "MOVA_API_KEYS"];
     for (const fn of FUNCTIONS) {
       const variables = (props(fn.logicalId).Environment as { Variables: Json }).Variables;
@@ -534,15 +577,19 @@ describe("npm run package (osls, offline)", () => {
       expect(variables.PATTERNS_TABLE).toEqual({ Ref: "PatternsTable" });
       expect(variables.ANALYSIS_QUEUE_URL).toEqual({ Ref: "AnalysisQueue" });
       expect(variables.ANALYSIS_PRIORITY_QUEUE_URL).toEqual({ Ref: "AnalysisPriorityQueue" });
-      for (const name of secrets) {
-        if (name in variables)
-          expect(variables[name], `${fn.name} ${name}`).toBe(`{{resolve:ssm:/mova/dev/${secretName(name)}}}`);
-      }
+      for (const name of secrets) expect(variables[name], `${fn.name} ${name}`).toBeUndefined();
+      expect(variables.MOVA_SSM_PREFIX).toBe("/mova/dev");
+      expect(variables.SECRETS_SSM_PATH).toBe("/mova/dev/tenants");
+      expect(variables.PUBLIC_API_URL).toEqual({ "Fn::GetAtt": ["HttpApi", "ApiEndpoint"] });
       // Stand in for what CloudFormation substitutes, then let the real config module judge it.
       const resolved = Object.fromEntries(
         Object.entries(variables).map(([key, value]) => [
           key,
-          typeof value === "string" ? value : `resolved-${key}`,
+          typeof value === "string"
+            ? value
+            : key === "PUBLIC_API_URL"
+              ? "https://abc123.execute-api.eu-west-1.amazonaws.com"
+              : `resolved-${key}`,
         ]),
       );
       expect(() => loadConfig(resolved), fn.name).not.toThrow();
@@ -550,26 +597,128 @@ describe("npm run package (osls, offline)", () => {
       expect(loadConfig(resolved).HISTORY_RETENTION_DAYS).toBe(90);
     }
     const envOf = (logicalId: string) => (props(logicalId).Environment as { Variables: Json }).Variables;
-    expect(Object.keys(envOf("ApiLambdaFunction"))).toEqual(expect.arrayContaining(secrets));
-    // Only the functions that run protocols hold the LLM key and Redis (sessions, run
-    // checkpoints), only api the API keys.
-    expect(Object.keys(envOf("TriggerLambdaFunction"))).toEqual(
-      expect.arrayContaining(["LLM_API_KEY", "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN"]),
-    );
     expect(envOf("TriggerLambdaFunction").RUNS_QUEUE_URL).toEqual({ Ref: "RunsQueue" });
-    expect(Object.keys(envOf("RunnerLambdaFunction"))).toEqual(
-      expect.arrayContaining(["LLM_API_KEY", "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN"]),
-    );
-    expect(Object.keys(envOf("RunnerLambdaFunction"))).not.toContain("MOVA_API_KEYS");
     expect(envOf("ApiLambdaFunction").RUNS_QUEUE_URL).toEqual({ Ref: "RunsQueue" });
-    for (const id of ["AnalyzeLambdaFunction", "BatchAnalysisLambdaFunction"]) {
-      expect(
-        Object.keys(envOf(id)).filter((key) => secrets.includes(key)),
-        id,
-      ).toEqual([]);
-    }
-    expect(Object.keys(envOf("TriggerLambdaFunction"))).not.toContain("MOVA_API_KEYS");
+    expect(envOf("ApiLambdaFunction").CORS_ALLOWED_ORIGINS).toBe("");
+    expect(envOf("TriggerLambdaFunction").TRIGGER_SOURCES).toBe("");
     expect(JSON.stringify(template)).not.toMatch(/"LLM_BASE_URL":""/);
+    expect(JSON.stringify(template)).not.toContain("resolve:ssm");
+  });
+
+  it("reserves concurrency for the functions that call the LLM, runs one batch analysis at a time, and traces every function", () => {
+    expect(props("ApiLambdaFunction").ReservedConcurrentExecutions).toBe(20);
+    expect(props("TriggerLambdaFunction").ReservedConcurrentExecutions).toBe(5);
+    expect(props("RunnerLambdaFunction").ReservedConcurrentExecutions).toBe(10);
+    expect(props("BatchAnalysisLambdaFunction").ReservedConcurrentExecutions).toBe(1);
+    for (const fn of FUNCTIONS)
+      expect(props(fn.logicalId).TracingConfig, fn.name).toEqual({ Mode: "Active" });
+  });
+
+  it("throttles the API's stage and writes its access logs", () => {
+    expect(props("HttpApiStage")).toMatchObject({
+      DefaultRouteSettings: { ThrottlingRateLimit: "50", ThrottlingBurstLimit: "100" },
+      AccessLogSettings: { DestinationArn: getAttArn("HttpApiLogGroup") },
+    });
+  });
+
+  it("alarms on API 5xx, handled 5xx, throttles, queue age and every dead-letter queue, all to the alarm topic", () => {
+    const alarms = Object.fromEntries(ofType("AWS::CloudWatch::Alarm").map(([id, r]) => [id, r.Properties]));
+    expect(alarms.Api5xxAlarm).toMatchObject({
+      Namespace: "AWS/ApiGateway",
+      MetricName: "5xx",
+      Dimensions: [{ Name: "ApiId", Value: { Ref: "HttpApi" } }],
+    });
+    // The API's own EMF metric (lib/wiring/api.ts): a 503 is no Lambda error.
+    expect(alarms.HandledServerErrorsAlarm).toMatchObject({
+      Namespace: "Mova",
+      MetricName: "HandledServerErrors",
+      Dimensions: [{ Name: "service", Value: "mova-api" }],
+    });
+    for (const fn of ["Api", "Trigger", "Runner"]) {
+      expect(alarms[`${fn}ThrottlesAlarm`], fn).toMatchObject({
+        Namespace: "AWS/Lambda",
+        MetricName: "Throttles",
+        Dimensions: [{ Name: "FunctionName", Value: { Ref: `${fn}LambdaFunction` } }],
+        Threshold: 0,
+      });
+    }
+    for (const queue of [
+      "AnalysisQueue",
+      "AnalysisPriorityQueue",
+      "AnalysisRunQueue",
+      "TriggerQueue",
+      "RunsQueue",
+    ]) {
+      expect(alarms[`${queue}AgeAlarm`], queue).toMatchObject({
+        Namespace: "AWS/SQS",
+        MetricName: "ApproximateAgeOfOldestMessage",
+        Dimensions: [{ Name: "QueueName", Value: { "Fn::GetAtt": [queue, "QueueName"] } }],
+        Threshold: "1800",
+      });
+    }
+    expect(alarms.ScheduleDeadLetterQueueAlarm).toMatchObject({
+      MetricName: "ApproximateNumberOfMessagesVisible",
+      Dimensions: [{ Name: "QueueName", Value: { "Fn::GetAtt": ["ScheduleDeadLetterQueue", "QueueName"] } }],
+    });
+    for (const [id, alarm] of Object.entries(alarms))
+      expect(alarm.AlarmActions, id).toEqual([{ Ref: "AlarmTopic" }]);
+    // No address given: the subscription's condition is false.
+    expect(resources.AlarmEmailSubscription).toMatchObject({ Condition: "HasAlarmEmail" });
+    expect((template.Conditions as Json).HasAlarmEmail).toEqual({ "Fn::Not": [{ "Fn::Equals": ["", ""] }] });
+  });
+
+  it("subscribes --param alarmEmail to the alarms and listens to the --param triggerSources", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "mova-package-"));
+    try {
+      const other = await serverlessPackage(dir, [
+        "--param=alarmEmail=ops@example.com",
+        "--param=triggerSources=com.acme.orders,com.globex.billing",
+        "--param=triggerSourceTenants=com.acme.orders=acme,com.globex.billing=globex",
+        "--param=corsAllowedOrigins=https://app.example.com",
+      ]);
+      const found = other.Resources as Record<string, CfnResource>;
+      expect(found.AlarmEmailSubscription!.Properties).toEqual({
+        TopicArn: { Ref: "AlarmTopic" },
+        Protocol: "email",
+        Endpoint: "ops@example.com",
+      });
+      expect((other.Conditions as Json).HasAlarmEmail).toEqual({
+        "Fn::Not": [{ "Fn::Equals": ["ops@example.com", ""] }],
+      });
+      expect((found.TriggerEventRule!.Properties.EventPattern as Json).source).toEqual({
+        "Fn::Split": [",", "com.acme.orders,com.globex.billing"],
+      });
+      const env = (id: string) => (found[id]!.Properties.Environment as { Variables: Json }).Variables;
+      expect(env("TriggerLambdaFunction").TRIGGER_SOURCES).toBe(
+        "com.acme.orders=acme,com.globex.billing=globex",
+      );
+      expect(env("ApiLambdaFunction").CORS_ALLOWED_ORIGINS).toBe("https://app.example.com");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it("has no cfn-lint errors, where cfn-lint is installed (its warnings are Serverless's own DependsOn)", async () => {
+    const lint = await run("cfn-lint", ["--version"]).then(
+      () => true,
+      () => false,
+    );
+    if (!lint) return;
+    const file = path.join(outDir, "cloudformation-template-update-stack.json");
+    const result = await run("cfn-lint", ["--format", "parseable", file]).then(
+      () => "",
+      (error: { stdout?: string }) => error.stdout ?? String(error),
+    );
+    const errors = result.split("\n").filter((line) => /:E\d{4}:/.test(line));
+    expect(errors).toEqual([]);
+  }, 120_000);
+
+  it("deploys through `npm run deploy`, which builds first", async () => {
+    const scripts = JSON.parse(await readFile(path.join(root, "package.json"), "utf8")).scripts as Record<
+      string,
+      string
+    >;
+    expect(scripts.deploy).toBe("tsx scripts/build.ts && serverless deploy");
   });
 
   it("deploys infra/resources.yml as written: Serverless only fills in the names", async () => {
@@ -593,12 +742,3 @@ describe("npm run package (osls, offline)", () => {
     }
   });
 });
-
-function secretName(variable: string): string {
-  return {
-    UPSTASH_REDIS_REST_URL: "upstash-redis-rest-url",
-    UPSTASH_REDIS_REST_TOKEN: "upstash-redis-rest-token",
-    LLM_API_KEY: "llm-api-key",
-    MOVA_API_KEYS: "api-keys",
-  }[variable]!;
-}

@@ -1,11 +1,6 @@
 import { describe, expect, it } from "vitest";
-import {
-  MAX_PATTERN_LENGTH,
-  compilePattern,
-  evaluateCondition,
-  evaluateConditions,
-  isConditionOperator,
-} from "../../lib/mova/conditions.ts";
+import { evaluateCondition, evaluateConditions, isConditionOperator } from "../../lib/mova/conditions.ts";
+import { MAX_PATTERN_LENGTH, compilePattern } from "../../lib/mova/regex.ts";
 import { getPath } from "../../lib/mova/placeholders.ts";
 import { CONDITION_OPERATORS, type Condition } from "../../lib/mova/schema.ts";
 
@@ -126,7 +121,7 @@ describe("operators and patterns", () => {
     expect(isConditionOperator("toString")).toBe(false);
   });
   it("compiles good patterns and explains bad ones", () => {
-    expect(compilePattern("^a+$")).toBeInstanceOf(RegExp);
+    expect(compilePattern("^a+$")).not.toHaveProperty("error");
     expect(compilePattern("(")).toHaveProperty("error");
     expect(compilePattern(42)).toEqual({ error: "the pattern must be a string" });
     expect(compilePattern("a".repeat(MAX_PATTERN_LENGTH + 1))).toHaveProperty("error");

@@ -20,6 +20,7 @@ const CODES = new Set([
   "missing_else",
   "unknown_field",
   "invalid_expression",
+  "secret_not_allowed_here",
 ]);
 const WARNING_CODES = new Set([
   "unreachable_step",

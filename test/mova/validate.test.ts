@@ -443,7 +443,7 @@ describe("validateDocument placeholders", () => {
       protocols: [
         {
           name: "p",
-          inputs: ["order"],
+          inputs: ["order", "base_url"],
           steps: [
             {
               id: "ask",
@@ -451,7 +451,7 @@ describe("validateDocument placeholders", () => {
               prompt: "{user_input} {session.id} {profile.name} {intent} {now}",
               variable: "reply",
             },
-            { id: "think", action: "prompt", prompt: "{reply} {order.id} {secrets.KEY}" },
+            { id: "think", action: "prompt", prompt: "{reply} {order.id} {now}" },
             { id: "fetch", action: "tool_api", tool_api_id: "t" },
             { id: "named", action: "tool_api", tool_api_id: "t", output: "data" },
             {
@@ -464,7 +464,13 @@ describe("validateDocument placeholders", () => {
           ],
         },
       ],
-      tools: [{ id: "t", endpoint: "{secrets.BASE}/x/{order.id}", headers: { "X-Reply": "{reply}" } }],
+      tools: [
+        {
+          id: "t",
+          endpoint: "{base_url}/x/{order.id}",
+          headers: { "X-Reply": "{reply}", "X-Key": "{secrets.KEY}" },
+        },
+      ],
     });
     expect(result.errors).toEqual([]);
     expect(result.warnings).toEqual([]);

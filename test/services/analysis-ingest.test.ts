@@ -253,3 +253,51 @@ describe("the batch analysis", () => {
     expect(await countedExecutions(records[1]!)).toBe(0);
   });
 });
+
+describe("the batch analysis counts only finished runs of its own tenant", () => {
+  it("leaves a waiting or running run uncounted and unclaimed, so its real end is counted once", async () => {
+    const tenant = uniqueTenant("unfinished");
+    const done = execution(tenant, { analysis: "pending" });
+    const waiting = execution(tenant, { status: "waiting_input", analysis: "pending" });
+    const running = execution(tenant, { status: "running", analysis: "pending" });
+    for (const record of [done, waiting, running]) await deps.history.putExecution(record);
+    const first = await runBatchAnalysis({ tenant, timeRangeDays: 1 }, "run-u1", { ...deps, settleMs: 0 });
+    expect(first).toMatchObject({ executionsInScope: 1, reconciled: 1 });
+    expect(await countedExecutions(done)).toBe(1);
+
+    // The waiting run ends (timed out): the stream counts it, not as a duplicate.
+    const ended = { ...waiting, status: "timed_out" as const };
+    await deps.history.putExecution(ended);
+    await publisher.publishExecution(ended);
+    const { poller } = manualPoller([stack.env.ANALYSIS_QUEUE_URL!, stack.env.ANALYSIS_PRIORITY_QUEUE_URL!]);
+    await drain(() => poller.pollOnce());
+    expect(await countedExecutions(done)).toBe(2);
+    const window = await deps.patterns.readWindow(done, dayOf(done.finishedAt), dayOf(done.finishedAt));
+    expect(window?.aggregate).toMatchObject({ executions: 2, waitingInput: 0, timedOut: 1 });
+  });
+
+  it("reads only the requesting tenant's executions of the day", async () => {
+    const mine = uniqueTenant("mine");
+    const other = uniqueTenant("other");
+    await deps.history.putExecution(execution(mine, { analysis: "pending" }));
+    await deps.history.putExecution(execution(other, { analysis: "pending" }));
+    const day = dayOf(new Date().toISOString());
+    const seen: string[] = [];
+    const spying = {
+      ...deps,
+      settleMs: 0,
+      history: {
+        ...deps.history,
+        queryByDay: async (d: string, query?: Parameters<typeof deps.history.queryByDay>[1]) => {
+          const page = await deps.history.queryByDay(d, query);
+          seen.push(...page.items.map((record) => record.tenant));
+          return page;
+        },
+      },
+    };
+    await runBatchAnalysis({ tenant: mine, timeRangeDays: 1 }, "run-t1", spying);
+    expect(seen.length).toBeGreaterThan(0);
+    expect(new Set(seen)).toEqual(new Set([mine]));
+    expect(day).toMatch(/^\d{4}-\d\d-\d\d$/);
+  });
+});

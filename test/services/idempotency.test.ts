@@ -183,6 +183,27 @@ describe("createDynamoIdempotency", () => {
     expect(retry.calls).toBe(1);
   });
 
+  it("gives the key back when a deeply nested request fails, so a retry runs instead of meeting 'in progress'", async () => {
+    const tenant = uniqueTenant("deep");
+    let deep: Record<string, unknown> = { leaf: true };
+    for (let i = 0; i < 2_600; i++) deep = { next: deep };
+    const deepRequest = { ...request(tenant, "k-deep"), request: { variables: deep } };
+    const failure = new RangeError("Maximum call stack size exceeded");
+    const thrown = await rejection(
+      idempotency.run(
+        deepRequest,
+        async () => {
+          throw failure;
+        },
+        logger,
+      ),
+    );
+    expect(thrown).toBe(failure);
+    const retry = counted();
+    expect((await idempotency.run(deepRequest, retry, logger)).replayed).toBe(false);
+    expect(retry.calls).toBe(1);
+  });
+
   it("lets another request take over a claim whose holder died, once its lock expired", async () => {
     const shortLock = createDynamoIdempotency({ client, tableName: table, lockMs: 300 });
     const tenant = uniqueTenant("takeover");

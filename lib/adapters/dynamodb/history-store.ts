@@ -439,7 +439,8 @@ export function createDynamoHistoryStore(options: DynamoHistoryStoreOptions): An
     },
 
     async queryByDay(day, page = {}) {
-      return query(BY_DAY, dayKey(day), {}, {}, page);
+      const { tenant, ...rest } = page;
+      return query(BY_DAY, dayKey(day), {}, tenant === undefined ? {} : { tenant }, rest);
     },
 
     async listPending(day, page = {}) {

@@ -32,6 +32,7 @@ import {
 import { DynamoDBPersistenceLayer } from "@aws-lambda-powertools/idempotency/dynamodb";
 import type { Context } from "aws-lambda";
 import { keyPart } from "./errors.ts";
+import { canonicalJson, sha256Hex } from "./canonical-json.ts";
 import { MovaError, StoreUnavailableError } from "../../errors.ts";
 
 interface DynamoIdempotencyOptions {
@@ -101,9 +102,18 @@ export function createDynamoIdempotency(options: DynamoIdempotencyOptions): Idem
         { persistenceStore, config, keyPrefix: scope },
       );
 
+      // Powertools hashes the validated payload with recursive code that a deeply nested
+      // request overflows after the claim is written, leaving it "in progress" until its lock
+      // expires: it is given the request's hash instead (key order does not matter).
+      let requestHash: string;
+      try {
+        requestHash = sha256Hex(canonicalJson(request));
+      } catch {
+        throw new MovaError("input_too_deep", "the request is nested too deeply to be claimed");
+      }
       let stored: StoredResponse;
       try {
-        stored = await idempotent({ tenant, key, request });
+        stored = await idempotent({ tenant, key, request: requestHash });
       } catch (error) {
         if (failed) {
           // Powertools could not delete the claim: it holds until its lock expires.

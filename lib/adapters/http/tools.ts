@@ -12,6 +12,7 @@ import { isIP, type LookupFunction } from "node:net";
 import type { Config } from "../../config.ts";
 import type { ToolPort, ToolRequest, ToolResponse } from "../../ports.ts";
 import { blockedAddressReason, isBlockedAddress } from "./address-guard.ts";
+import { jsonDepth } from "../../core/input-bounds.ts";
 import { IDLE_SOCKET_TIMEOUT_MS } from "./node-fetch.ts";
 
 interface HttpToolsOptions {
@@ -27,6 +28,12 @@ interface HttpToolsOptions {
 const DEFAULT_TOOL_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_RESPONSE_BYTES = 1_048_576;
 const DEFAULT_USER_AGENT = "mova-serverless/0.1";
+/**
+ * A JSON response nested deeper than this fails the call (`tool_response_too_deep`): the
+ * value would become a variable that checkpoints and the session's Redis scripts (whose JSON
+ * decoder stops at 1,000 levels) must walk.
+ */
+export const MAX_TOOL_RESPONSE_DEPTH = 64;
 const MAX_IDLE_SOCKETS_PER_HOST = 4096;
 
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);
@@ -366,14 +373,22 @@ function decodeBody(toolId: string, bytes: Buffer, contentType: string | undefin
   const text = decodeText(bytes, contentType);
   if (mediaType === "application/json" || mediaType.endsWith("+json")) {
     if (text.trim() === "") return null;
+    let parsed: unknown;
     try {
-      return JSON.parse(text);
+      parsed = JSON.parse(text);
     } catch {
       throw new MovaError(
         "tool_bad_response",
         `tool ${toolId}: the response says it is JSON but is not valid JSON`,
       );
     }
+    if (jsonDepth(parsed, MAX_TOOL_RESPONSE_DEPTH) > MAX_TOOL_RESPONSE_DEPTH) {
+      throw new MovaError(
+        "tool_response_too_deep",
+        `tool ${toolId}: the response is nested more than ${MAX_TOOL_RESPONSE_DEPTH} levels deep`,
+      );
+    }
+    return parsed;
   }
   return text;
 }
@@ -501,7 +516,9 @@ function toNetworkError(toolId: string, error: unknown): MovaError {
   const certificate =
     typeof code === "string" &&
     (code.includes("CERT") || code.startsWith("ERR_TLS") || code.startsWith("ERR_SSL"));
-  const message = error instanceof Error ? error.message : String(error);
+  // Node's messages name the address connected to ("connect ECONNREFUSED 10.0.3.7:443"):
+  // what a host resolves to inside the deployment's network is not the caller's to learn.
+  const message = withoutAddresses(error instanceof Error ? error.message : String(error));
   return new MovaError(
     "tool_network",
     `tool ${toolId}: ${message}${code && !message.includes(code) ? ` (${code})` : ""}`,
@@ -513,4 +530,12 @@ function toNetworkError(toolId: string, error: unknown): MovaError {
 
 function positiveOr(value: number | undefined, fallback: number): number {
   return typeof value === "number" && Number.isFinite(value) && value > 0 ? Math.ceil(value) : fallback;
+}
+
+const IPV4_WITH_PORT = /\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b/g;
+const IPV6_WITH_PORT = /\[?\b[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}\b\]?(?::\d+)?/gi;
+
+/** A network error's message with every IP address (and port) replaced. */
+export function withoutAddresses(message: string): string {
+  return message.replace(IPV4_WITH_PORT, "[address]").replace(IPV6_WITH_PORT, "[address]");
 }

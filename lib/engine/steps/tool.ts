@@ -29,7 +29,7 @@ export async function executeTool(
   const timeoutMs = step.timeout_ms ?? tool.timeout_ms;
   let built: ReturnType<typeof buildToolRequest>;
   try {
-    built = buildToolRequest(tool, state.resolve, { timeoutMs });
+    built = buildToolRequest(tool, state.resolve, { timeoutMs, secretResolve: state.resolveWithSecrets });
   } catch (error) {
     record.attempts = 0;
     const code = isMovaError(error) ? error.code : "tool_error";

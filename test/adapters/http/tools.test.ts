@@ -1,7 +1,11 @@
 import { MovaError } from "../../../lib/errors.ts";
 import dc from "node:diagnostics_channel";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { createHttpTools, createToolsFromConfig } from "../../../lib/adapters/http/tools.ts";
+import {
+  createHttpTools,
+  createToolsFromConfig,
+  withoutAddresses,
+} from "../../../lib/adapters/http/tools.ts";
 import { loadConfig } from "../../../lib/config.ts";
 import type { ToolRequest } from "../../../lib/ports.ts";
 import { type HttpDouble, startHttpDouble } from "../../support/http-double.ts";
@@ -496,5 +500,13 @@ describe("createHttpTools: idle connections", () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
+  });
+});
+
+describe("withoutAddresses", () => {
+  it("removes IPv4 and IPv6 addresses and their ports from a network error's message", () => {
+    expect(withoutAddresses("connect ECONNREFUSED 10.0.3.7:443")).toBe("connect ECONNREFUSED [address]");
+    expect(withoutAddresses("connect ETIMEDOUT [fd00::1]:8080")).toBe("connect ETIMEDOUT [address]");
+    expect(withoutAddresses("socket hang up")).toBe("socket hang up");
   });
 });
