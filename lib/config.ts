@@ -17,6 +17,49 @@ const csv = z
 
 const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
 
+const ModelPriceSchema = z.object({
+  inputPerMillionUsd: z.number().min(0),
+  outputPerMillionUsd: z.number().min(0),
+});
+
+/**
+ * The prices known without settings: providers' list prices in US dollars per million tokens
+ * (input, output) when this table was written; LLM_PRICES overrides or extends them. The
+ * offline model costs nothing. A model in neither has an unknown cost, not a zero one.
+ */
+export const DEFAULT_LLM_PRICES: Readonly<Record<string, z.infer<typeof ModelPriceSchema>>> = {
+  offline: { inputPerMillionUsd: 0, outputPerMillionUsd: 0 },
+  "gpt-4o": { inputPerMillionUsd: 2.5, outputPerMillionUsd: 10 },
+  "gpt-4o-mini": { inputPerMillionUsd: 0.15, outputPerMillionUsd: 0.6 },
+  "gpt-4.1": { inputPerMillionUsd: 2, outputPerMillionUsd: 8 },
+  "gpt-4.1-mini": { inputPerMillionUsd: 0.4, outputPerMillionUsd: 1.6 },
+  "gpt-4.1-nano": { inputPerMillionUsd: 0.1, outputPerMillionUsd: 0.4 },
+};
+
+/** LLM_PRICES: a JSON object `{ "<model>": { "inputPerMillionUsd": n, "outputPerMillionUsd": n } }`. */
+const prices = z
+  .string()
+  .optional()
+  .transform((value, context) => {
+    if (value === undefined || value.trim() === "") return {};
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(value);
+    } catch {
+      context.addIssue({ code: "custom", message: "LLM_PRICES is not JSON" });
+      return z.NEVER;
+    }
+    const table = z.record(z.string().min(1), ModelPriceSchema).safeParse(parsed);
+    if (!table.success) {
+      context.addIssue({
+        code: "custom",
+        message: "LLM_PRICES must map model names to { inputPerMillionUsd, outputPerMillionUsd }",
+      });
+      return z.NEVER;
+    }
+    return table.data;
+  });
+
 const ConfigSchema = z.object({
   // LLM
   LLM_API_KEY: z.string().optional(),
@@ -26,6 +69,8 @@ const ConfigSchema = z.object({
   LLM_MODEL: z.string().default("gpt-4o-mini"),
   LLM_TIMEOUT_MS: int(30_000, 1),
   LLM_MAX_RETRIES: int(2),
+  /** Per-model prices over DEFAULT_LLM_PRICES (see `prices` above). */
+  LLM_PRICES: prices,
   // Tools
   TOOL_ALLOW_HOSTS: csv,
   TOOL_TIMEOUT_MS: int(10_000, 1),
@@ -72,6 +117,8 @@ export type Config = z.infer<typeof ConfigSchema> & {
   llmApiKey: string | undefined;
   /** The OpenAI-compatible endpoint; OpenRouter's when only an OpenRouter key is set. */
   llmBaseUrl: string | undefined;
+  /** DEFAULT_LLM_PRICES with LLM_PRICES over them: what a step record's `costUsd` is computed from. */
+  llmPrices: Readonly<Record<string, z.infer<typeof ModelPriceSchema>>>;
 };
 
 /** Reads the configuration from an environment (the process's by default). */
@@ -85,7 +132,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const llmApiKey = c.LLM_API_KEY || c.OPENAI_API_KEY || c.OPENROUTER_API_KEY || undefined;
   const onlyOpenRouter = !c.LLM_API_KEY && !c.OPENAI_API_KEY && Boolean(c.OPENROUTER_API_KEY);
   const llmBaseUrl = c.LLM_BASE_URL ?? (onlyOpenRouter ? "https://openrouter.ai/api/v1" : undefined);
-  return { ...c, llmApiKey, llmBaseUrl };
+  const llmPrices = { ...DEFAULT_LLM_PRICES, ...c.LLM_PRICES };
+  return { ...c, llmApiKey, llmBaseUrl, llmPrices };
 }
 
 /** The value of `secrets.NAME`: locally the environment variable `MOVA_SECRET_NAME`. */

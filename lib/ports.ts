@@ -225,6 +225,11 @@ export interface LlmResponse {
   text: string;
   model: string;
   usage?: TokenUsage;
+  /**
+   * US dollars this call cost, from the adapter's price table (lib/core/cost.ts); absent when
+   * the table has no price for the model (unknown, not free).
+   */
+  costUsd?: number;
   /** True when the offline model answered (no LLM configured). */
   offline?: boolean;
 }

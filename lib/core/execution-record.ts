@@ -25,6 +25,8 @@ export const StepRecordSchema = z.object({
   usage: z
     .object({ promptTokens: z.number(), completionTokens: z.number(), totalTokens: z.number() })
     .optional(),
+  /** US dollars; absent when the model's price is unknown. */
+  costUsd: z.number().min(0).optional(),
   offline: z.boolean().optional(),
   toolId: z.string().optional(),
   httpStatus: z.number().optional(),

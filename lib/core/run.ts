@@ -38,9 +38,15 @@ export interface StepRecord {
   outputVariable?: string;
   /** `prompt` and `input` steps: the rendered prompt, secrets redacted. */
   prompt?: string;
-  /** `prompt` steps. */
+  /** `prompt` steps: the model that answered. */
   model?: string;
+  /** `prompt` steps: the tokens of every model call the step made (repairs and tool rounds included). */
   usage?: TokenUsage;
+  /**
+   * `prompt` steps: what those calls cost in US dollars, from the configuration's price table
+   * (LLM_PRICES); absent when a model's price is unknown (never a zero for "unknown").
+   */
+  costUsd?: number;
   offline?: boolean;
   /** `tool_api` steps. */
   toolId?: string;

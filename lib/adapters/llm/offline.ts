@@ -19,6 +19,8 @@ export function createOfflineLlm(): LlmPort {
         text: `${OFFLINE_PREFIX}${prompt?.content ?? ""}`,
         model: OFFLINE_MODEL,
         usage: { promptTokens: 0, completionTokens: 0, totalTokens: 0 },
+        // The offline model is free: a known cost of zero, not an unknown one.
+        costUsd: 0,
         offline: true,
       };
     },

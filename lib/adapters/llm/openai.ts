@@ -7,6 +7,7 @@ import OpenAI, { APIConnectionTimeoutError, APIError, APIUserAbortError } from "
 import type { ChatCompletion } from "openai/resources/chat/completions";
 import type { LlmPort, LlmRequest, LlmResponse } from "../../ports.ts";
 import { createNodeFetch } from "../http/node-fetch.ts";
+import { type PriceTable, costOf, priceOf } from "../../core/cost.ts";
 
 interface OpenAiLlmOptions {
   apiKey: string;
@@ -18,6 +19,8 @@ interface OpenAiLlmOptions {
   /** The SDK's retries on 429, 5xx, timeouts and network errors (default 2). */
   maxRetries?: number;
   defaultHeaders?: Record<string, string>;
+  /** Prices per model: each answer's `costUsd` (none for a model the table does not know). */
+  prices?: PriceTable;
   /**
    * The SDK's transport. Defaults to a keep-alive `node:http` fetch (./node-fetch.ts), which
    * costs less than half the CPU of Node's built-in `fetch` per call; pass `globalThis.fetch`
@@ -105,7 +108,12 @@ export function createOpenAiLlm(options: OpenAiLlmOptions): LlmPort {
         clearTimeout(deadline);
         signal?.removeEventListener("abort", onCallerAbort);
       }
-      return toResponse(completion, model);
+      const response = toResponse(completion, model);
+      // The answering model's price, else the requested one's (a router may answer with another name).
+      const priced = priceOf(options.prices, response.model) ? response.model : model;
+      const costUsd = costOf(options.prices, priced, response.usage);
+      if (costUsd !== undefined) response.costUsd = costUsd;
+      return response;
     },
   };
 }

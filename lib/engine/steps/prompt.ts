@@ -63,6 +63,7 @@ export async function executePrompt(state: LiveRun, step: PromptStep): Promise<C
   record.outputVariable = variable;
   record.model = response.model;
   if (response.usage) record.usage = response.usage;
+  if (response.costUsd !== undefined) record.costUsd = response.costUsd;
   if (response.offline || state.ports.llm.offline) {
     record.offline = true;
     state.offline = true;
