@@ -27,6 +27,9 @@ export const StepRecordSchema = z.object({
     .optional(),
   /** US dollars; absent when the model's price is unknown. */
   costUsd: z.number().min(0).optional(),
+  modelFailures: z
+    .array(z.object({ model: z.string(), attempts: z.number().int().min(0), error: StepErrorSchema }))
+    .optional(),
   offline: z.boolean().optional(),
   toolId: z.string().optional(),
   httpStatus: z.number().optional(),

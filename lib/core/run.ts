@@ -22,6 +22,14 @@ export interface TokenUsage {
   totalTokens: number;
 }
 
+/** A model of a prompt step's fallback list that failed (after the step's retries on it). */
+export interface ModelFailure {
+  /** The model asked for (`default`: the deployment's default model). */
+  model: string;
+  attempts: number;
+  error: StepError;
+}
+
 export interface StepRecord {
   id: string;
   action: string;
@@ -47,6 +55,8 @@ export interface StepRecord {
    * (LLM_PRICES); absent when a model's price is unknown (never a zero for "unknown").
    */
   costUsd?: number;
+  /** `prompt` steps with a list of models: each model that failed, in the order tried. */
+  modelFailures?: ModelFailure[];
   offline?: boolean;
   /** `tool_api` steps. */
   toolId?: string;

@@ -63,14 +63,54 @@ const callable = {
   timeout_ms: z.number().int().min(1).max(900_000).optional(),
 };
 
+/**
+ * A model, or *extension* a list of models tried in order when one fails with a failure
+ * worth retrying or is unknown to the provider (model fallback).
+ */
+export const ModelChoice = z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(10)]);
+export type ModelChoice = z.infer<typeof ModelChoice>;
+
+/**
+ * The system message: `system`, or the MOVA 2.2 SDK's spellings `system_message` and
+ * `system_prompt` (the first present wins, in that order).
+ */
+const systemSpellings = {
+  system: z.string().optional(),
+  system_message: z.string().optional(),
+  system_prompt: z.string().optional(),
+};
+
+/** A named bundle of model settings (MOVA 2.2 SDK `presets`) that a prompt step picks with `preset`. */
+export const Preset = z.object({
+  /** The MOVA 2.2 SDK repeats the preset's key here. */
+  name: z.string().optional(),
+  description: z.string().optional(),
+  model: ModelChoice.optional(),
+  temperature: z.number().min(0).max(2).optional(),
+  max_tokens: z.number().int().min(1).optional(),
+  ...systemSpellings,
+});
+export type Preset = z.infer<typeof Preset>;
+
+/** The system message of a step or preset, whichever of its three spellings it uses. */
+export function systemMessageOf(holder: {
+  system?: string | undefined;
+  system_message?: string | undefined;
+  system_prompt?: string | undefined;
+}): string | undefined {
+  return holder.system ?? holder.system_message ?? holder.system_prompt;
+}
+
 export const PromptStep = z.object({
   ...stepBase,
   ...callable,
   action: z.literal("prompt"),
   prompt: z.string(),
-  system: z.string().optional(),
+  ...systemSpellings,
   instructions: z.array(z.string()).optional(),
-  model: z.string().min(1).optional(),
+  /** A preset of the document's `presets`; the step's own settings win over it. */
+  preset: z.string().min(1).optional(),
+  model: ModelChoice.optional(),
   temperature: z.number().min(0).max(2).optional(),
   max_tokens: z.number().int().min(1).optional(),
   output: z.string().min(1).optional(),
@@ -237,6 +277,8 @@ export const MovaDocument = z.object({
   instructions: z.array(Instruction).default([]),
   profiles: z.array(Profile).default([]),
   contracts: z.array(Contract).default([]),
+  /** MOVA 2.2 SDK: named model settings for prompt steps. */
+  presets: z.record(z.string().min(1), Preset).default({}),
 });
 export type MovaDocument = z.infer<typeof MovaDocument>;
 /** A document as written, before defaults are filled in. */

@@ -19,6 +19,7 @@ import {
   Instruction,
   Intent,
   MovaDocument,
+  Preset,
   Profile,
   Protocol,
   Retry,
@@ -43,7 +44,9 @@ type ValidationCode =
   | "unreachable_step"
   | "unresolvable_placeholder"
   | "missing_else"
-  | "unknown_field";
+  | "unknown_field"
+  | "unknown_preset"
+  | "invalid_schema";
 
 export interface ValidationIssue {
   code: ValidationCode;
@@ -242,7 +245,9 @@ class Validator {
     this.checkSimpleSection(sections.instructions, "instructions", Instruction, "instruction", "id");
     this.checkSimpleSection(sections.profiles, "profiles", Profile, "profile", "user_id");
     this.checkSimpleSection(sections.contracts, "contracts", Contract, "contract", "contract_id");
+    const presetNames = this.checkPresets(input);
     this.checkStepReferences(sections.tools, sections.instructions);
+    this.checkPresetReferences(presetNames);
     this.checkIntentReferences(sections.intents);
     this.checkFlows();
     this.checkToolPlaceholders(sections.tools);
@@ -492,7 +497,7 @@ class Validator {
     const parsed = STEP_SCHEMAS[info.action].safeParse(raw);
     if (!parsed.success) this.zodIssues(parsed.error, path, label);
     this.checkConditions(raw, path, label);
-    for (const field of ["prompt", "system", "response_template"]) {
+    for (const field of ["prompt", "system", "system_message", "system_prompt", "response_template"]) {
       const template = ownString(raw, field);
       if (template !== undefined) this.checkTemplate(template, joinPath(path, field), label, field);
     }
@@ -604,6 +609,54 @@ class Validator {
       }
     });
     this.checkDuplicates(tools, "tools", "id", "tool");
+  }
+
+  /** `presets`: an object of named model settings; the names it declares (none when it is unusable). */
+  private checkPresets(input: Raw): Set<string> {
+    const names = new Set<string>();
+    const presets = own(input, "presets");
+    if (presets === undefined) return names;
+    if (!isObject(presets) || Array.isArray(presets)) {
+      this.error(
+        "schema",
+        "$.presets",
+        `\`presets\` must be an object of named presets, not ${typeName(presets)}`,
+      );
+      return names;
+    }
+    const presetKeys = Object.keys(Preset.shape);
+    for (const [name, preset] of Object.entries(presets)) {
+      const path = joinPath("$.presets", name);
+      const label = `preset ${quote(name)}`;
+      names.add(name);
+      const parsed = Preset.safeParse(preset);
+      if (!parsed.success) this.zodIssues(parsed.error, path, label);
+      this.unknownFields(preset, presetKeys, path, label);
+      for (const field of ["system", "system_message", "system_prompt"]) {
+        const template = ownString(preset, field);
+        if (template !== undefined) this.checkTemplate(template, joinPath(path, field), label, field);
+      }
+    }
+    return names;
+  }
+
+  /** A prompt step's `preset` must name one of the document's presets. */
+  private checkPresetReferences(presetNames: Set<string>): void {
+    for (const protocol of this.protocols) {
+      for (const step of protocol.steps) {
+        if (step.action !== "prompt") continue;
+        const preset = ownString(step.raw, "preset");
+        if (preset !== undefined && preset !== "" && !presetNames.has(preset)) {
+          const known =
+            presetNames.size > 0 ? `; the presets are ${[...presetNames].map(quote).join(", ")}` : "";
+          this.error(
+            "unknown_preset",
+            `${step.path}.preset`,
+            `${step.label}: preset ${quote(preset)} names no preset of the document${known}`,
+          );
+        }
+      }
+    }
   }
 
   private checkStepReferences(tools: unknown[], instructions: unknown[]): void {

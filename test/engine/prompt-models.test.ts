@@ -66,3 +66,165 @@ describe("tokens and cost on the step record", () => {
     ]);
   });
 });
+
+describe("presets", () => {
+  const withPresets = (step: Record<string, unknown>) =>
+    documentOf({
+      presets: {
+        analytical: { model: "preset-model", temperature: 0.2, max_tokens: 99, system_message: "Be {tone}." },
+        prompted: { system_prompt: "Spelled system_prompt." },
+        plain: { system: "Spelled system." },
+      },
+      protocols: [{ name: "p", steps: [{ id: "ask", action: "prompt", prompt: "hi", ...step } as never] }],
+    });
+
+  it("sends the preset's model, temperature, max_tokens and system message", async () => {
+    const result = await runProtocol({
+      document: withPresets({ preset: "analytical" }),
+      protocol: "p",
+      variables: { tone: "exact" },
+      ports: servers.ports(),
+    });
+    expect(result.status).toBe("completed");
+    const [sent] = servers.openai.completions();
+    expect(sent).toMatchObject({ model: "preset-model", temperature: 0.2, max_tokens: 99 });
+    expect(sent?.messages).toEqual([
+      { role: "system", content: "Be exact." },
+      { role: "user", content: "hi" },
+    ]);
+    expect(result.steps[0]?.model).toBe("preset-model");
+  });
+
+  it("lets the step's own fields win over the preset's", async () => {
+    await runProtocol({
+      document: withPresets({
+        preset: "analytical",
+        model: "step-model",
+        temperature: 1,
+        max_tokens: 5,
+        system: "Step system.",
+      }),
+      protocol: "p",
+      ports: servers.ports(),
+    });
+    const [sent] = servers.openai.completions();
+    expect(sent).toMatchObject({ model: "step-model", temperature: 1, max_tokens: 5 });
+    expect(sent?.messages[0]).toEqual({ role: "system", content: "Step system." });
+  });
+
+  it("reads each spelling of the preset's system message", async () => {
+    for (const preset of ["prompted", "plain"]) {
+      await runProtocol({ document: withPresets({ preset }), protocol: "p", ports: servers.ports() });
+    }
+    const systems = servers.openai.completions().map((sent) => sent.messages[0]?.content);
+    expect(systems).toEqual(["Spelled system_prompt.", "Spelled system."]);
+  });
+
+  it("fails the step with unknown_preset, calling no model, when the document was not validated", async () => {
+    const result = await runProtocol({
+      document: withPresets({ preset: "nowhere" }),
+      protocol: "p",
+      ports: servers.ports(),
+    });
+    expect(result.status).toBe("failed");
+    expect(result.steps[0]).toMatchObject({
+      status: "failed",
+      attempts: 0,
+      error: { code: "unknown_preset" },
+    });
+    expect(servers.openai.completions()).toHaveLength(0);
+  });
+});
+
+describe("model fallback", () => {
+  const fallback = (models: string[], retry?: { attempts: number; backoff_ms: number }) =>
+    documentOf({
+      protocols: [
+        {
+          name: "p",
+          steps: [{ id: "ask", action: "prompt", prompt: "hi", model: models, ...(retry && { retry }) }],
+        },
+      ],
+    });
+  const overloaded = { status: 503, body: { error: { message: "overloaded" } } };
+
+  it("tries the next model after the step's retries on a failure worth retrying, and records each", async () => {
+    servers.openai.answerModel("primary", overloaded);
+    servers.openai.answerModel("secondary", {
+      status: 404,
+      body: { error: { message: "no such model", code: "model_not_found" } },
+    });
+    try {
+      const result = await runProtocol({
+        document: fallback(["primary", "secondary", "tertiary"], { attempts: 2, backoff_ms: 0 }),
+        protocol: "p",
+        ports: servers.ports(),
+      });
+      expect(result.status).toBe("completed");
+      expect(servers.openai.completions().map((sent) => sent.model)).toEqual([
+        "primary",
+        "primary",
+        "secondary",
+        "tertiary",
+      ]);
+      const record = result.steps[0]!;
+      expect(record).toMatchObject({
+        status: "succeeded",
+        model: "tertiary",
+        attempts: 4,
+        output: "reply: hi",
+      });
+      expect(record.modelFailures).toEqual([
+        { model: "primary", attempts: 2, error: { code: "llm_server_error", message: expect.any(String) } },
+        {
+          model: "secondary",
+          attempts: 1,
+          error: { code: "llm_unknown_model", message: expect.any(String) },
+        },
+      ]);
+      expect(StepRecordSchema.parse(record).modelFailures).toHaveLength(2);
+    } finally {
+      servers.openai.answerModel("primary", undefined);
+      servers.openai.answerModel("secondary", undefined);
+    }
+  });
+
+  it("does not fall back on a failure that another model would not fix (a bad request)", async () => {
+    servers.openai.answerModel("primary", { status: 400, body: { error: { message: "bad messages" } } });
+    try {
+      const result = await runProtocol({
+        document: fallback(["primary", "secondary"]),
+        protocol: "p",
+        ports: servers.ports(),
+      });
+      expect(result.status).toBe("failed");
+      expect(servers.openai.completions().map((sent) => sent.model)).toEqual(["primary"]);
+      expect(result.steps[0]).toMatchObject({ error: { code: "llm_bad_request" } });
+    } finally {
+      servers.openai.answerModel("primary", undefined);
+    }
+  });
+
+  it("fails with the last model's failure when every model fails, each named in the record", async () => {
+    servers.openai.answerModel("primary", overloaded);
+    servers.openai.answerModel("secondary", { status: 429, body: { error: { message: "slow down" } } });
+    try {
+      const result = await runProtocol({
+        document: fallback(["primary", "secondary"]),
+        protocol: "p",
+        ports: servers.ports(),
+      });
+      expect(result.status).toBe("failed");
+      const record = result.steps[0]!;
+      expect(record).toMatchObject({ status: "failed", attempts: 2, error: { code: "llm_rate_limited" } });
+      expect(record.modelFailures?.map((failure) => [failure.model, failure.error.code])).toEqual([
+        ["primary", "llm_server_error"],
+        ["secondary", "llm_rate_limited"],
+      ]);
+      expect(record.model).toBeUndefined();
+    } finally {
+      servers.openai.answerModel("primary", undefined);
+      servers.openai.answerModel("secondary", undefined);
+    }
+  });
+});

@@ -19,6 +19,8 @@ const CODES = new Set([
   "unresolvable_placeholder",
   "missing_else",
   "unknown_field",
+  "unknown_preset",
+  "invalid_schema",
 ]);
 const WARNING_CODES = new Set([
   "unreachable_step",

@@ -21,6 +21,11 @@ export interface FakeOpenAi {
   answerWith(
     answer: (request: { model: string; messages: Array<{ role: string; content: string }> }) => string,
   ): void;
+  /**
+   * Answers every request for `model` with `reply` (an error status, say) instead of the
+   * default answer, until cleared with `undefined`; queued replies still come first.
+   */
+  answerModel(model: string, reply: ScriptedReply | undefined): void;
   /** Fixed delay before every default answer. */
   setDelay(ms: number): void;
   close(): Promise<void>;
@@ -49,8 +54,11 @@ export async function startFakeOpenAi(): Promise<FakeOpenAi> {
     const users = request.messages.filter((m) => m.role === "user");
     return `reply: ${users.at(-1)?.content ?? ""}`;
   };
+  const byModel = new Map<string, ScriptedReply>();
   const handler = (request: RecordedRequest): ScriptedReply => {
     const body = request.json as { model: string; messages: Array<{ role: string; content: string }> };
+    const scripted = byModel.get(body?.model);
+    if (scripted) return scripted;
     return { ...completion(answer(body), body?.model), delayMs };
   };
   double.route("POST", "/v1/chat/completions", handler);
@@ -62,6 +70,10 @@ export async function startFakeOpenAi(): Promise<FakeOpenAi> {
     queue: (...replies) => double.queue("POST", "/v1/chat/completions", ...replies),
     answerWith(fn) {
       answer = fn;
+    },
+    answerModel(model, reply) {
+      if (reply) byModel.set(model, reply);
+      else byModel.delete(model);
     },
     setDelay(ms) {
       delayMs = ms;

@@ -182,6 +182,13 @@ function toPortError(error: unknown, redact: (text: string) => string): MovaErro
       });
     if (status === 408)
       return new MovaError("llm_timeout", `the LLM server timed out: ${detail}`, { retryable: true, status });
+    const errorCode = (error as { code?: unknown }).code;
+    if (status === 404 || errorCode === "model_not_found") {
+      // What providers answer for a model they do not serve: the next model of a fallback list may.
+      return new MovaError("llm_unknown_model", `the LLM endpoint does not know the model: ${detail}`, {
+        status,
+      });
+    }
     if (status === 401 || status === 403) {
       return new MovaError("llm_unauthorized", `the LLM endpoint refused the credentials: ${detail}`, {
         status,

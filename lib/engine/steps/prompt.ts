@@ -1,30 +1,44 @@
-/** The `prompt` step: the LLM called with the rendered prompt and the system message. */
+/**
+ * The `prompt` step: the LLM called with the rendered prompt and the system message, its
+ * model settings from the step and its preset, each model of a fallback list in turn.
+ */
+import { isMovaError } from "../../errors.ts";
 import type { PromptStep } from "../../mova/schema.ts";
 import type { ChatMessage } from "../../ports.ts";
-import { resolveRetryPolicy, runWithRetry } from "../retry.ts";
 import type { LiveRun } from "../live-run.ts";
+import { callModel } from "../model-call.ts";
+import { type PromptSettings, promptSettings } from "../prompt-settings.ts";
 import { baseRecord, finishRecord } from "../step-record.ts";
-import { type CallableResult, classifyLlmFailure, failCallable } from "./callable.ts";
+import { type CallableResult, failCallable } from "./callable.ts";
 
 export async function executePrompt(state: LiveRun, step: PromptStep): Promise<CallableResult> {
   const startedMs = state.clock.now();
   const record = baseRecord(step, startedMs);
+  let settings: PromptSettings;
+  try {
+    settings = promptSettings(state.document, step);
+  } catch (error) {
+    record.attempts = 0;
+    const code = isMovaError(error) ? error.code : "llm_error";
+    return failCallable(state, record, startedMs, {
+      code,
+      message: (error as Error).message,
+      retryable: false,
+    });
+  }
   const prompt = state.render(step.prompt);
   record.prompt = prompt;
   const systemParts: string[] = [];
-  if (step.system) systemParts.push(state.render(step.system));
+  if (settings.system !== undefined) systemParts.push(state.render(settings.system));
   for (const id of step.instructions ?? []) {
     const instruction = state.document.instructions.find((item) => item.id === id);
     if (!instruction) {
-      record.status = "failed";
       record.attempts = 0;
-      record.error = { code: "unknown_reference", message: `the instruction "${id}" does not exist` };
-      return {
-        record: finishRecord(state, record, startedMs),
-        ok: false,
-        stopped: false,
-        error: record.error,
-      };
+      return failCallable(state, record, startedMs, {
+        code: "unknown_reference",
+        message: `the instruction "${id}" does not exist`,
+        retryable: false,
+      });
     }
     systemParts.push(instruction.content);
   }
@@ -32,31 +46,17 @@ export async function executePrompt(state: LiveRun, step: PromptStep): Promise<C
   if (systemParts.length > 0) messages.push({ role: "system", content: systemParts.join("\n\n") });
   messages.push({ role: "user", content: prompt });
 
-  const outcome = await runWithRetry(
-    {
-      policy: resolveRetryPolicy(step.retry),
-      timeoutMs: step.timeout_ms,
-      signal: state.signal,
-      sleep: state.sleep,
-      random: state.random,
-      classify: classifyLlmFailure,
-    },
-    (signal) =>
-      state.ports.llm.complete(
-        {
-          messages,
-          ...(step.model !== undefined && { model: step.model }),
-          ...(step.temperature !== undefined && { temperature: step.temperature }),
-          ...(step.max_tokens !== undefined && { maxTokens: step.max_tokens }),
-          ...(step.timeout_ms !== undefined && { timeoutMs: step.timeout_ms }),
-        },
-        signal,
-      ),
-  );
+  const outcome = await callModel(state, step, settings.models, {
+    messages,
+    ...(settings.temperature !== undefined && { temperature: settings.temperature }),
+    ...(settings.maxTokens !== undefined && { maxTokens: settings.maxTokens }),
+    ...(step.timeout_ms !== undefined && { timeoutMs: step.timeout_ms }),
+  });
   record.attempts = outcome.attempts;
+  if (outcome.failures.length > 0 && settings.models.length > 1) record.modelFailures = outcome.failures;
   if (!outcome.ok) return failCallable(state, record, startedMs, outcome.failure);
 
-  const response = outcome.value;
+  const response = outcome.response;
   const variable = step.output ?? `prompt_response_${step.id}`;
   state.setVariable(variable, response.text);
   record.output = response.text;

@@ -1,0 +1,82 @@
+/** Validation of the model fields of documents: presets, model lists, the system message's spellings. */
+import { describe, expect, it } from "vitest";
+import { validateDocument } from "../../lib/mova/validate.ts";
+
+const codes = (issues: Array<{ code: string; path: string }>) =>
+  issues.map((issue) => [issue.code, issue.path]);
+
+function documentWith(step: Record<string, unknown>, presets?: unknown): Record<string, unknown> {
+  return {
+    version: "2.2",
+    ...(presets === undefined ? {} : { presets }),
+    protocols: [{ name: "p", steps: [{ id: "ask", action: "prompt", prompt: "hi", ...step }] }],
+  };
+}
+
+describe("presets", () => {
+  it("accepts presets in any of the three spellings of the system message, without warnings", () => {
+    const result = validateDocument(
+      documentWith(
+        { preset: "analytical" },
+        {
+          analytical: { model: "gpt-4o", temperature: 0.2, max_tokens: 1500, system_message: "Think." },
+          creative: { model: ["gpt-4o", "gpt-4o-mini"], system_prompt: "Play.", description: "fun" },
+          plain: { system: "Be plain." },
+        },
+      ),
+    );
+    expect(result.errors).toEqual([]);
+    expect(result.warnings).toEqual([]);
+    expect(result.document?.presets.creative?.model).toEqual(["gpt-4o", "gpt-4o-mini"]);
+    expect(result.document?.protocols[0]?.steps[0]).toMatchObject({ preset: "analytical" });
+  });
+
+  it("reports a step's preset that names no preset as unknown_preset", () => {
+    const result = validateDocument(documentWith({ preset: "missing" }, { known: { model: "m" } }));
+    expect(result.valid).toBe(false);
+    expect(codes(result.errors)).toEqual([["unknown_preset", "$.protocols[0].steps[0].preset"]]);
+    expect(result.errors[0]?.message).toContain("the presets are `known`");
+    expect(codes(validateDocument(documentWith({ preset: "x" })).errors)).toEqual([
+      ["unknown_preset", "$.protocols[0].steps[0].preset"],
+    ]);
+  });
+
+  it("reports a preset of the wrong shape, warns about its unknown fields, and checks its system placeholders", () => {
+    const result = validateDocument(
+      documentWith(
+        {},
+        { hot: { temperature: 5, colour: "red" }, broken: { system_message: "Hi {}" }, list: ["x"] },
+      ),
+    );
+    expect(codes(result.errors)).toEqual(
+      expect.arrayContaining([
+        ["schema", "$.presets.hot.temperature"],
+        ["invalid_placeholder", "$.presets.broken.system_message"],
+        ["schema", "$.presets.list"],
+      ]),
+    );
+    expect(codes(result.warnings)).toContainEqual(["unknown_field", "$.presets.hot.colour"]);
+    expect(codes(validateDocument({ ...documentWith({}), presets: [] }).errors)).toEqual([
+      ["schema", "$.presets"],
+    ]);
+  });
+});
+
+describe("model fields of a prompt step", () => {
+  it("accepts a model list and the system message's spellings on the step", () => {
+    const result = validateDocument(
+      documentWith({ model: ["a", "b"], system_message: "You are {role}.", inputs: undefined }),
+    );
+    expect(result.errors).toEqual([]);
+    expect(result.document?.protocols[0]?.steps[0]).toMatchObject({ model: ["a", "b"] });
+  });
+
+  it("refuses an empty model list or a model that is not a name", () => {
+    expect(codes(validateDocument(documentWith({ model: [] })).errors)).toEqual([
+      ["schema", "$.protocols[0].steps[0].model"],
+    ]);
+    expect(codes(validateDocument(documentWith({ model: 4 })).errors)).toEqual([
+      ["schema", "$.protocols[0].steps[0].model"],
+    ]);
+  });
+});
