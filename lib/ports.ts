@@ -213,8 +213,18 @@ export interface ChatMessage {
   content: string;
 }
 
+/** Structured output: the answer must be JSON matching `schema` (OpenAI `response_format` json_schema). */
+export interface LlmResponseFormat {
+  /** A name for the schema (letters, digits, `_` and `-`). */
+  name: string;
+  schema: Record<string, unknown>;
+  /** Ask the provider to enforce the schema (only for schemas its strict mode accepts). */
+  strict: boolean;
+}
+
 export interface LlmRequest {
   messages: ChatMessage[];
+  responseFormat?: LlmResponseFormat;
   model?: string;
   temperature?: number;
   maxTokens?: number;

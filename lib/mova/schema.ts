@@ -111,6 +111,11 @@ export const PromptStep = z.object({
   /** A preset of the document's `presets`; the step's own settings win over it. */
   preset: z.string().min(1).optional(),
   model: ModelChoice.optional(),
+  /**
+   * extension: a JSON Schema the answer must match (structured output); the step's output is
+   * then the parsed object.
+   */
+  response_schema: z.record(z.string(), JsonValue).optional(),
   temperature: z.number().min(0).max(2).optional(),
   max_tokens: z.number().int().min(1).optional(),
   output: z.string().min(1).optional(),

@@ -30,6 +30,7 @@ import {
   Tool,
 } from "./schema.ts";
 import { defaultOutputVariable, isBuiltinPath } from "./steps.ts";
+import { compileSchema } from "./response-schema.ts";
 
 type ValidationCode =
   | "schema"
@@ -500,6 +501,17 @@ class Validator {
     for (const field of ["prompt", "system", "system_message", "system_prompt", "response_template"]) {
       const template = ownString(raw, field);
       if (template !== undefined) this.checkTemplate(template, joinPath(path, field), label, field);
+    }
+    const responseSchema = own(raw, "response_schema");
+    if (info.action === "prompt" && isObject(responseSchema) && !Array.isArray(responseSchema)) {
+      const compiled = compileSchema(responseSchema);
+      if ("error" in compiled) {
+        this.error(
+          "invalid_schema",
+          `${path}.response_schema`,
+          `${label}: \`response_schema\` is not a usable JSON Schema: ${compiled.error}`,
+        );
+      }
     }
     if (info.action === "condition" && own(raw, "else_step") === undefined) {
       this.warn(

@@ -228,3 +228,129 @@ describe("model fallback", () => {
     }
   });
 });
+
+describe("structured output", () => {
+  const triageSchema = {
+    type: "object",
+    properties: {
+      category: { type: "string", enum: ["billing", "order", "other"] },
+      priority: { type: "integer", minimum: 1, maximum: 5 },
+    },
+    required: ["category", "priority"],
+    additionalProperties: false,
+  };
+  const triage = (schema: Record<string, unknown> = triageSchema) =>
+    documentOf({
+      protocols: [
+        {
+          name: "p",
+          steps: [
+            {
+              id: "classify",
+              action: "prompt",
+              prompt: "Classify: {message}",
+              response_schema: schema,
+              output: "triage",
+            },
+            {
+              id: "urgent",
+              action: "condition",
+              conditions: [{ variable: "triage.priority", operator: "greater_than", value: 3 }],
+              next_step: "escalate",
+              else_step: "calm",
+            },
+            { id: "escalate", action: "end", response_template: "escalated {triage.category}" },
+            { id: "calm", action: "end", response_template: "queued {triage.category} at {triage.priority}" },
+          ],
+        },
+      ],
+    });
+
+  it("asks for json_schema (strict when the schema allows it), stores the parsed object, and lets conditions read it", async () => {
+    servers.openai.queue(completion(JSON.stringify({ category: "order", priority: 5 })));
+    const result = await runProtocol({
+      document: triage(),
+      protocol: "p",
+      variables: { message: "where is my parcel?" },
+      ports: servers.ports(),
+    });
+    expect(result.status).toBe("completed");
+    expect(servers.openai.completions()[0]?.response_format).toEqual({
+      type: "json_schema",
+      json_schema: { name: "classify_answer", schema: triageSchema, strict: true },
+    });
+    expect(result.variables.triage).toEqual({ category: "order", priority: 5 });
+    expect(result.steps[0]).toMatchObject({
+      output: { category: "order", priority: 5 },
+      outputVariable: "triage",
+    });
+    expect(result.output).toBe("escalated order");
+    // Data for the flow, not a reply shown to the user.
+    expect(result.replies).toEqual(["escalated order"]);
+
+    const loose = { type: "object", properties: { category: { type: "string" } } };
+    servers.openai.queue(completion(JSON.stringify({ category: "x" })));
+    await runProtocol({ document: triage(loose), protocol: "p", ports: servers.ports() });
+    expect(servers.openai.completions()[1]?.response_format).toMatchObject({
+      json_schema: { strict: false },
+    });
+  });
+
+  it("sends an invalid answer back once with what is wrong, and takes the repaired one", async () => {
+    servers.openai.queue(
+      completion(JSON.stringify({ category: "order", priority: 9 })),
+      completion(`\`\`\`json\n${JSON.stringify({ category: "billing", priority: 2 })}\n\`\`\``),
+    );
+    const result = await runProtocol({ document: triage(), protocol: "p", ports: servers.ports() });
+    expect(result.status).toBe("completed");
+    expect(result.output).toBe("queued billing at 2");
+    const [, repair] = servers.openai.completions();
+    expect(repair?.messages.slice(-2)).toEqual([
+      { role: "assistant", content: JSON.stringify({ category: "order", priority: 9 }) },
+      { role: "user", content: expect.stringContaining("/priority must be <= 5") },
+    ]);
+    expect(result.steps[0]).toMatchObject({ attempts: 2, usage: { promptTokens: 14, totalTokens: 20 } });
+  });
+
+  it("fails the step with invalid_llm_output when the repaired answer is still invalid, storing nothing", async () => {
+    servers.openai.queue(
+      completion("not json at all"),
+      completion(JSON.stringify({ category: "nope", priority: 1 })),
+    );
+    const result = await runProtocol({ document: triage(), protocol: "p", ports: servers.ports() });
+    expect(result.status).toBe("failed");
+    expect(servers.openai.completions()[1]?.messages.at(-1)?.content).toContain("not valid JSON");
+    expect(result.steps[0]).toMatchObject({
+      status: "failed",
+      attempts: 2,
+      error: { code: "invalid_llm_output", message: expect.stringContaining("/category") },
+    });
+    expect(result.steps[0]).not.toHaveProperty("output");
+    expect(result.variables).not.toHaveProperty("triage");
+    expect(result.steps[0]?.usage?.totalTokens).toBe(20);
+  });
+
+  it("gets the smallest instance of the schema from the offline model", async () => {
+    const result = await runProtocol({
+      document: triage(),
+      protocol: "p",
+      ports: servers.ports({ llm: createOfflineLlm() }),
+    });
+    expect(result.variables.triage).toEqual({ category: "billing", priority: 1 });
+    expect(result.output).toBe("queued billing at 1");
+  });
+
+  it("fails with invalid_schema, calling no model, when an unvalidated document's schema is unusable", async () => {
+    const result = await runProtocol({
+      document: triage({ type: "strong" }),
+      protocol: "p",
+      ports: servers.ports(),
+    });
+    expect(result.steps[0]).toMatchObject({
+      status: "failed",
+      attempts: 0,
+      error: { code: "invalid_schema" },
+    });
+    expect(servers.openai.completions()).toHaveLength(0);
+  });
+});

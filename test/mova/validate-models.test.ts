@@ -80,3 +80,28 @@ describe("model fields of a prompt step", () => {
     ]);
   });
 });
+
+describe("response_schema", () => {
+  it("accepts a usable JSON Schema", () => {
+    const schema = { type: "object", properties: { priority: { type: "integer" } }, required: ["priority"] };
+    const result = validateDocument(documentWith({ response_schema: schema }));
+    expect(result.errors).toEqual([]);
+    expect(result.warnings).toEqual([]);
+    expect(result.document?.protocols[0]?.steps[0]).toMatchObject({ response_schema: schema });
+  });
+
+  it("reports a schema that is not usable as invalid_schema, and one that is not an object as schema", () => {
+    for (const schema of [
+      { type: "strong" },
+      { type: "string", pattern: "(" },
+      { $id: "urn:x", type: "string" },
+    ]) {
+      expect(codes(validateDocument(documentWith({ response_schema: schema })).errors)).toEqual([
+        ["invalid_schema", "$.protocols[0].steps[0].response_schema"],
+      ]);
+    }
+    expect(codes(validateDocument(documentWith({ response_schema: "json" })).errors)).toEqual([
+      ["schema", "$.protocols[0].steps[0].response_schema"],
+    ]);
+  });
+});

@@ -3,6 +3,7 @@
  * the real `openai` SDK talks to it over HTTP. By default it answers with
  * `reply: <last user message>`; tests script statuses, delays and bodies per request.
  */
+import { smallestInstance } from "../../lib/mova/response-schema.ts";
 import { type HttpDouble, type RecordedRequest, type ScriptedReply, startHttpDouble } from "./http-double.ts";
 
 export interface FakeOpenAi {
@@ -59,6 +60,15 @@ export async function startFakeOpenAi(): Promise<FakeOpenAi> {
     const body = request.json as { model: string; messages: Array<{ role: string; content: string }> };
     const scripted = byModel.get(body?.model);
     if (scripted) return scripted;
+    // Asked for JSON of a schema, it answers with the smallest instance (as the offline model does).
+    const format = (body as { response_format?: { type?: string; json_schema?: { schema?: unknown } } })
+      ?.response_format;
+    if (format?.type === "json_schema") {
+      return {
+        ...completion(JSON.stringify(smallestInstance(format.json_schema?.schema)), body?.model),
+        delayMs,
+      };
+    }
     return { ...completion(answer(body), body?.model), delayMs };
   };
   double.route("POST", "/v1/chat/completions", handler);

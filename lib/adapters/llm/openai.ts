@@ -87,6 +87,16 @@ export function createOpenAiLlm(options: OpenAiLlmOptions): LlmPort {
           ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
           // `max_tokens` rather than `max_completion_tokens`: every OpenAI-compatible server knows it.
           ...(request.maxTokens === undefined ? {} : { max_tokens: request.maxTokens }),
+          ...(request.responseFormat && {
+            response_format: {
+              type: "json_schema" as const,
+              json_schema: {
+                name: request.responseFormat.name,
+                schema: request.responseFormat.schema,
+                strict: request.responseFormat.strict,
+              },
+            },
+          }),
         },
         { timeout: timeoutMs, signal: controller.signal },
       );
