@@ -209,8 +209,29 @@ export interface EventPublisher {
 // The engine's ports.
 
 export interface ChatMessage {
-  role: "system" | "user" | "assistant";
+  /** `tool`: the result of one of the model's tool calls (`toolCallId` says which). */
+  role: "system" | "user" | "assistant" | "tool";
   content: string;
+  /** `assistant`: the tool calls the model made in this message. */
+  toolCalls?: LlmToolCall[];
+  /** `tool`: the call this message answers. */
+  toolCallId?: string;
+}
+
+/** A function the model may call (OpenAI function calling). */
+export interface LlmToolDefinition {
+  /** Letters, digits, `_` and `-`, at most 64 long. */
+  name: string;
+  description?: string;
+  /** A JSON Schema of the arguments (an object schema). */
+  parameters: Record<string, unknown>;
+}
+
+/** A call the model asked for: `arguments` is the JSON text the model wrote (it may not parse). */
+export interface LlmToolCall {
+  id: string;
+  name: string;
+  arguments: string;
 }
 
 /** Structured output: the answer must be JSON matching `schema` (OpenAI `response_format` json_schema). */
@@ -225,6 +246,8 @@ export interface LlmResponseFormat {
 export interface LlmRequest {
   messages: ChatMessage[];
   responseFormat?: LlmResponseFormat;
+  /** Functions the model may call; its answer then may be `toolCalls` instead of text. */
+  tools?: LlmToolDefinition[];
   model?: string;
   temperature?: number;
   maxTokens?: number;
@@ -232,7 +255,10 @@ export interface LlmRequest {
 }
 
 export interface LlmResponse {
+  /** The answer's text; may be empty when the model answered with `toolCalls`. */
   text: string;
+  /** The functions the model called, when it did (never from the offline model). */
+  toolCalls?: LlmToolCall[];
   model: string;
   usage?: TokenUsage;
   /**

@@ -30,6 +30,24 @@ export interface ModelFailure {
   error: StepError;
 }
 
+/** One call the model made from a prompt step (function calling). */
+export interface ToolCallRecord {
+  /** The tool round it belongs to, from 1. */
+  round: number;
+  /** The model's id for the call. */
+  callId: string;
+  /** The document tool called. */
+  tool: string;
+  /** The arguments the model gave (parsed when they parse), secrets redacted. */
+  arguments: unknown;
+  /** `invalid`: the arguments did not match the tool's schema; the tool was not called. */
+  status: "succeeded" | "failed" | "invalid";
+  attempts: number;
+  durationMs: number;
+  httpStatus?: number;
+  error?: StepError;
+}
+
 export interface StepRecord {
   id: string;
   action: string;
@@ -57,6 +75,8 @@ export interface StepRecord {
   costUsd?: number;
   /** `prompt` steps with a list of models: each model that failed, in the order tried. */
   modelFailures?: ModelFailure[];
+  /** `prompt` steps with `tools`: every call the model made, in order of rounds and calls. */
+  toolCalls?: ToolCallRecord[];
   offline?: boolean;
   /** `tool_api` steps. */
   toolId?: string;

@@ -116,6 +116,12 @@ export const PromptStep = z.object({
    * then the parsed object.
    */
   response_schema: z.record(z.string(), JsonValue).optional(),
+  /** MOVA 2.2 SDK: ids of document tools the model may call (function calling). */
+  tools: z.array(z.string().min(1)).max(64).optional(),
+  /** MOVA 2.2 SDK: send tool results back to the model until it answers (default true). */
+  continue_after_tools: z.boolean().optional(),
+  /** extension: tool rounds before the step fails with `tool_rounds_exceeded` (default 5). */
+  max_tool_rounds: z.number().int().min(1).max(50).optional(),
   temperature: z.number().min(0).max(2).optional(),
   max_tokens: z.number().int().min(1).optional(),
   output: z.string().min(1).optional(),

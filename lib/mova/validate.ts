@@ -31,6 +31,7 @@ import {
 } from "./schema.ts";
 import { defaultOutputVariable, isBuiltinPath } from "./steps.ts";
 import { compileSchema } from "./response-schema.ts";
+import { toolFunction } from "./tool-functions.ts";
 
 type ValidationCode =
   | "schema"
@@ -47,7 +48,8 @@ type ValidationCode =
   | "missing_else"
   | "unknown_field"
   | "unknown_preset"
-  | "invalid_schema";
+  | "invalid_schema"
+  | "tool_without_description";
 
 export interface ValidationIssue {
   code: ValidationCode;
@@ -249,6 +251,7 @@ class Validator {
     const presetNames = this.checkPresets(input);
     this.checkStepReferences(sections.tools, sections.instructions);
     this.checkPresetReferences(presetNames);
+    this.checkModelTools(sections.tools);
     this.checkIntentReferences(sections.intents);
     this.checkFlows();
     this.checkToolPlaceholders(sections.tools);
@@ -650,6 +653,60 @@ class Validator {
       }
     }
     return names;
+  }
+
+  /**
+   * A prompt step's `tools` must name document tools; a tool offered to the model should say
+   * what it does, and its arguments must make a usable JSON Schema.
+   */
+  private checkModelTools(tools: unknown[]): void {
+    const toolIndex = new Map<string, number>();
+    tools.forEach((tool, index) => {
+      const id = ownString(tool, "id");
+      if (id !== undefined && !toolIndex.has(id)) toolIndex.set(id, index);
+    });
+    const checked = new Set<number>();
+    for (const protocol of this.protocols) {
+      for (const step of protocol.steps) {
+        if (step.action !== "prompt") continue;
+        const offered = own(step.raw, "tools");
+        if (!Array.isArray(offered)) continue;
+        offered.forEach((id, index) => {
+          if (typeof id !== "string" || id === "") return;
+          const at = toolIndex.get(id);
+          if (at === undefined) {
+            this.error(
+              "unknown_reference",
+              `${step.path}.tools[${index}]`,
+              `${step.label}: tool ${quote(id)} names no tool`,
+            );
+            return;
+          }
+          const tool = tools[at] as Raw;
+          if (!ownString(tool, "description")) {
+            this.warn(
+              "tool_without_description",
+              `${step.path}.tools[${index}]`,
+              `${step.label}: tool ${quote(id)} is offered to the model without a \`description\` of what it does`,
+            );
+          }
+          if (checked.has(at)) return;
+          checked.add(at);
+          const parameters = own(tool, "parameters");
+          if (parameters !== undefined && (!isObject(parameters) || Array.isArray(parameters))) return;
+          const compiled = compileSchema(
+            toolFunction({ parameters: (parameters ?? {}) as Record<string, never> }).schema,
+          );
+          if ("error" in compiled) {
+            this.error(
+              "invalid_schema",
+              `$.tools[${at}].parameters`,
+              `tool ${quote(id)}: its parameters are not a usable JSON Schema for the model: ${compiled.error}`,
+            );
+          }
+        });
+      }
+    }
   }
 
   /** A prompt step's `preset` must name one of the document's presets. */

@@ -105,3 +105,49 @@ describe("response_schema", () => {
     ]);
   });
 });
+
+describe("tools of a prompt step", () => {
+  const withTools = (stepTools: unknown, tools: unknown[]) => ({
+    version: "2.2",
+    tools,
+    protocols: [
+      {
+        name: "p",
+        steps: [{ id: "ask", action: "prompt", prompt: "hi", tools: stepTools, max_tool_rounds: 3 }],
+      },
+    ],
+  });
+  const lookup = {
+    id: "lookup",
+    description: "Find an order",
+    endpoint: "https://api.example.com/orders/{order_id}",
+    parameters: { order_id: { type: "string" }, key: "fixed" },
+  };
+
+  it("accepts document tools with descriptions and usable argument schemas", () => {
+    const result = validateDocument(withTools(["lookup"], [lookup]));
+    expect(result.errors).toEqual([]);
+    expect(result.warnings).toEqual([]);
+    expect(result.document?.protocols[0]?.steps[0]).toMatchObject({ tools: ["lookup"], max_tool_rounds: 3 });
+  });
+
+  it("reports a tool that names nothing, warns about one without a description, and refuses unusable schemas", () => {
+    const bare = { id: "bare", endpoint: "https://api.example.com/x" };
+    const broken = {
+      id: "broken",
+      description: "d",
+      endpoint: "https://api.example.com/y",
+      parameters: { type: "object", properties: { n: { type: "nombre" } } },
+    };
+    const result = validateDocument(
+      withTools(["lookup", "nothing", "bare", "broken"], [lookup, bare, broken]),
+    );
+    expect(codes(result.errors)).toEqual([
+      ["unknown_reference", "$.protocols[0].steps[0].tools[1]"],
+      ["invalid_schema", "$.tools[2].parameters"],
+    ]);
+    expect(codes(result.warnings)).toEqual([
+      ["tool_without_description", "$.protocols[0].steps[0].tools[2]"],
+    ]);
+  });
+});

@@ -48,6 +48,43 @@ export function completion(text: string, model = "fake-model"): ScriptedReply {
   };
 }
 
+/** An answer that calls functions: `arguments` objects are sent as JSON text, strings as they are. */
+export function toolCallsCompletion(
+  calls: Array<{ name: string; arguments: unknown; id?: string }>,
+  model = "fake-model",
+): ScriptedReply {
+  return {
+    status: 200,
+    body: {
+      id: `chatcmpl-${Math.random().toString(36).slice(2)}`,
+      object: "chat.completion",
+      created: Math.floor(Date.now() / 1000),
+      model,
+      choices: [
+        {
+          index: 0,
+          message: {
+            role: "assistant",
+            content: null,
+            tool_calls: calls.map((call, index) => ({
+              id: call.id ?? `call_${index}_${Math.random().toString(36).slice(2, 8)}`,
+              type: "function",
+              function: {
+                name: call.name,
+                arguments:
+                  typeof call.arguments === "string" ? call.arguments : JSON.stringify(call.arguments),
+              },
+            })),
+          },
+          finish_reason: "tool_calls",
+          logprobs: null,
+        },
+      ],
+      usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 },
+    },
+  };
+}
+
 export async function startFakeOpenAi(): Promise<FakeOpenAi> {
   const double = await startHttpDouble();
   let delayMs = 0;

@@ -4,8 +4,8 @@
  */
 import { MovaError } from "../../errors.ts";
 import OpenAI, { APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai";
-import type { ChatCompletion } from "openai/resources/chat/completions";
-import type { LlmPort, LlmRequest, LlmResponse } from "../../ports.ts";
+import type { ChatCompletion, ChatCompletionMessageParam } from "openai/resources/chat/completions";
+import type { ChatMessage, LlmPort, LlmRequest, LlmResponse, LlmToolCall } from "../../ports.ts";
 import { createNodeFetch } from "../http/node-fetch.ts";
 import { type PriceTable, costOf, priceOf } from "../../core/cost.ts";
 
@@ -83,7 +83,19 @@ export function createOpenAiLlm(options: OpenAiLlmOptions): LlmPort {
       const call = client.chat.completions.create(
         {
           model,
-          messages: request.messages.map((message) => ({ role: message.role, content: message.content })),
+          messages: request.messages.map(toSdkMessage),
+          ...(request.tools && request.tools.length > 0
+            ? {
+                tools: request.tools.map((tool) => ({
+                  type: "function" as const,
+                  function: {
+                    name: tool.name,
+                    ...(tool.description ? { description: tool.description } : {}),
+                    parameters: tool.parameters,
+                  },
+                })),
+              }
+            : {}),
           ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
           // `max_tokens` rather than `max_completion_tokens`: every OpenAI-compatible server knows it.
           ...(request.maxTokens === undefined ? {} : { max_tokens: request.maxTokens }),
@@ -139,7 +151,8 @@ function toResponse(completion: ChatCompletion | unknown, requestedModel: string
   const { choices, model, usage } = completion as ChatCompletion;
   const content = choices[0]?.message?.content;
   if (choices.length === 0) throw new MovaError("llm_bad_response", "the LLM response has no choices");
-  if (typeof content !== "string" || content === "") {
+  const toolCalls = readToolCalls(choices[0]?.message?.tool_calls);
+  if (toolCalls.length === 0 && (typeof content !== "string" || content === "")) {
     const refusal = choices[0]?.message?.refusal;
     throw new MovaError(
       "llm_bad_response",
@@ -147,7 +160,8 @@ function toResponse(completion: ChatCompletion | unknown, requestedModel: string
     );
   }
   return {
-    text: content,
+    text: typeof content === "string" ? content : "",
+    ...(toolCalls.length > 0 ? { toolCalls } : {}),
     model: typeof model === "string" && model ? model : requestedModel,
     usage: {
       promptTokens: tokenCount(usage?.prompt_tokens),
@@ -218,4 +232,43 @@ function positiveOr(value: number | undefined, fallback: number): number {
 
 function tokenCount(value: unknown): number {
   return typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : 0;
+}
+
+function toSdkMessage(message: ChatMessage): ChatCompletionMessageParam {
+  if (message.role === "tool") {
+    return { role: "tool", content: message.content, tool_call_id: message.toolCallId ?? "" };
+  }
+  if (message.role === "assistant" && message.toolCalls && message.toolCalls.length > 0) {
+    return {
+      role: "assistant",
+      content: message.content === "" ? null : message.content,
+      tool_calls: message.toolCalls.map((call) => ({
+        id: call.id,
+        type: "function" as const,
+        function: { name: call.name, arguments: call.arguments },
+      })),
+    };
+  }
+  return { role: message.role, content: message.content } as ChatCompletionMessageParam;
+}
+
+/** The model's function calls; anything of another shape is not a call this port can run. */
+function readToolCalls(raw: unknown): LlmToolCall[] {
+  if (!Array.isArray(raw)) return [];
+  const calls: LlmToolCall[] = [];
+  for (const item of raw) {
+    const call = item as { id?: unknown; type?: unknown; function?: { name?: unknown; arguments?: unknown } };
+    if (call?.type !== undefined && call.type !== "function") continue;
+    const name = call?.function?.name;
+    if (typeof name !== "string" || name === "") {
+      throw new MovaError("llm_bad_response", "the LLM called a function without a name");
+    }
+    const args = call.function?.arguments;
+    calls.push({
+      id: typeof call.id === "string" && call.id ? call.id : `call_${calls.length}`,
+      name,
+      arguments: typeof args === "string" ? args : JSON.stringify(args ?? {}),
+    });
+  }
+  return calls;
 }

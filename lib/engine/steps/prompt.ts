@@ -1,12 +1,16 @@
 /**
  * The `prompt` step: the LLM called with the rendered prompt and the system message, its
- * model settings from the step and its preset, each model of a fallback list in turn; with a
- * `response_schema`, the answer parsed and validated (and repaired once) into an object.
+ * model settings from the step and its preset, each model of a fallback list in turn; with
+ * `tools`, the model's tool calls run round after round (each round's calls concurrently) until
+ * it answers; with a `response_schema`, the answer parsed and validated (and repaired once)
+ * into an object. A failure stores nothing: tool results become variables only when the step
+ * succeeds.
  */
 import { isMovaError } from "../../errors.ts";
 import type { PromptStep } from "../../mova/schema.ts";
 import type { ChatMessage, LlmRequest, LlmResponse } from "../../ports.ts";
-import type { StepRecord } from "../../core/run.ts";
+import type { StepRecord, ToolCallRecord } from "../../core/run.ts";
+import { type OfferedTools, offerTools, runToolCall } from "../model-tools.ts";
 import type { LiveRun } from "../live-run.ts";
 import { callModel } from "../model-call.ts";
 import { type PromptSettings, promptSettings } from "../prompt-settings.ts";
@@ -16,14 +20,18 @@ import { type StructuredOutput, parseAnswer, repairRequest, structuredOutput } f
 import type { AttemptFailure } from "../retry.ts";
 import { type CallableResult, failCallable } from "./callable.ts";
 
+const DEFAULT_MAX_TOOL_ROUNDS = 5;
+
 export async function executePrompt(state: LiveRun, step: PromptStep): Promise<CallableResult> {
   const startedMs = state.clock.now();
   const record = baseRecord(step, startedMs);
   let settings: PromptSettings;
   let structured: StructuredOutput | undefined;
+  let offered: OfferedTools | undefined;
   try {
     settings = promptSettings(state.document, step);
     if (step.response_schema) structured = structuredOutput(step.id, step.response_schema);
+    if (step.tools && step.tools.length > 0) offered = offerTools(state.document, step);
   } catch (error) {
     record.attempts = 0;
     const code = isMovaError(error) ? error.code : "llm_error";
@@ -53,13 +61,68 @@ export async function executePrompt(state: LiveRun, step: PromptStep): Promise<C
   if (systemParts.length > 0) messages.push({ role: "system", content: systemParts.join("\n\n") });
   messages.push({ role: "user", content: prompt });
 
-  const conversation = new ModelConversation(state, step, settings, record, structured);
+  const conversation = new ModelConversation(state, step, settings, record, structured, offered);
   const first = await conversation.call(messages);
   if (!first.ok) return failCallable(state, record, startedMs, first.failure);
   let response = first.response;
 
+  // Tool rounds: the model's calls of a round run concurrently, their results go back to it.
+  const toolResults = new Map<string, unknown>();
+  const toolCalls: ToolCallRecord[] = [];
+  const maxRounds = step.max_tool_rounds ?? DEFAULT_MAX_TOOL_ROUNDS;
+  let endedByTools = false;
+  for (let round = 1; offered && response.toolCalls && response.toolCalls.length > 0; round += 1) {
+    const calls = response.toolCalls;
+    if (round > maxRounds) {
+      return failCallable(state, record, startedMs, {
+        code: "tool_rounds_exceeded",
+        message: `the model still called tools after ${maxRounds} rounds (max_tool_rounds)`,
+        retryable: false,
+      });
+    }
+    const unknown = calls.find((call) => !offered.byName.has(call.name));
+    if (unknown) {
+      return failCallable(state, record, startedMs, {
+        code: "llm_unknown_tool",
+        message: `the model called "${unknown.name.slice(0, 100)}", which is not a tool this step offers`,
+        retryable: false,
+      });
+    }
+    messages.push({ role: "assistant", content: response.text, toolCalls: calls });
+    const outcomes = await Promise.all(
+      calls.map((call, index) =>
+        runToolCall(state, step, offered.byName.get(call.name)!, call, round, index),
+      ),
+    );
+    for (const outcome of outcomes) toolCalls.push(outcome.record);
+    record.toolCalls = toolCalls;
+    if (outcomes.some((outcome) => outcome.stopped)) {
+      return failCallable(state, record, startedMs, {
+        code: "aborted",
+        message: "the run was stopped",
+        retryable: false,
+        aborted: true,
+      });
+    }
+    outcomes.forEach((outcome, index) => {
+      messages.push({
+        role: "tool",
+        toolCallId: (calls[index] as { id: string }).id,
+        content: outcome.content,
+      });
+      if (outcome.result) toolResults.set(outcome.result.toolId, outcome.result.value);
+    });
+    if (step.continue_after_tools === false) {
+      endedByTools = true;
+      break;
+    }
+    const next = await conversation.call(messages);
+    if (!next.ok) return failCallable(state, record, startedMs, next.failure);
+    response = next.response;
+  }
+
   let output: unknown = response.text;
-  if (structured) {
+  if (structured && !endedByTools) {
     let parsed = parseAnswer(response.text, structured.compiled);
     if (!parsed.ok) {
       // One repair: the invalid answer and what is wrong with it go back to the model.
@@ -83,12 +146,13 @@ export async function executePrompt(state: LiveRun, step: PromptStep): Promise<C
   }
 
   const variable = step.output ?? `prompt_response_${step.id}`;
+  for (const [toolId, value] of toolResults) state.setVariable(`tool_${toolId}_result`, value);
   state.setVariable(variable, output);
   record.output = output;
   record.outputVariable = variable;
   state.setOutput(output, variable);
   // A structured answer is data for the flow, not a reply shown to the user.
-  if (!structured) state.replies.push(response.text);
+  if (!structured && response.text !== "") state.replies.push(response.text);
   return { record: finishRecord(state, record, startedMs), ok: true, stopped: false };
 }
 
@@ -106,6 +170,7 @@ class ModelConversation {
     readonly settings: PromptSettings,
     readonly record: StepRecord,
     readonly structured: StructuredOutput | undefined,
+    readonly offered: OfferedTools | undefined,
   ) {
     record.attempts = 0;
   }
@@ -125,6 +190,7 @@ class ModelConversation {
         ...(settings.maxTokens !== undefined && { maxTokens: settings.maxTokens }),
         ...(step.timeout_ms !== undefined && { timeoutMs: step.timeout_ms }),
         ...(this.structured && { responseFormat: this.structured.format }),
+        ...(this.offered && { tools: this.offered.definitions }),
         ...extra,
       },
       this.#modelIndex,
