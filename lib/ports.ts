@@ -6,6 +6,7 @@
  */
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { RunState, SuspendedRun, TokenUsage } from "./core/run.ts";
+import type { ConversationTurn } from "./core/conversation.ts";
 import type { ExecutionRecord } from "./core/execution-record.ts";
 import type { HttpMethod, Profile } from "./mova/schema.ts";
 import type { AggregateKey, ProtocolAggregate } from "./analysis/aggregate.ts";
@@ -28,6 +29,11 @@ export interface SessionState {
   suspended?: SuspendedRun;
   /** The execution id of the suspended run (it keeps its id across messages). */
   suspendedExecutionId?: string;
+  /**
+   * The conversation (user messages and replies shown, oldest first), bounded by turns and
+   * bytes (lib/core/conversation.ts); it lives and expires with the session.
+   */
+  conversation?: ConversationTurn[];
   createdAt: string;
   updatedAt: string;
   /** ISO time; renewed on each write. */

@@ -5,6 +5,7 @@ import { renderTemplate, type Resolver } from "../mova/placeholders.ts";
 import type { Clock, EnginePorts } from "../ports.ts";
 import { RUN_STATE_PATH_TAIL, type RunState, type RunStatus, type StepRecord } from "../core/run.ts";
 import { SecretRedactor } from "./redact.ts";
+import type { ConversationTurn } from "../core/conversation.ts";
 import { toolIdempotencyKey } from "./idempotency-key.ts";
 import type { CheckpointHook, RunContext, RunOptions } from "./run-options.ts";
 import { createResolver } from "./variables.ts";
@@ -62,6 +63,8 @@ export class LiveRun {
   /** Epoch ms when this call's budget runs out, if it has one. */
   readonly budgetAt: number | undefined;
   readonly executionId: string | undefined;
+  /** The session's conversation before this run, for prompt steps' memory. */
+  readonly conversation: ConversationTurn[] | undefined;
   readonly onStep: ((record: StepRecord) => void) | undefined;
   readonly mode: Mode;
   readonly controller = new AbortController();
@@ -111,6 +114,7 @@ export class LiveRun {
     this.deadlineAt = carried.deadlineAt;
     this.budgetAt = options.budgetMs === undefined ? undefined : this.legStartedMs + options.budgetMs;
     this.executionId = options.executionId;
+    this.conversation = options.conversation;
     this.onStep = options.onStep;
     this.mode = mode;
     this.saved = mode.saved;

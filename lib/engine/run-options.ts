@@ -2,6 +2,7 @@
 import type { Profile, MovaDocument } from "../mova/schema.ts";
 import type { EnginePorts } from "../ports.ts";
 import type { RunState, StepRecord, SuspendedRun } from "../core/run.ts";
+import type { ConversationTurn } from "../core/conversation.ts";
 
 /** A run's deadline when its protocol sets no `deadline_ms`: 24 hours from its start. */
 export const DEFAULT_RUN_DEADLINE_MS = 86_400_000;
@@ -13,6 +14,11 @@ export interface RunContext {
   profile?: Profile;
   /** The recognised intent name, readable as `intent`. */
   intent?: string;
+  /**
+   * The session's conversation before this run (user messages and replies shown, oldest
+   * first): prompt steps with `memory.turns` or `history` send its last turns to the model.
+   */
+  conversation?: ConversationTurn[];
 }
 
 export interface RunOptions extends RunContext {

@@ -30,6 +30,7 @@ import {
   SessionResponse,
 } from "./schemas.ts";
 import type { z } from "zod";
+import { rememberTurns } from "../core/conversation.ts";
 
 const idParam = { id: SessionId };
 
@@ -176,7 +177,11 @@ async function handleMessage(
   text: string,
 ): Promise<MessageOutcome> {
   const base = writableSession(session);
-  const context = { session: session.data, ...(session.profile ? { profile: session.profile } : {}) };
+  const context = {
+    session: session.data,
+    ...(session.profile ? { profile: session.profile } : {}),
+    ...(session.conversation ? { conversation: session.conversation } : {}),
+  };
   const execution = executionDepsOf(deps, request.logger, deps.config.RUN_DEADLINE_MS);
 
   let runRequest: Parameters<typeof runExecution>[0];
@@ -225,7 +230,15 @@ async function handleMessage(
   const outcome = await runExecution(runRequest, execution);
   request.logger.appendPersistentKeys({ executionId: outcome.executionId });
   const { result } = outcome;
-  const { suspended: _suspended, suspendedExecutionId: _suspendedId, ...rest } = base;
+  const { suspended: _suspended, suspendedExecutionId: _suspendedId, ...withoutRun } = base;
+  // The session remembers the message and the replies shown for prompt steps' memory.
+  const rest = {
+    ...withoutRun,
+    conversation: rememberTurns(session.conversation, [
+      { role: "user" as const, content: text },
+      ...result.replies.map((reply) => ({ role: "assistant" as const, content: reply })),
+    ]),
+  };
   const next =
     result.status === "waiting_input" && result.suspended
       ? {

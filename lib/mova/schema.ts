@@ -122,6 +122,8 @@ export const PromptStep = z.object({
   continue_after_tools: z.boolean().optional(),
   /** extension: tool rounds before the step fails with `tool_rounds_exceeded` (default 5). */
   max_tool_rounds: z.number().int().min(1).max(50).optional(),
+  /** MOVA 2.2 SDK: the last N turns of the session's conversation sent before the prompt (over the protocol's `memory`). */
+  history: z.number().int().min(0).max(100).optional(),
   temperature: z.number().min(0).max(2).optional(),
   max_tokens: z.number().int().min(1).optional(),
   output: z.string().min(1).optional(),
@@ -200,6 +202,8 @@ export const Protocol = z.object({
   max_steps: z.number().int().min(1).max(100_000).default(200),
   /** extension: the run's deadline, from its start. */
   deadline_ms: z.number().int().min(1).optional(),
+  /** MOVA 2.2 SDK: the turns of the session's conversation each prompt step sees (default 0). */
+  memory: z.object({ turns: z.number().int().min(0).max(100) }).optional(),
   steps: z.array(Step).min(1),
 });
 export type Protocol = z.infer<typeof Protocol>;

@@ -354,3 +354,54 @@ describe("structured output", () => {
     expect(servers.openai.completions()).toHaveLength(0);
   });
 });
+
+describe("memory", () => {
+  const conversation = [
+    { role: "user" as const, content: "my name is Olena" },
+    { role: "assistant" as const, content: "Hello Olena" },
+    { role: "user" as const, content: "I ordered a lamp" },
+    { role: "assistant" as const, content: "Noted" },
+  ];
+  const remembering = (memory: number | undefined, history?: number) =>
+    documentOf({
+      protocols: [
+        {
+          name: "p",
+          ...(memory !== undefined && { memory: { turns: memory } }),
+          steps: [
+            {
+              id: "a",
+              action: "prompt",
+              prompt: "What did I order?",
+              system: "Be kind.",
+              ...(history !== undefined && { history }),
+            },
+          ],
+        },
+      ],
+    });
+
+  it("sends the protocol's last memory.turns turns, oldest first, between the system message and the prompt", async () => {
+    await runProtocol({ document: remembering(3), protocol: "p", conversation, ports: servers.ports() });
+    expect(servers.openai.completions()[0]?.messages).toEqual([
+      { role: "system", content: "Be kind." },
+      { role: "assistant", content: "Hello Olena" },
+      { role: "user", content: "I ordered a lamp" },
+      { role: "assistant", content: "Noted" },
+      { role: "user", content: "What did I order?" },
+    ]);
+  });
+
+  it("lets a step's history override the protocol's memory, and sends nothing by default", async () => {
+    await runProtocol({ document: remembering(3, 1), protocol: "p", conversation, ports: servers.ports() });
+    await runProtocol({
+      document: remembering(undefined),
+      protocol: "p",
+      conversation,
+      ports: servers.ports(),
+    });
+    const [overridden, none] = servers.openai.completions();
+    expect(overridden?.messages.map((m) => m.content)).toEqual(["Be kind.", "Noted", "What did I order?"]);
+    expect(none?.messages.map((m) => m.content)).toEqual(["Be kind.", "What did I order?"]);
+  });
+});

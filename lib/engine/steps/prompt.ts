@@ -11,6 +11,7 @@ import type { PromptStep } from "../../mova/schema.ts";
 import type { ChatMessage, LlmRequest, LlmResponse } from "../../ports.ts";
 import type { StepRecord, ToolCallRecord } from "../../core/run.ts";
 import { type OfferedTools, offerTools, runToolCall } from "../model-tools.ts";
+import { lastTurns } from "../../core/conversation.ts";
 import type { LiveRun } from "../live-run.ts";
 import { callModel } from "../model-call.ts";
 import { type PromptSettings, promptSettings } from "../prompt-settings.ts";
@@ -59,6 +60,11 @@ export async function executePrompt(state: LiveRun, step: PromptStep): Promise<C
   }
   const messages: ChatMessage[] = [];
   if (systemParts.length > 0) messages.push({ role: "system", content: systemParts.join("\n\n") });
+  // Memory: the last turns of the session's conversation, oldest first, before the prompt.
+  const memoryTurns = step.history ?? state.protocol.memory?.turns ?? 0;
+  for (const turn of lastTurns(state.conversation, memoryTurns)) {
+    messages.push({ role: turn.role, content: turn.content });
+  }
   messages.push({ role: "user", content: prompt });
 
   const conversation = new ModelConversation(state, step, settings, record, structured, offered);
