@@ -254,6 +254,11 @@ export interface LlmRequest {
   responseFormat?: LlmResponseFormat;
   /** Functions the model may call; its answer then may be `toolCalls` instead of text. */
   tools?: LlmToolDefinition[];
+  /**
+   * Streams the answer (`stream: true`, usage included): called with each piece of text as it
+   * arrives. The response is the same as without streaming. A retried attempt streams anew.
+   */
+  onDelta?: (delta: string) => void;
   model?: string;
   temperature?: number;
   maxTokens?: number;

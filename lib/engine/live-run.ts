@@ -65,6 +65,8 @@ export class LiveRun {
   readonly executionId: string | undefined;
   /** The session's conversation before this run, for prompt steps' memory. */
   readonly conversation: ConversationTurn[] | undefined;
+  /** The run's token sink (RunOptions.onToken), if it streams. */
+  readonly onToken: ((stepId: string, delta: string) => void) | undefined;
   readonly onStep: ((record: StepRecord) => void) | undefined;
   readonly mode: Mode;
   readonly controller = new AbortController();
@@ -115,6 +117,7 @@ export class LiveRun {
     this.budgetAt = options.budgetMs === undefined ? undefined : this.legStartedMs + options.budgetMs;
     this.executionId = options.executionId;
     this.conversation = options.conversation;
+    this.onToken = options.onToken;
     this.onStep = options.onStep;
     this.mode = mode;
     this.saved = mode.saved;

@@ -43,6 +43,13 @@ export interface RunOptions extends RunContext {
   executionId?: string;
   /** Called as each step finishes (the history records them). */
   onStep?: (record: StepRecord) => void;
+  /**
+   * Streams prompt steps: called with each piece of a reply's text as the model writes it
+   * (for a run's live event stream). Steps with a `response_schema` do not stream (their JSON
+   * is data, not a reply). Without it the model is asked for whole answers; with it or
+   * without, the run's result is the same. A throw from it is ignored.
+   */
+  onToken?: (stepId: string, delta: string) => void;
   /** Cancels the run; it ends `failed` with code `cancelled` (advanceRun: status `cancelled`). */
   signal?: AbortSignal;
 }

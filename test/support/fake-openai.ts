@@ -85,6 +85,29 @@ export function toolCallsCompletion(
   };
 }
 
+/**
+ * A streamed answer as OpenAI sends it (server-sent events): a role chunk, the text word by
+ * word, a finish chunk, then the usage chunk and `[DONE]`.
+ */
+export function streamedCompletion(text: string, model = "fake-model"): ScriptedReply {
+  const base = { id: "chatcmpl-stream", object: "chat.completion.chunk", created: 0, model };
+  const chunk = (delta: Record<string, unknown>, finish: string | null = null) => ({
+    ...base,
+    choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }],
+  });
+  const events = [
+    chunk({ role: "assistant", content: "" }),
+    ...(text.match(/\s*\S+|\s+$/g) ?? []).map((word) => chunk({ content: word })),
+    chunk({}, "stop"),
+    { ...base, choices: [], usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 } },
+  ];
+  return {
+    status: 200,
+    headers: { "content-type": "text/event-stream" },
+    body: `${events.map((event) => `data: ${JSON.stringify(event)}\n\n`).join("")}data: [DONE]\n\n`,
+  };
+}
+
 export async function startFakeOpenAi(): Promise<FakeOpenAi> {
   const double = await startHttpDouble();
   let delayMs = 0;
@@ -100,6 +123,9 @@ export async function startFakeOpenAi(): Promise<FakeOpenAi> {
     // Asked for JSON of a schema, it answers with the smallest instance (as the offline model does).
     const format = (body as { response_format?: { type?: string; json_schema?: { schema?: unknown } } })
       ?.response_format;
+    if ((body as { stream?: boolean })?.stream === true) {
+      return { ...streamedCompletion(answer(body), body?.model), delayMs };
+    }
     if (format?.type === "json_schema") {
       return {
         ...completion(JSON.stringify(smallestInstance(format.json_schema?.schema)), body?.model),

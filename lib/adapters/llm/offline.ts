@@ -20,6 +20,8 @@ export function createOfflineLlm(): LlmPort {
       const text = request.responseFormat
         ? JSON.stringify(smallestInstance(request.responseFormat.schema))
         : `${OFFLINE_PREFIX}${prompt?.content ?? ""}`;
+      // Streamed word by word (each word with the spaces before it), as a provider streams tokens.
+      if (request.onDelta) for (const word of text.match(/\s*\S+|\s+$/g) ?? []) request.onDelta(word);
       return {
         text,
         model: OFFLINE_MODEL,

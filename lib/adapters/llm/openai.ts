@@ -4,7 +4,11 @@
  */
 import { MovaError } from "../../errors.ts";
 import OpenAI, { APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai";
-import type { ChatCompletion, ChatCompletionMessageParam } from "openai/resources/chat/completions";
+import type {
+  ChatCompletion,
+  ChatCompletionCreateParamsNonStreaming,
+  ChatCompletionMessageParam,
+} from "openai/resources/chat/completions";
 import type { ChatMessage, LlmPort, LlmRequest, LlmResponse, LlmToolCall } from "../../ports.ts";
 import { createNodeFetch } from "../http/node-fetch.ts";
 import { type PriceTable, costOf, priceOf } from "../../core/cost.ts";
@@ -80,38 +84,39 @@ export function createOpenAiLlm(options: OpenAiLlmOptions): LlmPort {
       };
       signal?.addEventListener("abort", onCallerAbort, { once: true });
 
-      const call = client.chat.completions.create(
-        {
-          model,
-          messages: request.messages.map(toSdkMessage),
-          ...(request.tools && request.tools.length > 0
-            ? {
-                tools: request.tools.map((tool) => ({
-                  type: "function" as const,
-                  function: {
-                    name: tool.name,
-                    ...(tool.description ? { description: tool.description } : {}),
-                    parameters: tool.parameters,
-                  },
-                })),
-              }
-            : {}),
-          ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
-          // `max_tokens` rather than `max_completion_tokens`: every OpenAI-compatible server knows it.
-          ...(request.maxTokens === undefined ? {} : { max_tokens: request.maxTokens }),
-          ...(request.responseFormat && {
-            response_format: {
-              type: "json_schema" as const,
-              json_schema: {
-                name: request.responseFormat.name,
-                schema: request.responseFormat.schema,
-                strict: request.responseFormat.strict,
-              },
+      const params = {
+        model,
+        messages: request.messages.map(toSdkMessage),
+        ...(request.tools && request.tools.length > 0
+          ? {
+              tools: request.tools.map((tool) => ({
+                type: "function" as const,
+                function: {
+                  name: tool.name,
+                  ...(tool.description ? { description: tool.description } : {}),
+                  parameters: tool.parameters,
+                },
+              })),
+            }
+          : {}),
+        ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
+        // `max_tokens` rather than `max_completion_tokens`: every OpenAI-compatible server knows it.
+        ...(request.maxTokens === undefined ? {} : { max_tokens: request.maxTokens }),
+        ...(request.responseFormat && {
+          response_format: {
+            type: "json_schema" as const,
+            json_schema: {
+              name: request.responseFormat.name,
+              schema: request.responseFormat.schema,
+              strict: request.responseFormat.strict,
             },
-          }),
-        },
-        { timeout: timeoutMs, signal: controller.signal },
-      );
+          },
+        }),
+      };
+      const callOptions = { timeout: timeoutMs, signal: controller.signal };
+      const call: Promise<ChatCompletion> = request.onDelta
+        ? streamCompletion(client, params, callOptions, request.onDelta)
+        : client.chat.completions.create(params, callOptions);
       // Once the race is lost the SDK call still settles (as an abort); nobody waits for it.
       call.catch(() => undefined);
 
@@ -174,6 +179,7 @@ function toResponse(completion: ChatCompletion | unknown, requestedModel: string
 }
 
 function toPortError(error: unknown, redact: (text: string) => string): MovaError {
+  if (error instanceof MovaError) return error;
   if (error instanceof APIUserAbortError) return new MovaError("cancelled", "the LLM call was cancelled");
   if (error instanceof APIConnectionTimeoutError) {
     return new MovaError("llm_timeout", "the LLM request timed out", { retryable: true });
@@ -271,4 +277,81 @@ function readToolCalls(raw: unknown): LlmToolCall[] {
     });
   }
   return calls;
+}
+
+type CompletionParams = Omit<ChatCompletionCreateParamsNonStreaming, "stream">;
+
+/**
+ * A streamed completion (`stream: true`, usage in the last chunk) put back together as the
+ * completion it streams, each piece of text handed to `onDelta` as it arrives. A stream that
+ * ends without a choice, or whose chunks are not chat completion chunks, is a bad response.
+ */
+async function streamCompletion(
+  client: OpenAI,
+  params: CompletionParams,
+  options: { timeout: number; signal: AbortSignal },
+  onDelta: (delta: string) => void,
+): Promise<ChatCompletion> {
+  const stream = await client.chat.completions.create(
+    { ...params, stream: true, stream_options: { include_usage: true } },
+    options,
+  );
+  let content = "";
+  let model = "";
+  let sawChoice = false;
+  let usage: ChatCompletion["usage"];
+  const calls: Array<{ id: string; name: string; arguments: string }> = [];
+  for await (const chunk of stream) {
+    if (!chunk || typeof chunk !== "object" || !Array.isArray(chunk.choices)) {
+      throw new MovaError(
+        "llm_bad_response",
+        "the LLM stream sent a chunk that is not a chat completion chunk",
+      );
+    }
+    if (typeof chunk.model === "string" && chunk.model) model = chunk.model;
+    if (chunk.usage) usage = chunk.usage;
+    const delta = chunk.choices[0]?.delta;
+    if (!delta) continue;
+    sawChoice = true;
+    if (typeof delta.content === "string" && delta.content !== "") {
+      content += delta.content;
+      onDelta(delta.content);
+    }
+    for (const part of delta.tool_calls ?? []) {
+      const index =
+        typeof part.index === "number" && part.index >= 0 && part.index < 128 ? part.index : calls.length;
+      const call = (calls[index] ??= { id: "", name: "", arguments: "" });
+      if (part.id) call.id = part.id;
+      if (part.function?.name) call.name += part.function.name;
+      if (part.function?.arguments) call.arguments += part.function.arguments;
+    }
+  }
+  if (!sawChoice) throw new MovaError("llm_bad_response", "the LLM stream ended without an answer");
+  const toolCalls = calls
+    .filter((call) => call !== undefined)
+    .map((call) => ({
+      id: call.id,
+      type: "function" as const,
+      function: { name: call.name, arguments: call.arguments },
+    }));
+  return {
+    id: "streamed",
+    object: "chat.completion",
+    created: 0,
+    model,
+    choices: [
+      {
+        index: 0,
+        finish_reason: toolCalls.length > 0 ? "tool_calls" : "stop",
+        logprobs: null,
+        message: {
+          role: "assistant",
+          content,
+          refusal: null,
+          ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}),
+        },
+      },
+    ],
+    ...(usage ? { usage } : {}),
+  };
 }

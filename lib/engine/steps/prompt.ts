@@ -169,6 +169,14 @@ export async function executePrompt(state: LiveRun, step: PromptStep): Promise<C
 class ModelConversation {
   readonly #usage = new StepUsage();
   #modelIndex = 0;
+  // A sink that throws must not fail the step: streaming is a view of the answer, not the answer.
+  readonly #onDelta = (delta: string): void => {
+    try {
+      this.state.onToken?.(this.step.id, delta);
+    } catch {
+      // ignored (see RunOptions.onToken)
+    }
+  };
 
   constructor(
     readonly state: LiveRun,
@@ -197,6 +205,7 @@ class ModelConversation {
         ...(step.timeout_ms !== undefined && { timeoutMs: step.timeout_ms }),
         ...(this.structured && { responseFormat: this.structured.format }),
         ...(this.offered && { tools: this.offered.definitions }),
+        ...(state.onToken && !this.structured && { onDelta: this.#onDelta }),
         ...extra,
       },
       this.#modelIndex,
