@@ -320,7 +320,8 @@ async function streamCompletion(
     for (const part of delta.tool_calls ?? []) {
       const index =
         typeof part.index === "number" && part.index >= 0 && part.index < 128 ? part.index : calls.length;
-      const call = (calls[index] ??= { id: "", name: "", arguments: "" });
+      calls[index] ??= { id: "", name: "", arguments: "" };
+      const call = calls[index];
       if (part.id) call.id = part.id;
       if (part.function?.name) call.name += part.function.name;
       if (part.function?.arguments) call.arguments += part.function.arguments;
