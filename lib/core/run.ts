@@ -127,7 +127,7 @@ export interface RunState {
    */
   outputFrom?: string | Record<string, string>;
   /** `waiting_input`: the rendered prompt waited on (secrets redacted), since when (ISO), and the variable. */
-  waiting?: { prompt: string; since: string; variable: string };
+  waiting?: { prompt: string; since: string; variable: string; failedReplies?: number };
   /** A finished run: its final output. */
   output?: unknown;
   /** A finished run: why it failed, timed out or was cancelled. */
@@ -159,7 +159,7 @@ export interface SuspendedRun {
   /** The names (never the values) of the secrets the run read; re-read on resume to keep them redacted. */
   secretNames?: string[];
   /** The rendered prompt waited on (secrets redacted) and when the wait began (ISO). */
-  waiting?: { prompt: string; since: string };
+  waiting?: { prompt: string; since: string; failedReplies?: number };
   /** Times each step was entered (see RunState). */
   visits?: Record<string, number>;
 }

@@ -5,7 +5,14 @@ import type { StepError, RunStatus } from "../core/run.ts";
 /** The statuses a run never leaves. */
 export const FINISHED: ReadonlySet<RunStatus> = new Set(["completed", "failed", "timed_out", "cancelled"]);
 
-export type SuspendOutcome = { kind: "suspend"; step: InputStep; prompt: string; since: string };
+export type SuspendOutcome = {
+  kind: "suspend";
+  step: InputStep;
+  prompt: string;
+  since: string;
+  /** Replies the step's `validate` refused so far (a form asking again). */
+  failedReplies?: number;
+};
 
 export type Outcome =
   | { kind: "goto"; stepId: string | undefined }

@@ -278,9 +278,14 @@ export class LiveRun {
     };
     if (transition.kind === "next") state.next = transition.stepId;
     else if (transition.suspend) {
-      const { step, prompt, since } = transition.suspend;
+      const { step, prompt, since, failedReplies } = transition.suspend;
       state.next = step.id;
-      state.waiting = { prompt, since, variable: step.variable };
+      state.waiting = {
+        prompt,
+        since,
+        variable: step.variable,
+        ...(failedReplies !== undefined && { failedReplies }),
+      };
     }
     if (FINISHED.has(status)) {
       if (this.lastOutput !== undefined) state.output = this.lastOutput;

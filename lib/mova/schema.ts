@@ -130,11 +130,31 @@ export const PromptStep = z.object({
 });
 export type PromptStep = z.infer<typeof PromptStep>;
 
+export const INPUT_TYPES = ["number", "integer", "email", "date", "boolean"] as const;
+
+/** extension: what a reply to an `input` step must be; a refused reply is asked for again. */
+export const InputValidation = z.object({
+  type: z.enum(INPUT_TYPES).optional(),
+  pattern: z.string().max(1000).optional(),
+  min_length: z.number().int().min(0).optional(),
+  max_length: z.number().int().min(1).optional(),
+  /** Conditions on the reply, read as the step's variable (and `user_input`). */
+  conditions: z.array(Condition).optional(),
+  /** Shown when a reply is refused (a template). */
+  message: z.string().optional(),
+  /** Replies in all before the form gives up (default 3). */
+  max_attempts: z.number().int().min(1).max(100).optional(),
+  /** The step to go to when the attempts run out (default: the run fails with `input_attempts_exhausted`). */
+  on_exhausted: z.string().min(1).optional(),
+});
+export type InputValidation = z.infer<typeof InputValidation>;
+
 export const InputStep = z.object({
   ...stepBase,
   action: z.literal("input"),
   prompt: z.string(),
   variable: z.string().min(1),
+  validate: InputValidation.optional(),
 });
 export type InputStep = z.infer<typeof InputStep>;
 

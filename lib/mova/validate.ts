@@ -252,6 +252,7 @@ class Validator {
     this.checkStepReferences(sections.tools, sections.instructions);
     this.checkPresetReferences(presetNames);
     this.checkModelTools(sections.tools);
+    this.checkInputValidation();
     this.checkIntentReferences(sections.intents);
     this.checkFlows();
     this.checkToolPlaceholders(sections.tools);
@@ -705,6 +706,39 @@ class Validator {
             );
           }
         });
+      }
+    }
+  }
+
+  /** An input step's `validate`: its `on_exhausted` names a step, its `pattern` compiles. */
+  private checkInputValidation(): void {
+    for (const protocol of this.protocols) {
+      for (const step of protocol.steps) {
+        if (step.action !== "input") continue;
+        const rules = own(step.raw, "validate");
+        if (!isObject(rules)) continue;
+        const target = ownString(rules, "on_exhausted");
+        if (target !== undefined && target !== "" && !protocol.stepIndex.has(target)) {
+          this.error(
+            "unknown_reference",
+            `${step.path}.validate.on_exhausted`,
+            `${step.label}: on_exhausted ${quote(target)} names no step`,
+          );
+        }
+        const pattern = own(rules, "pattern");
+        if (typeof pattern === "string") {
+          const compiled = compilePattern(pattern);
+          if (!(compiled instanceof RegExp)) {
+            this.error(
+              "invalid_operator",
+              `${step.path}.validate.pattern`,
+              `${step.label}: unusable pattern: ${compiled.error}`,
+            );
+          }
+        }
+        const message = ownString(rules, "message");
+        if (message !== undefined)
+          this.checkTemplate(message, `${step.path}.validate.message`, step.label, "validate.message");
       }
     }
   }

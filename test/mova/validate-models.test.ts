@@ -151,3 +151,38 @@ describe("tools of a prompt step", () => {
     ]);
   });
 });
+
+describe("input validate", () => {
+  const formWith = (validate: unknown) => ({
+    version: "2.2",
+    protocols: [
+      {
+        name: "p",
+        steps: [
+          { id: "ask", action: "input", prompt: "Email?", variable: "email", validate },
+          { id: "end", action: "end" },
+        ],
+      },
+    ],
+  });
+
+  it("accepts a form's rules without warnings", () => {
+    const result = validateDocument(
+      formWith({ type: "email", max_attempts: 2, on_exhausted: "end", message: "Try again", pattern: "@" }),
+    );
+    expect(result.errors).toEqual([]);
+    expect(result.warnings).toEqual([]);
+  });
+
+  it("reports an on_exhausted naming no step, a bad pattern and an unknown type", () => {
+    expect(codes(validateDocument(formWith({ on_exhausted: "nowhere" })).errors)).toEqual([
+      ["unknown_reference", "$.protocols[0].steps[0].validate.on_exhausted"],
+    ]);
+    expect(codes(validateDocument(formWith({ pattern: "(" })).errors)).toEqual([
+      ["invalid_operator", "$.protocols[0].steps[0].validate.pattern"],
+    ]);
+    expect(codes(validateDocument(formWith({ type: "colour" })).errors)).toEqual([
+      ["schema", "$.protocols[0].steps[0].validate.type"],
+    ]);
+  });
+});
