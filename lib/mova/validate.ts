@@ -883,6 +883,11 @@ class Validator {
         const elseStep = ownString(step.raw, "else_step");
         return [follow, elseStep ? lookup(elseStep) : EXIT];
       }
+      case "input": {
+        // A form whose replies run out goes to `on_exhausted`.
+        const exhausted = ownString(own(step.raw, "validate"), "on_exhausted");
+        return exhausted ? [follow, lookup(exhausted)] : [follow];
+      }
       default:
         return [follow];
     }
