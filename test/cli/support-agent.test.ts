@@ -89,7 +89,9 @@ describe("the support agent example", () => {
       temperature: 0,
       response_format: { type: "json_schema" },
     });
-    expect((sent[1]?.tools as unknown[] | undefined)?.[0]).toMatchObject({ function: { name: "orders_lookup" } });
+    expect((sent[1]?.tools as unknown[] | undefined)?.[0]).toMatchObject({
+      function: { name: "orders_lookup" },
+    });
     expect(sent[1]).toMatchObject({ temperature: 0.3, max_tokens: 400 });
     expect(orders.requests.map((request) => request.path)).toEqual(["/orders/A1"]);
     expect(sent[2]?.messages.at(-1)).toMatchObject({ role: "tool", tool_call_id: "call_A1" });
