@@ -119,3 +119,57 @@ describe("streamed prompt steps", () => {
     expect(tokens.map(([, delta]) => delta).join("")).toBe(result.variables.prompt_response_greet);
   });
 });
+
+describe("streamed tool calls", () => {
+  it("puts a tool call streamed in pieces back together, runs it, and streams the final answer", async () => {
+    servers.api.route("GET", "/orders/A1", { body: { status: "shipped" } });
+    const base = { id: "s", object: "chat.completion.chunk", created: 0, model: "fake-model" };
+    const chunk = (delta: Record<string, unknown>) => ({
+      ...base,
+      choices: [{ index: 0, delta, finish_reason: null }],
+    });
+    const events = [
+      chunk({
+        role: "assistant",
+        content: null,
+        tool_calls: [
+          { index: 0, id: "call_9", type: "function", function: { name: "orders_", arguments: "" } },
+        ],
+      }),
+      chunk({ tool_calls: [{ index: 0, function: { name: "lookup", arguments: '{"order_' } }] }),
+      chunk({ tool_calls: [{ index: 0, function: { arguments: 'id":"A1"}' } }] }),
+      { ...base, choices: [], usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 } },
+    ];
+    servers.openai.queue({
+      status: 200,
+      headers: { "content-type": "text/event-stream" },
+      body: `${events.map((event) => `data: ${JSON.stringify(event)}\n\n`).join("")}data: [DONE]\n\n`,
+    });
+    const document = documentOf({
+      tools: [
+        {
+          id: "orders.lookup",
+          description: "Find an order",
+          endpoint: `${servers.api.url}/orders/{order_id}`,
+          parameters: { order_id: { type: "string" } },
+        },
+      ],
+      protocols: [
+        {
+          name: "p",
+          steps: [{ id: "answer", action: "prompt", prompt: "where?", tools: ["orders.lookup"] }],
+        },
+      ],
+    });
+    const { tokens, onToken } = collect();
+    const result = await runProtocol({ document, protocol: "p", ports: servers.ports(), onToken });
+    expect(result.status).toBe("completed");
+    expect(servers.api.requests.map((request) => request.path)).toEqual(["/orders/A1"]);
+    expect(result.steps[0]?.toolCalls?.[0]).toMatchObject({
+      callId: "call_9",
+      arguments: { order_id: "A1" },
+    });
+    expect(result.steps[0]?.usage).toEqual({ promptTokens: 12, completionTokens: 5, totalTokens: 17 });
+    expect(tokens.map(([, delta]) => delta).join("")).toBe(result.output);
+  });
+});
