@@ -33,6 +33,10 @@ const BENCHMARKS: Loaded[] = [
   },
   { name: "coldStart", load: async () => (await import("./cold-start.ts")).coldStartBenchmark as Benchmark },
   {
+    name: "llmNative",
+    load: async () => (await import("./llm-native.ts")).llmNativeBenchmark as Benchmark,
+  },
+  {
     name: "durability",
     load: async () => (await import("./durability.ts")).durabilityBenchmark as Benchmark,
   },

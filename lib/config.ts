@@ -39,7 +39,48 @@ const jsonObject = <T extends z.ZodType>(schema: T) =>
       return parsed.data;
     });
 
-const Price = z.strictObject({ input: z.number().min(0), output: z.number().min(0) });
+const ModelPriceSchema = z.object({
+  inputPerMillionUsd: z.number().min(0),
+  outputPerMillionUsd: z.number().min(0),
+});
+
+/**
+ * The prices known without settings: providers' list prices in US dollars per million tokens
+ * (input, output) when this table was written; LLM_PRICES overrides or extends them. The
+ * offline model costs nothing. A model in neither has an unknown cost, not a zero one.
+ */
+export const DEFAULT_LLM_PRICES: Readonly<Record<string, z.infer<typeof ModelPriceSchema>>> = {
+  offline: { inputPerMillionUsd: 0, outputPerMillionUsd: 0 },
+  "gpt-4o": { inputPerMillionUsd: 2.5, outputPerMillionUsd: 10 },
+  "gpt-4o-mini": { inputPerMillionUsd: 0.15, outputPerMillionUsd: 0.6 },
+  "gpt-4.1": { inputPerMillionUsd: 2, outputPerMillionUsd: 8 },
+  "gpt-4.1-mini": { inputPerMillionUsd: 0.4, outputPerMillionUsd: 1.6 },
+  "gpt-4.1-nano": { inputPerMillionUsd: 0.1, outputPerMillionUsd: 0.4 },
+};
+
+/** LLM_PRICES: a JSON object `{ "<model>": { "inputPerMillionUsd": n, "outputPerMillionUsd": n } }`. */
+const prices = z
+  .string()
+  .optional()
+  .transform((value, context) => {
+    if (value === undefined || value.trim() === "") return {};
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(value);
+    } catch {
+      context.addIssue({ code: "custom", message: "LLM_PRICES is not JSON" });
+      return z.NEVER;
+    }
+    const table = z.record(z.string().min(1), ModelPriceSchema).safeParse(parsed);
+    if (!table.success) {
+      context.addIssue({
+        code: "custom",
+        message: "LLM_PRICES must map model names to { inputPerMillionUsd, outputPerMillionUsd }",
+      });
+      return z.NEVER;
+    }
+    return table.data;
+  });
 
 const ConfigSchema = z.object({
   // LLM
@@ -50,6 +91,8 @@ const ConfigSchema = z.object({
   LLM_MODEL: z.string().default("gpt-4o-mini"),
   LLM_TIMEOUT_MS: int(30_000, 1),
   LLM_MAX_RETRIES: int(2),
+  /** Per-model prices over DEFAULT_LLM_PRICES (see `prices` above). */
+  LLM_PRICES: prices,
   // Tools
   TOOL_ALLOW_HOSTS: csv,
   TOOL_TIMEOUT_MS: int(10_000, 1),
@@ -104,11 +147,6 @@ const ConfigSchema = z.object({
   /** The local stack's batch-analysis timer (deployed, the EventBridge schedule decides). Default daily. */
   ANALYSIS_SCHEDULE_INTERVAL_MS: int(86_400_000, 1_000),
   LOG_LEVEL: z.string().default("INFO"),
-  /**
-   * The price table: `{"<model>": {"input": <USD per million prompt tokens>, "output": <USD per
-   * million completion tokens>}}`. A model not in it has no cost (shown as unknown, not zero).
-   */
-  MODEL_PRICES: jsonObject(z.record(z.string().min(1), Price)),
   /** Monthly budgets in US dollars: `{"<tenant>": 100}`; crossing one emits the `BudgetExceeded` metric. */
   TENANT_MONTHLY_BUDGETS: jsonObject(z.record(z.string().min(1), z.number().min(0))),
   /** Browser origins allowed to call the API (CORS), e.g. `https://app.example.com`; `*` for any. Empty: none. */
@@ -137,6 +175,8 @@ export type Config = z.infer<typeof ConfigSchema> & {
   llmApiKey: string | undefined;
   /** The OpenAI-compatible endpoint; OpenRouter's when only an OpenRouter key is set. */
   llmBaseUrl: string | undefined;
+  /** DEFAULT_LLM_PRICES with LLM_PRICES over them: what a step record's `costUsd` is computed from. */
+  llmPrices: Readonly<Record<string, z.infer<typeof ModelPriceSchema>>>;
 };
 
 /** Reads the configuration from an environment (the process's by default). */
@@ -150,7 +190,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const llmApiKey = c.LLM_API_KEY || c.OPENAI_API_KEY || c.OPENROUTER_API_KEY || undefined;
   const onlyOpenRouter = !c.LLM_API_KEY && !c.OPENAI_API_KEY && Boolean(c.OPENROUTER_API_KEY);
   const llmBaseUrl = c.LLM_BASE_URL ?? (onlyOpenRouter ? "https://openrouter.ai/api/v1" : undefined);
-  return { ...c, llmApiKey, llmBaseUrl };
+  const llmPrices = { ...DEFAULT_LLM_PRICES, ...c.LLM_PRICES };
+  return { ...c, llmApiKey, llmBaseUrl, llmPrices };
 }
 
 /**

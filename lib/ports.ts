@@ -6,6 +6,7 @@
  */
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { RunState, SuspendedRun, TokenUsage } from "./core/run.ts";
+import type { ConversationTurn } from "./core/conversation.ts";
 import type { ExecutionRecord } from "./core/execution-record.ts";
 import type { HttpMethod, Profile } from "./mova/schema.ts";
 import type { AggregateKey, ProtocolAggregate } from "./analysis/aggregate.ts";
@@ -41,6 +42,11 @@ export interface SessionState {
    * before any step runs, so a concurrent message is refused having called nothing.
    */
   lease?: { owner: string; expiresAt: number };
+  /**
+   * The conversation (user messages and replies shown, oldest first), bounded by turns and
+   * bytes (lib/core/conversation.ts); it lives and expires with the session.
+   */
+  conversation?: ConversationTurn[];
   createdAt: string;
   updatedAt: string;
   /** ISO time; renewed on each write. */
@@ -245,24 +251,68 @@ export interface EventPublisher {
 // The engine's ports.
 
 export interface ChatMessage {
-  role: "system" | "user" | "assistant";
+  /** `tool`: the result of one of the model's tool calls (`toolCallId` says which). */
+  role: "system" | "user" | "assistant" | "tool";
   content: string;
+  /** `assistant`: the tool calls the model made in this message. */
+  toolCalls?: LlmToolCall[];
+  /** `tool`: the call this message answers. */
+  toolCallId?: string;
+}
+
+/** A function the model may call (OpenAI function calling). */
+export interface LlmToolDefinition {
+  /** Letters, digits, `_` and `-`, at most 64 long. */
+  name: string;
+  description?: string;
+  /** A JSON Schema of the arguments (an object schema). */
+  parameters: Record<string, unknown>;
+}
+
+/** A call the model asked for: `arguments` is the JSON text the model wrote (it may not parse). */
+export interface LlmToolCall {
+  id: string;
+  name: string;
+  arguments: string;
+}
+
+/** Structured output: the answer must be JSON matching `schema` (OpenAI `response_format` json_schema). */
+export interface LlmResponseFormat {
+  /** A name for the schema (letters, digits, `_` and `-`). */
+  name: string;
+  schema: Record<string, unknown>;
+  /** Ask the provider to enforce the schema (only for schemas its strict mode accepts). */
+  strict: boolean;
 }
 
 export interface LlmRequest {
   messages: ChatMessage[];
+  responseFormat?: LlmResponseFormat;
+  /** Functions the model may call; its answer then may be `toolCalls` instead of text. */
+  tools?: LlmToolDefinition[];
+  /**
+   * Streams the answer (`stream: true`, usage included): called with each piece of text as it
+   * arrives. The response is the same as without streaming. A retried attempt streams anew.
+   */
+  onDelta?: (delta: string) => void;
   model?: string;
   temperature?: number;
   maxTokens?: number;
   timeoutMs?: number;
-  /** Structured output: the answer is JSON matching this JSON Schema (OpenAI `json_schema`, strict). */
-  responseFormat?: { name: string; schema: Record<string, unknown> };
 }
 
 export interface LlmResponse {
+  /** The answer's text; may be empty when the model answered with `toolCalls`. */
   text: string;
+  /** The functions the model called, when it did (never from the offline model). */
+  toolCalls?: LlmToolCall[];
   model: string;
   usage?: TokenUsage;
+  /**
+   * US dollars this call cost, from the adapter's price table (lib/core/cost.ts); absent when
+   * the table has no price for the model (unknown, not free).
+   */
+  costUsd?: number;
   /** True when the offline model answered (no LLM configured). */
   offline?: boolean;
 }

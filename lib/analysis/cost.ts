@@ -5,15 +5,11 @@
  * missing from the table has no cost (null), never a cost of zero; a figure over several
  * models is null as soon as one of them is unpriced, and names the unpriced ones.
  */
+import { type ModelPrice, type PriceTable, priceOf as priceInTable } from "../core/cost.ts";
 import { NO_MODEL, type ProtocolAggregate } from "./aggregate.ts";
 
-export interface ModelPrice {
-  /** US dollars per million prompt (input) tokens. */
-  input: number;
-  /** US dollars per million completion (output) tokens. */
-  output: number;
-}
-export type PriceTable = Readonly<Record<string, ModelPrice>>;
+// One price table for the whole product: the step records' costs and these figures read the same one.
+export type { ModelPrice, PriceTable };
 
 export interface TokenFigures {
   promptTokens: number;
@@ -44,8 +40,8 @@ export interface CostFigures extends TokenFigures {
 
 /** The price of a model: its own entry, else none (`(none)`, a step that named no model, is never priced). */
 export function priceOf(prices: PriceTable | undefined, model: string): ModelPrice | undefined {
-  if (prices === undefined || model === NO_MODEL || !Object.hasOwn(prices, model)) return undefined;
-  return prices[model];
+  if (model === NO_MODEL) return undefined;
+  return priceInTable(prices, model);
 }
 
 /** US dollars for the tokens at the price; null without a price. */
@@ -55,7 +51,7 @@ export function costOf(
   completionTokens: number,
 ): number | null {
   if (price === undefined) return promptTokens === 0 && completionTokens === 0 ? 0 : null;
-  return (promptTokens * price.input + completionTokens * price.output) / 1_000_000;
+  return (promptTokens * price.inputPerMillionUsd + completionTokens * price.outputPerMillionUsd) / 1_000_000;
 }
 
 function round(value: number, digits: number): number {
@@ -83,8 +79,8 @@ export function costFigures(aggregate: ProtocolAggregate, prices: PriceTable | u
     const modelCost = costOf(price, usage.promptTokens, usage.completionTokens);
     if (modelCost === null) unpriced.push(model);
     else if (price !== undefined) {
-      costIn += (usage.promptTokens * price.input) / 1_000_000;
-      costOut += (usage.completionTokens * price.output) / 1_000_000;
+      costIn += (usage.promptTokens * price.inputPerMillionUsd) / 1_000_000;
+      costOut += (usage.completionTokens * price.outputPerMillionUsd) / 1_000_000;
     }
     cost = cost === null || modelCost === null ? null : cost + modelCost;
     promptTokens += usage.promptTokens;

@@ -26,6 +26,26 @@ export const StepRecordSchema = z.object({
   usage: z
     .object({ promptTokens: z.number(), completionTokens: z.number(), totalTokens: z.number() })
     .optional(),
+  /** US dollars; absent when the model's price is unknown. */
+  costUsd: z.number().min(0).optional(),
+  modelFailures: z
+    .array(z.object({ model: z.string(), attempts: z.number().int().min(0), error: StepErrorSchema }))
+    .optional(),
+  toolCalls: z
+    .array(
+      z.object({
+        round: z.number().int().min(1),
+        callId: z.string(),
+        tool: z.string(),
+        arguments: z.unknown(),
+        status: z.enum(["succeeded", "failed", "invalid"]),
+        attempts: z.number().int().min(0),
+        durationMs: z.number().min(0),
+        httpStatus: z.number().optional(),
+        error: StepErrorSchema.optional(),
+      }),
+    )
+    .optional(),
   offline: z.boolean().optional(),
   toolId: z.string().optional(),
   httpStatus: z.number().optional(),

@@ -22,6 +22,32 @@ export interface TokenUsage {
   totalTokens: number;
 }
 
+/** A model of a prompt step's fallback list that failed (after the step's retries on it). */
+export interface ModelFailure {
+  /** The model asked for (`default`: the deployment's default model). */
+  model: string;
+  attempts: number;
+  error: StepError;
+}
+
+/** One call the model made from a prompt step (function calling). */
+export interface ToolCallRecord {
+  /** The tool round it belongs to, from 1. */
+  round: number;
+  /** The model's id for the call. */
+  callId: string;
+  /** The document tool called. */
+  tool: string;
+  /** The arguments the model gave (parsed when they parse), secrets redacted. */
+  arguments: unknown;
+  /** `invalid`: the arguments did not match the tool's schema; the tool was not called. */
+  status: "succeeded" | "failed" | "invalid";
+  attempts: number;
+  durationMs: number;
+  httpStatus?: number;
+  error?: StepError;
+}
+
 export interface StepRecord {
   id: string;
   action: string;
@@ -38,9 +64,19 @@ export interface StepRecord {
   outputVariable?: string;
   /** `prompt` and `input` steps: the rendered prompt, secrets redacted. */
   prompt?: string;
-  /** `prompt` steps. */
+  /** `prompt` steps: the model that answered. */
   model?: string;
+  /** `prompt` steps: the tokens of every model call the step made (repairs and tool rounds included). */
   usage?: TokenUsage;
+  /**
+   * `prompt` steps: what those calls cost in US dollars, from the configuration's price table
+   * (LLM_PRICES); absent when a model's price is unknown (never a zero for "unknown").
+   */
+  costUsd?: number;
+  /** `prompt` steps with a list of models: each model that failed, in the order tried. */
+  modelFailures?: ModelFailure[];
+  /** `prompt` steps with `tools`: every call the model made, in order of rounds and calls. */
+  toolCalls?: ToolCallRecord[];
   offline?: boolean;
   /** `tool_api` steps. */
   toolId?: string;
@@ -91,7 +127,7 @@ export interface RunState {
    */
   outputFrom?: string | Record<string, string>;
   /** `waiting_input`: the rendered prompt waited on (secrets redacted), since when (ISO), and the variable. */
-  waiting?: { prompt: string; since: string; variable: string };
+  waiting?: { prompt: string; since: string; variable: string; failedReplies?: number };
   /**
    * `running` at a `wait` or `wait_event` step (`next`): what it waits for, and `wakeAt`
    * (epoch ms), when it must be advanced even if nothing arrives (the wait's end, the event's
@@ -149,7 +185,7 @@ export interface SuspendedRun {
   /** The names (never the values) of the secrets the run read; re-read on resume to keep them redacted. */
   secretNames?: string[];
   /** The rendered prompt waited on (secrets redacted) and when the wait began (ISO). */
-  waiting?: { prompt: string; since: string };
+  waiting?: { prompt: string; since: string; failedReplies?: number };
   /** Times each step was entered (see RunState). */
   visits?: Record<string, number>;
 }

@@ -97,7 +97,11 @@ export function suspendedRunOf(state: LiveRun, suspend: SuspendOutcome): Suspend
     deadlineAt: state.deadlineAt,
     offline: state.offline,
     secretNames: state.redactor.names,
-    waiting: { prompt: suspend.prompt, since: suspend.since },
+    waiting: {
+      prompt: suspend.prompt,
+      since: suspend.since,
+      ...(suspend.failedReplies !== undefined && { failedReplies: suspend.failedReplies }),
+    },
     visits: { ...state.visits },
   };
 }

@@ -16,7 +16,13 @@ import { compileOperand, operandPaths } from "../mova/expression.ts";
 import { followingStepId } from "../mova/steps.ts";
 import { profilePreferenceLines } from "../mova/profile-preferences.ts";
 import { renderTemplate, type Resolver } from "../mova/placeholders.ts";
-import type { Conditions, MovaDocument, Profile, Step } from "../mova/schema.ts";
+import {
+  type Conditions,
+  type MovaDocument,
+  type Profile,
+  type Step,
+  systemMessageOf,
+} from "../mova/schema.ts";
 import { resolveRetryPolicy } from "./retry.ts";
 import { buildToolRequest } from "./tool-request.ts";
 import type { StepError } from "../core/run.ts";
@@ -28,6 +34,7 @@ export interface DryRunStep {
   /** `prompt` and `input`: the rendered prompt; `prompt`: the system message and model too. */
   prompt?: string;
   system?: string;
+  /** The step's model (its preset's when it sets none); a fallback list joined with ", ". */
   model?: string;
   /** `prompt` / `input` / `tool_api`: where the result would be stored. */
   outputVariable?: string;
@@ -112,15 +119,18 @@ export function dryRun(
     const entry: DryRunStep = { id: step.id, action: step.action };
     if (step.action === "prompt") {
       entry.prompt = render(step.prompt);
+      const preset = step.preset !== undefined ? document.presets[step.preset] : undefined;
+      const systemTemplate = systemMessageOf(step) ?? (preset ? systemMessageOf(preset) : undefined);
       const system = [
-        ...(step.system ? [render(step.system)] : []),
+        ...(systemTemplate ? [render(systemTemplate)] : []),
         ...(step.instructions ?? []).map(
           (id) => document.instructions.find((item) => item.id === id)?.content ?? "",
         ),
         profilePreferenceLines(resolve) ?? "",
       ].filter((part) => part !== "");
       if (system.length > 0) entry.system = system.join("\n\n");
-      if (step.model) entry.model = step.model;
+      const model = step.model ?? preset?.model;
+      if (model) entry.model = Array.isArray(model) ? model.join(", ") : model;
       entry.outputVariable = step.output ?? `prompt_response_${step.id}`;
       entry.attempts = resolveRetryPolicy(step.retry).attempts;
       if (step.timeout_ms !== undefined) entry.timeoutMs = step.timeout_ms;

@@ -5,7 +5,14 @@ import type { RunPause, StepError, RunStatus } from "../core/run.ts";
 /** The statuses a run never leaves. */
 export const FINISHED: ReadonlySet<RunStatus> = new Set(["completed", "failed", "timed_out", "cancelled"]);
 
-export type SuspendOutcome = { kind: "suspend"; step: InputStep; prompt: string; since: string };
+export type SuspendOutcome = {
+  kind: "suspend";
+  step: InputStep;
+  prompt: string;
+  since: string;
+  /** Replies the step's `validate` refused so far (a form asking again). */
+  failedReplies?: number;
+};
 
 /** A `wait` or `wait_event` step that pauses the run (status `running`, no compute meanwhile). */
 export type PauseOutcome = { kind: "pause"; step: WaitStep | WaitEventStep; pause: RunPause };

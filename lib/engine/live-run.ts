@@ -5,6 +5,7 @@ import { renderTemplate, type Resolver } from "../mova/placeholders.ts";
 import type { Clock, EnginePorts } from "../ports.ts";
 import { RUN_STATE_PATH_TAIL, type RunState, type RunStatus, type StepRecord } from "../core/run.ts";
 import { SecretRedactor } from "./redact.ts";
+import type { ConversationTurn } from "../core/conversation.ts";
 import { toolIdempotencyKey } from "./idempotency-key.ts";
 import type { CheckpointHook, RunContext, RunOptions } from "./run-options.ts";
 import { createResolver } from "./variables.ts";
@@ -66,6 +67,10 @@ export class LiveRun {
   /** Epoch ms when this call's budget runs out, if it has one. */
   readonly budgetAt: number | undefined;
   readonly executionId: string | undefined;
+  /** The session's conversation before this run, for prompt steps' memory. */
+  readonly conversation: ConversationTurn[] | undefined;
+  /** The run's token sink (RunOptions.onToken), if it streams. */
+  readonly onToken: ((stepId: string, delta: string) => void) | undefined;
   readonly onStep: ((record: StepRecord) => void) | undefined;
   readonly mode: Mode;
   readonly controller = new AbortController();
@@ -115,6 +120,8 @@ export class LiveRun {
     this.deadlineAt = carried.deadlineAt;
     this.budgetAt = options.budgetMs === undefined ? undefined : this.legStartedMs + options.budgetMs;
     this.executionId = options.executionId;
+    this.conversation = options.conversation;
+    this.onToken = options.onToken;
     this.onStep = options.onStep;
     this.mode = mode;
     this.saved = mode.saved;
@@ -125,6 +132,8 @@ export class LiveRun {
       profile: options.profile,
       intent: options.intent,
       now: () => this.clock.now(),
+      executionId: options.executionId,
+      callbackUrl: options.callbackUrl,
     };
     // Secrets reach tool requests only (MOVA's `secret_not_allowed_here`, enforced here too for
     // a document that was never validated): elsewhere `{secrets.X}` has no value.
@@ -133,8 +142,6 @@ export class LiveRun {
       ...readable,
       secrets: options.ports.secrets,
       onSecretRead: (name, value) => this.redactor.addSecret(name, value),
-      executionId: options.executionId,
-      callbackUrl: options.callbackUrl,
     });
     // Every call in flight listens on the run's signal (a wide `parallel` step has many at once);
     // that is by design, not the leak Node warns about beyond ten listeners.
@@ -295,9 +302,14 @@ export class LiveRun {
       state.next = transition.pause.step.id;
       state.pause = transition.pause.pause;
     } else if (transition.suspend) {
-      const { step, prompt, since } = transition.suspend;
+      const { step, prompt, since, failedReplies } = transition.suspend;
       state.next = step.id;
-      state.waiting = { prompt, since, variable: step.variable };
+      state.waiting = {
+        prompt,
+        since,
+        variable: step.variable,
+        ...(failedReplies !== undefined && { failedReplies }),
+      };
     }
     if (FINISHED.has(status)) {
       if (this.lastOutput !== undefined) state.output = this.lastOutput;

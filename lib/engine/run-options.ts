@@ -2,6 +2,7 @@
 import type { Profile, MovaDocument } from "../mova/schema.ts";
 import type { EnginePorts } from "../ports.ts";
 import type { RunState, StepRecord, SuspendedRun } from "../core/run.ts";
+import type { ConversationTurn } from "../core/conversation.ts";
 
 /** A run's deadline when its protocol sets no `deadline_ms`: 24 hours from its start. */
 export const DEFAULT_RUN_DEADLINE_MS = 86_400_000;
@@ -15,6 +16,11 @@ export interface RunContext {
   intent?: string;
   /** `{callback.EVENT}`: the signed URL that delivers EVENT to this execution (none: unresolved). */
   callbackUrl?: (event: string) => string | undefined;
+  /**
+   * The session's conversation before this run (user messages and replies shown, oldest
+   * first): prompt steps with `memory.turns` or `history` send its last turns to the model.
+   */
+  conversation?: ConversationTurn[];
 }
 
 export interface RunOptions extends RunContext {
@@ -39,6 +45,13 @@ export interface RunOptions extends RunContext {
   executionId?: string;
   /** Called as each step finishes (the history records them). */
   onStep?: (record: StepRecord) => void;
+  /**
+   * Streams prompt steps: called with each piece of a reply's text as the model writes it
+   * (for a run's live event stream). Steps with a `response_schema` do not stream (their JSON
+   * is data, not a reply). Without it the model is asked for whole answers; with it or
+   * without, the run's result is the same. A throw from it is ignored.
+   */
+  onToken?: (stepId: string, delta: string) => void;
   /** Cancels the run; it ends `failed` with code `cancelled` (advanceRun: status `cancelled`). */
   signal?: AbortSignal;
 }

@@ -47,6 +47,6 @@ interface ApiAnalysisDeps {
   defaultRunDays: number;
   /** Feedback and judgements on executions; absent: POST /executions/{id}/feedback is not served. */
   scores?: ScoreStore;
-  /** The price table (MODEL_PRICES); absent: every cost is unknown. */
+  /** The price table (LLM_PRICES over the default list prices); absent: every cost is unknown. */
   prices?: PriceTable;
 }

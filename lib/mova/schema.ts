@@ -115,25 +115,98 @@ const callable = {
   timeout_ms: z.number().int().min(1).max(900_000).optional(),
 };
 
+/**
+ * A model, or *extension* a list of models tried in order when one fails with a failure
+ * worth retrying or is unknown to the provider (model fallback).
+ */
+export const ModelChoice = z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(10)]);
+export type ModelChoice = z.infer<typeof ModelChoice>;
+
+/**
+ * The system message: `system`, or the MOVA 2.2 SDK's spellings `system_message` and
+ * `system_prompt` (the first present wins, in that order).
+ */
+const systemSpellings = {
+  system: z.string().optional(),
+  system_message: z.string().optional(),
+  system_prompt: z.string().optional(),
+};
+
+/** A named bundle of model settings (MOVA 2.2 SDK `presets`) that a prompt step picks with `preset`. */
+export const Preset = z.object({
+  /** The MOVA 2.2 SDK repeats the preset's key here. */
+  name: z.string().optional(),
+  description: z.string().optional(),
+  model: ModelChoice.optional(),
+  temperature: z.number().min(0).max(2).optional(),
+  max_tokens: z.number().int().min(1).optional(),
+  ...systemSpellings,
+});
+export type Preset = z.infer<typeof Preset>;
+
+/** The system message of a step or preset, whichever of its three spellings it uses. */
+export function systemMessageOf(holder: {
+  system?: string | undefined;
+  system_message?: string | undefined;
+  system_prompt?: string | undefined;
+}): string | undefined {
+  return holder.system ?? holder.system_message ?? holder.system_prompt;
+}
+
 export const PromptStep = z.object({
   ...stepBase,
   ...callable,
   action: z.literal("prompt"),
   prompt: z.string(),
-  system: z.string().optional(),
+  ...systemSpellings,
   instructions: z.array(z.string()).optional(),
-  model: z.string().min(1).optional(),
+  /** A preset of the document's `presets`; the step's own settings win over it. */
+  preset: z.string().min(1).optional(),
+  model: ModelChoice.optional(),
+  /**
+   * extension: a JSON Schema the answer must match (structured output); the step's output is
+   * then the parsed object.
+   */
+  response_schema: z.record(z.string(), JsonValue).optional(),
+  /** MOVA 2.2 SDK: ids of document tools the model may call (function calling). */
+  tools: z.array(z.string().min(1)).max(64).optional(),
+  /** MOVA 2.2 SDK: send tool results back to the model until it answers (default true). */
+  continue_after_tools: z.boolean().optional(),
+  /** extension: tool rounds before the step fails with `tool_rounds_exceeded` (default 5). */
+  max_tool_rounds: z.number().int().min(1).max(50).optional(),
+  /** MOVA 2.2 SDK: the last N turns of the session's conversation sent before the prompt (over the protocol's `memory`). */
+  history: z.number().int().min(0).max(100).optional(),
   temperature: z.number().min(0).max(2).optional(),
   max_tokens: z.number().int().min(1).optional(),
   output: z.string().min(1).optional(),
 });
 export type PromptStep = z.infer<typeof PromptStep>;
 
+export const INPUT_TYPES = ["number", "integer", "email", "date", "boolean"] as const;
+
+/** extension: what a reply to an `input` step must be; a refused reply is asked for again. */
+export const InputValidation = z.object({
+  type: z.enum(INPUT_TYPES).optional(),
+  pattern: z.string().max(1000).optional(),
+  min_length: z.number().int().min(0).optional(),
+  max_length: z.number().int().min(1).optional(),
+  /** Conditions on the reply, read as the step's variable (and `user_input`). */
+  conditions: z.array(Condition).optional(),
+  /** Shown when a reply is refused (a template). */
+  message: z.string().optional(),
+  /** Replies in all before the form gives up (default 3). */
+  max_attempts: z.number().int().min(1).max(100).optional(),
+  /** The step to go to when the attempts run out (default: the run fails with `input_attempts_exhausted`). */
+  on_exhausted: z.string().min(1).optional(),
+});
+export type InputValidation = z.infer<typeof InputValidation>;
+
 export const InputStep = z.object({
   ...stepBase,
   action: z.literal("input"),
   prompt: z.string(),
   variable: z.string().min(1),
+  validate: InputValidation.optional(),
 });
 export type InputStep = z.infer<typeof InputStep>;
 
@@ -263,6 +336,8 @@ export const Protocol = z.object({
   deadline_ms: z.number().int().min(1).optional(),
   /** extension: conditions on the final variables that say whether a completed run achieved its purpose. */
   success: z.array(Condition).min(1).optional(),
+  /** MOVA 2.2 SDK: the turns of the session's conversation each prompt step sees (default 0). */
+  memory: z.object({ turns: z.number().int().min(0).max(100) }).optional(),
   steps: z.array(Step).min(1),
 });
 export type Protocol = z.infer<typeof Protocol>;
@@ -380,6 +455,8 @@ export const MovaDocument = z.object({
   evaluators: z.array(Evaluator).default([]),
   /** From the classes form's `session` class (or written so in the sections form). */
   session: SessionDefaults.optional(),
+  /** MOVA 2.2 SDK: named model settings for prompt steps. */
+  presets: z.record(z.string().min(1), Preset).default({}),
 });
 export type MovaDocument = z.infer<typeof MovaDocument>;
 /** A document as written, before defaults are filled in. */

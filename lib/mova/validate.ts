@@ -26,6 +26,7 @@ import {
   Instruction,
   Intent,
   MovaDocument,
+  Preset,
   Profile,
   Protocol,
   Retry,
@@ -37,6 +38,8 @@ import {
   Tool,
 } from "./schema.ts";
 import { defaultOutputVariable, isBuiltinPath } from "./steps.ts";
+import { compileSchema } from "./response-schema.ts";
+import { toolFunction } from "./tool-functions.ts";
 
 type ValidationCode =
   | "schema"
@@ -53,7 +56,10 @@ type ValidationCode =
   | "missing_else"
   | "unknown_field"
   | "invalid_expression"
-  | "secret_not_allowed_here";
+  | "secret_not_allowed_here"
+  | "unknown_preset"
+  | "invalid_schema"
+  | "tool_without_description";
 
 export interface ValidationIssue {
   code: ValidationCode;
@@ -344,7 +350,11 @@ class Validator {
     this.checkSimpleSection(sections.evaluators, "evaluators", Evaluator, "evaluator", "id");
     this.checkSession(input);
     this.noteMappedVariables(sections.tools);
+    const presetNames = this.checkPresets(input);
     this.checkStepReferences(sections.tools, sections.instructions);
+    this.checkPresetReferences(presetNames);
+    this.checkModelTools(sections.tools);
+    this.checkInputValidation();
     this.checkIntentReferences(sections.intents);
     this.checkFlows();
     this.checkToolPlaceholders(sections.tools);
@@ -596,9 +606,20 @@ class Validator {
     const parsed = STEP_SCHEMAS[info.action].safeParse(raw);
     if (!parsed.success) this.stepIssues(parsed.error, raw, path, label);
     this.checkConditions(raw, path, label);
-    for (const field of ["prompt", "system", "response_template"]) {
+    for (const field of ["prompt", "system", "system_message", "system_prompt", "response_template"]) {
       const template = ownString(raw, field);
       if (template !== undefined) this.checkTemplate(template, joinPath(path, field), label, field);
+    }
+    const responseSchema = own(raw, "response_schema");
+    if (info.action === "prompt" && isObject(responseSchema) && !Array.isArray(responseSchema)) {
+      const compiled = compileSchema(responseSchema);
+      if ("error" in compiled) {
+        this.error(
+          "invalid_schema",
+          `${path}.response_schema`,
+          `${label}: \`response_schema\` is not a usable JSON Schema: ${compiled.error}`,
+        );
+      }
     }
     if (info.action === "wait") this.checkWait(raw, path, label);
     if (info.action === "condition" && own(raw, "else_step") === undefined && !routesItself(raw)) {
@@ -764,6 +785,141 @@ class Validator {
       }
     });
     this.checkDuplicates(tools, "tools", "id", "tool");
+  }
+
+  /** `presets`: an object of named model settings; the names it declares (none when it is unusable). */
+  private checkPresets(input: Raw): Set<string> {
+    const names = new Set<string>();
+    const presets = own(input, "presets");
+    if (presets === undefined) return names;
+    if (!isObject(presets) || Array.isArray(presets)) {
+      this.error(
+        "schema",
+        "$.presets",
+        `\`presets\` must be an object of named presets, not ${typeName(presets)}`,
+      );
+      return names;
+    }
+    const presetKeys = Object.keys(Preset.shape);
+    for (const [name, preset] of Object.entries(presets)) {
+      const path = joinPath("$.presets", name);
+      const label = `preset ${quote(name)}`;
+      names.add(name);
+      const parsed = Preset.safeParse(preset);
+      if (!parsed.success) this.zodIssues(parsed.error, path, label);
+      this.unknownFields(preset, presetKeys, path, label);
+      for (const field of ["system", "system_message", "system_prompt"]) {
+        const template = ownString(preset, field);
+        if (template !== undefined) this.checkTemplate(template, joinPath(path, field), label, field);
+      }
+    }
+    return names;
+  }
+
+  /**
+   * A prompt step's `tools` must name document tools; a tool offered to the model should say
+   * what it does, and its arguments must make a usable JSON Schema.
+   */
+  private checkModelTools(tools: unknown[]): void {
+    const toolIndex = new Map<string, number>();
+    tools.forEach((tool, index) => {
+      const id = ownString(tool, "id");
+      if (id !== undefined && !toolIndex.has(id)) toolIndex.set(id, index);
+    });
+    const checked = new Set<number>();
+    for (const protocol of this.protocols) {
+      for (const step of protocol.steps) {
+        if (step.action !== "prompt") continue;
+        const offered = own(step.raw, "tools");
+        if (!Array.isArray(offered)) continue;
+        offered.forEach((id, index) => {
+          if (typeof id !== "string" || id === "") return;
+          const at = toolIndex.get(id);
+          if (at === undefined) {
+            this.error(
+              "unknown_reference",
+              `${step.path}.tools[${index}]`,
+              `${step.label}: tool ${quote(id)} names no tool`,
+            );
+            return;
+          }
+          const tool = tools[at] as Raw;
+          if (!ownString(tool, "description")) {
+            this.warn(
+              "tool_without_description",
+              `${step.path}.tools[${index}]`,
+              `${step.label}: tool ${quote(id)} is offered to the model without a \`description\` of what it does`,
+            );
+          }
+          if (checked.has(at)) return;
+          checked.add(at);
+          const parameters = own(tool, "parameters");
+          if (parameters !== undefined && (!isObject(parameters) || Array.isArray(parameters))) return;
+          const compiled = compileSchema(
+            toolFunction({ parameters: (parameters ?? {}) as Record<string, never> }).schema,
+          );
+          if ("error" in compiled) {
+            this.error(
+              "invalid_schema",
+              `$.tools[${at}].parameters`,
+              `tool ${quote(id)}: its parameters are not a usable JSON Schema for the model: ${compiled.error}`,
+            );
+          }
+        });
+      }
+    }
+  }
+
+  /** An input step's `validate`: its `on_exhausted` names a step, its `pattern` compiles. */
+  private checkInputValidation(): void {
+    for (const protocol of this.protocols) {
+      for (const step of protocol.steps) {
+        if (step.action !== "input") continue;
+        const rules = own(step.raw, "validate");
+        if (!isObject(rules)) continue;
+        const target = ownString(rules, "on_exhausted");
+        if (target !== undefined && target !== "" && !protocol.stepIndex.has(target)) {
+          this.error(
+            "unknown_reference",
+            `${step.path}.validate.on_exhausted`,
+            `${step.label}: on_exhausted ${quote(target)} names no step`,
+          );
+        }
+        const pattern = own(rules, "pattern");
+        if (typeof pattern === "string") {
+          const problem = patternProblem(pattern);
+          if (problem !== undefined) {
+            this.error(
+              "invalid_operator",
+              `${step.path}.validate.pattern`,
+              `${step.label}: unusable pattern: ${problem}`,
+            );
+          }
+        }
+        const message = ownString(rules, "message");
+        if (message !== undefined)
+          this.checkTemplate(message, `${step.path}.validate.message`, step.label, "validate.message");
+      }
+    }
+  }
+
+  /** A prompt step's `preset` must name one of the document's presets. */
+  private checkPresetReferences(presetNames: Set<string>): void {
+    for (const protocol of this.protocols) {
+      for (const step of protocol.steps) {
+        if (step.action !== "prompt") continue;
+        const preset = ownString(step.raw, "preset");
+        if (preset !== undefined && preset !== "" && !presetNames.has(preset)) {
+          const known =
+            presetNames.size > 0 ? `; the presets are ${[...presetNames].map(quote).join(", ")}` : "";
+          this.error(
+            "unknown_preset",
+            `${step.path}.preset`,
+            `${step.label}: preset ${quote(preset)} names no preset of the document${known}`,
+          );
+        }
+      }
+    }
   }
 
   private checkStepReferences(tools: unknown[], instructions: unknown[]): void {
@@ -956,6 +1112,11 @@ class Validator {
           ];
         }
         return [follow, orElse(undefined), ...failure];
+      }
+      case "input": {
+        // A form whose replies run out goes to `on_exhausted`.
+        const exhausted = ownString(own(step.raw, "validate"), "on_exhausted");
+        return exhausted ? [follow, lookup(exhausted), ...failure] : [follow, ...failure];
       }
       default:
         return [follow, ...failure];

@@ -121,7 +121,7 @@ export async function judgeExecutions(
           ...(evaluator.model !== undefined ? { model: evaluator.model } : {}),
           temperature: 0,
           timeoutMs: deps.timeoutMs ?? 20_000,
-          responseFormat: { name: "judgement", schema: JUDGEMENT_SCHEMA },
+          responseFormat: { name: "judgement", schema: JUDGEMENT_SCHEMA, strict: true },
         });
         if (response.offline) throw new Error("no LLM is configured: the offline model cannot judge");
         const judgement = Judgement.parse(JSON.parse(response.text));

@@ -98,7 +98,12 @@ export async function runExecution(request: ExecuteRequest, deps: ExecutionDeps)
   const executionId = request.executionId ?? newExecutionId();
   const secrets = await deps.secrets.forTenant(request.tenant);
   const ports = { llm: deps.llm, tools: deps.tools, clock: deps.clock, secrets };
-  const context: RunContext = { session: request.session, profile: request.profile, intent: request.intent };
+  const context: RunContext = {
+    session: request.session,
+    profile: request.profile,
+    intent: request.intent,
+    ...(request.conversation && { conversation: request.conversation }),
+  };
   const limits = { executionId, ...(deps.runDeadlineMs !== undefined && { budgetMs: deps.runDeadlineMs }) };
   const result = request.resume
     ? await resumeRun({

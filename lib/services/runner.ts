@@ -169,11 +169,15 @@ export async function advanceQueuedRun(
 async function sessionContext(
   record: ExecutionRecord,
   deps: RunnerDeps,
-): Promise<Pick<RunContext, "session" | "profile"> | undefined> {
+): Promise<Pick<RunContext, "session" | "profile" | "conversation"> | undefined> {
   if (record.sessionId === undefined || !deps.sessions) return undefined;
   const session = await deps.sessions.get(record.tenant, record.sessionId);
   if (!session) return undefined;
-  return { session: session.data, ...(session.profile ? { profile: session.profile } : {}) };
+  return {
+    session: session.data,
+    ...(session.profile ? { profile: session.profile } : {}),
+    ...(session.conversation ? { conversation: session.conversation } : {}),
+  };
 }
 
 /** The runner's Lambda handler: one message after the other, failures reported per message. */

@@ -62,7 +62,7 @@ export interface StartRunRequest {
   /** The session the run belongs to (a session message, or POST /executions with `sessionId`). */
   sessionId?: string;
   /** `session.*` and `profile.*` of the run's session, for its inline leg. */
-  context?: Pick<RunContext, "session" | "profile">;
+  context?: Pick<RunContext, "session" | "profile" | "conversation">;
   /** A redrive: the state the new run starts from (a failed run's variables at its failed step). */
   initialState?: RunState;
   /** A redrive: the execution it goes on from. */
@@ -172,7 +172,7 @@ export interface LegRequest {
   /** The reply to the `input` step a `waiting_input` checkpoint waits on (a session message). */
   reply?: string;
   /** `session.*` and `profile.*` of the run's session. */
-  context?: Pick<RunContext, "session" | "profile">;
+  context?: Pick<RunContext, "session" | "profile" | "conversation">;
   /** A bound on this leg's steps in flight (RUN_DEADLINE_MS): past it the run ends timed out. */
   budgetMs?: number;
   signal?: AbortSignal;
@@ -229,6 +229,7 @@ export async function advanceLeg(
     ...(leg.reply !== undefined ? { reply: leg.reply } : {}),
     ...(leg.context?.session !== undefined ? { session: leg.context.session } : {}),
     ...(leg.context?.profile !== undefined ? { profile: leg.context.profile } : {}),
+    ...(leg.context?.conversation !== undefined ? { conversation: leg.context.conversation } : {}),
     checkpoint: async (state, records) => {
       const carried = carry(state, records);
       try {

@@ -25,6 +25,8 @@ import { DEFAULT_RUN_DEADLINE_MS } from "../engine/run-options.ts";
 import { MovaError, isMovaError, notFound } from "../errors.ts";
 import { renderTemplate } from "../mova/placeholders.ts";
 import { withSessionWrites } from "../mova/response-mapping.ts";
+import { rememberTurns } from "../core/conversation.ts";
+import type { RunContext } from "../engine/run-options.ts";
 import { createResolver } from "../engine/variables.ts";
 import type { Intent, MovaDocument } from "../mova/schema.ts";
 import type { SessionState, SessionStore, StoredRun } from "../ports.ts";
@@ -155,7 +157,11 @@ export async function handleMessage(request: MessageRequest, deps: SessionRunDep
   const pending = await pendingRun(deps, session);
   const done = await underLease(deps, session, request.owner, async (leased) => {
     const base = unattached(leased);
-    const context = { session: leased.data, ...(leased.profile ? { profile: leased.profile } : {}) };
+    const context = {
+      session: leased.data,
+      ...(leased.profile ? { profile: leased.profile } : {}),
+      ...(leased.conversation ? { conversation: leased.conversation } : {}),
+    };
     const shouldPauseAfter = (startedMs: number) =>
       request.respondAsync ? () => true : () => deps.clock.now() - startedMs >= deps.syncBudgetMs;
 
@@ -167,7 +173,7 @@ export async function handleMessage(request: MessageRequest, deps: SessionRunDep
         context,
         shouldPause: shouldPauseAfter(startedMs),
       });
-      return turnOf(base, outcome, waiting.header.intent);
+      return turnOf(base, outcome, waiting.header.intent, text);
     }
 
     // A conversation stays on the version it started with, whatever was stored since.
@@ -219,7 +225,7 @@ export async function handleMessage(request: MessageRequest, deps: SessionRunDep
       deps,
       { syncBudgetMs: deps.syncBudgetMs, ...(request.respondAsync ? { respondAsync: true } : {}) },
     );
-    return turnOf({ ...base, intent: intent.name }, outcome, intent.name);
+    return turnOf({ ...base, intent: intent.name }, outcome, intent.name, text);
   });
   return done.turn as MessageTurn;
 }
@@ -289,8 +295,15 @@ function turnOf(
   base: WritableSession,
   outcome: RunOutcome,
   intent: string | undefined,
+  text: string,
 ): { next: WritableSession; turn: MessageTurn } {
-  const next = { ...base, ...(intent !== undefined ? { intent } : {}) };
+  const replies = outcome.kind === "running" ? outcome.replies : outcome.result.replies;
+  // The session remembers the message and the replies shown, for prompt steps' memory.
+  const conversation = rememberTurns(base.conversation, [
+    { role: "user", content: text },
+    ...replies.map((reply) => ({ role: "assistant" as const, content: reply })),
+  ]);
+  const next = { ...base, conversation, ...(intent !== undefined ? { intent } : {}) };
   if (outcome.kind === "running") {
     return {
       next: { ...next, runExecutionId: outcome.executionId },
@@ -424,7 +437,11 @@ async function resumeWaiting(
   deps: SessionRunDeps,
   request: MessageRequest,
   waiting: WaitingRun,
-  leg: { reply: string; context: { session?: Record<string, unknown> }; shouldPause: () => boolean },
+  leg: {
+    reply: string;
+    context: Pick<RunContext, "session" | "profile" | "conversation">;
+    shouldPause: () => boolean;
+  },
 ): Promise<RunOutcome> {
   const { tenant, executionId } = waiting.header;
   const leased = await deps.checkpoints.acquireLease(

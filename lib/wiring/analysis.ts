@@ -43,14 +43,14 @@ export function buildAnalysisDeps(
     ...(options.metrics ? { metrics: options.metrics } : {}),
     budget: {
       spend: createDynamoSpendCounter({ client: dynamo, table: config.PATTERNS_TABLE }),
-      prices: config.MODEL_PRICES,
+      prices: config.llmPrices,
       budgets: config.TENANT_MONTHLY_BUDGETS,
     },
     rollback: {
       routing: createDynamoRoutingStore({ client: dynamo, table: config.DOCUMENTS_TABLE }),
       patterns,
       scores,
-      prices: config.MODEL_PRICES,
+      prices: config.llmPrices,
       now: Date.now,
     },
     evaluators: {

@@ -97,6 +97,6 @@ function buildApiAnalysisDeps(config: Config, env: NodeJS.ProcessEnv): NonNullab
       requestAnalysisRun(tenant, request, { runs, sqs, queueUrl: config.ANALYSIS_RUN_QUEUE_URL }),
     defaultRunDays: config.ANALYSIS_WINDOW_DAYS,
     scores: createDynamoScoreStore({ client: dynamo, table: config.PATTERNS_TABLE }),
-    prices: config.MODEL_PRICES,
+    prices: config.llmPrices,
   };
 }

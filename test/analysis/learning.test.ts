@@ -86,7 +86,10 @@ describe("quality", () => {
 });
 
 describe("tokens and cost", () => {
-  const prices = { "gpt-4o-mini": { input: 0.15, output: 0.6 }, big: { input: 5, output: 15 } };
+  const prices = {
+    "gpt-4o-mini": { inputPerMillionUsd: 0.15, outputPerMillionUsd: 0.6 },
+    big: { inputPerMillionUsd: 5, outputPerMillionUsd: 15 },
+  };
 
   it("prices each model's tokens per million, per step, and per run", () => {
     const aggregate = aggregateOf([
@@ -198,7 +201,10 @@ describe("versions", () => {
         const merged = mergeVersions(perVersion.aggregates);
         expect(merged.length).toBe(overall.aggregates.length);
         if (merged.length === 0) return;
-        const prices = { "gpt-4o-mini": { input: 0.15, output: 0.6 }, big: { input: 5, output: 15 } };
+        const prices = {
+          "gpt-4o-mini": { inputPerMillionUsd: 0.15, outputPerMillionUsd: 0.6 },
+          big: { inputPerMillionUsd: 5, outputPerMillionUsd: 15 },
+        };
         expect(computeStatistics(merged[0]!, undefined, prices)).toEqual(
           computeStatistics(overall.aggregates[0]!, undefined, prices),
         );

@@ -57,7 +57,9 @@ const v1Runs: string[] = [];
 const v2Runs: string[] = [];
 
 beforeAll(async () => {
-  api = await startApiFixture({ MODEL_PRICES: JSON.stringify({ "fake-model": { input: 1, output: 2 } }) });
+  api = await startApiFixture({
+    LLM_PRICES: JSON.stringify({ "fake-model": { inputPerMillionUsd: 1, outputPerMillionUsd: 2 } }),
+  });
   workers.push(
     await analysisPollerWorker.start({
       env: api.env,

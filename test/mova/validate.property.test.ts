@@ -21,12 +21,16 @@ const CODES = new Set([
   "unknown_field",
   "invalid_expression",
   "secret_not_allowed_here",
+  "unknown_preset",
+  "invalid_schema",
+  "tool_without_description",
 ]);
 const WARNING_CODES = new Set([
   "unreachable_step",
   "unresolvable_placeholder",
   "missing_else",
   "unknown_field",
+  "tool_without_description",
 ]);
 
 function expectResultShape(result: ValidationResult): void {

@@ -52,22 +52,18 @@ describe("validateDocument on the fixtures", () => {
     expect(document.protocols[0]?.max_steps).toBe(200);
   });
 
-  it("loads an original MOVA 2.2 document with presets and tool-calling prompts, warning about each unknown field", () => {
+  it("loads an original MOVA 2.2 document with presets and tool-calling prompts", () => {
     const result = validateDocument(parseSource(fixture("original-2.2-presets.json")));
     expect(result.valid).toBe(true);
     expect(result.errors).toEqual([]);
     expect(result.warnings.every((w) => w.code === "unknown_field")).toBe(true);
-    expect(result.warnings.map((w) => w.path)).toEqual([
-      "$.description",
-      "$.presets",
-      "$.protocols[0].steps[0].preset",
-      "$.protocols[0].steps[1].preset",
-      "$.protocols[0].steps[1].tools",
-      "$.protocols[0].steps[1].continue_after_tools",
-      "$.protocols[0].steps[2].preset",
-    ]);
-    expect(result.document).not.toHaveProperty("presets");
-    expect(result.document!.protocols[0]!.steps[1]).not.toHaveProperty("tools");
+    expect(result.warnings.map((w) => w.path)).toEqual(["$.description"]);
+    expect(result.document?.presets.creative).toMatchObject({ model: "openai/gpt-4o", temperature: 0.9 });
+    expect(result.document!.protocols[0]!.steps[1]).toMatchObject({ preset: "assistant" });
+    expect(result.document!.protocols[0]!.steps[1]).toMatchObject({
+      tools: ["calendar.create_event"],
+      continue_after_tools: true,
+    });
   });
 
   it("loads a YAML document and normalises it", () => {
@@ -215,6 +211,7 @@ describe("validateDocument shapes", () => {
       profiles: [],
       contracts: [],
       evaluators: [],
+      presets: {},
     });
   });
 
@@ -545,7 +542,7 @@ describe("validateDocument unknown fields", () => {
     doc.extra = 1;
     doc.intents[0].synonyms = [];
     doc.protocols[0].owner = "me";
-    doc.protocols[0].steps[2].preset = "creative";
+    doc.protocols[0].steps[2].outline = "creative";
     doc.protocols[0].steps[2].else_step = "end";
     doc.protocols[0].steps[2].conditions = [{ variable: "city", operator: "exists", negate: true }];
     doc.protocols[0].steps[1].retry = { attempts: 2, jitter: true };
@@ -560,7 +557,7 @@ describe("validateDocument unknown fields", () => {
       ["unknown_field", "$.tools[0].authentication.scheme"],
       ["unknown_field", "$.protocols[0].owner"],
       ["unknown_field", "$.protocols[0].steps[1].retry.jitter"],
-      ["unknown_field", "$.protocols[0].steps[2].preset"],
+      ["unknown_field", "$.protocols[0].steps[2].outline"],
       ["unknown_field", "$.protocols[0].steps[2].else_step"],
       ["unknown_field", "$.protocols[0].steps[2].conditions[0].negate"],
     ]);
@@ -650,7 +647,7 @@ describe("loadDocument", () => {
   it("returns the document and its warnings", () => {
     const { document, warnings } = loadDocument(fixture("original-2.2-presets.json"), "json");
     expect(document.protocols[0]?.name).toBe("schedule_meeting");
-    expect(warnings.length).toBe(7);
+    expect(warnings.length).toBe(1);
   });
   it("throws InvalidDocumentError with the errors and warnings", () => {
     let caught: unknown;

@@ -57,7 +57,7 @@ describe("monthly budget", () => {
     const tenant = uniqueTenant("budget");
     const config = loadConfig({
       ...stack.env,
-      MODEL_PRICES: JSON.stringify({ m: { input: 1, output: 2 } }),
+      LLM_PRICES: JSON.stringify({ m: { inputPerMillionUsd: 1, outputPerMillionUsd: 2 } }),
       TENANT_MONTHLY_BUDGETS: JSON.stringify({ [tenant]: 5 }),
       LOG_LEVEL: "SILENT",
     });

@@ -12,5 +12,6 @@ export function createLlm(config: Config): LlmPort {
     model: config.LLM_MODEL,
     timeoutMs: config.LLM_TIMEOUT_MS,
     maxRetries: config.LLM_MAX_RETRIES,
+    prices: config.llmPrices,
   });
 }

@@ -4,9 +4,14 @@
  */
 import { MovaError } from "../../errors.ts";
 import OpenAI, { APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai";
-import type { ChatCompletion } from "openai/resources/chat/completions";
-import type { LlmPort, LlmRequest, LlmResponse } from "../../ports.ts";
+import type {
+  ChatCompletion,
+  ChatCompletionCreateParamsNonStreaming,
+  ChatCompletionMessageParam,
+} from "openai/resources/chat/completions";
+import type { ChatMessage, LlmPort, LlmRequest, LlmResponse, LlmToolCall } from "../../ports.ts";
 import { createNodeFetch } from "../http/node-fetch.ts";
+import { type PriceTable, costOf, priceOf } from "../../core/cost.ts";
 
 interface OpenAiLlmOptions {
   apiKey: string;
@@ -18,6 +23,8 @@ interface OpenAiLlmOptions {
   /** The SDK's retries on 429, 5xx, timeouts and network errors (default 2). */
   maxRetries?: number;
   defaultHeaders?: Record<string, string>;
+  /** Prices per model: each answer's `costUsd` (none for a model the table does not know). */
+  prices?: PriceTable;
   /**
    * The SDK's transport. Defaults to a keep-alive `node:http` fetch (./node-fetch.ts), which
    * costs less than half the CPU of Node's built-in `fetch` per call; pass `globalThis.fetch`
@@ -77,28 +84,39 @@ export function createOpenAiLlm(options: OpenAiLlmOptions): LlmPort {
       };
       signal?.addEventListener("abort", onCallerAbort, { once: true });
 
-      const call = client.chat.completions.create(
-        {
-          model,
-          messages: request.messages.map((message) => ({ role: message.role, content: message.content })),
-          ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
-          // `max_tokens` rather than `max_completion_tokens`: every OpenAI-compatible server knows it.
-          ...(request.maxTokens === undefined ? {} : { max_tokens: request.maxTokens }),
-          ...(request.responseFormat === undefined
-            ? {}
-            : {
-                response_format: {
-                  type: "json_schema" as const,
-                  json_schema: {
-                    name: request.responseFormat.name,
-                    schema: request.responseFormat.schema,
-                    strict: true,
-                  },
+      const params = {
+        model,
+        messages: request.messages.map(toSdkMessage),
+        ...(request.tools && request.tools.length > 0
+          ? {
+              tools: request.tools.map((tool) => ({
+                type: "function" as const,
+                function: {
+                  name: tool.name,
+                  ...(tool.description ? { description: tool.description } : {}),
+                  parameters: tool.parameters,
                 },
-              }),
-        },
-        { timeout: timeoutMs, signal: controller.signal },
-      );
+              })),
+            }
+          : {}),
+        ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
+        // `max_tokens` rather than `max_completion_tokens`: every OpenAI-compatible server knows it.
+        ...(request.maxTokens === undefined ? {} : { max_tokens: request.maxTokens }),
+        ...(request.responseFormat && {
+          response_format: {
+            type: "json_schema" as const,
+            json_schema: {
+              name: request.responseFormat.name,
+              schema: request.responseFormat.schema,
+              strict: request.responseFormat.strict,
+            },
+          },
+        }),
+      };
+      const callOptions = { timeout: timeoutMs, signal: controller.signal };
+      const call: Promise<ChatCompletion> = request.onDelta
+        ? streamCompletion(client, params, callOptions, request.onDelta)
+        : client.chat.completions.create(params, callOptions);
       // Once the race is lost the SDK call still settles (as an abort); nobody waits for it.
       call.catch(() => undefined);
 
@@ -117,7 +135,12 @@ export function createOpenAiLlm(options: OpenAiLlmOptions): LlmPort {
         clearTimeout(deadline);
         signal?.removeEventListener("abort", onCallerAbort);
       }
-      return toResponse(completion, model);
+      const response = toResponse(completion, model);
+      // The answering model's price, else the requested one's (a router may answer with another name).
+      const priced = priceOf(options.prices, response.model) ? response.model : model;
+      const costUsd = costOf(options.prices, priced, response.usage);
+      if (costUsd !== undefined) response.costUsd = costUsd;
+      return response;
     },
   };
 }
@@ -133,7 +156,8 @@ function toResponse(completion: ChatCompletion | unknown, requestedModel: string
   const { choices, model, usage } = completion as ChatCompletion;
   const content = choices[0]?.message?.content;
   if (choices.length === 0) throw new MovaError("llm_bad_response", "the LLM response has no choices");
-  if (typeof content !== "string" || content === "") {
+  const toolCalls = readToolCalls(choices[0]?.message?.tool_calls);
+  if (toolCalls.length === 0 && (typeof content !== "string" || content === "")) {
     const refusal = choices[0]?.message?.refusal;
     throw new MovaError(
       "llm_bad_response",
@@ -141,7 +165,8 @@ function toResponse(completion: ChatCompletion | unknown, requestedModel: string
     );
   }
   return {
-    text: content,
+    text: typeof content === "string" ? content : "",
+    ...(toolCalls.length > 0 ? { toolCalls } : {}),
     model: typeof model === "string" && model ? model : requestedModel,
     usage: {
       promptTokens: tokenCount(usage?.prompt_tokens),
@@ -154,6 +179,7 @@ function toResponse(completion: ChatCompletion | unknown, requestedModel: string
 }
 
 function toPortError(error: unknown, redact: (text: string) => string): MovaError {
+  if (error instanceof MovaError) return error;
   if (error instanceof APIUserAbortError) return new MovaError("cancelled", "the LLM call was cancelled");
   if (error instanceof APIConnectionTimeoutError) {
     return new MovaError("llm_timeout", "the LLM request timed out", { retryable: true });
@@ -186,6 +212,13 @@ function toPortError(error: unknown, redact: (text: string) => string): MovaErro
       });
     if (status === 408)
       return new MovaError("llm_timeout", `the LLM server timed out: ${detail}`, { retryable: true, status });
+    const errorCode = (error as { code?: unknown }).code;
+    if (status === 404 || errorCode === "model_not_found") {
+      // What providers answer for a model they do not serve: the next model of a fallback list may.
+      return new MovaError("llm_unknown_model", `the LLM endpoint does not know the model: ${detail}`, {
+        status,
+      });
+    }
     if (status === 401 || status === 403) {
       return new MovaError("llm_unauthorized", `the LLM endpoint refused the credentials: ${detail}`, {
         status,
@@ -205,4 +238,121 @@ function positiveOr(value: number | undefined, fallback: number): number {
 
 function tokenCount(value: unknown): number {
   return typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : 0;
+}
+
+function toSdkMessage(message: ChatMessage): ChatCompletionMessageParam {
+  if (message.role === "tool") {
+    return { role: "tool", content: message.content, tool_call_id: message.toolCallId ?? "" };
+  }
+  if (message.role === "assistant" && message.toolCalls && message.toolCalls.length > 0) {
+    return {
+      role: "assistant",
+      content: message.content === "" ? null : message.content,
+      tool_calls: message.toolCalls.map((call) => ({
+        id: call.id,
+        type: "function" as const,
+        function: { name: call.name, arguments: call.arguments },
+      })),
+    };
+  }
+  return { role: message.role, content: message.content } as ChatCompletionMessageParam;
+}
+
+/** The model's function calls; anything of another shape is not a call this port can run. */
+function readToolCalls(raw: unknown): LlmToolCall[] {
+  if (!Array.isArray(raw)) return [];
+  const calls: LlmToolCall[] = [];
+  for (const item of raw) {
+    const call = item as { id?: unknown; type?: unknown; function?: { name?: unknown; arguments?: unknown } };
+    if (call?.type !== undefined && call.type !== "function") continue;
+    const name = call?.function?.name;
+    if (typeof name !== "string" || name === "") {
+      throw new MovaError("llm_bad_response", "the LLM called a function without a name");
+    }
+    const args = call.function?.arguments;
+    calls.push({
+      id: typeof call.id === "string" && call.id ? call.id : `call_${calls.length}`,
+      name,
+      arguments: typeof args === "string" ? args : JSON.stringify(args ?? {}),
+    });
+  }
+  return calls;
+}
+
+type CompletionParams = Omit<ChatCompletionCreateParamsNonStreaming, "stream">;
+
+/**
+ * A streamed completion (`stream: true`, usage in the last chunk) put back together as the
+ * completion it streams, each piece of text handed to `onDelta` as it arrives. A stream that
+ * ends without a choice, or whose chunks are not chat completion chunks, is a bad response.
+ */
+async function streamCompletion(
+  client: OpenAI,
+  params: CompletionParams,
+  options: { timeout: number; signal: AbortSignal },
+  onDelta: (delta: string) => void,
+): Promise<ChatCompletion> {
+  const stream = await client.chat.completions.create(
+    { ...params, stream: true, stream_options: { include_usage: true } },
+    options,
+  );
+  let content = "";
+  let model = "";
+  let sawChoice = false;
+  let usage: ChatCompletion["usage"];
+  const calls: Array<{ id: string; name: string; arguments: string }> = [];
+  for await (const chunk of stream) {
+    if (!chunk || typeof chunk !== "object" || !Array.isArray(chunk.choices)) {
+      throw new MovaError(
+        "llm_bad_response",
+        "the LLM stream sent a chunk that is not a chat completion chunk",
+      );
+    }
+    if (typeof chunk.model === "string" && chunk.model) model = chunk.model;
+    if (chunk.usage) usage = chunk.usage;
+    const delta = chunk.choices[0]?.delta;
+    if (!delta) continue;
+    sawChoice = true;
+    if (typeof delta.content === "string" && delta.content !== "") {
+      content += delta.content;
+      onDelta(delta.content);
+    }
+    for (const part of delta.tool_calls ?? []) {
+      const index =
+        typeof part.index === "number" && part.index >= 0 && part.index < 128 ? part.index : calls.length;
+      calls[index] ??= { id: "", name: "", arguments: "" };
+      const call = calls[index];
+      if (part.id) call.id = part.id;
+      if (part.function?.name) call.name += part.function.name;
+      if (part.function?.arguments) call.arguments += part.function.arguments;
+    }
+  }
+  if (!sawChoice) throw new MovaError("llm_bad_response", "the LLM stream ended without an answer");
+  const toolCalls = calls
+    .filter((call) => call !== undefined)
+    .map((call) => ({
+      id: call.id,
+      type: "function" as const,
+      function: { name: call.name, arguments: call.arguments },
+    }));
+  return {
+    id: "streamed",
+    object: "chat.completion",
+    created: 0,
+    model,
+    choices: [
+      {
+        index: 0,
+        finish_reason: toolCalls.length > 0 ? "tool_calls" : "stop",
+        logprobs: null,
+        message: {
+          role: "assistant",
+          content,
+          refusal: null,
+          ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}),
+        },
+      },
+    ],
+    ...(usage ? { usage } : {}),
+  };
 }

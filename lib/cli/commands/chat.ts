@@ -5,6 +5,7 @@
  */
 import { createInterface } from "node:readline";
 import { resumeRun, runProtocol } from "../../engine/engine.ts";
+import { type ConversationTurn, rememberTurns } from "../../core/conversation.ts";
 import type { RunResult, SuspendedRun } from "../../core/run.ts";
 import { recognizeIntent } from "../../engine/intent-recognition.ts";
 import { renderTemplate } from "../../mova/placeholders.ts";
@@ -59,6 +60,9 @@ export async function chatCommand(
     }
   };
 
+  // The conversation so far, as a session remembers it, for prompt steps with memory.
+  let conversation: ConversationTurn[] = [];
+
   if (interactive) writeLine(io.stdout, style.dim(`chatting with ${file}; end with Ctrl-D`));
   prompt();
   for await (const raw of lines) {
@@ -70,7 +74,7 @@ export async function chatCommand(
     const turn: ChatTurn = { message, intent: null, replies: [] };
     if (suspended) {
       turn.protocol = suspended.protocol;
-      const result = await resumeRun({ document, ports, suspended, reply: message });
+      const result = await resumeRun({ document, ports, suspended, reply: message, conversation });
       finishTurn(turn, result);
     } else {
       const recognition = await recognizeIntent(document, message, ports.llm);
@@ -85,6 +89,7 @@ export async function chatCommand(
           variables: { ...variables, user_input: message },
           intent: intent.name,
           ports,
+          conversation,
         });
         finishTurn(turn, result);
       } else if (intent?.response_template !== undefined) {
@@ -94,6 +99,10 @@ export async function chatCommand(
         turn.error = { code: "no_intent", message: "no intent recognised" };
       }
     }
+    conversation = rememberTurns(conversation, [
+      { role: "user", content: message },
+      ...turn.replies.map((reply) => ({ role: "assistant" as const, content: reply })),
+    ]);
     if (options.json) writeLine(io.stdout, JSON.stringify(turn));
     else {
       for (const reply of turn.replies) writeLine(io.stdout, reply);

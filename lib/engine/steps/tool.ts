@@ -2,11 +2,39 @@
 import { applyResponseMapping } from "../../mova/response-mapping.ts";
 import { isMovaError } from "../../errors.ts";
 import type { ToolApiStep } from "../../mova/schema.ts";
+import type { ToolRequest } from "../../ports.ts";
 import { resolveRetryPolicy, runWithRetry } from "../retry.ts";
 import { buildToolRequest } from "../tool-request.ts";
 import type { LiveRun } from "../live-run.ts";
 import { baseRecord, finishRecord } from "../step-record.ts";
 import { type CallableResult, HttpStatusFailure, classifyToolFailure, failCallable } from "./callable.ts";
+
+/**
+ * The one way a tool is called, for `tool_api` steps and for the model's tool calls alike: the
+ * tools port (address rules, size limits) under the retry policy, a non-2xx answer a failure.
+ */
+export function sendToolRequest(
+  state: LiveRun,
+  request: ToolRequest,
+  policy: ReturnType<typeof resolveRetryPolicy>,
+  timeoutMs: number | undefined,
+) {
+  return runWithRetry(
+    {
+      policy,
+      timeoutMs,
+      signal: state.signal,
+      sleep: state.sleep,
+      random: state.random,
+      classify: classifyToolFailure,
+    },
+    async (signal) => {
+      const response = await state.ports.tools.call(request, signal);
+      if (response.status < 200 || response.status > 299) throw new HttpStatusFailure(response);
+      return response;
+    },
+  );
+}
 
 /** `parallelId`: the parallel step this one runs as a branch of (its Idempotency-Key names both). */
 export async function executeTool(
@@ -44,20 +72,11 @@ export async function executeTool(
   const idempotencyKey = state.idempotencyKey(parallelId === undefined ? [step.id] : [parallelId, step.id]);
   const request = idempotencyKey === undefined ? built.request : { ...built.request, idempotencyKey };
 
-  const outcome = await runWithRetry(
-    {
-      policy: resolveRetryPolicy(step.retry, tool.retry),
-      timeoutMs,
-      signal: state.signal,
-      sleep: state.sleep,
-      random: state.random,
-      classify: classifyToolFailure,
-    },
-    async (signal) => {
-      const response = await state.ports.tools.call(request, signal);
-      if (response.status < 200 || response.status > 299) throw new HttpStatusFailure(response);
-      return response;
-    },
+  const outcome = await sendToolRequest(
+    state,
+    request,
+    resolveRetryPolicy(step.retry, tool.retry),
+    timeoutMs,
   );
   record.attempts = outcome.attempts;
   if (!outcome.ok) return failCallable(state, record, startedMs, outcome.failure);

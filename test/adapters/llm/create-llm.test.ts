@@ -77,4 +77,26 @@ describe("createLlm", () => {
       fake.setDelay(0);
     }
   });
+
+  it("prices each answer from LLM_PRICES over the default table; an unpriced model has no cost", async () => {
+    const prices = JSON.stringify({
+      "priced-model": { inputPerMillionUsd: 1_000, outputPerMillionUsd: 2_000 },
+    });
+    const config = loadConfig({ LLM_API_KEY: "k", LLM_BASE_URL: fake.baseURL, LLM_PRICES: prices });
+    expect(config.llmPrices["gpt-4o-mini"]).toEqual({ inputPerMillionUsd: 0.15, outputPerMillionUsd: 0.6 });
+    const llm = createLlm(config);
+    // The fake server reports 7 prompt and 3 completion tokens.
+    expect((await llm.complete({ ...ask, model: "priced-model" })).costUsd).toBeCloseTo(0.013, 10);
+    const unpriced = await llm.complete({ ...ask, model: "unpriced-model" });
+    expect(unpriced.usage).toEqual({ promptTokens: 7, completionTokens: 3, totalTokens: 10 });
+    expect(unpriced).not.toHaveProperty("costUsd");
+    expect((await createLlm(loadConfig({})).complete(ask)).costUsd).toBe(0);
+  });
+
+  it("refuses an LLM_PRICES that is not JSON or not a table of prices", () => {
+    expect(() => loadConfig({ LLM_PRICES: "{nope" })).toThrow(/LLM_PRICES is not JSON/);
+    expect(() => loadConfig({ LLM_PRICES: JSON.stringify({ m: { inputPerMillionUsd: -1 } }) })).toThrow(
+      /LLM_PRICES must map/,
+    );
+  });
 });

@@ -22,6 +22,7 @@ describe("createOfflineLlm", () => {
       text: "[offline] Summarise for the user: 21°C in Київ",
       model: "offline",
       usage: { promptTokens: 0, completionTokens: 0, totalTokens: 0 },
+      costUsd: 0,
       offline: true,
     });
   });

@@ -1,0 +1,64 @@
+/**
+ * A session's conversation, as its memory keeps it: the user's messages and the replies shown
+ * to the user, oldest first, bounded by turns and by bytes so that a session's value stays
+ * small whatever the chat's length. A turn is one message of one side.
+ */
+
+export interface ConversationTurn {
+  role: "user" | "assistant";
+  content: string;
+}
+
+/** The turns a session keeps at most. */
+export const MAX_CONVERSATION_TURNS = 40;
+/** The UTF-8 bytes of turn contents a session keeps at most (16 KiB). */
+export const MAX_CONVERSATION_BYTES = 16_384;
+
+/**
+ * The conversation with `turns` appended, then its oldest turns dropped until it fits the
+ * bounds. A single turn longer than the byte bound is cut to it (its start kept).
+ */
+export function rememberTurns(
+  conversation: readonly ConversationTurn[] | undefined,
+  turns: readonly ConversationTurn[],
+  bounds: { maxTurns?: number; maxBytes?: number } = {},
+): ConversationTurn[] {
+  const maxTurns = bounds.maxTurns ?? MAX_CONVERSATION_TURNS;
+  const maxBytes = bounds.maxBytes ?? MAX_CONVERSATION_BYTES;
+  const all = [
+    ...(conversation ?? []),
+    ...turns.map((turn) => ({ role: turn.role, content: cut(turn.content, maxBytes) })),
+  ];
+  let kept = all.slice(Math.max(0, all.length - maxTurns));
+  let bytes = kept.reduce((sum, turn) => sum + Buffer.byteLength(turn.content, "utf8"), 0);
+  let drop = 0;
+  while (bytes > maxBytes && drop < kept.length) {
+    bytes -= Buffer.byteLength((kept[drop] as ConversationTurn).content, "utf8");
+    drop += 1;
+  }
+  if (drop > 0) kept = kept.slice(drop);
+  return kept;
+}
+
+/** The last `count` turns, oldest first (what `memory.turns` / `history` send the model). */
+export function lastTurns(
+  conversation: readonly ConversationTurn[] | undefined,
+  count: number,
+): ConversationTurn[] {
+  if (!conversation || count <= 0) return [];
+  return conversation.slice(Math.max(0, conversation.length - count));
+}
+
+function cut(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text, "utf8") <= maxBytes) return text;
+  // Cut on a character boundary: decoding a cut buffer could split a multi-byte character.
+  let out = "";
+  let bytes = 0;
+  for (const char of text) {
+    const size = Buffer.byteLength(char, "utf8");
+    if (bytes + size > maxBytes) break;
+    out += char;
+    bytes += size;
+  }
+  return out;
+}
