@@ -13,6 +13,7 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   invalid_cursor: 400,
   invalid_limit: 400,
   invalid_range: 400,
+  invalid_event_id: 400,
   unauthorized: 401,
   not_found: 404,
   run_not_found: 404,

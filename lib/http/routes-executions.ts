@@ -110,6 +110,7 @@ export function executionRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpe
       ...executionDepsOf(deps, request.logger, deps.config.RUN_DEADLINE_MS),
       checkpoints: deps.checkpoints,
       runQueue: deps.runQueue,
+      runEvents: deps.runEvents,
     };
     const respondAsync = /(^|[,;\s])respond-async\b/i.test(request.headers.prefer ?? "");
     const outcome: RunOutcome = await startRun(

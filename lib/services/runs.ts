@@ -14,7 +14,8 @@ import { newRunState } from "../engine/run-state.ts";
 import type { RunResult, RunState, StepRecord } from "../core/run.ts";
 import type { ExecutionRecord } from "../core/execution-record.ts";
 import { isMovaError } from "../errors.ts";
-import type { HistoryStore, RunCheckpointStore, RunQueue } from "../ports.ts";
+import type { HistoryStore, RunCheckpointStore, RunEventStream, RunQueue } from "../ports.ts";
+import { createRunEventSink } from "./run-events.ts";
 import {
   type ExecutionDeps,
   FINISHED_STATUSES,
@@ -27,6 +28,8 @@ import {
 export interface RunDeps extends ExecutionDeps {
   checkpoints: RunCheckpointStore;
   runQueue: RunQueue;
+  /** Where the run's live events go (GET /executions/{id}/events); absent: nowhere. */
+  runEvents?: RunEventStream;
 }
 
 /** What a run's history record says of it besides its progress: fixed at its start. */
@@ -151,6 +154,15 @@ export async function advanceLeg(
   let version = leg.stored.version;
   // Read before the leg: the engine may extend the state's path array in place.
   const carriedPathLength = leg.stored.state.path.length;
+  const events = createRunEventSink({
+    stream: deps.runEvents,
+    tenant: header.tenant,
+    executionId: header.executionId,
+    logger: deps.logger,
+    now: () => deps.clock.now(),
+  });
+  // A leg that starts the run, or resumes it from a wait, says so; a runner's next leg does not.
+  if (leg.stored.state.stepCount === 0 || leg.stored.state.status !== "running") events.status("running");
   const result = await advanceRun({
     document: leg.document.parsed,
     ports: { llm: deps.llm, tools: deps.tools, clock: deps.clock, secrets: deps.secrets },
@@ -159,8 +171,10 @@ export async function advanceLeg(
     ...(header.intent !== undefined ? { intent: header.intent } : {}),
     ...(leg.budgetMs !== undefined ? { budgetMs: leg.budgetMs } : {}),
     ...(leg.signal ? { signal: leg.signal } : {}),
-    checkpoint: async (state) => {
+    checkpoint: async (state, records) => {
       version = await deps.checkpoints.write(header.tenant, header.executionId, version, state);
+      // Only what is checkpointed is shown as finished.
+      events.stepsFinished(records);
     },
     shouldPause: leg.shouldPause,
   });
@@ -175,6 +189,7 @@ export async function advanceLeg(
       { steps, path },
       deps.clock.now(),
     );
+    await events.flush();
     return {
       kind: "running",
       executionId: header.executionId,
@@ -184,6 +199,9 @@ export async function advanceLeg(
   }
   const record = resultRecord(header, result, { steps, path });
   const { analysis } = await recordExecution(record, deps);
+  // After the record: a follower told the run ended finds it ended in the history.
+  if (result.status !== "running") events.status(result.status, result.error);
+  await events.flush();
   deps.logger?.debug("run leg ended", {
     executionId: header.executionId,
     status: result.status,

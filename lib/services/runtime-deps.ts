@@ -11,6 +11,7 @@ import type {
   HistoryStore,
   LlmPort,
   RunCheckpointStore,
+  RunEventStream,
   RunQueue,
   SecretsPort,
   ToolPort,
@@ -25,6 +26,8 @@ export interface RuntimeDeps {
   checkpoints: RunCheckpointStore;
   /** The runs queue: runs handed to the runner. */
   runQueue: RunQueue;
+  /** Runs' live events (Redis streams); absent: runs publish none. */
+  runEvents?: RunEventStream;
   idempotency: Idempotency;
   llm: LlmPort;
   tools: ToolPort;

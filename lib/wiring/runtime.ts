@@ -16,12 +16,14 @@ import { createDynamoHistoryStore } from "../adapters/dynamodb/history-store.ts"
 import { createSqsPublisher } from "../adapters/sqs/publisher.ts";
 import { createDynamoIdempotency } from "../adapters/dynamodb/idempotency.ts";
 import type { RuntimeDeps } from "../services/runtime-deps.ts";
-import type { RunCheckpointStore } from "../ports.ts";
+import type { RunCheckpointStore, RunEventStream } from "../ports.ts";
 import { StoreUnavailableError } from "../errors.ts";
 import { createSqsRunQueue } from "../adapters/sqs/run-queue.ts";
 import { createRedisCheckpointStore } from "../adapters/redis/checkpoint-store.ts";
 import { createMemoryCheckpointStore } from "../adapters/memory-checkpoint-store.ts";
 import { createRedisFromConfig } from "../adapters/redis/session-store.ts";
+import { createRedisRunEventStream } from "../adapters/redis/run-event-stream.ts";
+import { createMemoryRunEventStream } from "../adapters/memory-run-event-stream.ts";
 
 export interface BuildRuntimeDepsOptions {
   /** Where endpoints, credentials and `MOVA_SECRET_*` are read; the process's by default. */
@@ -61,6 +63,13 @@ export function buildRuntimeDeps(config: Config, options: BuildRuntimeDepsOption
         ? createMemoryCheckpointStore({ maxStateBytes: config.MAX_RUN_STATE_BYTES })
         : redisCheckpoints(config),
     runQueue: createSqsRunQueue({ client: sqs, queueUrl: config.RUNS_QUEUE_URL }),
+    runEvents:
+      options.checkpointBackend === "memory"
+        ? createMemoryRunEventStream({
+            maxLen: config.RUN_EVENTS_MAX_LEN,
+            ttlSeconds: config.RUN_EVENTS_TTL_SECONDS,
+          })
+        : redisRunEvents(config),
     idempotency: createDynamoIdempotency({
       client: dynamo,
       tableName: config.EXECUTIONS_TABLE,
@@ -102,5 +111,31 @@ function redisCheckpoints(config: Config): RunCheckpointStore {
     acquireLease: async (...args) => get().acquireLease(...args),
     renewLease: async (...args) => get().renewLease(...args),
     releaseLease: async (...args) => get().releaseLease(...args),
+  };
+}
+
+/**
+ * The Redis run event stream, made on first use (as the checkpoint store): without Redis
+ * settings an append fails with `run_events_unavailable`, which a run counts and goes on.
+ */
+export function redisRunEvents(config: Config): RunEventStream {
+  let stream: RunEventStream | undefined;
+  const get = (): RunEventStream => {
+    if (stream) return stream;
+    if (!config.UPSTASH_REDIS_REST_URL || !config.UPSTASH_REDIS_REST_TOKEN)
+      throw new StoreUnavailableError(
+        "run_events_unavailable",
+        "UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN must both be set",
+      );
+    stream = createRedisRunEventStream({
+      redis: createRedisFromConfig(config),
+      maxLen: config.RUN_EVENTS_MAX_LEN,
+      ttlSeconds: config.RUN_EVENTS_TTL_SECONDS,
+    });
+    return stream;
+  };
+  return {
+    append: async (...args) => get().append(...args),
+    read: async (...args) => get().read(...args),
   };
 }

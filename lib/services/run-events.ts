@@ -1,0 +1,100 @@
+/**
+ * Publishing a run's live events (GET /executions/{id}/events reads them). A sink is made per
+ * leg of a run: its events go to the run's stream in the order they were published, one
+ * append after the other, without the run waiting for them (a step does not pay for a Redis
+ * round trip), and `flush` waits for the ones still going out. Publishing never changes a
+ * run's outcome: a failed append is counted and logged (the first of a leg at once, the count
+ * at its end), never thrown, and a run without a stream (`stream` undefined) publishes nothing.
+ */
+import type { Logger } from "@aws-lambda-powertools/logger";
+import { fitStep } from "../core/record-size.ts";
+import type { RunStatus, StepError, StepRecord } from "../core/run.ts";
+import type { RunEvent, RunEventStream } from "../ports.ts";
+
+/**
+ * A step record in a `step_finished` event is fitted to this much JSON (its output dropped
+ * first, then its prompt cut, both marked): the stream's size is bounded by its length times
+ * this. The whole record is in the history (GET /executions/{id}/steps).
+ */
+export const EVENT_STEP_MAX_BYTES = 16_384;
+
+export interface RunEventSink {
+  /** The run started, resumed, finished or suspended. */
+  status(status: RunStatus, error?: StepError): void;
+  stepStarted(step: { id: string; action: string; visit: number }): void;
+  /** Records of steps whose checkpoint is written (the redacted records the engine hands over). */
+  stepsFinished(records: readonly StepRecord[]): void;
+  /** Text a prompt step streamed: one or several tokens (batching them is the caller's choice). */
+  token(stepId: string, delta: string): void;
+  /** Any event, as is. */
+  publish(event: RunEvent): void;
+  /** Waits for every event published so far to be written or to have failed. Never throws. */
+  flush(): Promise<void>;
+  /** Appends that failed so far. */
+  readonly failures: number;
+}
+
+export interface RunEventSinkOptions {
+  /** Absent: nothing is published (a stack without the stream). */
+  stream: RunEventStream | undefined;
+  tenant: string;
+  executionId: string;
+  logger?: Pick<Logger, "warn"> | undefined;
+  now?: () => number;
+}
+
+export function createRunEventSink(options: RunEventSinkOptions): RunEventSink {
+  const { stream, tenant, executionId, logger } = options;
+  const now = options.now ?? Date.now;
+  let tail: Promise<void> = Promise.resolve();
+  let failures = 0;
+  let reported = 0;
+  const at = () => new Date(now()).toISOString();
+
+  const publish = (event: RunEvent): void => {
+    if (!stream) return;
+    tail = tail.then(
+      () =>
+        stream.append(tenant, executionId, event).then(
+          () => undefined,
+          (error: unknown) => {
+            failures += 1;
+            if (failures === 1)
+              logger?.warn("a run event could not be published; the run goes on", {
+                executionId,
+                eventType: event.type,
+                error: error instanceof Error ? error.message : String(error),
+              });
+          },
+        ),
+      () => undefined,
+    );
+  };
+
+  return {
+    status(status, error) {
+      publish({ type: "status", status, at: at(), ...(error ? { error } : {}) });
+    },
+    stepStarted(step) {
+      publish({ type: "step_started", stepId: step.id, action: step.action, visit: step.visit, at: at() });
+    },
+    stepsFinished(records) {
+      for (const record of records)
+        publish({ type: "step_finished", step: fitStep(record, EVENT_STEP_MAX_BYTES), at: at() });
+    },
+    token(stepId, delta) {
+      publish({ type: "token", stepId, delta, at: at() });
+    },
+    publish,
+    async flush() {
+      await tail;
+      if (failures > reported) {
+        logger?.warn("run events not published", { executionId, runEventPublishFailures: failures });
+        reported = failures;
+      }
+    },
+    get failures() {
+      return failures;
+    },
+  };
+}
