@@ -63,6 +63,7 @@ export class LiveRun {
   readonly budgetAt: number | undefined;
   readonly executionId: string | undefined;
   readonly onStep: ((record: StepRecord) => void) | undefined;
+  readonly onStepStart: RunOptions["onStepStart"];
   readonly mode: Mode;
   readonly controller = new AbortController();
   /** The clock's sleep, made once per run for the retry loop of every step. */
@@ -112,6 +113,7 @@ export class LiveRun {
     this.budgetAt = options.budgetMs === undefined ? undefined : this.legStartedMs + options.budgetMs;
     this.executionId = options.executionId;
     this.onStep = options.onStep;
+    this.onStepStart = options.onStepStart;
     this.mode = mode;
     this.saved = mode.saved;
     this.resolve = createResolver({
@@ -206,7 +208,14 @@ export class LiveRun {
   enter(step: Step): void {
     this.stepCount += 1;
     this.path.push(step.id);
-    this.visits[step.id] = (this.visits[step.id] ?? 0) + 1;
+    const visit = (this.visits[step.id] ?? 0) + 1;
+    this.visits[step.id] = visit;
+    if (!this.onStepStart) return;
+    try {
+      this.onStepStart({ id: step.id, action: step.action, visit });
+    } catch {
+      // An observer (live events) must not change the run's outcome.
+    }
   }
 
   /** The Idempotency-Key of a tool call by `stepPath` (a step, or a parallel step and its branch). */

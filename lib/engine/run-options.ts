@@ -37,6 +37,8 @@ export interface RunOptions extends RunContext {
   executionId?: string;
   /** Called as each step finishes (the history records them). */
   onStep?: (record: StepRecord) => void;
+  /** Called as each step is entered, before it runs (live run events); `visit` counts from 1. */
+  onStepStart?: (step: { id: string; action: string; visit: number }) => void;
   /** Cancels the run; it ends `failed` with code `cancelled` (advanceRun: status `cancelled`). */
   signal?: AbortSignal;
 }

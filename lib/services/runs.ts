@@ -177,6 +177,7 @@ export async function advanceLeg(
       events.stepsFinished(records);
     },
     shouldPause: leg.shouldPause,
+    onStepStart: (step) => events.stepStarted(step),
   });
   const legPath = result.path.slice(carriedPathLength);
   const steps = [...leg.prior.steps, ...result.steps];

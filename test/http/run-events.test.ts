@@ -139,13 +139,23 @@ describe("GET /executions/{id}/events", () => {
     expect(followed.status).toBe(200);
 
     // `first` finished and `hold` is in flight: its tool call came in and is not answered.
-    await until("first's step_finished", () => finishedIds(followed.events).includes("first"));
+    await until("hold's step_started", () =>
+      followed.events.some((e) => e.event === "step_started" && data(e).stepId === "hold"),
+    );
     await until("the held call", () => heldCalls() > heldBefore);
     const during = await api.call("GET", `/executions/${executionId}`);
     expect(during.body.status).toBe("running");
-    expect(followed.events[0]).toMatchObject({ event: "status" });
-    expect(data(followed.events[0]!)).toMatchObject({ type: "status", status: "running" });
-    expect(finishedIds(followed.events)).toEqual(["first"]);
+    expect(
+      followed.events.map(
+        (e) => `${e.event} ${data(e).stepId ?? data(e).status ?? (data(e).step as { id: string })?.id}`,
+      ),
+    ).toEqual(["status running", "step_started first", "step_finished first", "step_started hold"]);
+    expect(data(followed.events[3]!)).toMatchObject({
+      type: "step_started",
+      stepId: "hold",
+      action: "tool_api",
+      visit: 1,
+    });
     // The heartbeat keeps an idle connection open while the step is held.
     await until("a heartbeat", () => followed.comments.includes("heartbeat"));
 
@@ -153,6 +163,16 @@ describe("GET /executions/{id}/events", () => {
     await followed.ended;
     await running;
     expect(finishedIds(followed.events)).toEqual(["first", "hold", "end"]);
+    expect(followed.events.map((e) => e.event)).toEqual([
+      "status",
+      "step_started",
+      "step_finished",
+      "step_started",
+      "step_finished",
+      "step_started",
+      "step_finished",
+      "status",
+    ]);
     const last = followed.events.at(-1)!;
     expect(last.event).toBe("status");
     expect(data(last)).toMatchObject({ type: "status", status: "completed" });
