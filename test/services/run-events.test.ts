@@ -1,0 +1,102 @@
+/**
+ * The run event sink: events reach the stream in the order published, without the publisher
+ * waiting; a failing stream is counted and logged, never thrown; a step record is fitted.
+ */
+import { describe, expect, it } from "vitest";
+import { createMemoryRunEventStream } from "../../lib/adapters/memory-run-event-stream.ts";
+import type { StepRecord } from "../../lib/core/run.ts";
+import type { RunEventStream } from "../../lib/ports.ts";
+import { createRunEventSink, EVENT_STEP_MAX_BYTES } from "../../lib/services/run-events.ts";
+
+const record = (id: string, output: unknown = "ok"): StepRecord => ({
+  id,
+  action: "tool_api",
+  status: "succeeded",
+  attempts: 1,
+  startedAt: new Date().toISOString(),
+  durationMs: 1,
+  output,
+});
+
+describe("run event sink", () => {
+  it("appends in the order published, a slow append holding back the ones after it", async () => {
+    const memory = createMemoryRunEventStream();
+    let first = true;
+    const slow: RunEventStream = {
+      append: async (...args) => {
+        if (first) {
+          first = false;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        return memory.append(...args);
+      },
+      read: memory.read,
+    };
+    const sink = createRunEventSink({ stream: slow, tenant: "acme", executionId: "ex" });
+    sink.status("running");
+    sink.stepStarted({ id: "a", action: "tool_api", visit: 1 });
+    sink.stepsFinished([record("a")]);
+    sink.token("b", "Hel");
+    sink.status("completed");
+    await sink.flush();
+    const events = await memory.read("acme", "ex");
+    expect(events.map((e) => e.event.type)).toEqual([
+      "status",
+      "step_started",
+      "step_finished",
+      "token",
+      "status",
+    ]);
+    expect(events[3]!.event).toMatchObject({ type: "token", stepId: "b", delta: "Hel" });
+    expect(sink.failures).toBe(0);
+  });
+
+  it("counts and logs failed appends, never throws, and goes on with the next events", async () => {
+    const memory = createMemoryRunEventStream();
+    let calls = 0;
+    const flaky: RunEventStream = {
+      append: async (...args) => {
+        calls += 1;
+        if (calls <= 2) throw new Error("redis down");
+        return memory.append(...args);
+      },
+      read: memory.read,
+    };
+    const warnings: Array<[string, unknown]> = [];
+    const sink = createRunEventSink({
+      stream: flaky,
+      tenant: "acme",
+      executionId: "ex",
+      logger: { warn: (message: string, extra?: unknown) => warnings.push([message, extra]) } as never,
+    });
+    sink.status("running");
+    sink.stepStarted({ id: "a", action: "tool_api", visit: 1 });
+    sink.status("completed");
+    await expect(sink.flush()).resolves.toBeUndefined();
+    expect(sink.failures).toBe(2);
+    expect((await memory.read("acme", "ex")).map((e) => e.event)).toMatchObject([{ status: "completed" }]);
+    // The first failure at once, the count at the flush.
+    expect(warnings).toHaveLength(2);
+    expect(warnings[1]![1]).toMatchObject({ runEventPublishFailures: 2 });
+  });
+
+  it("publishes nothing without a stream", async () => {
+    const sink = createRunEventSink({ stream: undefined, tenant: "acme", executionId: "ex" });
+    sink.status("running");
+    await sink.flush();
+    expect(sink.failures).toBe(0);
+  });
+
+  it("fits a large step record: its output dropped and marked", async () => {
+    const memory = createMemoryRunEventStream();
+    const sink = createRunEventSink({ stream: memory, tenant: "acme", executionId: "ex" });
+    sink.stepsFinished([record("big", "x".repeat(EVENT_STEP_MAX_BYTES * 2))]);
+    await sink.flush();
+    const [stored] = await memory.read("acme", "ex");
+    expect(stored!.event).toMatchObject({
+      type: "step_finished",
+      step: { id: "big", outputTruncated: true },
+    });
+    expect(JSON.stringify(stored!.event).length).toBeLessThan(EVENT_STEP_MAX_BYTES + 200);
+  });
+});
