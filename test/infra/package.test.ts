@@ -168,6 +168,10 @@ const EXPECTED_GRANTS: Record<string, Record<string, string[]>> = {
     AnalysisPriorityQueue: ["sqs:SendMessage"],
     RunsQueue: ["sqs:SendMessage", ...SQS_CONSUME],
   },
+  StreamRole: {
+    StreamLogGroup: LOGS,
+    ExecutionsTable: ["dynamodb:GetItem"],
+  },
 };
 
 const FUNCTIONS = [
@@ -181,6 +185,7 @@ const FUNCTIONS = [
   },
   { name: "trigger", logicalId: "TriggerLambdaFunction", role: "TriggerRole", bundle: "trigger" },
   { name: "runner", logicalId: "RunnerLambdaFunction", role: "RunnerRole", bundle: "runner" },
+  { name: "stream", logicalId: "StreamLambdaFunction", role: "StreamRole", bundle: "stream" },
 ] as const;
 
 const getAttArn = (logicalId: string) => ({ "Fn::GetAtt": [logicalId, "Arn"] });
@@ -206,7 +211,7 @@ describe("npm run package (osls, offline)", () => {
     if (outDir) await rm(outDir, { recursive: true, force: true });
   });
 
-  it("packages the five functions on nodejs24.x/arm64, each zip holding only its own bundle", async () => {
+  it("packages the six functions on nodejs24.x/arm64, each zip holding only its own bundle", async () => {
     expect(sorted(ofType("AWS::Lambda::Function").map(([id]) => id))).toEqual(
       sorted(FUNCTIONS.map((fn) => fn.logicalId)),
     );
@@ -275,6 +280,38 @@ describe("npm run package (osls, offline)", () => {
     // so a backlog of successes cannot hold failures back.
     expect(bySource("AnalysisQueue")[0]!.ScalingConfig).toEqual({ MaximumConcurrency: 5 });
     expect(bySource("AnalysisPriorityQueue")[0]!.ScalingConfig).toBeUndefined();
+  });
+
+  it("serves GET /executions/{id}/events from the stream function's URL in response-streaming mode, keys checked by the handler", () => {
+    const urls = ofType("AWS::Lambda::Url").map(([, resource]) => resource.Properties);
+    expect(urls).toEqual([
+      {
+        AuthType: "NONE",
+        InvokeMode: "RESPONSE_STREAM",
+        TargetFunctionArn: getAttArn("StreamLambdaFunction"),
+      },
+    ]);
+    const permissions = ofType("AWS::Lambda::Permission")
+      .map(([, resource]) => resource.Properties)
+      .filter((p) => JSON.stringify(p.FunctionName).includes("StreamLambdaFunction"));
+    expect(permissions.map((p) => p.Action).sort()).toEqual([
+      "lambda:InvokeFunction",
+      "lambda:InvokeFunctionUrl",
+    ]);
+    expect((template.Outputs as Json).StreamLambdaFunctionUrl).toBeDefined();
+    const stream = props("StreamLambdaFunction");
+    expect(stream.Timeout).toBe(900);
+    const variables = (stream.Environment as { Variables: Json }).Variables;
+    expect(Object.keys(variables)).toEqual(
+      expect.arrayContaining([
+        "UPSTASH_REDIS_REST_URL",
+        "UPSTASH_REDIS_REST_TOKEN",
+        "MOVA_API_KEYS",
+        "EXECUTIONS_TABLE",
+      ]),
+    );
+    // The stream must end before the function does.
+    expect(loadConfig({}).RUN_EVENTS_MAX_CONNECTION_MS).toBeLessThan((stream.Timeout as number) * 1000);
   });
 
   it("runs batchAnalysis on a daily schedule and trigger on mova.run.requested events", () => {

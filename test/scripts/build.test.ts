@@ -57,6 +57,7 @@ describe("functionEntries", () => {
       ["batchAnalysis", "functions/batch-analysis.ts", "dist/batch-analysis/index.mjs"],
       ["trigger", "functions/trigger.ts", "dist/trigger/index.mjs"],
       ["runner", "functions/runner.ts", "dist/runner/index.mjs"],
+      ["stream", "functions/stream.ts", "dist/stream/index.mjs"],
     ]);
   });
 
