@@ -231,8 +231,8 @@ export interface StoredRunEvent {
  * store is StoreUnavailableError `run_events_unavailable`.
  */
 export interface RunEventStream {
-  /** Appends one event; answers its id. */
-  append(tenant: string, executionId: string, event: RunEvent): Promise<string>;
+  /** Appends events in their order, in one round trip; answers their ids. */
+  append(tenant: string, executionId: string, events: readonly RunEvent[]): Promise<string[]>;
   /**
    * The events after `after` (an id; the stream's oldest kept event when absent), oldest
    * first, at most `limit` (default 100). MovaError `invalid_event_id` for a malformed id.

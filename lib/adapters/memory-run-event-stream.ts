@@ -40,21 +40,26 @@ export function createMemoryRunEventStream(options: MemoryRunEventStreamOptions 
   const streams = new Map<string, Stream>();
 
   return {
-    async append(tenant, executionId, event) {
+    async append(tenant, executionId, events) {
+      if (events.length === 0) return [];
       const key = runEventsKey(tenant, executionId);
       const at = now();
       const stream = liveEntry(streams, key, at) ?? { entries: [], lastMs: 0, lastSeq: -1, expiresAtMs: 0 };
-      // As XADD `*`: the time in ms, or the last id's time with the next sequence if the clock went back.
-      const ms = Math.max(at, stream.lastMs);
-      const seq = ms === stream.lastMs ? stream.lastSeq + 1 : 0;
-      const id = `${ms}-${seq}`;
-      stream.entries.push({ id, json: JSON.stringify(event) });
+      const ids: string[] = [];
+      for (const event of events) {
+        // As XADD `*`: the time in ms, or the last id's time with the next sequence if the clock went back.
+        const ms = Math.max(at, stream.lastMs);
+        const seq = ms === stream.lastMs ? stream.lastSeq + 1 : 0;
+        const id = `${ms}-${seq}`;
+        stream.entries.push({ id, json: JSON.stringify(event) });
+        stream.lastMs = ms;
+        stream.lastSeq = seq;
+        ids.push(id);
+      }
       if (stream.entries.length > maxLen) stream.entries.splice(0, stream.entries.length - maxLen);
-      stream.lastMs = ms;
-      stream.lastSeq = seq;
       stream.expiresAtMs = at + ttlSeconds * 1000;
       streams.set(key, stream);
-      return id;
+      return ids;
     },
 
     async read(tenant, executionId, query = {}) {

@@ -1,10 +1,13 @@
 /**
  * Publishing a run's live events (GET /executions/{id}/events reads them). A sink is made per
- * leg of a run: its events go to the run's stream in the order they were published, one
- * append after the other, without the run waiting for them (a step does not pay for a Redis
- * round trip), and `flush` waits for the ones still going out. Publishing never changes a
- * run's outcome: a failed append is counted and logged (the first of a leg at once, the count
- * at its end), never thrown, and a run without a stream (`stream` undefined) publishes nothing.
+ * leg of a run: its events go to the run's stream in the order they were published, without
+ * the run waiting for them (a step does not pay for a Redis round trip). One append is in
+ * flight at a time; the events published meanwhile go together in the next one, so a run
+ * whose steps are faster than Redis sends fewer, larger appends instead of a growing queue of
+ * round trips. `flush` waits for the ones still going out. Publishing never changes a run's
+ * outcome: an event that could not be appended is counted and logged (the first failure of a
+ * leg at once, the count at its end), never thrown, and a run without a stream (`stream`
+ * undefined) publishes nothing.
  */
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { fitStep } from "../core/record-size.ts";
@@ -30,7 +33,7 @@ export interface RunEventSink {
   publish(event: RunEvent): void;
   /** Waits for every event published so far to be written or to have failed. Never throws. */
   flush(): Promise<void>;
-  /** Appends that failed so far. */
+  /** Events that could not be appended so far. */
   readonly failures: number;
 }
 
@@ -43,32 +46,41 @@ export interface RunEventSinkOptions {
   now?: () => number;
 }
 
+/** Events in one append at most (one request to Redis). */
+const MAX_BATCH = 100;
+
 export function createRunEventSink(options: RunEventSinkOptions): RunEventSink {
   const { stream, tenant, executionId, logger } = options;
   const now = options.now ?? Date.now;
-  let tail: Promise<void> = Promise.resolve();
+  let queue: RunEvent[] = [];
+  let inFlight: Promise<void> | undefined;
   let failures = 0;
   let reported = 0;
   const at = () => new Date(now()).toISOString();
 
+  const pump = async (target: RunEventStream): Promise<void> => {
+    while (queue.length > 0) {
+      const batch = queue.slice(0, MAX_BATCH);
+      queue = queue.slice(batch.length);
+      try {
+        await target.append(tenant, executionId, batch);
+      } catch (error) {
+        if (failures === 0)
+          logger?.warn("run events could not be published; the run goes on", {
+            executionId,
+            events: batch.length,
+            error: error instanceof Error ? error.message : String(error),
+          });
+        failures += batch.length;
+      }
+    }
+    inFlight = undefined;
+  };
+
   const publish = (event: RunEvent): void => {
     if (!stream) return;
-    tail = tail.then(
-      () =>
-        stream.append(tenant, executionId, event).then(
-          () => undefined,
-          (error: unknown) => {
-            failures += 1;
-            if (failures === 1)
-              logger?.warn("a run event could not be published; the run goes on", {
-                executionId,
-                eventType: event.type,
-                error: error instanceof Error ? error.message : String(error),
-              });
-          },
-        ),
-      () => undefined,
-    );
+    queue.push(event);
+    inFlight ??= pump(stream);
   };
 
   return {
@@ -87,7 +99,7 @@ export function createRunEventSink(options: RunEventSinkOptions): RunEventSink {
     },
     publish,
     async flush() {
-      await tail;
+      while (inFlight) await inFlight;
       if (failures > reported) {
         logger?.warn("run events not published", { executionId, runEventPublishFailures: failures });
         reported = failures;

@@ -239,8 +239,8 @@ describe("GET /executions/{id}/events", () => {
     const deps = buildRuntimeDeps(api.config, { env: api.env, logger: quietLogger() });
     let appends = 0;
     const broken: RunEventStream = {
-      append: async () => {
-        appends += 1;
+      append: async (_tenant, _executionId, events) => {
+        appends += events.length;
         throw new StoreUnavailableError("run_events_unavailable", "the run event stream is unreachable");
       },
       read: async () => [],

@@ -51,13 +51,13 @@ describe("run event sink", () => {
     expect(sink.failures).toBe(0);
   });
 
-  it("counts and logs failed appends, never throws, and goes on with the next events", async () => {
+  it("counts and logs events it could not append, never throws, and goes on with the next ones", async () => {
     const memory = createMemoryRunEventStream();
     let calls = 0;
     const flaky: RunEventStream = {
       append: async (...args) => {
         calls += 1;
-        if (calls <= 2) throw new Error("redis down");
+        if (calls === 1) throw new Error("redis down");
         return memory.append(...args);
       },
       read: memory.read,
@@ -73,11 +73,40 @@ describe("run event sink", () => {
     sink.stepStarted({ id: "a", action: "tool_api", visit: 1 });
     sink.status("completed");
     await expect(sink.flush()).resolves.toBeUndefined();
-    expect(sink.failures).toBe(2);
-    expect((await memory.read("acme", "ex")).map((e) => e.event)).toMatchObject([{ status: "completed" }]);
+    // The first append (the first event) failed; the two published meanwhile went in the next.
+    expect(calls).toBe(2);
+    expect(sink.failures).toBe(1);
+    expect((await memory.read("acme", "ex")).map((e) => e.event.type)).toEqual(["step_started", "status"]);
     // The first failure at once, the count at the flush.
     expect(warnings).toHaveLength(2);
-    expect(warnings[1]![1]).toMatchObject({ runEventPublishFailures: 2 });
+    expect(warnings[1]![1]).toMatchObject({ runEventPublishFailures: 1 });
+  });
+
+  it("has one append in flight at a time: events published meanwhile go together in the next", async () => {
+    const memory = createMemoryRunEventStream();
+    const batches: number[] = [];
+    let inFlight = 0;
+    let most = 0;
+    const slow: RunEventStream = {
+      append: async (tenant, executionId, events) => {
+        inFlight += 1;
+        most = Math.max(most, inFlight);
+        batches.push(events.length);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        inFlight -= 1;
+        return memory.append(tenant, executionId, events);
+      },
+      read: memory.read,
+    };
+    const sink = createRunEventSink({ stream: slow, tenant: "acme", executionId: "ex" });
+    for (let n = 0; n < 50; n++) sink.stepStarted({ id: `s${n}`, action: "condition", visit: 1 });
+    await sink.flush();
+    expect(most).toBe(1);
+    expect(batches).toEqual([1, 49]);
+    const stored = await memory.read("acme", "ex");
+    expect(stored.map((e) => (e.event as { stepId: string }).stepId)).toEqual(
+      Array.from({ length: 50 }, (_, n) => `s${n}`),
+    );
   });
 
   it("publishes nothing without a stream", async () => {

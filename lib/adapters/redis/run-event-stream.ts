@@ -1,9 +1,9 @@
 /**
  * A run's live events in a Redis stream (Upstash REST, or the local bridge in front of a real
- * Redis), one per tenant and execution. An append is one script: XADD with an exact MAXLEN
- * (the stream never holds more than `maxLen` events) and PEXPIRE (the stream goes
- * `ttlSeconds` after its last event), so a crash between the two cannot leave a stream
- * without its expiry. Reads are XRANGE from after the follower's last id: the REST API has no
+ * Redis), one per tenant and execution. An append of one or more events is one script: an
+ * XADD with an exact MAXLEN per event (the stream never holds more than `maxLen` events) and
+ * one PEXPIRE (the stream goes `ttlSeconds` after its last event), so a crash between the two
+ * cannot leave a stream without its expiry. Reads are XRANGE from after the follower's last id: the REST API has no
  * connection to block on, so a follower polls (lib/services/follow-run.ts).
  */
 import type { Redis } from "@upstash/redis";
@@ -30,11 +30,14 @@ interface RedisRunEventStreamOptions {
   keyPrefix?: string;
 }
 
-/** KEYS[1] stream key; ARGV[1] max length, ARGV[2] event JSON, ARGV[3] TTL ms. */
+/** KEYS[1] stream key; ARGV[1] max length, ARGV[2] TTL ms, ARGV[3…] the events' JSON. */
 const APPEND_SCRIPT = `
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'e', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return id
+local ids = {}
+for i = 3, #ARGV do
+  ids[#ids + 1] = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'e', ARGV[i])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return ids
 `;
 
 /** KEYS[1] stream key; ARGV[1] start (`-` or `(<id>`), ARGV[2] count. Flat: id, event, id, event… */
@@ -61,14 +64,16 @@ export function createRedisRunEventStream(options: RedisRunEventStreamOptions): 
     );
 
   return {
-    async append(tenant, executionId, event) {
-      const id = await call<unknown>(APPEND_SCRIPT, runEventsKey(tenant, executionId, prefix), [
+    async append(tenant, executionId, events) {
+      if (events.length === 0) return [];
+      const ids = await call<unknown>(APPEND_SCRIPT, runEventsKey(tenant, executionId, prefix), [
         String(maxLen),
-        JSON.stringify(event),
         String(ttlSeconds * 1000),
+        ...events.map((event) => JSON.stringify(event)),
       ]);
-      if (typeof id !== "string") throw new Error(`unexpected reply from XADD: ${JSON.stringify(id)}`);
-      return id;
+      if (!Array.isArray(ids) || ids.length !== events.length || !ids.every((id) => typeof id === "string"))
+        throw new Error(`unexpected reply from the append script: ${JSON.stringify(ids)}`);
+      return ids as string[];
     },
 
     async read(tenant, executionId, query = {}) {

@@ -55,6 +55,14 @@ const started = (n: number): RunEvent => ({
 
 const executionId = () => `ex_${randomUUID()}`;
 
+/** Appends one event; its id. */
+const appendOne = async (
+  stream: RunEventStream,
+  tenant: string,
+  id: string,
+  event: RunEvent,
+): Promise<string> => (await stream.append(tenant, id, [event]))[0] as string;
+
 describe.each(factories)("run event stream: %s", (_name, makeStream) => {
   it("answers events in the order appended, with increasing ids, and from after a given id", async () => {
     const stream = makeStream();
@@ -62,7 +70,7 @@ describe.each(factories)("run event stream: %s", (_name, makeStream) => {
     const id = executionId();
     expect(await stream.read(tenant, id)).toEqual([]);
     const ids: string[] = [];
-    for (let n = 0; n < 5; n++) ids.push(await stream.append(tenant, id, started(n)));
+    for (let n = 0; n < 5; n++) ids.push(await appendOne(stream, tenant, id, started(n)));
     expect(new Set(ids).size).toBe(5);
     const all = await stream.read(tenant, id);
     expect(all.map((e) => e.id)).toEqual(ids);
@@ -85,8 +93,26 @@ describe.each(factories)("run event stream: %s", (_name, makeStream) => {
       },
       at: new Date().toISOString(),
     };
-    const lastId = await stream.append(tenant, id, finished);
+    const lastId = await appendOne(stream, tenant, id, finished);
     expect(await stream.read(tenant, id, { after: ids[4] })).toEqual([{ id: lastId, event: finished }]);
+  });
+
+  it("appends a batch in one call, in its order, the bound applied within it", async () => {
+    const stream = makeStream({ maxLen: 10 });
+    const tenant = uniqueTenant("batch");
+    const id = executionId();
+    expect(await stream.append(tenant, id, [])).toEqual([]);
+    const ids = await stream.append(
+      tenant,
+      id,
+      Array.from({ length: 15 }, (_, n) => started(n)),
+    );
+    expect(ids).toHaveLength(15);
+    const kept = await stream.read(tenant, id);
+    expect(kept.map((e) => e.id)).toEqual(ids.slice(5));
+    expect(kept.map((e) => (e.event as { stepId: string }).stepId)).toEqual(
+      Array.from({ length: 10 }, (_, n) => `s${n + 5}`),
+    );
   });
 
   it("keeps only the last maxLen events", async () => {
@@ -94,7 +120,7 @@ describe.each(factories)("run event stream: %s", (_name, makeStream) => {
     const tenant = uniqueTenant("bound");
     const id = executionId();
     const ids: string[] = [];
-    for (let n = 0; n < 25; n++) ids.push(await stream.append(tenant, id, started(n)));
+    for (let n = 0; n < 25; n++) ids.push(await appendOne(stream, tenant, id, started(n)));
     const kept = await stream.read(tenant, id, { limit: 100 });
     expect(kept).toHaveLength(10);
     expect(kept.map((e) => e.id)).toEqual(ids.slice(15));
@@ -106,13 +132,14 @@ describe.each(factories)("run event stream: %s", (_name, makeStream) => {
     const stream = makeStream();
     const tenant = uniqueTenant("apart");
     const id = executionId();
-    await stream.append(tenant, id, started(1));
+    await appendOne(stream, tenant, id, started(1));
     expect(await stream.read(uniqueTenant("other"), id)).toEqual([]);
     expect(await stream.read(tenant, executionId())).toEqual([]);
     // `a:b` + `c` must not be `a` + `b:c`.
-    await stream.append("a:b", "c", started(2));
-    expect(await stream.read("a", "b:c")).toEqual([]);
-    expect(await stream.read("a:b", "c")).toHaveLength(1);
+    const c = executionId();
+    await appendOne(stream, `${tenant}:b`, c, started(2));
+    expect(await stream.read(tenant, `b:${c}`)).toEqual([]);
+    expect(await stream.read(`${tenant}:b`, c)).toHaveLength(1);
   });
 
   it("refuses a malformed id with invalid_event_id", async () => {
@@ -132,7 +159,7 @@ describe("run event stream expiry", () => {
     const stream = createRedisRunEventStream({ redis, ttlSeconds: 120, keyPrefix: prefix });
     const tenant = uniqueTenant("ttl");
     const id = executionId();
-    await stream.append(tenant, id, started(1));
+    await appendOne(stream, tenant, id, started(1));
     const ttl = await redis.pttl(runEventsKey(tenant, id, prefix));
     expect(ttl).toBeGreaterThan(110_000);
     expect(ttl).toBeLessThanOrEqual(120_000);
@@ -144,9 +171,9 @@ describe("run event stream expiry", () => {
   it("memory: a stream past its TTL is gone, and the TTL runs from the last append", async () => {
     let now = 1_000_000;
     const stream = createMemoryRunEventStream({ ttlSeconds: 60, now: () => now });
-    await stream.append("acme", "ex", started(1));
+    await appendOne(stream, "acme", "ex", started(1));
     now += 59_000;
-    await stream.append("acme", "ex", started(2));
+    await appendOne(stream, "acme", "ex", started(2));
     now += 59_000;
     expect(await stream.read("acme", "ex")).toHaveLength(2);
     now += 1_000;
@@ -164,7 +191,7 @@ describe("run event stream expiry", () => {
         UPSTASH_REDIS_REST_TOKEN: "x",
       }),
     });
-    for (const call of [() => stream.append("acme", "ex", started(1)), () => stream.read("acme", "ex")]) {
+    for (const call of [() => appendOne(stream, "acme", "ex", started(1)), () => stream.read("acme", "ex")]) {
       const error = await call().catch((e) => e);
       expect(error).toBeInstanceOf(StoreUnavailableError);
       expect(error.code).toBe("run_events_unavailable");
