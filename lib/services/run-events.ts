@@ -31,7 +31,10 @@ export interface RunEventSink {
   token(stepId: string, delta: string): void;
   /** Any event, as is. */
   publish(event: RunEvent): void;
-  /** Waits for every event published so far to be written or to have failed. Never throws. */
+  /**
+   * Waits (2 s at most) for the events published so far to be written or to have failed. Never
+   * throws.
+   */
   flush(): Promise<void>;
   /** Events that could not be appended so far. */
   readonly failures: number;
@@ -48,6 +51,14 @@ export interface RunEventSinkOptions {
 
 /** Events in one append at most (one request to Redis). */
 const MAX_BATCH = 100;
+/**
+ * Events waiting for an append at most: beyond it the oldest are dropped (and counted), as
+ * the stream's MAXLEN would trim them anyway, so a run faster than Redis never slows down for
+ * its events nor holds an unbounded queue.
+ */
+const MAX_QUEUE = 1000;
+/** How long a leg's end waits for its events still going out (they go on in the background). */
+const FLUSH_WAIT_MS = 2000;
 
 export function createRunEventSink(options: RunEventSinkOptions): RunEventSink {
   const { stream, tenant, executionId, logger } = options;
@@ -80,6 +91,10 @@ export function createRunEventSink(options: RunEventSinkOptions): RunEventSink {
   const publish = (event: RunEvent): void => {
     if (!stream) return;
     queue.push(event);
+    if (queue.length > MAX_QUEUE) {
+      queue.shift();
+      failures += 1;
+    }
     inFlight ??= pump(stream);
   };
 
@@ -99,7 +114,20 @@ export function createRunEventSink(options: RunEventSinkOptions): RunEventSink {
     },
     publish,
     async flush() {
-      while (inFlight) await inFlight;
+      // Real time, whatever the run's clock.
+      const until = Date.now() + FLUSH_WAIT_MS;
+      while (inFlight && Date.now() < until) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          inFlight,
+          new Promise<void>((resolve) => {
+            timer = setTimeout(resolve, Math.max(1, until - Date.now()));
+          }),
+        ]);
+        clearTimeout(timer);
+      }
+      if (inFlight)
+        logger?.warn("run events still going out at the leg's end", { executionId, queued: queue.length });
       if (failures > reported) {
         logger?.warn("run events not published", { executionId, runEventPublishFailures: failures });
         reported = failures;

@@ -109,6 +109,34 @@ describe("run event sink", () => {
     );
   });
 
+  it("keeps at most 1000 events waiting (the oldest dropped and counted), and waits 2 s at most for them", async () => {
+    const memory = createMemoryRunEventStream({ maxLen: 5000 });
+    let unblock: () => void = () => undefined;
+    const blocked = new Promise<void>((resolve) => {
+      unblock = resolve;
+    });
+    const stuck: RunEventStream = {
+      append: async (tenant, executionId, events) => {
+        await blocked;
+        return memory.append(tenant, executionId, events);
+      },
+      read: memory.read,
+    };
+    const sink = createRunEventSink({ stream: stuck, tenant: "acme", executionId: "ex" });
+    for (let n = 0; n < 1201; n++) sink.stepStarted({ id: `s${n}`, action: "condition", visit: 1 });
+    const started = Date.now();
+    await sink.flush();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1900);
+    expect(Date.now() - started).toBeLessThan(5000);
+    // The first went out on its own; of the 1200 after it, the 200 oldest were dropped.
+    expect(sink.failures).toBe(200);
+    unblock();
+    await sink.flush();
+    const stored = await memory.read("acme", "ex", { limit: 500 });
+    expect(stored[0]!.event).toMatchObject({ stepId: "s0" });
+    expect(stored[1]!.event).toMatchObject({ stepId: "s201" });
+  });
+
   it("publishes nothing without a stream", async () => {
     const sink = createRunEventSink({ stream: undefined, tenant: "acme", executionId: "ex" });
     sink.status("running");
