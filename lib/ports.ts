@@ -28,6 +28,18 @@ export interface SessionState {
   suspended?: SuspendedRun;
   /** The execution id of the suspended run (it keeps its id across messages). */
   suspendedExecutionId?: string;
+  /**
+   * The session's durable run that has not finished: waiting for the next message, or still
+   * running (in the runner). Its checkpoint says which. (`suspended` is how sessions kept
+   * their waiting run before runs were durable; such a run is moved to a checkpoint when the
+   * next message comes.)
+   */
+  runExecutionId?: string;
+  /**
+   * The request that handles a message now (epoch ms expiry): taken, by a versioned write,
+   * before any step runs, so a concurrent message is refused having called nothing.
+   */
+  lease?: { owner: string; expiresAt: number };
   createdAt: string;
   updatedAt: string;
   /** ISO time; renewed on each write. */

@@ -22,6 +22,9 @@
 import type { ProtocolAggregate, StepAggregate } from "./aggregate.ts";
 import type { MovaDocument, Protocol, Step } from "../mova/schema.ts";
 import { placeholdersOf } from "../mova/placeholders.ts";
+import { allRules, conditionTargets, hasConditions } from "../mova/conditions.ts";
+import { compileOperand, operandPaths } from "../mova/expression.ts";
+import { followingStepId } from "../mova/steps.ts";
 import { round } from "./statistics.ts";
 
 const RECOMMENDATION_KINDS = [
@@ -271,8 +274,12 @@ function branchTarget(protocol: Protocol, id: string, way: "then" | "else"): str
   const index = protocol.steps.findIndex((s) => s.id === id);
   const step = protocol.steps[index];
   if (step?.action !== "condition") return null;
-  if (way === "else") return step.else_step ?? null;
-  return step.next_step ?? protocol.steps[index + 1]?.id ?? null;
+  const conditions = step.conditions;
+  if (way === "else") {
+    const fallback = Array.isArray(conditions) ? undefined : conditions.default_next_step_id;
+    return fallback ?? step.else_step ?? null;
+  }
+  return followingStepId(protocol, index) ?? null;
 }
 
 function outputVariableOf(step: Step): string | undefined {
@@ -298,7 +305,10 @@ function readsOf(step: Step, document: MovaDocument | undefined): string[] {
         if (value) templates.push(value);
     }
   } else if (step.action === "end" && step.response_template) templates.push(step.response_template);
-  for (const condition of step.conditions ?? []) templates.push(`{${condition.variable}}`);
+  for (const condition of allRules(step.conditions)) {
+    const compiled = condition.variable === undefined ? undefined : compileOperand(condition.variable);
+    if (compiled?.ok) for (const path of operandPaths(compiled.operand)) templates.push(`{${path}}`);
+  }
   const roots = new Set<string>();
   for (const template of templates)
     for (const path of placeholdersOf(template)) roots.add(path.split(".")[0]!);
@@ -314,7 +324,7 @@ function parallelOpportunities(
   const successorOf = (index: number): string | undefined => {
     const step = steps[index]!;
     if (step.action === "end") return undefined;
-    return step.next_step ?? steps[index + 1]?.id;
+    return followingStepId(protocol, index);
   };
   const referenced = new Map<string, number>();
   const refer = (id: string | undefined) => {
@@ -324,14 +334,18 @@ function parallelOpportunities(
   const parallelBranches = new Set<string>();
   steps.forEach((step, index) => {
     refer(successorOf(index));
-    if (step.action === "condition") refer(step.else_step);
+    if (step.action === "condition") {
+      refer(step.else_step);
+      for (const target of conditionTargets(step.conditions)) refer(target);
+    }
+    if (step.on_error !== undefined) refer(step.on_error);
     if (step.action === "parallel") for (const branch of step.steps) parallelBranches.add(branch);
   });
   const candidate = (step: Step | undefined): step is Step =>
     step !== undefined &&
     (step.action === "prompt" || step.action === "tool_api") &&
     !parallelBranches.has(step.id) &&
-    (step.conditions?.length ?? 0) === 0;
+    !hasConditions(step.conditions);
 
   const indexOf = new Map(steps.map((s, i) => [s.id, i]));
   const grouped = new Set<string>();

@@ -4,6 +4,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { formatFromFilename, parseSource } from "../mova/parse.ts";
+import type { DocumentForm } from "../mova/classes.ts";
 import type { MovaDocument } from "../mova/schema.ts";
 import { validateDocument } from "../mova/validate.ts";
 import { CliError } from "./io.ts";
@@ -19,6 +20,8 @@ export interface FileReport {
   valid: boolean;
   errors: Issue[];
   warnings: Issue[];
+  /** The form the document was written in (absent when it could not be read). */
+  form?: DocumentForm;
   document?: MovaDocument;
 }
 
@@ -75,6 +78,7 @@ export async function checkFile(file: string): Promise<FileReport> {
     valid: result.valid,
     errors: result.errors.map(toIssue),
     warnings: result.warnings.map(toIssue),
+    form: result.form,
     ...(result.valid && result.document ? { document: result.document } : {}),
   };
 }

@@ -85,13 +85,18 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .command("run")
     .description("run a protocol in-process (LLM from LLM_API_KEY/LLM_BASE_URL, offline without a key)")
     .argument("<file>", "a MOVA document")
-    .requiredOption("-p, --protocol <name>", "the protocol to run")
+    .option("-p, --protocol <name>", "the protocol to run (default: the document's only protocol)")
     .option(
       "--var <key=value>",
       "a run variable; the value is read as JSON when it is JSON (repeatable)",
       collect,
       [],
     )
+    .option(
+      "--session-data <json|@file>",
+      "the run's session data, a JSON object or @file (read as {session.data.KEY})",
+    )
+    .option("--profile <json|@file>", "the run's user profile, a JSON object or @file (read as {profile.*})")
     .option("--answer <text>", "the reply to the next input step, in order (repeatable)", collect, [])
     .option("--json", "print the run result as JSON")
     .option("--step-by-step", "print each step as it finishes")

@@ -96,6 +96,21 @@ export interface RunState {
   output?: unknown;
   /** A finished run: why it failed, timed out or was cancelled. */
   error?: StepError;
+  /**
+   * Not the engine's: the step records (and step ids) of the leg that wrote this checkpoint
+   * and that its history record may not hold yet, so that a process dying mid-leg loses none.
+   * `from`/`pathFrom`: how many step records and path ids the history record held when the
+   * leg began. Bounded in size (the durable-run service stops carrying them past its limit).
+   */
+  unrecorded?: UnrecordedSteps;
+}
+
+/** See RunState.unrecorded. */
+export interface UnrecordedSteps {
+  from: number;
+  pathFrom: number;
+  records: StepRecord[];
+  path: string[];
 }
 
 /**

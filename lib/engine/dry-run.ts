@@ -5,9 +5,18 @@
  * are taken to hold. Secrets are never read, so their placeholders stay as written.
  */
 import { MovaError, isMovaError } from "../errors.ts";
-import { evaluateConditions } from "../mova/conditions.ts";
+import {
+  allRules,
+  evaluateConditions,
+  FOLLOWING,
+  hasConditions,
+  routeCondition,
+} from "../mova/conditions.ts";
+import { compileOperand, operandPaths } from "../mova/expression.ts";
+import { followingStepId } from "../mova/steps.ts";
+import { profilePreferenceLines } from "../mova/profile-preferences.ts";
 import { renderTemplate, type Resolver } from "../mova/placeholders.ts";
-import type { Condition, MovaDocument, Step } from "../mova/schema.ts";
+import type { Conditions, MovaDocument, Profile, Step } from "../mova/schema.ts";
 import { resolveRetryPolicy } from "./retry.ts";
 import { buildToolRequest } from "./tool-request.ts";
 import type { StepError } from "../core/run.ts";
@@ -56,22 +65,39 @@ export interface DryRunResult {
   unresolved: string[];
 }
 
-/** Whether every condition reads only values the dry run knows. */
-function conditionsKnown(conditions: readonly Condition[], resolve: Resolver): boolean {
-  return conditions.every((condition) => resolve(condition.variable) !== undefined);
+/** Whether every rule (nested ones too) reads only values the dry run knows. */
+function conditionsKnown(conditions: Conditions, resolve: Resolver): boolean {
+  return allRules(conditions).every((rule) => {
+    if (rule.variable === undefined) return true;
+    const compiled = compileOperand(rule.variable);
+    return !compiled.ok || operandPaths(compiled.operand).every((path) => resolve(path) !== undefined);
+  });
+}
+
+/** The way a condition step takes when its values are unknown: the first rule's step, else the following. */
+function assumedRoute(conditions: Conditions): string | typeof FOLLOWING {
+  const rules = Array.isArray(conditions) ? conditions : conditions.rules;
+  return rules[0]?.next_step_id ?? FOLLOWING;
 }
 
 export function dryRun(
   document: MovaDocument,
   protocolName: string,
   variables: Record<string, unknown> = {},
+  context: { session?: Record<string, unknown>; profile?: Profile } = {},
 ): DryRunResult {
   const protocol = document.protocols.find((item) => item.name === protocolName);
   if (!protocol)
     throw new MovaError("unknown_protocol", `the protocol "${protocolName}" does not exist in the document`);
   const values = structuredClone(variables);
   // No secrets port: a dry run never reads a secret.
-  const resolve = createResolver({ variables: values, now: () => Date.now() });
+  const resolve = createResolver({
+    variables: values,
+    session: context.session,
+    sessionDefaults: document.session?.data,
+    profile: context.profile,
+    now: () => Date.now(),
+  });
   const unresolved: string[] = [];
   const render = (template: string): string => {
     const rendered = renderTemplate(template, resolve);
@@ -80,7 +106,7 @@ export function dryRun(
   };
   const byId = new Map(protocol.steps.map((step, index) => [step.id, index] as const));
   const following = (step: Step): string | undefined =>
-    step.next_step ?? protocol.steps[(byId.get(step.id) ?? Number.POSITIVE_INFINITY) + 1]?.id;
+    step.next_step ?? followingStepId(protocol, byId.get(step.id) ?? Number.POSITIVE_INFINITY);
 
   const describeCallable = (step: Step): DryRunStep => {
     const entry: DryRunStep = { id: step.id, action: step.action };
@@ -91,6 +117,7 @@ export function dryRun(
         ...(step.instructions ?? []).map(
           (id) => document.instructions.find((item) => item.id === id)?.content ?? "",
         ),
+        profilePreferenceLines(resolve) ?? "",
       ].filter((part) => part !== "");
       if (system.length > 0) entry.system = system.join("\n\n");
       if (step.model) entry.model = step.model;
@@ -128,7 +155,7 @@ export function dryRun(
   const guardSkips = (step: Step): boolean =>
     step.action !== "condition" &&
     !!step.conditions &&
-    step.conditions.length > 0 &&
+    hasConditions(step.conditions) &&
     conditionsKnown(step.conditions, resolve) &&
     !evaluateConditions(step.conditions, resolve);
 
@@ -179,11 +206,19 @@ export function dryRun(
         return stop("input", step.id);
       case "condition": {
         const known = conditionsKnown(step.conditions, resolve);
-        const holds = !known || evaluateConditions(step.conditions, resolve);
-        steps.push({ id: step.id, action: "condition", branch: holds ? "then" : "else", assumed: !known });
-        if (holds) current = following(step);
-        else if (step.else_step === undefined) return stop("completed", step.id);
-        else current = step.else_step;
+        // Unknown values: the first way the conditions can lead ("then"), as before.
+        const route: { holds: boolean; next: string | typeof FOLLOWING | undefined } = known
+          ? routeCondition(step.conditions, step, resolve)
+          : { holds: true, next: assumedRoute(step.conditions) };
+        steps.push({
+          id: step.id,
+          action: "condition",
+          branch: route.holds ? "then" : "else",
+          assumed: !known,
+        });
+        const next = route.next === FOLLOWING ? following(step) : route.next;
+        if (next === undefined) return stop("completed", step.id);
+        current = next;
         break;
       }
       case "parallel": {

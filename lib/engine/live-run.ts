@@ -8,6 +8,7 @@ import { SecretRedactor } from "./redact.ts";
 import { toolIdempotencyKey } from "./idempotency-key.ts";
 import type { CheckpointHook, RunContext, RunOptions } from "./run-options.ts";
 import { createResolver } from "./variables.ts";
+import { followingStepId } from "../mova/steps.ts";
 import { realClock } from "./real-clock.ts";
 import { RunStop, type StopKind } from "./run-stop.ts";
 import { FINISHED, type Transition } from "./flow.ts";
@@ -119,6 +120,7 @@ export class LiveRun {
     this.resolve = createResolver({
       variables: this.variables,
       session: options.session,
+      sessionDefaults: options.document.session?.data,
       profile: options.profile,
       intent: options.intent,
       now: () => this.clock.now(),
@@ -197,11 +199,14 @@ export class LiveRun {
     return index === undefined ? undefined : this.protocol.steps[index];
   }
 
-  /** The step after `step` in the flow: its `next_step`, else the next in the list. */
+  /**
+   * The step after `step` in the flow: its `next_step`, else the next in the list (none in
+   * the classes form's explicit flow: the run ends).
+   */
   following(step: Step): string | undefined {
     if (step.next_step !== undefined) return step.next_step;
     const index = this.stepIndex.get(step.id);
-    return index === undefined ? undefined : this.protocol.steps[index + 1]?.id;
+    return index === undefined ? undefined : followingStepId(this.protocol, index);
   }
 
   /** Counts a step as entered: the step budget, the path, its visits. */

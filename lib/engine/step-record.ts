@@ -1,5 +1,5 @@
 /** A step's record as it is made: started, finished, skipped; and whether a step's guard lets it run. */
-import { evaluateConditions } from "../mova/conditions.ts";
+import { evaluateConditions, hasConditions } from "../mova/conditions.ts";
 import type { Step } from "../mova/schema.ts";
 import type { StepError, StepRecord } from "../core/run.ts";
 import type { LiveRun } from "./live-run.ts";
@@ -26,7 +26,7 @@ export function skippedRecord(state: LiveRun, step: Step): StepRecord {
 }
 
 export function guardHolds(state: LiveRun, step: Step): boolean {
-  if (step.action === "condition" || !step.conditions || step.conditions.length === 0) return true;
+  if (step.action === "condition" || !hasConditions(step.conditions)) return true;
   return evaluateConditions(step.conditions, state.resolve);
 }
 

@@ -19,6 +19,7 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   run_not_found: 404,
   method_not_allowed: 405,
   session_conflict: 409,
+  session_busy: 409,
   document_conflict: 409,
   execution_already_finished: 409,
   idempotency_in_progress: 409,

@@ -4,13 +4,14 @@
  * steps, with `stepsCursor` for GET /executions/{id}/steps to read the rest.
  */
 import * as z from "zod";
-import { executionDepsOf, recordExecution, runExecution, unknownProtocol } from "../services/executions.ts";
+import { unknownProtocol } from "../services/executions.ts";
 import { type RunOutcome, startRun } from "../services/runs.ts";
+import { startSessionRun } from "../services/session-runs.ts";
 import type { ApiDeps } from "./deps.ts";
 import type { ExecutionRecord } from "../core/execution-record.ts";
 import { PAGE_MAX_STEPS, SUMMARY_MAX_PATH_IDS } from "../core/record-size.ts";
 import type { DocumentLoader } from "../services/document-loader.ts";
-import { invalidRequest, notFound } from "../errors.ts";
+import { invalidRequest, notFound, StoreUnavailableError } from "../errors.ts";
 import { IDEMPOTENCY_KEY } from "../ports.ts";
 import type { ApiRequest, ApiResponse, RouteSpec } from "./route.ts";
 import {
@@ -26,7 +27,7 @@ import {
   StepPageResponse,
   StepsQuery,
 } from "./schemas.ts";
-import { commitSession, writableSession } from "./routes-sessions.ts";
+import { leaseOwner, respondsAsync, sessionRunDeps } from "./routes-sessions.ts";
 
 /** A 202's `Location`: where the run's progress is (a replayed 202 gets it too). */
 function withLocation(response: ApiResponse): ApiResponse {
@@ -57,7 +58,7 @@ export function executionRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpe
   async function runRequested(
     request: ApiRequest<z.infer<typeof CreateExecutionRequest>>,
   ): Promise<ApiResponse> {
-    const { document: name, protocol, variables, sessionId } = request.body;
+    const { document: name, protocol, sessionId } = request.body;
     const document = await loader.load(request.tenant, name);
     if (!document.parsed.protocols.some((p) => p.name === protocol)) throw unknownProtocol(protocol);
     const session = sessionId ? await deps.sessions.get(request.tenant, sessionId) : undefined;
@@ -65,59 +66,36 @@ export function executionRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpe
     if (session && session.document !== name) {
       throw invalidRequest(`session "${sessionId}" belongs to document "${session.document}"`);
     }
-    const execution = executionDepsOf(deps, request.logger, deps.config.RUN_DEADLINE_MS);
-    // A run of no session is durable: checkpointed, and handed to the runner past the budget.
-    if (!session) return durableRun(request, document);
-    const outcome = await runExecution(
-      {
-        tenant: request.tenant,
-        document,
-        protocol,
-        variables: variables ?? {},
-        trigger: "api",
-        ...(session
-          ? {
-              sessionId: session.sessionId,
-              session: session.data,
-              ...(session.profile ? { profile: session.profile } : {}),
-              ...(session.intent ? { intent: session.intent } : {}),
-            }
-          : {}),
-      },
-      execution,
-    );
-    request.logger.appendPersistentKeys({ executionId: outcome.executionId });
-    const { result } = outcome;
-    // A run attached to a session that waits for input is resumed by the session's next message.
-    if (session && result.status === "waiting_input" && result.suspended) {
-      await commitSession(deps, session, {
-        ...writableSession(session),
-        suspended: result.suspended,
-        suspendedExecutionId: outcome.executionId,
-      });
-    }
-    const { analysis } = await recordExecution(outcome.record, execution);
-    const { suspended: _suspended, ...visible } = result;
-    return answerFinished(request.tenant, outcome.executionId, visible, analysis);
+    // Every run is durable: checkpointed, and handed to the runner past the budget; a run of a
+    // session under the session's lease.
+    return durableRun(request, document);
   }
 
   async function durableRun(
     request: ApiRequest<z.infer<typeof CreateExecutionRequest>>,
     document: Awaited<ReturnType<DocumentLoader["load"]>>,
   ): Promise<ApiResponse> {
-    const { protocol, variables } = request.body;
-    const runDeps = {
-      ...executionDepsOf(deps, request.logger, deps.config.RUN_DEADLINE_MS),
-      checkpoints: deps.checkpoints,
-      runQueue: deps.runQueue,
-      runEvents: deps.runEvents,
-    };
-    const respondAsync = /(^|[,;\s])respond-async\b/i.test(request.headers.prefer ?? "");
-    const outcome: RunOutcome = await startRun(
-      { tenant: request.tenant, document, protocol, variables: variables ?? {}, trigger: "api" },
-      runDeps,
-      { syncBudgetMs: deps.config.SYNC_BUDGET_MS, respondAsync },
-    );
+    const { protocol, variables, sessionId } = request.body;
+    const runDeps = sessionRunDeps(deps, loader, request);
+    const respondAsync = respondsAsync(request);
+    const outcome: RunOutcome = sessionId
+      ? await startSessionRun(
+          {
+            tenant: request.tenant,
+            sessionId,
+            document,
+            protocol,
+            variables: variables ?? {},
+            owner: leaseOwner(request),
+            respondAsync,
+          },
+          runDeps,
+        )
+      : await startRun(
+          { tenant: request.tenant, document, protocol, variables: variables ?? {}, trigger: "api" },
+          runDeps,
+          { syncBudgetMs: deps.config.SYNC_BUDGET_MS, respondAsync },
+        );
     request.logger.appendPersistentKeys({ executionId: outcome.executionId });
     if (outcome.kind === "running") {
       return { status: 202, body: { executionId: outcome.executionId, status: "running" } };
@@ -232,7 +210,13 @@ export function executionRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpe
         const shown = await withFirstSteps(request.tenant, record);
         if (record.status !== "running") return { status: 200, body: shown };
         // A running run: where its checkpoint stands (the record has the steps of its last leg's end).
-        const stored = await deps.checkpoints.get(request.tenant, record.executionId);
+        // The record is the answer; its progress is extra: a run store out of reach leaves it out.
+        const stored = await deps.checkpoints
+          .get(request.tenant, record.executionId)
+          .catch((error: unknown) => {
+            if (error instanceof StoreUnavailableError) return undefined;
+            throw error;
+          });
         if (!stored) return { status: 200, body: shown };
         const progress = {
           stepCount: stored.state.stepCount,

@@ -2,20 +2,14 @@
  * Sessions and their conversation: POST /sessions, GET/DELETE /sessions/{id},
  * POST /sessions/{id}/messages. All of a conversation's state lives in the session store
  * and is written with the version read (optimistic concurrency), so any instance can serve
- * the next message and two concurrent messages never lose each other's writes.
+ * the next message. A message takes the session's lease before it runs anything, and its run
+ * is durable (lib/services/session-runs.ts): past SYNC_BUDGET_MS it is handed to the runner
+ * and the answer is 202 with the replies so far.
  */
 import { randomBytes } from "node:crypto";
-import type { RunResult } from "../core/run.ts";
-import { recognizeIntent } from "../engine/intent-recognition.ts";
-import { renderTemplate, getPath } from "../mova/placeholders.ts";
-import type { Intent, MovaDocument } from "../mova/schema.ts";
 import type { SessionState } from "../ports.ts";
-import {
-  executionDepsOf,
-  type LoadedDocument,
-  recordExecution,
-  runExecution,
-} from "../services/executions.ts";
+import { executionDepsOf } from "../services/executions.ts";
+import { handleMessage, type SessionRunDeps } from "../services/session-runs.ts";
 import type { ApiDeps } from "./deps.ts";
 import type { DocumentLoader } from "../services/document-loader.ts";
 import { notFound } from "../errors.ts";
@@ -37,7 +31,32 @@ function newSessionId(): string {
   return `s_${randomBytes(18).toString("base64url")}`;
 }
 
-function sessionView(session: SessionState): z.infer<typeof SessionResponse> {
+/** The run waiting for the session's next message: its checkpoint's (or, kept the former way, the session's). */
+async function waitingOf(
+  deps: ApiDeps,
+  session: SessionState,
+): Promise<z.infer<typeof SessionResponse>["waiting"]> {
+  if (session.runExecutionId !== undefined) {
+    const stored = await deps.checkpoints.get(session.tenant, session.runExecutionId);
+    if (stored?.state.status !== "waiting_input" || stored.state.next === undefined) return null;
+    return {
+      protocol: stored.state.protocol,
+      stepId: stored.state.next,
+      executionId: session.runExecutionId,
+    };
+  }
+  if (!session.suspended) return null;
+  return {
+    protocol: session.suspended.protocol,
+    stepId: session.suspended.stepId,
+    executionId: session.suspendedExecutionId ?? null,
+  };
+}
+
+function sessionView(
+  session: SessionState,
+  waiting: z.infer<typeof SessionResponse>["waiting"],
+): z.infer<typeof SessionResponse> {
   return {
     sessionId: session.sessionId,
     document: session.document,
@@ -45,13 +64,7 @@ function sessionView(session: SessionState): z.infer<typeof SessionResponse> {
     userId: session.userId,
     data: session.data,
     intent: session.intent ?? null,
-    waiting: session.suspended
-      ? {
-          protocol: session.suspended.protocol,
-          stepId: session.suspended.stepId,
-          executionId: session.suspendedExecutionId ?? null,
-        }
-      : null,
+    waiting,
     createdAt: session.createdAt,
     updatedAt: session.updatedAt,
     expiresAt: session.expiresAt,
@@ -59,23 +72,28 @@ function sessionView(session: SessionState): z.infer<typeof SessionResponse> {
   };
 }
 
-/** The session without the store-managed fields, ready for SessionStore.update. */
-export function writableSession(
-  session: SessionState,
-): Omit<SessionState, "version" | "updatedAt" | "expiresAt"> {
-  const { version: _version, updatedAt: _updatedAt, expiresAt: _expiresAt, ...rest } = session;
-  return rest;
+/** The deps of a session's durable runs, for one request. */
+export function sessionRunDeps(deps: ApiDeps, loader: DocumentLoader, request: ApiRequest): SessionRunDeps {
+  return {
+    ...executionDepsOf(deps, request.logger, deps.config.RUN_DEADLINE_MS),
+    checkpoints: deps.checkpoints,
+    runQueue: deps.runQueue,
+    runEvents: deps.runEvents,
+    sessions: deps.sessions,
+    loader,
+    syncBudgetMs: deps.config.SYNC_BUDGET_MS,
+    // Past any request's own life (its deadline and a margin), so a live request keeps it.
+    leaseMs: deps.config.RUN_DEADLINE_MS + 30_000,
+  };
 }
 
-/** Writes the session with the version read; a vanished session is a 404 and a newer one a 409 (thrown by the store). */
-export async function commitSession(
-  deps: ApiDeps,
-  session: SessionState,
-  next: Omit<SessionState, "version" | "updatedAt" | "expiresAt">,
-): Promise<SessionState> {
-  const written = await deps.sessions.update(session.tenant, session.sessionId, session.version, next);
-  if (!written) throw notFound(`session "${session.sessionId}"`);
-  return written;
+/** A request's lease owner: unique per request. */
+export function leaseOwner(request: ApiRequest): string {
+  return `api:${request.requestId}:${randomBytes(6).toString("base64url")}`;
+}
+
+export function respondsAsync(request: ApiRequest): boolean {
+  return /(^|[,;\s])respond-async\b/i.test(request.headers.prefer ?? "");
 }
 
 export function sessionRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpec[] {
@@ -101,7 +119,8 @@ export function sessionRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpec[
           document: name,
           documentVersion: document.stored.version,
           userId,
-          data: data ?? {},
+          // The document's `session` class gives a new session its first data.
+          data: { ...document.parsed.session?.data, ...data },
           ...(profile ? { profile } : {}),
         });
         request.logger.info("session created", { sessionId: session.sessionId, document: name });
@@ -119,7 +138,7 @@ export function sessionRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpec[
       async handle(request) {
         const session = await deps.sessions.get(request.tenant, request.params.id as string);
         if (!session) throw notFound(`session "${request.params.id}"`);
-        return { status: 200, body: sessionView(session) };
+        return { status: 200, body: sessionView(session, await waitingOf(deps, session)) };
       },
     },
     {
@@ -145,138 +164,52 @@ export function sessionRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpec[
       auth: true,
       params: idParam,
       body: MessageRequest,
+      headers: [
+        {
+          name: "Prefer",
+          description:
+            "`respond-async`: answer 202 once the message is taken (intent recognised, reply applied), running no step inline",
+        },
+      ],
       responses: {
         200: { description: "the outcome of the message", schema: MessageResponse },
+        202: {
+          description:
+            "the message's run did not finish within SYNC_BUDGET_MS (or `Prefer: respond-async`): status `running`, the replies so far and the execution id; the runner goes on with it; `Location` is /executions/{id}",
+          schema: MessageResponse,
+        },
         409: {
-          description: "session_conflict: another message changed the session first; nothing was changed",
+          description:
+            "session_conflict (another message changed the session first) or session_busy (another message is being handled, or the session's run is still running): nothing was changed or called",
           schema: ErrorResponse,
         },
-        503: { description: "session_store_unavailable or history_unavailable", schema: ErrorResponse },
+        503: {
+          description: "session_store_unavailable, run_store_unavailable or history_unavailable",
+          schema: ErrorResponse,
+        },
       },
       async handle(request: ApiRequest<z.infer<typeof MessageRequest>>) {
         const sessionId = request.params.id as string;
-        const session = await deps.sessions.get(request.tenant, sessionId);
-        if (!session) throw notFound(`session "${sessionId}"`);
         request.logger.appendPersistentKeys({ sessionId });
-        const document = await loader.load(request.tenant, session.document);
-        const body = await handleMessage(deps, request, session, document, request.body.text);
-        return { status: 200, body };
+        const turn = await handleMessage(
+          {
+            tenant: request.tenant,
+            sessionId,
+            text: request.body.text,
+            owner: leaseOwner(request),
+            respondAsync: respondsAsync(request),
+          },
+          sessionRunDeps(deps, loader, request),
+        );
+        const { executionId } = turn.body;
+        if (executionId) request.logger.appendPersistentKeys({ executionId });
+        if (!turn.accepted) return { status: 200, body: turn.body };
+        return {
+          status: 202,
+          body: turn.body,
+          headers: { location: `/executions/${encodeURIComponent(executionId as string)}` },
+        };
       },
     },
   ];
-}
-
-type MessageOutcome = z.infer<typeof MessageResponse>;
-
-async function handleMessage(
-  deps: ApiDeps,
-  request: ApiRequest,
-  session: SessionState,
-  document: LoadedDocument,
-  text: string,
-): Promise<MessageOutcome> {
-  const base = writableSession(session);
-  const context = { session: session.data, ...(session.profile ? { profile: session.profile } : {}) };
-  const execution = executionDepsOf(deps, request.logger, deps.config.RUN_DEADLINE_MS);
-
-  let runRequest: Parameters<typeof runExecution>[0];
-  if (session.suspended) {
-    runRequest = {
-      tenant: session.tenant,
-      document,
-      protocol: session.suspended.protocol,
-      sessionId: session.sessionId,
-      trigger: "session",
-      ...(session.intent ? { intent: session.intent } : {}),
-      ...(session.suspendedExecutionId ? { executionId: session.suspendedExecutionId } : {}),
-      ...context,
-      resume: { suspended: session.suspended, reply: text },
-    };
-  } else {
-    const intent = await recognise(document.parsed, text, deps);
-    if (!intent) {
-      await commitSession(deps, session, base);
-      return {
-        status: "not_understood",
-        replies: [notUnderstoodReply(document.parsed)],
-        intent: null,
-        executionId: null,
-      };
-    }
-    if (!intent.protocol) {
-      const reply = intent.response_template
-        ? renderTemplate(intent.response_template, resolverFor(session, intent.name, text)).text
-        : undefined;
-      await commitSession(deps, session, { ...base, intent: intent.name });
-      return { status: "responded", replies: reply ? [reply] : [], intent: intent.name, executionId: null };
-    }
-    runRequest = {
-      tenant: session.tenant,
-      document,
-      protocol: intent.protocol,
-      variables: { user_input: text },
-      sessionId: session.sessionId,
-      trigger: "session",
-      intent: intent.name,
-      ...context,
-    };
-  }
-
-  const outcome = await runExecution(runRequest, execution);
-  request.logger.appendPersistentKeys({ executionId: outcome.executionId });
-  const { result } = outcome;
-  const { suspended: _suspended, suspendedExecutionId: _suspendedId, ...rest } = base;
-  const next =
-    result.status === "waiting_input" && result.suspended
-      ? {
-          ...rest,
-          intent: runRequest.intent,
-          suspended: result.suspended,
-          suspendedExecutionId: outcome.executionId,
-        }
-      : { ...rest, intent: runRequest.intent };
-  // The session is committed first: a message that lost the race (409) leaves no trace in
-  // history or on the queue. The price: if history then fails, the session has moved on and
-  // the caller gets 503 for a turn that was applied.
-  await commitSession(deps, session, next);
-  await recordExecution(outcome.record, execution);
-  return messageOutcome(result, runRequest.intent, outcome.executionId);
-}
-
-function messageOutcome(result: RunResult, intent: string | undefined, executionId: string): MessageOutcome {
-  const outcome: MessageOutcome = {
-    status: result.status,
-    replies: result.replies,
-    intent: intent ?? null,
-    executionId,
-    output: result.output,
-  };
-  if (result.waitingFor) outcome.waitingFor = result.waitingFor;
-  if (result.error) outcome.error = result.error;
-  return outcome;
-}
-
-async function recognise(document: MovaDocument, text: string, deps: ApiDeps): Promise<Intent | undefined> {
-  const match = await recognizeIntent(document, text, deps.llm);
-  return match?.intent;
-}
-
-function resolverFor(session: SessionState, intent: string, text: string) {
-  const root: Record<string, unknown> = {
-    session: session.data,
-    profile: session.profile,
-    intent,
-    user_input: text,
-    now: new Date().toISOString(),
-  };
-  return (path: string) => getPath(root, path);
-}
-
-function notUnderstoodReply(document: MovaDocument): string {
-  const topics = document.intents
-    .map((intent) => intent.description ?? intent.patterns[0] ?? intent.name)
-    .filter(Boolean)
-    .slice(0, 8);
-  if (topics.length === 0) return "Sorry, I did not understand that.";
-  return `Sorry, I did not understand that. I can help with: ${topics.join("; ")}.`;
 }

@@ -19,6 +19,11 @@ const PATH_LIKE = /^[\p{L}\p{N}_$.-]*$/u;
 const cache = new Map<string, TemplatePart[]>();
 const CACHE_LIMIT = 2_000;
 
+/** Whether `text` is a well-formed dotted path (`a.b.0.c`), as a placeholder holds. */
+export function isPath(text: string): boolean {
+  return VALID_PATH.test(text);
+}
+
 /** Splits a template into literal text, placeholders and malformed placeholders. */
 export function parseTemplate(template: string): TemplatePart[] {
   const cached = cache.get(template);

@@ -33,16 +33,60 @@ export const CONDITION_OPERATORS = [
   "not_exists",
   "in",
   "matches",
+  // the specification's operators
+  "in_range",
+  "matches_regex",
 ] as const;
 export type ConditionOperator = (typeof CONDITION_OPERATORS)[number];
 
-/** The operator is a plain string here so that the validator can report `invalid_operator`. */
-export const Condition = z.object({
-  variable: z.string().min(1),
-  operator: z.string().min(1),
-  value: JsonValue.optional(),
-});
+/**
+ * One rule. The operator is a plain string here so that the validator can report
+ * `invalid_operator`. `variable` is a dotted path or an expression (expression.ts). The
+ * specification's rules may also name the step they lead to (`next_step_id`) or hold a
+ * nested group (`sub_conditions`), which then replaces their own variable/operator/value.
+ */
+export const Condition = z
+  .object({
+    variable: z.string().min(1).optional(),
+    operator: z.string().min(1).optional(),
+    value: JsonValue.optional(),
+    next_step_id: z.string().min(1).optional(),
+    get sub_conditions() {
+      return ConditionGroup.optional();
+    },
+  })
+  .superRefine((rule, context) => {
+    if (rule.sub_conditions !== undefined) return;
+    for (const field of ["variable", "operator"] as const) {
+      if (rule[field] === undefined)
+        context.addIssue({ code: "custom", path: [field], message: `\`${field}\` is required` });
+    }
+  });
 export type Condition = z.infer<typeof Condition>;
+
+export const CONDITION_LOGIC = ["AND", "OR", "NOT"] as const;
+
+/**
+ * The specification's object form: every rule is evaluated and combined by `logic` (NOT
+ * means "not all"); `default_next_step_id` is where the run goes when the combination does
+ * not hold. `logic` is read case-insensitively.
+ */
+export const ConditionGroup = z.object({
+  logic: z
+    .string()
+    .transform((logic) => logic.toUpperCase())
+    .pipe(z.enum(CONDITION_LOGIC))
+    .default("AND"),
+  get rules() {
+    return z.array(Condition).min(1);
+  },
+  default_next_step_id: z.string().min(1).optional(),
+});
+export type ConditionGroup = z.infer<typeof ConditionGroup>;
+
+/** A step's `conditions`: a list of rules, or a group. */
+export const Conditions = z.union([z.array(Condition), ConditionGroup]);
+export type Conditions = z.infer<typeof Conditions>;
 
 export const Retry = z.object({
   attempts: z.number().int().min(1).max(20).default(1),
@@ -54,8 +98,16 @@ const stepBase = {
   id: z.string().min(1),
   description: z.string().optional(),
   next_step: z.string().min(1).optional(),
-  /** A guard: when the conditions do not all hold, the step is skipped. */
-  conditions: z.array(Condition).optional(),
+  /**
+   * The specification's name for `next_step`, accepted in both forms. The validator renames
+   * it (classes.ts), so the model a run sees has `next_step` only; it is listed here for the
+   * JSON Schema of editors.
+   */
+  next_step_id: z.string().min(1).optional(),
+  /** A guard: when the conditions do not hold, the step is skipped. */
+  conditions: Conditions.optional(),
+  /** The step to go to when this step fails after its retries (instead of failing the run). */
+  on_error: z.string().min(1).optional(),
 };
 
 const callable = {
@@ -97,7 +149,7 @@ export type ToolApiStep = z.infer<typeof ToolApiStep>;
 export const ConditionStep = z.object({
   ...stepBase,
   action: z.literal("condition"),
-  conditions: z.array(Condition).min(1),
+  conditions: z.union([z.array(Condition).min(1), ConditionGroup]),
   else_step: z.string().min(1).optional(),
 });
 export type ConditionStep = z.infer<typeof ConditionStep>;
@@ -139,10 +191,32 @@ export const STEP_SCHEMAS = {
   end: EndStep,
 } as const;
 
+/**
+ * The specification's protocol-wide defaults for `prompt` and `tool_api` steps that set
+ * nothing themselves: `1 + retry_count` attempts, then `fallback_step_id` (as `on_error`).
+ * The validator writes them onto those steps (error-handling.ts).
+ */
+export const ErrorHandling = z.object({
+  retry_count: z.number().int().min(0).max(19).optional(),
+  fallback_step_id: z.string().min(1).optional(),
+});
+export type ErrorHandling = z.infer<typeof ErrorHandling>;
+
+/**
+ * How the run goes on after a step without `next_step`: `sequential` (the sections form) to
+ * the next step of the list; `explicit` (the specification's classes form) nowhere: the run
+ * ends, completed.
+ */
+export const FLOW_KINDS = ["sequential", "explicit"] as const;
+export type FlowKind = (typeof FLOW_KINDS)[number];
+
 export const Protocol = z.object({
   name: z.string().min(1),
   description: z.string().optional(),
   start: z.string().min(1).optional(),
+  /** Absent means `sequential`. */
+  flow: z.enum(FLOW_KINDS).optional(),
+  error_handling: ErrorHandling.optional(),
   /** extension: variables the caller is expected to supply (help the placeholder check). */
   inputs: z.array(z.string().min(1)).optional(),
   /** extension: the step budget of one run. */
@@ -194,6 +268,11 @@ export const Tool = z.object({
   /** extension: defaults for steps calling this tool. */
   timeout_ms: z.number().int().min(1).max(900_000).optional(),
   retry: Retry.optional(),
+  /**
+   * The specification's mapping of the parsed response onto variables:
+   * `{ "session.data.available": "response.available" }` (response-mapping.ts).
+   */
+  response_mapping: z.record(z.string().min(1), z.string().min(1)).optional(),
 });
 export type Tool = z.infer<typeof Tool>;
 
@@ -225,6 +304,16 @@ export const Contract = z.object({
 });
 export type Contract = z.infer<typeof Contract>;
 
+/**
+ * The specification's `session` class: the session data a run starts with (readable as
+ * `{session.data.KEY}`) and the session's lifetime in seconds.
+ */
+export const SessionDefaults = z.object({
+  data: z.record(z.string(), JsonValue).default({}),
+  ttl: z.number().int().min(1).optional(),
+});
+export type SessionDefaults = z.infer<typeof SessionDefaults>;
+
 export const MovaDocument = z.object({
   /** YAML reads `version: 2.2` as a number; both spellings mean the same version. */
   version: z.union([
@@ -237,6 +326,8 @@ export const MovaDocument = z.object({
   instructions: z.array(Instruction).default([]),
   profiles: z.array(Profile).default([]),
   contracts: z.array(Contract).default([]),
+  /** From the classes form's `session` class (or written so in the sections form). */
+  session: SessionDefaults.optional(),
 });
 export type MovaDocument = z.infer<typeof MovaDocument>;
 /** A document as written, before defaults are filled in. */

@@ -37,3 +37,20 @@ export function isBuiltinPath(path: string): boolean {
     (BUILTIN_NAMESPACES as readonly string[]).includes(first)
   );
 }
+
+/**
+ * The step after the one at `index` when it names no `next_step`: the next of the list in
+ * the sequential flow, none (the run ends) in the classes form's explicit flow.
+ */
+export function followingStepId(
+  protocol: {
+    flow?: "sequential" | "explicit" | undefined;
+    steps: ReadonlyArray<Pick<Step, "id" | "next_step">>;
+  },
+  index: number,
+): string | undefined {
+  const step = protocol.steps[index];
+  if (step?.next_step !== undefined) return step.next_step;
+  if (protocol.flow === "explicit") return undefined;
+  return protocol.steps[index + 1]?.id;
+}

@@ -8,12 +8,17 @@
 import { MovaError } from "../errors.ts";
 import type { z } from "zod";
 import { compilePattern, isConditionOperator } from "./conditions.ts";
+import { type DocumentForm, normaliseForm, writtenPath } from "./classes.ts";
+import { applyErrorHandling } from "./error-handling.ts";
+import { compileOperand, operandPaths } from "./expression.ts";
+import { patternProblem } from "./regex.ts";
 import { type SourceFormat, parseSource } from "./parse.ts";
 import { parseTemplate } from "./placeholders.ts";
 import {
   Authentication,
   CONDITION_OPERATORS,
   Condition,
+  ConditionGroup,
   Contract,
   HTTP_METHODS,
   Instruction,
@@ -23,6 +28,7 @@ import {
   Protocol,
   Retry,
   STEP_ACTIONS,
+  SessionDefaults,
   STEP_SCHEMAS,
   type StepAction,
   TOP_LEVEL_KEYS,
@@ -43,7 +49,8 @@ type ValidationCode =
   | "unreachable_step"
   | "unresolvable_placeholder"
   | "missing_else"
-  | "unknown_field";
+  | "unknown_field"
+  | "invalid_expression";
 
 export interface ValidationIssue {
   code: ValidationCode;
@@ -58,6 +65,8 @@ export interface ValidationResult {
   warnings: ValidationIssue[];
   /** The normalised document (defaults filled in, unknown fields dropped), when valid. */
   document?: MovaDocument;
+  /** The form the document was written in: `sections`, or the specification's `classes`. */
+  form: DocumentForm;
 }
 
 export class InvalidDocumentError extends MovaError {
@@ -102,8 +111,19 @@ const MAX_DOCUMENT_NODES = 500_000;
 
 /** Validates a parsed document. Never throws. */
 export function validateDocument(input: unknown): ValidationResult {
+  let form: DocumentForm = "sections";
   try {
-    return new Validator(input).run();
+    const normalised = normaliseForm(input);
+    form = normalised.form;
+    const result = new Validator(normalised.document).run();
+    const at = (issue: ValidationIssue): ValidationIssue => ({
+      ...issue,
+      path: writtenPath(normalised.paths, issue.path),
+    });
+    const errors = [...normalised.errors, ...result.errors.map(at)];
+    const warnings = [...normalised.warnings, ...result.warnings.map(at)];
+    if (errors.length > 0) return { valid: false, errors, warnings, form };
+    return { ...result, errors, warnings, form };
   } catch (error) {
     return {
       valid: false,
@@ -111,6 +131,7 @@ export function validateDocument(input: unknown): ValidationResult {
         { code: "schema", path: "$", message: `the document could not be validated: ${describe(error)}` },
       ],
       warnings: [],
+      form,
     };
   }
 }
@@ -204,8 +225,48 @@ class Validator {
   private readonly warnings: ValidationIssue[] = [];
   private readonly seenWarnings = new Set<string>();
   private protocols: ProtocolInfo[] = [];
+  /** The keys a document's `session` class gives a run (undefined: it declares none). */
+  private sessionKeys: Set<string> | undefined;
 
   constructor(private readonly input: unknown) {}
+
+  private checkSession(input: Raw): void {
+    const session = own(input, "session");
+    if (session === undefined) return;
+    const parsed = SessionDefaults.safeParse(session);
+    if (!parsed.success) this.zodIssues(parsed.error, "$.session", "session");
+    this.unknownFields(session, Object.keys(SessionDefaults.shape), "$.session", "session");
+    const data = own(session, "data");
+    this.sessionKeys = new Set(isObject(data) ? Object.keys(data) : []);
+  }
+
+  /**
+   * A tool's `response_mapping` sets variables (and session data keys) in every protocol
+   * that calls the tool; the session keys it writes are known keys of the session.
+   */
+  private noteMappedVariables(tools: unknown[]): void {
+    tools.forEach((tool) => {
+      const mapping = own(tool, "response_mapping");
+      const id = ownString(tool, "id");
+      if (!isObject(mapping) || id === undefined) return;
+      for (const target of Object.keys(mapping)) {
+        const sessionKey = sessionKeyOf(target);
+        if (sessionKey !== undefined) {
+          this.sessionKeys?.add(sessionKey);
+          continue;
+        }
+        const first = target.split(".")[0] ?? target;
+        for (const protocol of this.protocols) {
+          if (
+            protocol.steps.some(
+              (step) => step.action === "tool_api" && ownString(step.raw, "tool_api_id") === id,
+            )
+          )
+            protocol.variables.add(first);
+        }
+      }
+    });
+  }
 
   private error(code: ValidationCode, path: string, message: string): void {
     this.errors.push({ code, path, message });
@@ -227,7 +288,32 @@ class Validator {
     }
   }
 
-  run(): ValidationResult {
+  /**
+   * A step's schema issues; `conditions` are a list or a group, and zod's answer for such a
+   * union ("invalid input") is replaced by the issues of the form the document wrote.
+   */
+  private stepIssues(error: z.ZodError, raw: Raw, path: string, label: string): void {
+    const isUnion = (issue: ZodIssue) =>
+      issue.code === "invalid_union" && issue.path.length === 1 && issue.path[0] === "conditions";
+    const rest = error.issues.filter((issue) => !isUnion(issue));
+    if (rest.length > 0) this.zodIssues({ issues: rest } as z.ZodError, path, label);
+    if (rest.length === error.issues.length) return;
+    const conditions = own(raw, "conditions");
+    const form = Array.isArray(conditions)
+      ? Condition.array().min(1).safeParse(conditions)
+      : isObject(conditions)
+        ? ConditionGroup.safeParse(conditions)
+        : undefined;
+    if (form && !form.success) this.zodIssues(form.error, `${path}.conditions`, label);
+    else if (!form)
+      this.error(
+        "schema",
+        `${path}.conditions`,
+        `${label}: \`conditions\` must be a list of rules or a group { logic, rules, default_next_step_id }, not ${typeName(conditions)}`,
+      );
+  }
+
+  run(): Omit<ValidationResult, "form"> {
     const input = this.input;
     if (!isObject(input)) {
       this.error("schema", "$", `a MOVA document must be an object, not ${typeName(input)}`);
@@ -242,6 +328,8 @@ class Validator {
     this.checkSimpleSection(sections.instructions, "instructions", Instruction, "instruction", "id");
     this.checkSimpleSection(sections.profiles, "profiles", Profile, "profile", "user_id");
     this.checkSimpleSection(sections.contracts, "contracts", Contract, "contract", "contract_id");
+    this.checkSession(input);
+    this.noteMappedVariables(sections.tools);
     this.checkStepReferences(sections.tools, sections.instructions);
     this.checkIntentReferences(sections.intents);
     this.checkFlows();
@@ -250,14 +338,14 @@ class Validator {
     return this.result();
   }
 
-  private result(): ValidationResult {
+  private result(): Omit<ValidationResult, "form"> {
     if (this.errors.length > 0) return { valid: false, errors: this.errors, warnings: this.warnings };
     const parsed = MovaDocument.safeParse(this.input);
     if (!parsed.success) {
       this.zodIssues(parsed.error, "$", "document");
       return { valid: false, errors: this.errors, warnings: this.warnings };
     }
-    const document = parsed.data;
+    const document = applyErrorHandling(parsed.data);
     for (const tool of document.tools) tool.method = tool.method.toUpperCase();
     return { valid: true, errors: this.errors, warnings: this.warnings, document };
   }
@@ -490,13 +578,13 @@ class Validator {
     }
     info.action = action as StepAction;
     const parsed = STEP_SCHEMAS[info.action].safeParse(raw);
-    if (!parsed.success) this.zodIssues(parsed.error, path, label);
+    if (!parsed.success) this.stepIssues(parsed.error, raw, path, label);
     this.checkConditions(raw, path, label);
     for (const field of ["prompt", "system", "response_template"]) {
       const template = ownString(raw, field);
       if (template !== undefined) this.checkTemplate(template, joinPath(path, field), label, field);
     }
-    if (info.action === "condition" && own(raw, "else_step") === undefined) {
+    if (info.action === "condition" && own(raw, "else_step") === undefined && !routesItself(raw)) {
       this.warn(
         "missing_else",
         path,
@@ -507,9 +595,34 @@ class Validator {
 
   private checkConditions(step: Raw, path: string, label: string): void {
     const conditions = own(step, "conditions");
-    if (!Array.isArray(conditions)) return;
-    conditions.forEach((condition, index) => {
-      const conditionPath = `${path}.conditions[${index}]`;
+    if (Array.isArray(conditions)) this.checkRules(conditions, `${path}.conditions`, label);
+    else if (isObject(conditions)) this.checkGroup(conditions, `${path}.conditions`, label);
+  }
+
+  private checkGroup(group: Raw, path: string, label: string): void {
+    const rules = own(group, "rules");
+    if (Array.isArray(rules)) this.checkRules(rules, `${path}.rules`, label);
+  }
+
+  private checkRules(rules: unknown[], base: string, label: string): void {
+    rules.forEach((condition, index) => {
+      const conditionPath = `${base}[${index}]`;
+      const nested = own(condition, "sub_conditions");
+      if (isObject(nested)) {
+        this.checkGroup(nested, `${conditionPath}.sub_conditions`, label);
+        return;
+      }
+      const variable = own(condition, "variable");
+      if (typeof variable === "string" && variable !== "") {
+        const compiled = compileOperand(variable);
+        if (!compiled.ok) {
+          this.error(
+            "invalid_expression",
+            `${conditionPath}.variable`,
+            `${label}: ${quote(variable)} is neither a variable path nor a usable expression: ${compiled.error}`,
+          );
+        }
+      }
       const operator = own(condition, "operator");
       if (typeof operator !== "string" || operator === "") return;
       if (!isConditionOperator(operator)) {
@@ -528,6 +641,26 @@ class Validator {
             "invalid_operator",
             `${conditionPath}.value`,
             `${label}: unusable \`matches\` pattern: ${compiled.error}`,
+          );
+        }
+      } else if (operator === "matches_regex") {
+        const problem = patternProblem(value);
+        if (problem) {
+          this.error(
+            "invalid_operator",
+            `${conditionPath}.value`,
+            `${label}: unusable \`matches_regex\` pattern: ${problem}`,
+          );
+        }
+      } else if (operator === "in_range") {
+        const numeric = (item: unknown) =>
+          typeof item === "number" ||
+          (typeof item === "string" && item.trim() !== "" && Number.isFinite(Number(item)));
+        if (!Array.isArray(value) || value.length !== 2 || !value.every(numeric)) {
+          this.error(
+            "invalid_operator",
+            `${conditionPath}.value`,
+            `${label}: the \`in_range\` operator needs \`[low, high]\`, two numbers, not ${typeName(value)}`,
           );
         }
       } else if (operator === "in" && !Array.isArray(value)) {
@@ -625,16 +758,45 @@ class Validator {
           `${protocol.label}: start ${quote(start)} names no step`,
         );
       }
+      const fallback = ownString(own(protocol.raw, "error_handling"), "fallback_step_id");
+      if (
+        fallback !== undefined &&
+        fallback !== "" &&
+        protocol.steps.length > 0 &&
+        !protocol.stepIndex.has(fallback)
+      ) {
+        this.error(
+          "unknown_reference",
+          `${protocol.path}.error_handling.fallback_step_id`,
+          `${protocol.label}: fallback_step_id ${quote(fallback)} names no step`,
+        );
+      }
       for (const step of protocol.steps) {
-        const fields = step.action === "condition" ? ["next_step", "else_step"] : ["next_step"];
-        for (const field of fields) {
-          const target = ownString(step.raw, field);
+        const fields =
+          step.action === "condition" ? ["next_step", "else_step", "on_error"] : ["next_step", "on_error"];
+        const named = fields.map((field) => ({
+          field,
+          path: `${step.path}.${field}`,
+          target: ownString(step.raw, field),
+        }));
+        if (step.action === "condition") {
+          const { rules, groups } = rawConditionParts(own(step.raw, "conditions"), `${step.path}.conditions`);
+          for (const { value, path } of rules)
+            named.push({
+              field: "next_step_id",
+              path: `${path}.next_step_id`,
+              target: ownString(value, "next_step_id"),
+            });
+          for (const { value, path } of groups)
+            named.push({
+              field: "default_next_step_id",
+              path: `${path}.default_next_step_id`,
+              target: ownString(value, "default_next_step_id"),
+            });
+        }
+        for (const { field, path, target } of named) {
           if (target !== undefined && target !== "" && !protocol.stepIndex.has(target)) {
-            this.error(
-              "unknown_reference",
-              `${step.path}.${field}`,
-              `${step.label}: ${field} ${quote(target)} names no step`,
-            );
+            this.error("unknown_reference", path, `${step.label}: ${field} ${quote(target)} names no step`);
           }
         }
         if (step.action === "tool_api") {
@@ -716,19 +878,52 @@ class Validator {
   private successors(protocol: ProtocolInfo, step: StepInfo): number[] {
     const lookup = (id: string): number => protocol.stepIndex.get(id)?.index ?? DANGLING;
     const next = ownString(step.raw, "next_step");
-    const follow = next ? lookup(next) : step.index + 1 < protocol.steps.length ? step.index + 1 : EXIT;
-    const guarded =
-      Array.isArray(own(step.raw, "conditions")) && (own(step.raw, "conditions") as unknown[]).length > 0;
+    // The classes form's flow: a step without next_step ends the run.
+    const sequential = ownString(protocol.raw, "flow") !== "explicit";
+    const follow = next
+      ? lookup(next)
+      : sequential && step.index + 1 < protocol.steps.length
+        ? step.index + 1
+        : EXIT;
+    const conditions = own(step.raw, "conditions");
+    const guarded = Array.isArray(conditions) ? conditions.length > 0 : isObject(conditions);
+    // Where a failure goes: the step's on_error, or its protocol's error_handling fallback.
+    const fallback = ownString(own(protocol.raw, "error_handling"), "fallback_step_id");
+    const onError =
+      ownString(step.raw, "on_error") ??
+      ((step.action === "prompt" || step.action === "tool_api") && step.id !== fallback
+        ? fallback
+        : undefined);
+    const failure = onError ? [lookup(onError)] : [];
     switch (step.action) {
       case "end":
         // A guarded end step is skipped when its guard fails, and the flow goes on.
         return guarded ? [EXIT, follow] : [EXIT];
       case "condition": {
         const elseStep = ownString(step.raw, "else_step");
-        return [follow, elseStep ? lookup(elseStep) : EXIT];
+        const orElse = (id: string | undefined) => (id ? lookup(id) : elseStep ? lookup(elseStep) : EXIT);
+        if (isObject(conditions)) {
+          const rules = own(conditions, "rules");
+          const targets = Array.isArray(rules) ? rules.map((rule) => ownString(rule, "next_step_id")) : [];
+          return [
+            ...targets.map((id) => (id ? lookup(id) : follow)),
+            follow,
+            orElse(ownString(conditions, "default_next_step_id")),
+          ];
+        }
+        if (Array.isArray(conditions) && conditions.some((rule) => ownString(rule, "next_step_id"))) {
+          return [
+            ...conditions.map((rule) => {
+              const id = ownString(rule, "next_step_id");
+              return id ? lookup(id) : follow;
+            }),
+            orElse(next),
+          ];
+        }
+        return [follow, orElse(undefined), ...failure];
       }
       default:
-        return [follow];
+        return [follow, ...failure];
     }
   }
 
@@ -788,6 +983,11 @@ class Validator {
   }
 
   private missingVariable(protocol: ProtocolInfo, path: string): string | undefined {
+    const sessionKey = sessionKeyOf(path);
+    if (sessionKey !== undefined && this.sessionKeys !== undefined && !this.sessionKeys.has(sessionKey)) {
+      const known = [...this.sessionKeys];
+      return `the document's \`session\` class gives no data key ${quote(sessionKey)} and no tool's response_mapping writes it (${known.length ? `its keys: ${known.join(", ")}` : "it has no data"})`;
+    }
     if (isBuiltinPath(path)) return undefined;
     const first = path.split(".")[0] ?? path;
     if (protocol.variables.has(first)) return undefined;
@@ -812,20 +1012,23 @@ class Validator {
           }
         }
       }
-      const conditions = own(step.raw, "conditions");
-      if (!Array.isArray(conditions)) continue;
-      conditions.forEach((condition, index) => {
+      const { rules } = rawConditionParts(own(step.raw, "conditions"), `${step.path}.conditions`);
+      for (const { value: condition, path } of rules) {
         const variable = ownString(condition, "variable");
-        if (!variable) return;
-        const why = this.missingVariable(protocol, variable);
-        if (why) {
-          this.warn(
-            "unresolvable_placeholder",
-            `${step.path}.conditions[${index}].variable`,
-            `${step.label}: condition variable ${quote(variable)}: ${why}`,
-          );
+        if (!variable) continue;
+        const compiled = compileOperand(variable);
+        if (!compiled.ok) continue;
+        for (const read of operandPaths(compiled.operand)) {
+          const why = this.missingVariable(protocol, read);
+          if (why) {
+            this.warn(
+              "unresolvable_placeholder",
+              `${path}.variable`,
+              `${step.label}: condition variable ${quote(variable)}: ${why}`,
+            );
+          }
         }
-      });
+      }
     }
   }
 
@@ -871,6 +1074,7 @@ class Validator {
     this.unknownFields(input, TOP_LEVEL_KEYS, "$", "document");
     const retryKeys = Object.keys(Retry.shape);
     const conditionKeys = Object.keys(Condition.shape);
+    const groupKeys = Object.keys(ConditionGroup.shape);
     const simple: Array<[(typeof SECTION_KEYS)[number], readonly string[], string, string]> = [
       ["intents", Object.keys(Intent.shape), "intent", "name"],
       ["instructions", Object.keys(Instruction.shape), "instruction", "id"],
@@ -903,15 +1107,54 @@ class Validator {
         if (step.action === undefined) continue;
         this.unknownFields(step.raw, Object.keys(STEP_SCHEMAS[step.action].shape), step.path, step.label);
         this.unknownFields(own(step.raw, "retry"), retryKeys, `${step.path}.retry`, step.label);
-        const conditions = own(step.raw, "conditions");
-        if (Array.isArray(conditions)) {
-          conditions.forEach((condition, index) => {
-            this.unknownFields(condition, conditionKeys, `${step.path}.conditions[${index}]`, step.label);
-          });
-        }
+        const { rules, groups } = rawConditionParts(own(step.raw, "conditions"), `${step.path}.conditions`);
+        for (const { value, path } of rules) this.unknownFields(value, conditionKeys, path, step.label);
+        for (const { value, path } of groups) this.unknownFields(value, groupKeys, path, step.label);
       }
     }
   }
+}
+
+/** The session data key a path reads (`session.data.KEY` or `session.KEY`), if it reads one. */
+function sessionKeyOf(path: string): string | undefined {
+  const segments = path.split(".");
+  if (segments[0] !== "session") return undefined;
+  if (segments[1] === "data" && segments[2] !== undefined) return segments[2];
+  return segments[1];
+}
+
+/** Whether a condition step says itself where each outcome goes (rules with next_step_id, or a group's default). */
+function routesItself(step: Raw): boolean {
+  const conditions = own(step, "conditions");
+  if (isObject(conditions)) return own(conditions, "default_next_step_id") !== undefined;
+  return Array.isArray(conditions) && conditions.some((rule) => own(rule, "next_step_id") !== undefined);
+}
+
+/** Every rule and group of raw conditions (nested ones too), each with its path. */
+function rawConditionParts(
+  conditions: unknown,
+  base: string,
+): { rules: Array<{ value: Raw; path: string }>; groups: Array<{ value: Raw; path: string }> } {
+  const rules: Array<{ value: Raw; path: string }> = [];
+  const groups: Array<{ value: Raw; path: string }> = [];
+  const walkRules = (list: unknown[], path: string, depth: number): void => {
+    list.forEach((rule, index) => {
+      if (!isObject(rule)) return;
+      const rulePath = `${path}[${index}]`;
+      rules.push({ value: rule, path: rulePath });
+      const nested = own(rule, "sub_conditions");
+      if (isObject(nested)) walkGroup(nested, `${rulePath}.sub_conditions`, depth + 1);
+    });
+  };
+  const walkGroup = (group: Raw, path: string, depth: number): void => {
+    if (depth > MAX_DOCUMENT_DEPTH) return;
+    groups.push({ value: group, path });
+    const list = own(group, "rules");
+    if (Array.isArray(list)) walkRules(list, `${path}.rules`, depth);
+  };
+  if (Array.isArray(conditions)) walkRules(conditions, base, 0);
+  else if (isObject(conditions)) walkGroup(conditions, base, 0);
+  return { rules, groups };
 }
 
 /** The templated strings of a tool: endpoint, header values, parameters (deep), authentication. */

@@ -7,14 +7,20 @@
  * run goes on, re-enqueues it. Two runners never advance one run: a lease held by another
  * live runner fails the message (SQS delivers it again later); taking a lease bumps the
  * checkpoint's version, so a former holder's next write conflicts and it stops.
- * A message for a finished, waiting or unknown run is acknowledged and changes nothing.
+ * A message for a waiting or unknown run is acknowledged and changes nothing; one for a run
+ * whose checkpoint finished but whose history record still says `running` (its runner died
+ * between the two writes) records and publishes it, once, under the lease.
  */
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { MovaError, isMovaError } from "../errors.ts";
 import type { RunMessage } from "../ports.ts";
 import type { DocumentLoader } from "./document-loader.ts";
-import { advanceLeg, headerOf, priorOf, type RunDeps } from "./runs.ts";
+import { advanceLeg, headerOf, priorOf, recordFinishedCheckpoint, type RunDeps } from "./runs.ts";
+import { FINISHED_STATUSES } from "./executions.ts";
+import type { RunContext } from "../engine/run-options.ts";
+import type { ExecutionRecord } from "../core/execution-record.ts";
+import type { SessionStore } from "../ports.ts";
 
 export interface RunnerDeps extends RunDeps {
   loader: DocumentLoader;
@@ -22,6 +28,8 @@ export interface RunnerDeps extends RunDeps {
   leaseMs: number;
   /** Stop advancing when the invocation has less than this left (RUNNER_MARGIN_MS). */
   marginMs: number;
+  /** Where a session's run reads its `session.*` and `profile.*`; without it they stay unresolved. */
+  sessions?: Pick<SessionStore, "get">;
 }
 
 export interface Invocation {
@@ -30,7 +38,7 @@ export interface Invocation {
   remainingMs(): number;
 }
 
-export type RunnerOutcome = "finished" | "paused" | "skipped" | "taken_over";
+export type RunnerOutcome = "finished" | "paused" | "skipped" | "taken_over" | "finalised";
 
 /** Another runner holds a live lease on the run: the message is retried later. */
 export const runLeased = (executionId: string) =>
@@ -64,8 +72,9 @@ export async function advanceQueuedRun(
   const { tenant, executionId } = message;
   const log = deps.logger;
   const current = await deps.checkpoints.get(tenant, executionId);
-  if (current?.state.status !== "running") {
-    log?.info("nothing to advance", { executionId, status: current?.state.status ?? "unknown" });
+  const status = current?.state.status;
+  if (status !== "running" && !(status !== undefined && FINISHED_STATUSES.has(status))) {
+    log?.info("nothing to advance", { executionId, status: status ?? "unknown" });
     return "skipped";
   }
   const leased = await deps.checkpoints.acquireLease(
@@ -98,14 +107,21 @@ export async function advanceQueuedRun(
   );
   renewal.unref?.();
   try {
-    // Re-read under the lease: the state may have moved on since the first read.
-    if (leased.state.status !== "running") return "skipped";
     const record = await deps.history.getExecution(tenant, executionId);
     if (!record) {
       log?.error("a checkpointed run has no history record; left as it is", { executionId });
       return "skipped";
     }
+    // Re-read under the lease: the state may have moved on since the first read.
+    if (FINISHED_STATUSES.has(leased.state.status)) {
+      if (FINISHED_STATUSES.has(record.status)) return "skipped";
+      log?.warn("a finished run was never recorded; recording it from its checkpoint", { executionId });
+      await recordFinishedCheckpoint(record, leased.state, deps);
+      return "finalised";
+    }
+    if (leased.state.status !== "running") return "skipped";
     const header = headerOf(record);
+    const context = await sessionContext(record, deps);
     const document = await deps.loader.loadVersion(tenant, header.document, header.documentVersion);
     const prior = await priorOf(deps.history, record);
     const leg = await advanceLeg(
@@ -115,6 +131,7 @@ export async function advanceQueuedRun(
         stored: { version: leased.version, state: leased.state },
         prior,
         shouldPause: () => invocation.remainingMs() < deps.marginMs,
+        ...(context ? { context } : {}),
       },
       deps,
     );
@@ -138,6 +155,17 @@ export async function advanceQueuedRun(
     clearInterval(renewal);
     await release();
   }
+}
+
+/** A session's run goes on with the session's data and profile as they are now. */
+async function sessionContext(
+  record: ExecutionRecord,
+  deps: RunnerDeps,
+): Promise<Pick<RunContext, "session" | "profile"> | undefined> {
+  if (record.sessionId === undefined || !deps.sessions) return undefined;
+  const session = await deps.sessions.get(record.tenant, record.sessionId);
+  if (!session) return undefined;
+  return { session: session.data, ...(session.profile ? { profile: session.profile } : {}) };
 }
 
 /** The runner's Lambda handler: one message after the other, failures reported per message. */

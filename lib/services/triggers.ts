@@ -2,8 +2,10 @@
  * Event-driven runs: a run request `{ tenant, document, protocol, variables?, idempotencyKey? }`
  * arrives as an EventBridge event (detail-type `mova.run.requested`, the request in `detail`)
  * or as an SQS message from the trigger queue (the request as the body, or an EventBridge
- * envelope when a rule targets the queue). Each request runs through executeProtocol with
- * trigger "event", so it is recorded, published and analysed exactly like an API run.
+ * envelope when a rule targets the queue). Each request starts a durable run (startRun, trigger
+ * "event") exactly like an API run: history record `running` and checkpoint from its first
+ * moment, a CAS write per step, steps inline within SYNC_BUDGET_MS, then handed to the runner
+ * (the runs queue) when it outlives that budget; recorded, published and analysed once it ends.
  *
  * Idempotency: a request with `idempotencyKey` runs through lib/services/idempotency.ts (keys
  * scoped by tenant); a repeated key whose run finished is acknowledged without running.
@@ -26,7 +28,8 @@ import type { Context, EventBridgeEvent, SQSBatchResponse, SQSEvent, SQSRecord }
 import * as z from "zod";
 import { createDocumentLoader, type DocumentLoader } from "./document-loader.ts";
 import type { RuntimeDeps } from "./runtime-deps.ts";
-import { type ExecutionOutcome, executeProtocol, executionDepsOf, unknownProtocol } from "./executions.ts";
+import { executionDepsOf, unknownProtocol } from "./executions.ts";
+import { type RunOutcome, startRun } from "./runs.ts";
 import { IDEMPOTENCY_KEY } from "../ports.ts";
 
 const RUN_REQUESTED_DETAIL_TYPE = "mova.run.requested";
@@ -48,11 +51,23 @@ export type TriggerOutcome =
 interface TriggerDeps
   extends Pick<
     RuntimeDeps,
-    "documents" | "history" | "publisher" | "idempotency" | "llm" | "tools" | "secrets" | "clock"
+    | "documents"
+    | "history"
+    | "publisher"
+    | "idempotency"
+    | "llm"
+    | "tools"
+    | "secrets"
+    | "clock"
+    | "checkpoints"
+    | "runQueue"
+    | "runEvents"
   > {
   logger: Logger;
-  /** RUN_DEADLINE_MS: the run's deadline. */
+  /** RUN_DEADLINE_MS: bounds a step in flight in this invocation. */
   runDeadlineMs: number;
+  /** SYNC_BUDGET_MS: steps run inline until this much time passed, then the runner goes on. */
+  syncBudgetMs: number;
 }
 
 interface TriggerService {
@@ -62,11 +77,16 @@ interface TriggerService {
 
 export function createTriggerService(deps: TriggerDeps): TriggerService {
   const loader = createDocumentLoader(deps.documents);
-  const execution = executionDepsOf(deps, deps.logger, deps.runDeadlineMs);
+  const runDeps = {
+    ...executionDepsOf(deps, deps.logger, deps.runDeadlineMs),
+    checkpoints: deps.checkpoints,
+    runQueue: deps.runQueue,
+    runEvents: deps.runEvents,
+  };
 
-  async function run(request: RunRequest): Promise<ExecutionOutcome> {
+  async function run(request: RunRequest): Promise<RunOutcome> {
     const document = await loadDocument(loader, request);
-    return executeProtocol(
+    return startRun(
       {
         tenant: request.tenant,
         document,
@@ -74,7 +94,8 @@ export function createTriggerService(deps: TriggerDeps): TriggerService {
         variables: request.variables ?? {},
         trigger: "event",
       },
-      execution,
+      runDeps,
+      { syncBudgetMs: deps.syncBudgetMs },
     );
   }
 
@@ -85,7 +106,7 @@ export function createTriggerService(deps: TriggerDeps): TriggerService {
 
     // A repeated key answers what its first run stored; the key in progress or used with another
     // request is a MovaError (`retryable` when in progress); a run that throws gives the key back.
-    let outcome: ExecutionOutcome | undefined;
+    let outcome: RunOutcome | undefined;
     const replay = await deps.idempotency.run(
       {
         scope: "trigger",
@@ -100,7 +121,7 @@ export function createTriggerService(deps: TriggerDeps): TriggerService {
       async () => {
         const done = await run(request);
         outcome = done;
-        return { status: 200, body: { executionId: done.executionId, status: done.result.status } };
+        return { status: 200, body: { executionId: done.executionId, status: statusOf(done) } };
       },
       deps.logger,
     );
@@ -116,11 +137,16 @@ export function createTriggerService(deps: TriggerDeps): TriggerService {
   return { handleRequest };
 }
 
-function ran(outcome: ExecutionOutcome): TriggerOutcome {
+/** `running` when the run was handed to the runner. */
+function statusOf(outcome: RunOutcome): string {
+  return outcome.kind === "running" ? "running" : outcome.result.status;
+}
+
+function ran(outcome: RunOutcome): TriggerOutcome {
   return {
     state: "ran",
     executionId: outcome.executionId,
-    status: outcome.result.status,
+    status: statusOf(outcome),
     analysis: outcome.record.analysis,
   };
 }

@@ -3,6 +3,7 @@ import type { Config } from "../config.ts";
 import { createDocumentLoader } from "../services/document-loader.ts";
 import { createRunnerHandler } from "../services/runner.ts";
 import { type BuildRuntimeDepsOptions, buildRuntimeDeps } from "./runtime.ts";
+import { createRedisFromConfig, createRedisSessionStore } from "../adapters/redis/session-store.ts";
 
 /** What functions/runner.ts and the local stack's runs poller call. */
 export function buildRunnerHandler(config: Config, options: BuildRuntimeDepsOptions = {}) {
@@ -12,5 +13,14 @@ export function buildRunnerHandler(config: Config, options: BuildRuntimeDepsOpti
     loader: createDocumentLoader(deps.documents),
     leaseMs: config.RUN_LEASE_MS,
     marginMs: config.RUNNER_MARGIN_MS,
+    // A session's run reads the session's data and profile (the same Redis as the checkpoints).
+    ...(config.UPSTASH_REDIS_REST_URL && config.UPSTASH_REDIS_REST_TOKEN
+      ? {
+          sessions: createRedisSessionStore({
+            redis: createRedisFromConfig(config),
+            ttlSeconds: config.SESSION_TTL_SECONDS,
+          }),
+        }
+      : {}),
   });
 }

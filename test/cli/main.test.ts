@@ -28,7 +28,7 @@ describe("main", () => {
 
     const noColor = captureIo({ isTTY: true, env: { NO_COLOR: "1" } });
     expect(await main(["validate", "examples/support-form.json"], noColor.io)).toBe(0);
-    expect(noColor.out()).toBe("examples/support-form.json: valid (0 warnings)\n");
+    expect(noColor.out()).toBe("examples/support-form.json: valid (0 warnings; sections form)\n");
 
     const piped = captureIo();
     expect(await main(["validate", "examples/support-form.json"], piped.io)).toBe(0);

@@ -138,9 +138,10 @@ describe("mova run", () => {
     const badVar = await mova(["run", FORM, "--protocol", "support_form", "--var", "a.b=1"]);
     expect(badVar.code).toBe(2);
     expect(badVar.stderr).toContain('"a.b" is not a plain variable name');
-    const noProtocol = await mova(["run", FORM]);
-    expect(noProtocol.code).toBe(2);
-    expect(noProtocol.stderr).toMatch(/required option .*--protocol/);
+    // Without --protocol the document's only protocol runs (here: up to its first input).
+    const onlyProtocol = await mova(["run", FORM, "--json"]);
+    expect(onlyProtocol.code).toBe(3);
+    expect(json<RunResult>(onlyProtocol).protocol).toBe("support_form");
   });
 
   it("exits 3 when the form waits for input and no answer is left", async () => {

@@ -56,7 +56,7 @@ describe("mova validate", () => {
     const reports = json<Report[]>(run);
     expect(reports.map((report) => report.file)).toEqual([...EXAMPLES, yamlDoc]);
     for (const report of reports) {
-      expect(Object.keys(report).sort()).toEqual(["errors", "file", "valid", "warnings"]);
+      expect(Object.keys(report).sort()).toEqual(["errors", "file", "form", "valid", "warnings"]);
       expect(report.valid, JSON.stringify(report.errors)).toBe(true);
       expect(report.errors).toEqual([]);
     }

@@ -1,14 +1,18 @@
 /**
  * Durable runs on the local stack: a run longer than SYNC_BUDGET_MS answers 202 and the runner
  * (driven by the stack's SQS poller, one round at a time) finishes it; Prefer: respond-async;
- * two runners racing on one run; a finished run's duplicate message.
+ * two runners racing on one run; a finished run's duplicate message; a finished checkpoint
+ * whose history write never happened.
  */
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import type { SQSEvent } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSqsClient } from "../../lib/adapters/aws-clients.ts";
+import { loadConfig } from "../../lib/config.ts";
 import { buildRunnerHandler } from "../../lib/wiring/runner.ts";
 import { startQueuePoller } from "../../infra/local/sqs-poller.ts";
+import { advanceRun } from "../../lib/engine/engine.ts";
+import { createDocumentLoader } from "../../lib/services/document-loader.ts";
 import { type ApiFixture, quietLogger, startApiFixture } from "../support/api-fixture.ts";
 
 let api: ApiFixture;
@@ -152,6 +156,85 @@ describe("durable runs", () => {
     expect(after.body.finishedAt).toBe(done.body.finishedAt);
     expect(await api.drainQueue(api.env.ANALYSIS_QUEUE_URL!, 0)).toHaveLength(0);
   });
+
+  it("a runner that died between the finished checkpoint and the history write: the next delivery records and publishes it once", async () => {
+    await api.drainQueue(api.env.ANALYSIS_QUEUE_URL!, 0);
+    const response = await api.call("POST", "/executions", {
+      body: { document: "slow", protocol: "slow" },
+      headers: { prefer: "respond-async" },
+    });
+    const { executionId } = response.body;
+    await api.drainQueue(api.env.RUNS_QUEUE_URL!, 0);
+    // What the dying runner did: every step, each checkpointed, the last one finished; then it
+    // died before its history write.
+    const document = await createDocumentLoader(api.deps.documents).load("dev", "slow");
+    let stored = (await api.deps.checkpoints.get("dev", executionId))!;
+    const before = toolCalls().length;
+    const result = await advanceRun({
+      document: document.parsed,
+      ports: { llm: api.deps.llm, tools: api.deps.tools, clock: api.deps.clock, secrets: api.deps.secrets },
+      state: stored.state,
+      executionId,
+      checkpoint: async (state) => {
+        const version = await api.deps.checkpoints.write("dev", executionId, stored.version, state);
+        stored = { ...stored, version, state };
+      },
+    });
+    expect(result.status).toBe("completed");
+    expect((await api.deps.checkpoints.get("dev", executionId))?.state.status).toBe("completed");
+    expect((await api.call("GET", `/executions/${executionId}`)).body.status).toBe("running");
+    const calls = toolCalls().length - before;
+    expect(calls).toBe(3);
+
+    const event = (id: string): SQSEvent =>
+      ({
+        Records: [{ messageId: id, body: JSON.stringify({ tenant: "dev", executionId }) }],
+      }) as unknown as SQSEvent;
+    const context = { awsRequestId: "redelivery", getRemainingTimeInMillis: () => 60_000 };
+    expect((await runner(event("first"), context)).batchItemFailures).toEqual([]);
+    const done = await api.call("GET", `/executions/${executionId}`);
+    expect(done.body).toMatchObject({ status: "completed", output: "done 1 1 1", analysis: "published" });
+    expect(done.body.path).toEqual(["one", "two", "three", "end"]);
+    // Recorded and published once; nothing ran again.
+    expect(
+      (await api.drainQueue(api.env.ANALYSIS_QUEUE_URL!, 0)).filter((m) => m.Body?.includes(executionId)),
+    ).toHaveLength(1);
+    expect((await runner(event("again"), context)).batchItemFailures).toEqual([]);
+    const after = await api.call("GET", `/executions/${executionId}`);
+    expect(after.body.finishedAt).toBe(done.body.finishedAt);
+    expect(await api.drainQueue(api.env.ANALYSIS_QUEUE_URL!, 0)).toHaveLength(0);
+    expect(toolCalls().length - before).toBe(calls);
+  });
+
+  it("DynamoDB unreachable: the runner fails the message having run nothing; a later delivery completes the run", async () => {
+    await api.drainQueue(api.env.ANALYSIS_QUEUE_URL!, 0);
+    const response = await api.call("POST", "/executions", {
+      body: { document: "slow", protocol: "slow" },
+      headers: { prefer: "respond-async" },
+    });
+    const { executionId } = response.body;
+    await api.drainQueue(api.env.RUNS_QUEUE_URL!, 0);
+    const before = toolCalls().length;
+    const deadEnv = { ...api.env, AWS_ENDPOINT_URL_DYNAMODB: "http://127.0.0.1:9" };
+    const deadRunner = buildRunnerHandler(loadConfig(deadEnv), { env: deadEnv, logger: quietLogger() });
+    const event = {
+      Records: [{ messageId: "dead", body: JSON.stringify({ tenant: "dev", executionId }) }],
+    } as unknown as SQSEvent;
+    const context = { awsRequestId: "dead-dynamo", getRemainingTimeInMillis: () => 60_000 };
+    const failed = await deadRunner(event, context);
+    expect(failed.batchItemFailures).toEqual([{ itemIdentifier: "dead" }]);
+    expect(toolCalls().length).toBe(before);
+    const stored = await api.deps.checkpoints.get("dev", executionId);
+    expect(stored?.state).toMatchObject({ status: "running", stepCount: 0 });
+    expect(stored?.lease).toBeUndefined();
+
+    expect((await runner(event, context)).batchItemFailures).toEqual([]);
+    const done = await api.call("GET", `/executions/${executionId}`);
+    expect(done.body).toMatchObject({ status: "completed", output: "done 1 1 1" });
+    expect(toolCalls().length - before).toBe(3);
+    const events = await api.drainQueue(api.env.ANALYSIS_QUEUE_URL!, 0);
+    expect(events.filter((m) => m.Body?.includes(executionId))).toHaveLength(1);
+  }, 60_000);
 
   it("acknowledges a message for an unknown run", async () => {
     const sqs = createSqsClient(api.config, { env: api.env });

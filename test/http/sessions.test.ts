@@ -149,39 +149,54 @@ describe("a multi-turn conversation", () => {
     expect(ours[0]!.MessageAttributes?.status?.StringValue).toBe("completed");
   });
 
-  it("two messages at the same moment: one is applied, the other is 409 and changes nothing", async () => {
+  it("200 messages at the same moment: the tool is called once per applied message, every loser is 409 having called nothing", async () => {
     const sessionId = await newSession();
     await say(sessionId, "order please");
     await say(sessionId, "pear");
     const before = (await api.call("GET", `/sessions/${sessionId}`)).body;
     expect(before.waiting.stepId).toBe("ask_quantity");
+    const executionId = before.waiting.executionId as string;
     await api.drainQueue(api.env.ANALYSIS_QUEUE_URL!, 0);
+    const stockCalls = () => api.tools.requests.filter((r) => r.path === "/stock/pear").length;
+    const confirmCalls = () =>
+      api.llm.completions().filter((c) => c.messages.at(-1)?.content.startsWith("Confirm ")).length;
+    const toolBefore = stockCalls();
+    const confirmBefore = confirmCalls();
 
-    // Both read the session, then run the (slow) prompt step before writing: they overlap.
-    api.llm.setDelay(400);
-    const [a, b] = await Promise.all([say(sessionId, "1"), say(sessionId, "2")]);
+    // The winner's run is in flight (a slow prompt step) while the others arrive.
+    api.llm.setDelay(300);
+    const answers = await Promise.all(Array.from({ length: 200 }, (_, n) => say(sessionId, String(n + 1))));
     api.llm.setDelay(0);
 
-    const statuses = [a.status, b.status].sort();
-    const after = (await api.call("GET", `/sessions/${sessionId}`)).body;
-    const applied = [a, b].filter((r) => r.status === 200);
-    // Never a lost write: the version moved once per applied message.
-    expect(after.version).toBe(before.version + applied.length);
-    if (statuses[0] === 200 && statuses[1] === 409) {
-      const loser = a.status === 409 ? a : b;
-      expect(loser.body.error.code).toBe("session_conflict");
-      const winner = applied[0]!;
-      const record = await api.call("GET", `/executions/${before.waiting.executionId}`);
-      expect(record.body.status).toBe("completed");
-      const quantity = record.body.steps.find((s: { id: string }) => s.id === "ask_quantity").output;
-      expect(winner.body.output).toBe(`Ordered ${quantity} pear`);
-      const events = (await api.drainQueue(api.env.ANALYSIS_QUEUE_URL!)).filter(
-        (m) => JSON.parse(m.Body ?? "{}").execution?.executionId === before.waiting.executionId,
-      );
-      expect(events).toHaveLength(1);
-    } else {
-      expect(statuses).toEqual([200, 200]);
+    const applied = answers.filter((r) => r.status === 200);
+    const refused = answers.filter((r) => r.status === 409);
+    expect(applied.length + refused.length).toBe(200);
+    for (const loser of refused)
+      expect(["session_busy", "session_conflict"]).toContain(loser.body.error.code);
+    // Exactly one message resumed the waiting run; later applied ones found it finished.
+    const resumed = applied.filter((r) => r.body.executionId === executionId);
+    expect(resumed).toHaveLength(1);
+    expect(resumed[0]!.body.status).toBe("completed");
+    for (const other of applied) {
+      if (other !== resumed[0]) expect(["not_understood", "responded"]).toContain(other.body.status);
     }
+    // The tool and the run's prompt were called once per applied message that ran the steps:
+    // no refused message reached them.
+    expect(stockCalls() - toolBefore).toBe(resumed.length);
+    expect(confirmCalls() - confirmBefore).toBe(resumed.length);
+
+    const after = (await api.call("GET", `/sessions/${sessionId}`)).body;
+    // Never a lost write: each applied message wrote the session twice (its lease, its turn).
+    expect(after.version).toBe(before.version + 2 * applied.length);
+    expect(after.waiting).toBeNull();
+    const record = await api.call("GET", `/executions/${executionId}`);
+    expect(record.body.status).toBe("completed");
+    const quantity = record.body.steps.find((s: { id: string }) => s.id === "ask_quantity").output;
+    expect(resumed[0]!.body.output).toBe(`Ordered ${quantity} pear`);
+    const events = (await api.drainQueue(api.env.ANALYSIS_QUEUE_URL!)).filter(
+      (m) => JSON.parse(m.Body ?? "{}").execution?.executionId === executionId,
+    );
+    expect(events).toHaveLength(1);
   });
 });
 

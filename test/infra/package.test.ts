@@ -159,6 +159,7 @@ const EXPECTED_GRANTS: Record<string, Record<string, string[]>> = {
     AnalysisPriorityQueue: ["sqs:SendMessage"],
     TriggerQueue: SQS_CONSUME,
     TriggerDeadLetterQueue: ["sqs:SendMessage"],
+    RunsQueue: ["sqs:SendMessage"],
   },
   RunnerRole: {
     RunnerLogGroup: LOGS,
@@ -573,9 +574,12 @@ describe("npm run package (osls, offline)", () => {
     }
     const envOf = (logicalId: string) => (props(logicalId).Environment as { Variables: Json }).Variables;
     expect(Object.keys(envOf("ApiLambdaFunction"))).toEqual(expect.arrayContaining(secrets));
-    // Only the functions that run protocols hold the LLM key; only api and runner hold Redis
-    // (sessions, run checkpoints), only api the API keys.
-    expect(Object.keys(envOf("TriggerLambdaFunction"))).toContain("LLM_API_KEY");
+    // Only the functions that run protocols hold the LLM key and Redis (sessions, run
+    // checkpoints), only api the API keys.
+    expect(Object.keys(envOf("TriggerLambdaFunction"))).toEqual(
+      expect.arrayContaining(["LLM_API_KEY", "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN"]),
+    );
+    expect(envOf("TriggerLambdaFunction").RUNS_QUEUE_URL).toEqual({ Ref: "RunsQueue" });
     expect(Object.keys(envOf("RunnerLambdaFunction"))).toEqual(
       expect.arrayContaining(["LLM_API_KEY", "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN"]),
     );

@@ -81,7 +81,7 @@ describe("schema/mova.schema.json", () => {
     expect(schema.title).toBe("MOVA document");
     expect(schema.type).toBe("object");
     expect(schema.required).toEqual(["version"]);
-    expect(Object.keys(schema.properties as object).sort()).toEqual([...TOP_LEVEL_KEYS].sort());
+    expect(Object.keys(schema.properties as object).sort()).toEqual([...TOP_LEVEL_KEYS, "classes"].sort());
     // Unknown fields are warnings, so the schema must not forbid them.
     expect(JSON.stringify(schema)).not.toContain('"additionalProperties":false');
   });
@@ -97,6 +97,19 @@ describe("schema/mova.schema.json", () => {
     for (const name of ["original-2.0.json", "original-2.2-presets.json", "support-form.yaml"]) {
       expect(schemaErrors(committed, fixture(name), committed), name).toEqual([]);
     }
+  });
+
+  it("accepts the classes form, one object or a list per class", () => {
+    const pizza = JSON.parse(
+      readFileSync(new URL("../../examples/pizza-order-classes.json", import.meta.url), "utf8"),
+    );
+    expect(schemaErrors(committed, pizza, committed)).toEqual([]);
+    const lists = { ...pizza, classes: { ...pizza.classes, protocol: [pizza.classes.protocol] } };
+    expect(schemaErrors(committed, lists, committed)).toEqual([]);
+    const broken = { version: "2.2", classes: { protocol: { name: "p" } } };
+    expect(schemaErrors(committed, broken, committed)).toEqual([
+      "$.classes.protocol: matches 0 of the alternatives",
+    ]);
   });
 
   it("refuses documents with the wrong shape", () => {

@@ -19,6 +19,7 @@ const CODES = new Set([
   "unresolvable_placeholder",
   "missing_else",
   "unknown_field",
+  "invalid_expression",
 ]);
 const WARNING_CODES = new Set([
   "unreachable_step",
@@ -43,9 +44,13 @@ function expectResultShape(result: ValidationResult): void {
   expect(result.document !== undefined).toBe(result.valid);
 }
 
-const fixtures = ["original-2.0.json", "original-2.2-presets.json", "support-form.yaml"].map((name) =>
-  parseSource(readFileSync(new URL(`../fixtures/mova/${name}`, import.meta.url), "utf8")),
-);
+const fixtures = [
+  ...["original-2.0.json", "original-2.2-presets.json", "support-form.yaml"].map((name) =>
+    parseSource(readFileSync(new URL(`../fixtures/mova/${name}`, import.meta.url), "utf8")),
+  ),
+  // The specification's classes form, with groups, nested rules and expressions.
+  parseSource(readFileSync(new URL("../../examples/pizza-order-classes.json", import.meta.url), "utf8")),
+];
 
 type Path = Array<string | number>;
 

@@ -1,7 +1,8 @@
 /**
  * Event-driven runs against the local stack (dynalite, fauxqs) with a fake OpenAI-compatible
  * server on loopback: EventBridge events and SQS messages through the real trigger queue run
- * the real trigger handler, which records, publishes and deduplicates like the API.
+ * the real trigger handler, which records, publishes and deduplicates like the API; a run
+ * that outlives its budget goes on in the runner.
  */
 import {
   DeleteMessageCommand,
@@ -19,6 +20,7 @@ import { createSqsClient } from "../../lib/adapters/aws-clients.ts";
 import type { RuntimeDeps } from "../../lib/services/runtime-deps.ts";
 import { buildRuntimeDeps } from "../../lib/wiring/runtime.ts";
 import { buildTriggerHandler } from "../../lib/wiring/trigger.ts";
+import { buildRunnerHandler } from "../../lib/wiring/runner.ts";
 import type { TriggerHandler, TriggerOutcome } from "../../lib/services/triggers.ts";
 import { type LocalStack, startLocalStack } from "../../infra/local/stack.ts";
 import { startQueuePoller, toSqsEvent } from "../../infra/local/sqs-poller.ts";
@@ -133,6 +135,47 @@ describe("EventBridge mova.run.requested", () => {
     const events = (await drain(env.ANALYSIS_QUEUE_URL!)).map((m) => JSON.parse(m.Body!));
     const event = events.find((e) => e.execution.executionId === executionId);
     expect(event).toMatchObject({ type: "mova.execution.finished", execution: { trigger: "event" } });
+  });
+
+  it("a run that outlives its budget is recorded running and checkpointed, and the runner completes it", async () => {
+    await drain(env.ANALYSIS_QUEUE_URL!, 0);
+    await drain(env.RUNS_QUEUE_URL!, 0);
+    const budgetless = loadConfig({ ...env, SYNC_BUDGET_MS: "0" });
+    const trigger = buildTriggerHandler(budgetless, { env, logger: quiet() });
+    const outcome = (await trigger(
+      runRequested({ tenant: "dev", document: "greeter", protocol: "greet", variables: { name: "Lev" } }),
+    )) as TriggerOutcome;
+    expect(outcome).toMatchObject({ state: "ran", status: "running", analysis: "waiting" });
+    const executionId = (outcome as { executionId: string }).executionId;
+    expect(await deps.history.getExecution("dev", executionId)).toMatchObject({
+      status: "running",
+      trigger: "event",
+      path: ["say"],
+    });
+    expect((await deps.checkpoints.get("dev", executionId))?.state).toMatchObject({
+      status: "running",
+      next: "end",
+      stepCount: 1,
+    });
+    // Nothing running is published; the run is on the runs queue.
+    expect(await drain(env.ANALYSIS_QUEUE_URL!, 0)).toHaveLength(0);
+    const handed = await drain(env.RUNS_QUEUE_URL!);
+    expect(handed.map((m) => JSON.parse(m.Body!))).toEqual([{ tenant: "dev", executionId }]);
+
+    const runner = buildRunnerHandler(config, { env, logger: quiet() });
+    const answer = await runner(toSqsEvent(handed, env.RUNS_QUEUE_URL!, config.AWS_REGION), {
+      awsRequestId: "trigger-test",
+      getRemainingTimeInMillis: () => 60_000,
+    });
+    expect(answer.batchItemFailures).toEqual([]);
+    expect(await deps.history.getExecution("dev", executionId)).toMatchObject({
+      status: "completed",
+      path: ["say", "end"],
+      output: "reply: Greet Lev",
+      analysis: "published",
+    });
+    const events = (await drain(env.ANALYSIS_QUEUE_URL!)).filter((m) => m.Body?.includes(executionId));
+    expect(events).toHaveLength(1);
   });
 
   it("throws on an unknown document or a malformed detail, so Lambda's retries and destination apply", async () => {

@@ -7,15 +7,44 @@ import { dryRunLines, stepLine, summaryLine } from "../format.ts";
 import { CliError, type CliIo, EXIT, styleFor, writeLine } from "../io.ts";
 import { issueLine, loadRunnableDocument } from "../load.ts";
 import { offlineNotice, portsFrom } from "../ports.ts";
-import { parseVariables } from "../vars.ts";
+import { parseVariables, readJsonObjectOption } from "../vars.ts";
+import { Profile } from "../../mova/schema.ts";
 
 interface RunCommandOptions {
-  protocol: string;
+  protocol?: string;
+  sessionData?: string;
+  profile?: string;
   var?: string[];
   answer?: string[];
   json?: boolean;
   stepByStep?: boolean;
   dryRun?: boolean;
+}
+
+/** The protocol named, or the document's only one (several: they are listed, a usage error). */
+function chooseProtocol(document: MovaDocument, file: string, name: string | undefined): string {
+  if (name !== undefined) return requireProtocol(document, file, name).name;
+  const names = document.protocols.map((protocol) => protocol.name);
+  if (names.length === 1) return names[0] as string;
+  if (names.length === 0) throw new CliError("unknown_protocol", `${file}: the document has no protocols`);
+  throw new CliError(
+    "protocol_required",
+    `${file}: the document has ${names.length} protocols; choose one with --protocol: ${names.join(", ")}`,
+  );
+}
+
+async function profileOption(text: string | undefined) {
+  if (text === undefined) return undefined;
+  const raw = await readJsonObjectOption("--profile", text);
+  const parsed = Profile.safeParse({ user_id: "cli", ...raw });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new CliError(
+      "invalid_profile",
+      `--profile: ${issue?.path.join(".") || "the profile"}: ${issue?.message ?? "not a profile"}`,
+    );
+  }
+  return parsed.data;
 }
 
 function requireProtocol(document: MovaDocument, file: string, name: string) {
@@ -40,12 +69,18 @@ export async function runCommand(io: CliIo, file: string, options: RunCommandOpt
   const style = styleFor(io);
   const variables = parseVariables(options.var);
   const { document, warnings } = await loadRunnableDocument(file);
-  requireProtocol(document, file, options.protocol);
+  const protocol = chooseProtocol(document, file, options.protocol);
+  const session =
+    options.sessionData === undefined
+      ? undefined
+      : await readJsonObjectOption("--session-data", options.sessionData);
+  const profile = await profileOption(options.profile);
+  const context = { ...(session && { session }), ...(profile && { profile }) };
   if (!options.json)
     for (const issue of warnings) writeLine(io.stderr, style.yellow(issueLine(file, "warning", issue)));
 
   if (options.dryRun) {
-    const plan = dryRun(document, options.protocol, variables);
+    const plan = dryRun(document, protocol, variables, context);
     if (options.json) writeLine(io.stdout, JSON.stringify(plan));
     else for (const line of dryRunLines(plan, style)) writeLine(io.stdout, line);
     return plan.stoppedAt.reason === "failed" ? EXIT.failed : EXIT.ok;
@@ -62,12 +97,12 @@ export async function runCommand(io: CliIo, file: string, options: RunCommandOpt
     for (const reply of result.replies) writeLine(io.stdout, reply);
   };
 
-  let result = await runProtocol({ document, protocol: options.protocol, variables, ports, onStep });
+  let result = await runProtocol({ document, protocol, variables, ports, onStep, ...context });
   showReplies(result);
   while (result.status === "waiting_input" && result.suspended && answers.length > 0) {
     const reply = answers.shift()!;
     if (!options.json) writeLine(io.stdout, style.dim(`> ${reply}`));
-    result = await resumeRun({ document, ports, suspended: result.suspended, reply, onStep });
+    result = await resumeRun({ document, ports, suspended: result.suspended, reply, onStep, ...context });
     showReplies(result);
   }
 

@@ -7,7 +7,7 @@
 import { dryRun } from "../../engine/dry-run.ts";
 import { runProtocol } from "../../engine/engine.ts";
 import type { RunResult, StepRecord } from "../../core/run.ts";
-import type { MovaDocument, Protocol, Step } from "../../mova/schema.ts";
+import type { Condition, MovaDocument, Protocol, Step } from "../../mova/schema.ts";
 import { dryRunLines, stepLine } from "../format.ts";
 import { CliError, type CliIo, EXIT, styleFor, writeLine } from "../io.ts";
 import { loadRunnableDocument } from "../load.ts";
@@ -49,8 +49,22 @@ function findStep(document: MovaDocument, file: string, stepId: string, protocol
 
 /** The step alone, its exits pointing at a closing `end`; a `parallel` step keeps its branches. */
 function harnessForStep(protocol: Protocol, step: Step): Protocol {
-  const detached = { ...step, next_step: HARNESS_END } as Step;
-  if (detached.action === "condition") detached.else_step = HARNESS_END;
+  const { on_error: _onError, ...rest } = step;
+  const detached = { ...rest, next_step: HARNESS_END } as Step;
+  if (detached.action === "condition") {
+    detached.else_step = HARNESS_END;
+    // The specification's rules and groups name their own next steps: those lead to the end too.
+    const conditions = detached.conditions;
+    const closeRules = (rules: Condition[]) =>
+      rules.map((rule) => (rule.next_step_id === undefined ? rule : { ...rule, next_step_id: HARNESS_END }));
+    detached.conditions = Array.isArray(conditions)
+      ? closeRules(conditions)
+      : {
+          ...conditions,
+          rules: closeRules(conditions.rules),
+          ...(conditions.default_next_step_id !== undefined && { default_next_step_id: HARNESS_END }),
+        };
+  }
   const branches =
     step.action === "parallel"
       ? protocol.steps

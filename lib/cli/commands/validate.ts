@@ -2,6 +2,12 @@
 import { CliError, type CliIo, EXIT, styleFor, writeLine } from "../io.ts";
 import { checkFile, type FileReport, issueLine } from "../load.ts";
 
+/** What each form means for the reader of `mova validate`. */
+const FORM_NOTES = {
+  sections: "sections form",
+  classes: "the specification's classes form, read into sections: `mova parse` prints them",
+} as const;
+
 export async function validateCommand(
   io: CliIo,
   files: string[],
@@ -33,7 +39,7 @@ export async function validateCommand(
       : `${report.errors.length} error${report.errors.length === 1 ? "" : "s"}, ${report.warnings.length} warning${report.warnings.length === 1 ? "" : "s"}`;
     writeLine(
       io.stdout,
-      `${file}: ${report.valid ? style.green("valid") : style.red("invalid")} (${counts})`,
+      `${file}: ${report.valid ? style.green("valid") : style.red("invalid")} (${counts}; ${FORM_NOTES[report.form ?? "sections"]})`,
     );
     for (const issue of report.errors) writeLine(io.stdout, style.red(issueLine(file, "error", issue)));
     for (const issue of report.warnings)

@@ -1,5 +1,8 @@
-/** The `condition` step: its conditions choose the next step or its `else_step`. */
-import { evaluateConditions } from "../../mova/conditions.ts";
+/**
+ * The `condition` step: its conditions choose the next step (a rule's `next_step_id`, the
+ * following step, a group's default or `else_step`), or the end of the run (conditions.ts).
+ */
+import { FOLLOWING, routeCondition } from "../../mova/conditions.ts";
 import type { ConditionStep } from "../../mova/schema.ts";
 import type { LiveRun } from "../live-run.ts";
 import type { Outcome } from "../flow.ts";
@@ -8,9 +11,9 @@ import { baseRecord, finishRecord } from "../step-record.ts";
 export function executeCondition(state: LiveRun, step: ConditionStep): Outcome {
   const startedMs = state.clock.now();
   const record = baseRecord(step, startedMs);
-  const holds = evaluateConditions(step.conditions, state.resolve);
-  record.branch = holds ? "then" : "else";
+  const route = routeCondition(step.conditions, step, state.resolve);
+  record.branch = route.holds ? "then" : "else";
   state.record(finishRecord(state, record, startedMs));
-  if (holds) return { kind: "goto", stepId: state.following(step) };
-  return step.else_step === undefined ? { kind: "complete" } : { kind: "goto", stepId: step.else_step };
+  if (route.next === FOLLOWING) return { kind: "goto", stepId: state.following(step) };
+  return route.next === undefined ? { kind: "complete" } : { kind: "goto", stepId: route.next };
 }

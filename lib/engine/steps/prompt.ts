@@ -1,4 +1,5 @@
 /** The `prompt` step: the LLM called with the rendered prompt and the system message. */
+import { profilePreferenceLines } from "../../mova/profile-preferences.ts";
 import type { PromptStep } from "../../mova/schema.ts";
 import type { ChatMessage } from "../../ports.ts";
 import { resolveRetryPolicy, runWithRetry } from "../retry.ts";
@@ -29,6 +30,8 @@ export async function executePrompt(state: LiveRun, step: PromptStep): Promise<C
     systemParts.push(instruction.content);
   }
   const messages: ChatMessage[] = [];
+  const preferences = profilePreferenceLines(state.resolve);
+  if (preferences) systemParts.push(preferences);
   if (systemParts.length > 0) messages.push({ role: "system", content: systemParts.join("\n\n") });
   messages.push({ role: "user", content: prompt });
 

@@ -1,4 +1,5 @@
 /** The `tool_api` step: the document's HTTP tool called through the tools port, with its retries. */
+import { applyResponseMapping } from "../../mova/response-mapping.ts";
 import { isMovaError } from "../../errors.ts";
 import type { ToolApiStep } from "../../mova/schema.ts";
 import { resolveRetryPolicy, runWithRetry } from "../retry.ts";
@@ -67,5 +68,7 @@ export async function executeTool(
   record.output = outcome.value.body;
   record.outputVariable = variable;
   state.setOutput(outcome.value.body, variable);
+  // The specification's response_mapping: variables (and session data keys) from the body.
+  if (tool.response_mapping) applyResponseMapping(tool.response_mapping, outcome.value.body, state.variables);
   return { record: finishRecord(state, record, startedMs), ok: true, stopped: false };
 }
