@@ -40,6 +40,7 @@ const BENCHMARKS: Loaded[] = [
     name: "durability",
     load: async () => (await import("./durability.ts")).durabilityBenchmark as Benchmark,
   },
+  { name: "runEvents", load: async () => (await import("./run-events.ts")).runEventsBenchmark as Benchmark },
 ];
 
 function machine() {

@@ -141,6 +141,16 @@ const ConfigSchema = z.object({
   SWEEP_INTERVAL_MS: int(60_000, 100),
   /** A run's checkpointed state above this fails the step with `state_too_large`. */
   MAX_RUN_STATE_BYTES: int(262_144, 1024),
+  /** A run's live event stream keeps its last this-many events (the oldest are trimmed). */
+  RUN_EVENTS_MAX_LEN: int(1000, 10),
+  /** How long a run's event stream is kept after its last event (seconds). */
+  RUN_EVENTS_TTL_SECONDS: int(3600, 60),
+  /** GET /executions/{id}/events: a comment line after this long without an event (ms). */
+  RUN_EVENTS_HEARTBEAT_MS: int(15_000, 100),
+  /** GET /executions/{id}/events: the longest wait between two reads of an idle stream (ms). */
+  RUN_EVENTS_POLL_MS: int(500, 10),
+  /** GET /executions/{id}/events: one response lasts at most this long; the client resumes with Last-Event-ID. */
+  RUN_EVENTS_MAX_CONNECTION_MS: int(840_000, 1_000),
   MOVA_API_KEYS: z.string().optional(),
   MOVA_DEV_API_KEY: z.string().optional(),
   ANALYSIS_WINDOW_DAYS: int(30, 1),

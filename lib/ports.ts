@@ -5,7 +5,7 @@
  * module per function chooses which.
  */
 import type { Logger } from "@aws-lambda-powertools/logger";
-import type { RunState, SuspendedRun, TokenUsage } from "./core/run.ts";
+import type { RunState, RunStatus, StepError, SuspendedRun, TokenUsage } from "./core/run.ts";
 import type { ConversationTurn } from "./core/conversation.ts";
 import type { ExecutionRecord } from "./core/execution-record.ts";
 import type { HttpMethod, Profile } from "./mova/schema.ts";
@@ -241,6 +241,49 @@ export interface RunControlStore {
 /** The runs queue (SQS): hands a run to the runner. Throws when the message could not be sent. */
 export interface RunQueue {
   enqueue(message: RunMessage, options?: { delaySeconds?: number }): Promise<void>;
+}
+
+// A run's live events (GET /executions/{id}/events).
+
+/**
+ * What a run's followers see, in the order it happened. `status`: the run started, resumed,
+ * finished or suspended (any status but `running` ends a follow); `step_started` as a step is
+ * entered; `step_finished` with the step's redacted record once its checkpoint is written;
+ * `token`: text a prompt step streamed (one or several tokens per event). `at` is ISO time.
+ */
+export type RunEvent =
+  | { type: "status"; status: RunStatus; at: string; error?: StepError }
+  | { type: "step_started"; stepId: string; action: string; visit: number; at: string }
+  | { type: "step_finished"; step: ExecutionRecord["steps"][number]; at: string }
+  | { type: "token"; stepId: string; delta: string; at: string };
+
+/** A run event's id (a Redis stream entry id): `<ms>-<sequence>`. */
+export const RUN_EVENT_ID = /^\d{1,20}-\d{1,20}$/;
+
+/** An event as the stream keeps it: `id` orders it and is what a follower resumes after. */
+export interface StoredRunEvent {
+  id: string;
+  event: RunEvent;
+}
+
+/**
+ * A bounded stream of events per run (Redis): each append keeps the run's last
+ * RUN_EVENTS_MAX_LEN events and renews the stream's expiry (RUN_EVENTS_TTL_SECONDS). Tenants
+ * are apart: a run's events are read with the tenant they were written with. An unreachable
+ * store is StoreUnavailableError `run_events_unavailable`.
+ */
+export interface RunEventStream {
+  /** Appends events in their order, in one round trip; answers their ids. */
+  append(tenant: string, executionId: string, events: readonly RunEvent[]): Promise<string[]>;
+  /**
+   * The events after `after` (an id; the stream's oldest kept event when absent), oldest
+   * first, at most `limit` (default 100). MovaError `invalid_event_id` for a malformed id.
+   */
+  read(
+    tenant: string,
+    executionId: string,
+    options?: { after?: string; limit?: number },
+  ): Promise<StoredRunEvent[]>;
 }
 
 export interface EventPublisher {

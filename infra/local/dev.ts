@@ -11,6 +11,8 @@ import { fileURLToPath } from "node:url";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { buildApiDeps } from "../../lib/wiring/api.ts";
 import { createApiHandler } from "../../lib/http/handler.ts";
+import { RUN_EVENTS_PATH } from "../../lib/http/run-events-stream.ts";
+import { buildStreamHandler } from "../../lib/wiring/stream.ts";
 import { loadConfig } from "../../lib/config.ts";
 import { removeEndpointsFile, writeEndpointsFile } from "./endpoints-file.ts";
 import { startGateway } from "./gateway.ts";
@@ -73,11 +75,23 @@ async function main(): Promise<void> {
       logLevel: (process.env.LOG_LEVEL ?? "WARN") as "WARN",
     });
     const deps = buildApiDeps(config, { env, sessionBackend: stack.sessionBackend, logger });
-    gateway = await startGateway({ handler: createApiHandler(deps), port, host: "127.0.0.1" });
+    // GET /executions/{id}/events streams, as the stream function's URL does when deployed.
+    const stream = buildStreamHandler(config, {
+      env,
+      logger,
+      ...(deps.runEvents ? { runEvents: deps.runEvents } : {}),
+    });
+    gateway = await startGateway({
+      handler: createApiHandler(deps),
+      port,
+      host: "127.0.0.1",
+      streaming: [{ path: RUN_EVENTS_PATH, handler: stream }],
+    });
 
     const lines = [
       "MOVA Serverless — local stack",
       `  API:         ${gateway.url}   (OpenAPI: ${gateway.url}/openapi.json)`,
+      `  Live events: ${gateway.url}/executions/{id}/events   (server-sent events: curl -N)`,
       `  API key:     ${apiKey}   (tenant "dev"; send as Authorization: Bearer <key>)`,
       `  DynamoDB:    ${stack.env.AWS_ENDPOINT_URL_DYNAMODB}${memory ? " (in memory)" : " (data under .mova/dynamodb)"}`,
       `  SQS:         ${stack.env.AWS_ENDPOINT_URL_SQS}   analysis queue: ${stack.env.ANALYSIS_QUEUE_URL}`,

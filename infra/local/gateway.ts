@@ -2,11 +2,15 @@
  * The local API Gateway: a node:http server that turns each request into an API Gateway
  * HTTP API payload v2 event, calls the real Lambda handler with a Lambda-like context, and
  * writes the handler's result back. Nothing of the handler is bypassed or re-implemented.
+ * Paths of a streaming function (deployed: a function URL in response-streaming mode, which
+ * gets the same payload v2 event) go to that handler instead, which writes the response as it
+ * goes: the status and headers first, then each chunk as soon as it is written.
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from "aws-lambda";
+import type { StreamingHandler } from "../../lib/http/run-events-stream.ts";
 
 type V2Handler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyResultV2>;
 
@@ -18,6 +22,8 @@ interface GatewayOptions {
   /** The Lambda timeout the context reports (ms). */
   timeoutMs?: number;
   functionName?: string;
+  /** Paths served by a streaming function instead of `handler`. */
+  streaming?: Array<{ path: RegExp; handler: StreamingHandler; functionName?: string; timeoutMs?: number }>;
 }
 
 export interface Gateway {
@@ -141,6 +147,21 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       for await (const chunk of request) chunks.push(chunk as Buffer);
       const requestId = randomUUID();
       const event = toV2Event(request, Buffer.concat(chunks), requestId);
+      const streaming = options.streaming?.find((route) => route.path.test(event.rawPath));
+      if (streaming) {
+        await streaming.handler(
+          event,
+          (prelude) => {
+            response.writeHead(prelude.statusCode, prelude.headers);
+            response.flushHeaders();
+            return response;
+          },
+          // Deployed, the stream function's timeout is 900 s.
+          lambdaContext(requestId, streaming.timeoutMs ?? 900_000, streaming.functionName ?? "stream"),
+        );
+        if (!response.writableEnded) response.end();
+        return;
+      }
       const result = await options.handler(event, lambdaContext(requestId, timeoutMs, functionName));
       writeResult(response, result);
     } catch (error) {

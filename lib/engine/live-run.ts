@@ -72,6 +72,7 @@ export class LiveRun {
   /** The run's token sink (RunOptions.onToken), if it streams. */
   readonly onToken: ((stepId: string, delta: string) => void) | undefined;
   readonly onStep: ((record: StepRecord) => void) | undefined;
+  readonly onStepStart: RunOptions["onStepStart"];
   readonly mode: Mode;
   readonly controller = new AbortController();
   /** The clock's sleep, made once per run for the retry loop of every step. */
@@ -123,6 +124,7 @@ export class LiveRun {
     this.conversation = options.conversation;
     this.onToken = options.onToken;
     this.onStep = options.onStep;
+    this.onStepStart = options.onStepStart;
     this.mode = mode;
     this.saved = mode.saved;
     const readable = {
@@ -234,7 +236,14 @@ export class LiveRun {
   enter(step: Step): void {
     this.stepCount += 1;
     this.path.push(step.id);
-    this.visits[step.id] = (this.visits[step.id] ?? 0) + 1;
+    const visit = (this.visits[step.id] ?? 0) + 1;
+    this.visits[step.id] = visit;
+    if (!this.onStepStart) return;
+    try {
+      this.onStepStart({ id: step.id, action: step.action, visit });
+    } catch {
+      // An observer (live events) must not change the run's outcome.
+    }
   }
 
   /** The Idempotency-Key of a tool call by `stepPath` (a step, or a parallel step and its branch). */

@@ -52,6 +52,8 @@ export interface RunOptions extends RunContext {
    * without, the run's result is the same. A throw from it is ignored.
    */
   onToken?: (stepId: string, delta: string) => void;
+  /** Called as each step is entered, before it runs (live run events); `visit` counts from 1. */
+  onStepStart?: (step: { id: string; action: string; visit: number }) => void;
   /** Cancels the run; it ends `failed` with code `cancelled` (advanceRun: status `cancelled`). */
   signal?: AbortSignal;
 }

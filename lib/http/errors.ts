@@ -14,6 +14,7 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   invalid_limit: 400,
   invalid_range: 400,
   input_too_deep: 400,
+  invalid_event_id: 400,
   unauthorized: 401,
   not_found: 404,
   run_not_found: 404,

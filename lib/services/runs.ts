@@ -15,9 +15,16 @@ import type { RunContext } from "../engine/run-options.ts";
 import type { RunResult, RunState, StepRecord, UnrecordedSteps } from "../core/run.ts";
 import type { ExecutionRecord } from "../core/execution-record.ts";
 import { isMovaError, StoreUnavailableError } from "../errors.ts";
-import type { HistoryStore, RunCheckpointStore, RunControlStore, RunQueue } from "../ports.ts";
+import type {
+  HistoryStore,
+  RunCheckpointStore,
+  RunControlStore,
+  RunEventStream,
+  RunQueue,
+} from "../ports.ts";
 import { callbackUrlMaker } from "./callback-signature.ts";
 import { handOff, watchCancel } from "./run-handoff.ts";
+import { createRunEventSink } from "./run-events.ts";
 import {
   type ExecutionDeps,
   FINISHED_STATUSES,
@@ -36,6 +43,8 @@ export interface RunDeps extends ExecutionDeps {
   /** `{callback.EVENT}` URLs: CALLBACK_SECRET and PUBLIC_API_URL. */
   callbacks?: { secret?: string | undefined; baseUrl?: string | undefined } | undefined;
   runStaleMs?: number | undefined;
+  /** Where the run's live events go (GET /executions/{id}/events); absent: nowhere. */
+  runEvents?: RunEventStream;
 }
 
 /** What a run's history record says of it besides its progress: fixed at its start. */
@@ -211,6 +220,15 @@ export async function advanceLeg(
     executionId: header.executionId,
     expiresAt: leg.stored.state.deadlineAt,
   });
+  const events = createRunEventSink({
+    stream: deps.runEvents,
+    tenant: header.tenant,
+    executionId: header.executionId,
+    logger: deps.logger,
+    now: () => deps.clock.now(),
+  });
+  // A leg that starts the run, or resumes it from a wait, says so; a runner's next leg does not.
+  if (leg.stored.state.stepCount === 0 || leg.stored.state.status !== "running") events.status("running");
   const result = await advanceRun({
     document: leg.document.parsed,
     ports: {
@@ -241,8 +259,13 @@ export async function advanceLeg(
         version = await deps.checkpoints.write(header.tenant, header.executionId, version, state);
       }
       carry.written();
+      // Only what is checkpointed is shown as finished.
+      events.stepsFinished(records);
     },
     shouldPause: leg.shouldPause,
+    onStepStart: (step) => events.stepStarted(step),
+    // A prompt step's reply, piece by piece as the model writes it, for the live stream.
+    onToken: (stepId, delta) => events.token(stepId, delta),
   }).finally(() => cancel.stop());
   let legSteps = result.steps;
   let legPath = result.path.slice(carriedPathLength);
@@ -257,6 +280,7 @@ export async function advanceLeg(
   if (result.checkpointError !== undefined && isMovaError(result.checkpointError, "run_conflict")) {
     // Another worker holds the run now: it records it; this leg writes nothing more.
     const record = progressRecord(header, result.state ?? startState, { steps, path }, deps.clock.now());
+    await events.flush();
     return {
       kind: "running",
       executionId: header.executionId,
@@ -286,6 +310,9 @@ export async function advanceLeg(
     }
     throw error;
   }
+  // After the record: a follower told the run ended finds it ended in the history.
+  if (result.status !== "running") events.status(result.status, result.error);
+  await events.flush();
   deps.logger?.debug("run leg ended", {
     executionId: header.executionId,
     status: result.status,

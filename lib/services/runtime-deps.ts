@@ -12,6 +12,7 @@ import type {
   LlmPort,
   RunCheckpointStore,
   RunControlStore,
+  RunEventStream,
   RunQueue,
   TenantSecretsPort,
   ToolPort,
@@ -32,6 +33,8 @@ export interface RuntimeDeps {
   callbacks?: { secret?: string | undefined; baseUrl?: string | undefined };
   /** RUN_STALE_MS: a run handed to the runner and not advanced this long is re-enqueued by the sweep. */
   runStaleMs?: number;
+  /** Runs' live events (Redis streams); absent: runs publish none. */
+  runEvents?: RunEventStream;
   idempotency: Idempotency;
   llm: LlmPort;
   tools: ToolPort;

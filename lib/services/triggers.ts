@@ -65,6 +65,7 @@ interface TriggerDeps
     | "runControl"
     | "callbacks"
     | "runStaleMs"
+    | "runEvents"
   > {
   logger: Logger;
   /** RUN_DEADLINE_MS: bounds a step in flight in this invocation. */
@@ -87,6 +88,7 @@ export function createTriggerService(deps: TriggerDeps): TriggerService {
     runControl: deps.runControl,
     callbacks: deps.callbacks,
     runStaleMs: deps.runStaleMs,
+    runEvents: deps.runEvents,
   };
 
   async function run(request: RunRequest): Promise<RunOutcome> {

@@ -18,7 +18,7 @@ import { createDynamoHistoryStore } from "../adapters/dynamodb/history-store.ts"
 import { createSqsPublisher } from "../adapters/sqs/publisher.ts";
 import { createDynamoIdempotency } from "../adapters/dynamodb/idempotency.ts";
 import type { RuntimeDeps } from "../services/runtime-deps.ts";
-import type { RunCheckpointStore } from "../ports.ts";
+import type { RunCheckpointStore, RunEventStream } from "../ports.ts";
 import { StoreUnavailableError } from "../errors.ts";
 import { createSqsRunQueue } from "../adapters/sqs/run-queue.ts";
 import { createRedisCheckpointStore } from "../adapters/redis/checkpoint-store.ts";
@@ -27,6 +27,8 @@ import { createRedisFromConfig } from "../adapters/redis/session-store.ts";
 import { createRedisRunControlStore } from "../adapters/redis/run-control-store.ts";
 import { createMemoryRunControlStore } from "../adapters/memory-run-control-store.ts";
 import type { RunControlStore } from "../ports.ts";
+import { createRedisRunEventStream } from "../adapters/redis/run-event-stream.ts";
+import { createMemoryRunEventStream } from "../adapters/memory-run-event-stream.ts";
 
 export interface BuildRuntimeDepsOptions {
   /** Where endpoints, credentials and `MOVA_SECRET_*` are read; the process's by default. */
@@ -70,6 +72,13 @@ export function buildRuntimeDeps(config: Config, options: BuildRuntimeDepsOption
       options.checkpointBackend === "memory" ? createMemoryRunControlStore() : redisRunControl(config),
     callbacks: { secret: config.CALLBACK_SECRET, baseUrl: config.PUBLIC_API_URL },
     runStaleMs: config.RUN_STALE_MS,
+    runEvents:
+      options.checkpointBackend === "memory"
+        ? createMemoryRunEventStream({
+            maxLen: config.RUN_EVENTS_MAX_LEN,
+            ttlSeconds: config.RUN_EVENTS_TTL_SECONDS,
+          })
+        : redisRunEvents(config),
     idempotency: createDynamoIdempotency({
       client: dynamo,
       tableName: config.EXECUTIONS_TABLE,
@@ -144,5 +153,31 @@ function redisRunControl(config: Config): RunControlStore {
     cancelRequested: async (...args) => get().cancelRequested(...args),
     claimOnce: async (...args) => get().claimOnce(...args),
     unclaim: async (...args) => get().unclaim(...args),
+  };
+}
+
+/**
+ * The Redis run event stream, made on first use (as the checkpoint store): without Redis
+ * settings an append fails with `run_events_unavailable`, which a run counts and goes on.
+ */
+export function redisRunEvents(config: Config): RunEventStream {
+  let stream: RunEventStream | undefined;
+  const get = (): RunEventStream => {
+    if (stream) return stream;
+    if (!config.UPSTASH_REDIS_REST_URL || !config.UPSTASH_REDIS_REST_TOKEN)
+      throw new StoreUnavailableError(
+        "run_events_unavailable",
+        "UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN must both be set",
+      );
+    stream = createRedisRunEventStream({
+      redis: createRedisFromConfig(config),
+      maxLen: config.RUN_EVENTS_MAX_LEN,
+      ttlSeconds: config.RUN_EVENTS_TTL_SECONDS,
+    });
+    return stream;
+  };
+  return {
+    append: async (...args) => get().append(...args),
+    read: async (...args) => get().read(...args),
   };
 }

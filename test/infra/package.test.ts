@@ -194,6 +194,13 @@ const EXPECTED_GRANTS: Record<string, Record<string, string[]>> = {
     "*": ["kms:Decrypt", ...TRACING],
     RunsQueue: ["sqs:SendMessage"],
   },
+  StreamRole: {
+    StreamLogGroup: LOGS,
+    ExecutionsTable: ["dynamodb:GetItem"],
+    // The service's own secrets (the API keys, the Redis settings), not the tenants'.
+    "arn:{AWS::Partition}:ssm:{AWS::Region}:{AWS::AccountId}:parameter/mova/dev": ["ssm:GetParametersByPath"],
+    "*": ["kms:Decrypt", ...TRACING],
+  },
 };
 
 const FUNCTIONS = [
@@ -208,6 +215,7 @@ const FUNCTIONS = [
   { name: "trigger", logicalId: "TriggerLambdaFunction", role: "TriggerRole", bundle: "trigger" },
   { name: "runner", logicalId: "RunnerLambdaFunction", role: "RunnerRole", bundle: "runner" },
   { name: "sweep", logicalId: "SweepLambdaFunction", role: "SweepRole", bundle: "sweep" },
+  { name: "stream", logicalId: "StreamLambdaFunction", role: "StreamRole", bundle: "stream" },
 ] as const;
 
 const getAttArn = (logicalId: string) => ({ "Fn::GetAtt": [logicalId, "Arn"] });
@@ -302,6 +310,34 @@ describe("npm run package (osls, offline)", () => {
     // so a backlog of successes cannot hold failures back.
     expect(bySource("AnalysisQueue")[0]!.ScalingConfig).toEqual({ MaximumConcurrency: 5 });
     expect(bySource("AnalysisPriorityQueue")[0]!.ScalingConfig).toBeUndefined();
+  });
+
+  it("serves GET /executions/{id}/events from the stream function's URL in response-streaming mode, keys checked by the handler", () => {
+    const urls = ofType("AWS::Lambda::Url").map(([, resource]) => resource.Properties);
+    expect(urls).toEqual([
+      {
+        AuthType: "NONE",
+        InvokeMode: "RESPONSE_STREAM",
+        TargetFunctionArn: getAttArn("StreamLambdaFunction"),
+      },
+    ]);
+    const permissions = ofType("AWS::Lambda::Permission")
+      .map(([, resource]) => resource.Properties)
+      .filter((p) => JSON.stringify(p.FunctionName).includes("StreamLambdaFunction"));
+    expect(permissions.map((p) => p.Action).sort()).toEqual([
+      "lambda:InvokeFunction",
+      "lambda:InvokeFunctionUrl",
+    ]);
+    expect((template.Outputs as Json).StreamLambdaFunctionUrl).toBeDefined();
+    const stream = props("StreamLambdaFunction");
+    expect(stream.Timeout).toBe(900);
+    // Its keys and Redis settings come from SSM at start-up, like the other functions' secrets.
+    const variables = (stream.Environment as { Variables: Json }).Variables;
+    expect(variables.EXECUTIONS_TABLE).toEqual({ Ref: "ExecutionsTable" });
+    expect(variables.MOVA_SSM_PREFIX).toBe("/mova/dev");
+    expect(variables.MOVA_API_KEYS).toBeUndefined();
+    // The stream must end before the function does.
+    expect(loadConfig({}).RUN_EVENTS_MAX_CONNECTION_MS).toBeLessThan((stream.Timeout as number) * 1000);
   });
 
   it("runs batchAnalysis on a daily schedule, the sweep every minute, and trigger on mova.run.requested events of the configured sources, each with retries and a dead-letter queue", () => {

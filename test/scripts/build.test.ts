@@ -58,6 +58,7 @@ describe("functionEntries", () => {
       ["trigger", "functions/trigger.ts", "dist/trigger/index.mjs"],
       ["runner", "functions/runner.ts", "dist/runner/index.mjs"],
       ["sweep", "functions/sweep.ts", "dist/sweep/index.mjs"],
+      ["stream", "functions/stream.ts", "dist/stream/index.mjs"],
     ]);
   });
 

@@ -11,6 +11,8 @@ import { sha256Hex } from "../../lib/http/auth.ts";
 import { buildApiDeps } from "../../lib/wiring/api.ts";
 import type { ApiDeps } from "../../lib/http/deps.ts";
 import { type ApiHandler, createApiHandler } from "../../lib/http/handler.ts";
+import { RUN_EVENTS_PATH } from "../../lib/http/run-events-stream.ts";
+import { buildStreamHandler } from "../../lib/wiring/stream.ts";
 import { type Config, loadConfig } from "../../lib/config.ts";
 import { createSqsClient } from "../../lib/adapters/aws-clients.ts";
 import { type Gateway, startGateway } from "../../infra/local/gateway.ts";
@@ -86,7 +88,17 @@ export async function startApiFixture(
     return { config, deps, handler: createApiHandler(deps) };
   };
   const { config, deps, handler } = build({});
-  const gateway = await startGateway({ handler, port: 0 });
+  // GET /executions/{id}/events streams, as `npm run dev` serves it.
+  const stream = buildStreamHandler(config, {
+    env,
+    logger: quietLogger(),
+    ...(deps.runEvents ? { runEvents: deps.runEvents } : {}),
+  });
+  const gateway = await startGateway({
+    handler,
+    port: 0,
+    streaming: [{ path: RUN_EVENTS_PATH, handler: stream }],
+  });
   const sqs = createSqsClient(config, { env });
 
   return {
