@@ -19,7 +19,9 @@ import {
 let api: ApiFixture;
 
 beforeAll(async () => {
-  api = await startApiFixture();
+  // The 3,000-step run below is meant to finish inline: it takes 5–20 s of a loaded 2-core
+  // machine, so the budget leaves it room (the 100,000-step run still outlasts it).
+  api = await startApiFixture({ SYNC_BUDGET_MS: "60000", RUN_DEADLINE_MS: "90000" });
   for (const name of ["shop", "paging"]) {
     expect((await api.call("PUT", `/documents/${name}`, { body: shopDocument(api.tools.url) })).status).toBe(
       201,

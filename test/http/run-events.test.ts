@@ -258,4 +258,44 @@ describe("GET /executions/{id}/events", () => {
     const done = await api.call("GET", `/executions/${executionId}`);
     expect(done.body).toMatchObject({ status: "completed", output: "done 1 2" });
   });
+
+  it("streams a prompt step's reply as token events, in order, before the step's record; the result is the whole reply", async () => {
+    const chat = {
+      version: "2.2",
+      protocols: [
+        {
+          name: "chat",
+          steps: [
+            { id: "answer", action: "prompt", prompt: "Where is my parcel?", output: "reply" },
+            { id: "end", action: "end", response_template: "{reply}" },
+          ],
+        },
+      ],
+    };
+    expect((await api.call("PUT", "/documents/chat", { body: chat })).status).toBe(201);
+    api.llm.answerWith(() => "Your parcel left the depot on Monday.");
+    const response = await api.call("POST", "/executions", {
+      body: { document: "chat", protocol: "chat" },
+      headers: { prefer: "respond-async" },
+    });
+    expect(response.status).toBe(202);
+    const executionId = response.body.executionId as string;
+    expect((await runner(runEvent(executionId), context)).batchItemFailures).toEqual([]);
+
+    const followed = await follow(executionId);
+    await followed.ended;
+    const kinds = followed.events.map((e) => e.event);
+    const tokens = followed.events.filter((e) => e.event === "token").map(data);
+    expect(tokens.length).toBeGreaterThan(1);
+    expect(tokens.every((t) => t.stepId === "answer")).toBe(true);
+    expect(tokens.map((t) => t.delta).join("")).toBe("Your parcel left the depot on Monday.");
+    // Every token of the step comes after it started and before its record.
+    expect(kinds.indexOf("token")).toBeGreaterThan(kinds.indexOf("step_started"));
+    expect(kinds.lastIndexOf("token")).toBeLessThan(kinds.indexOf("step_finished"));
+    // The model was asked to stream; the run's result is the same whole reply.
+    const asked = api.llm.completions().at(-1) as { stream?: boolean };
+    expect(asked.stream).toBe(true);
+    const done = await api.call("GET", `/executions/${executionId}`);
+    expect(done.body).toMatchObject({ status: "completed", output: "Your parcel left the depot on Monday." });
+  });
 });
