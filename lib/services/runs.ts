@@ -23,7 +23,7 @@ import type {
   RunQueue,
 } from "../ports.ts";
 import { callbackUrlMaker } from "./callback-signature.ts";
-import { handOff, watchCancel } from "./run-handoff.ts";
+import { DEFAULT_RUN_STALE_MS, handOff, watchCancel } from "./run-handoff.ts";
 import { createRunEventSink } from "./run-events.ts";
 import {
   type ExecutionDeps,
@@ -208,6 +208,7 @@ export async function advanceLeg(
   const prior = withUnrecorded(leg.prior, leg.stored.state.unrecorded);
   const { unrecorded: _carried, ...startState } = leg.stored.state;
   const carry = carrier(prior, startState.stepCount);
+  await scheduleLookAgain(header, deps);
   // A cancel request stops the run between steps and aborts its call in flight.
   const cancel = watchCancel(
     { tenant: header.tenant, executionId: header.executionId },
@@ -379,6 +380,27 @@ export async function recordFinishedCheckpoint(
  * against 1.98 ms for a small one).
  */
 export const UNRECORDED_MAX_BYTES = 16_384;
+
+/**
+ * Before a leg runs, the run is put in the sweep's schedule RUN_STALE_MS ahead: if the process
+ * advancing it dies before it hands the run on or records its end (an API request or a trigger
+ * killed mid-leg), the sweep finds it `running` with nobody's lease and enqueues it, so no run
+ * is left `running` with nobody to advance it. A leg that ends, hands on or pauses the run
+ * moves or drops that entry (or the sweep drops it). An unreachable store only loses this net:
+ * the leg goes on.
+ */
+async function scheduleLookAgain(header: RunHeader, deps: RunDeps): Promise<void> {
+  if (!deps.runControl) return;
+  const message = { tenant: header.tenant, executionId: header.executionId };
+  try {
+    await deps.runControl.schedule(message, deps.clock.now() + (deps.runStaleMs ?? DEFAULT_RUN_STALE_MS));
+  } catch (error) {
+    deps.logger?.warn("the run could not be put in the sweep's schedule", {
+      executionId: header.executionId,
+      error: describe(error),
+    });
+  }
+}
 
 /**
  * Adds the step records a checkpoint carries to the history record's, but those the history

@@ -11,6 +11,9 @@ import { createApiHandler } from "../../lib/http/handler.ts";
 import { createDocumentLoader } from "../../lib/services/document-loader.ts";
 import { createRunnerHandler } from "../../lib/services/runner.ts";
 import { sweepRuns } from "../../lib/services/sweep.ts";
+import { executionDepsOf } from "../../lib/services/executions.ts";
+import { startRun } from "../../lib/services/runs.ts";
+import type { ToolPort } from "../../lib/ports.ts";
 import { signCallback } from "../../lib/services/callback-signature.ts";
 import { type ApiFixture, invoke, startApiFixture, v2Event } from "../support/api-fixture.ts";
 
@@ -355,5 +358,53 @@ describe("the sweep", () => {
     offset += 61_000;
     await sweepRuns(sweepDeps);
     expect(await mine()).toEqual([]);
+  });
+
+  it("enqueues a run whose inline leg's process died before handing it on", async () => {
+    // The process advancing the run inline dies in the middle of its first tool call: its call
+    // never comes back, it never hands the run on, never records its end.
+    let calls = 0;
+    const dying: ToolPort = {
+      call: (request, signal) => {
+        calls += 1;
+        return calls === 1 ? new Promise(() => undefined) : api.deps.tools.call(request, signal);
+      },
+    };
+    let executionId: string | undefined;
+    const checkpoints = Object.assign(Object.create(api.deps.checkpoints), {
+      create: (...args: Parameters<typeof api.deps.checkpoints.create>) => {
+        executionId = args[1];
+        return api.deps.checkpoints.create(...args);
+      },
+    }) as typeof api.deps.checkpoints;
+    const deps = {
+      ...executionDepsOf({ ...api.deps, tools: dying, clock: movedClock }, undefined, undefined),
+      checkpoints,
+      runQueue: api.deps.runQueue,
+      runControl: api.deps.runControl,
+      runStaleMs: 60_000,
+    };
+    const document = await createDocumentLoader(api.deps.documents).load("dev", "control");
+    void startRun({ tenant: "dev", document, protocol: "slow", trigger: "api" }, deps, {
+      syncBudgetMs: 60_000,
+    });
+    while (calls === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    if (!executionId) throw new Error("the run has no checkpoint");
+    const runsQueue = api.env.RUNS_QUEUE_URL as string;
+    const mine = async () =>
+      (await api.drainQueue(runsQueue, 0)).filter(
+        (m) => JSON.parse(m.Body ?? "{}").executionId === executionId,
+      );
+    const sweepDeps = { ...api.deps, clock: movedClock, runControl: api.deps.runControl! };
+    await sweepRuns(sweepDeps);
+    expect(await mine()).toEqual([]);
+
+    // RUN_STALE_MS later, nobody has advanced it: the sweep hands it to the runner, which completes it.
+    offset += 61_000;
+    await sweepRuns(sweepDeps);
+    expect(await mine()).toHaveLength(1);
+    expect((await runner()(executionId)).batchItemFailures).toEqual([]);
+    const record = await api.call("GET", `/executions/${executionId}`);
+    expect(record.body).toMatchObject({ status: "completed", output: "slow done" });
   });
 });
