@@ -18,6 +18,7 @@ import { startLocalStack } from "./stack.ts";
 import { analysisPollerWorker, analysisRunWorker } from "./analysis-workers.ts";
 import { runnerPollerWorker } from "./runner-worker.ts";
 import { triggerPollerWorker } from "./trigger-worker.ts";
+import { lazyDashboardBundle } from "../../scripts/dashboard-bundle.ts";
 import type { BackgroundWorker, RunningWorker } from "./workers.ts";
 
 /** What Lambda's event sources and the schedule do in AWS, started in this order once the API is up. */
@@ -67,13 +68,19 @@ async function main(): Promise<void> {
       serviceName: "mova-api",
       logLevel: (process.env.LOG_LEVEL ?? "WARN") as "WARN",
     });
-    const deps = buildApiDeps(config, { env, sessionBackend: stack.sessionBackend, logger });
+    const deps = buildApiDeps(config, {
+      env,
+      sessionBackend: stack.sessionBackend,
+      logger,
+      dashboardScript: lazyDashboardBundle(ROOT),
+    });
     gateway = await startGateway({ handler: createApiHandler(deps), port, host: "127.0.0.1" });
 
     const lines = [
       "MOVA Serverless — local stack",
       `  API:         ${gateway.url}   (OpenAPI: ${gateway.url}/openapi.json)`,
       `  API key:     ${apiKey}   (tenant "dev"; send as Authorization: Bearer <key>)`,
+      `  Dashboard:   ${gateway.url}/dashboard#key=${apiKey}`,
       `  DynamoDB:    ${stack.env.AWS_ENDPOINT_URL_DYNAMODB}${memory ? " (in memory)" : " (data under .mova/dynamodb)"}`,
       `  SQS:         ${stack.env.AWS_ENDPOINT_URL_SQS}   analysis queue: ${stack.env.ANALYSIS_QUEUE_URL}`,
       `  Redis REST:  ${stack.env.UPSTASH_REDIS_REST_URL ?? "(none: sessions kept in process memory)"}`,

@@ -20,6 +20,7 @@ import { learningRoutes } from "./routes-learning.ts";
 import { documentRoutes } from "./routes-documents.ts";
 import { executionRoutes } from "./routes-executions.ts";
 import { sessionRoutes } from "./routes-sessions.ts";
+import { dashboardRoutes } from "./routes-dashboard.ts";
 import { HealthResponse, issuesOf } from "./schemas.ts";
 
 export type ApiHandler = (
@@ -49,6 +50,7 @@ function apiRoutes(deps: ApiDeps): RouteSpec[] {
     ...executionRoutes(deps, loader),
     ...analysisRoutes(deps, loader),
     ...learningRoutes(deps, loader),
+    ...dashboardRoutes(deps),
   ];
   let openApi: unknown;
   routes.splice(1, 0, {
