@@ -33,8 +33,10 @@ export function flowSvg(graph: FlowGraph): SVGSVGElement {
           viewBox: "0 0 10 10",
           refX: 9,
           refY: 5,
-          markerWidth: 7,
-          markerHeight: 7,
+          // In user space: the arrow keeps its size whatever the edge's width.
+          markerUnits: "userSpaceOnUse",
+          markerWidth: 10,
+          markerHeight: 10,
           orient: "auto",
         },
         s("path", { d: "M0,0 L10,5 L0,10 z", fill: "#5b6475" }),
@@ -119,10 +121,10 @@ export interface DayFigure {
 export function barsSvg(days: readonly DayFigure[], unit: string): Element {
   if (days.length === 0) return h("p", { class: "muted" }, "No usage in this period.");
   const width = Math.max(320, days.length * 22 + 60);
+  const barWidth = Math.min(40, (width - 60) / days.length);
   const height = 180;
   const plot = { left: 50, top: 10, bottom: 30 };
   const max = Math.max(...days.map((d) => d.value)) || 1;
-  const barWidth = (width - plot.left - 10) / days.length;
   const svg = s("svg", { class: "bars", width, height, viewBox: `0 0 ${width} ${height}`, role: "img" });
   const bottom = height - plot.bottom;
   svg.append(

@@ -1,9 +1,14 @@
 /**
  * A protocol's flow as a laid-out graph: the document's steps are the nodes, with each step's
  * figures (success rate, p50/p95 latency, whether it is a failure point); the transitions are
- * the edges, weighted by how often runs took them. The weights come from the strategy
- * patterns (each a path of step ids and how many runs took it); a transition the document
- * declares that no analysed run took is kept with weight 0, so the whole flow shows.
+ * the edges, weighted by how many runs took them in the window:
+ * - the strategy patterns give, for each path of step ids, the completed runs that took it:
+ *   every transition of the path was taken that many times by completed runs;
+ * - a run that failed on the way took the transitions up to its failure, which no pattern
+ *   lists: an edge that is the only way into its step carries the step's records (every
+ *   record of the step came in through it), when those are more.
+ * A transition the document declares that no analysed run took is kept with weight 0, so the
+ * whole flow shows.
  *
  * No DOM here: dagre places the nodes and routes the edges, and the page draws the result.
  */
@@ -13,6 +18,12 @@ export interface DocumentStep {
   id: string;
   action?: string;
   next_step?: string;
+  next_step_id?: string;
+  on_error?: string;
+  else_step?: string;
+  /** A parallel step's branches. */
+  steps?: unknown;
+  conditions?: unknown;
 }
 
 export interface StepFigures {
@@ -67,12 +78,12 @@ export interface FlowGraph {
 export const NODE_WIDTH = 190;
 export const NODE_HEIGHT = 58;
 
-/** How often each transition was taken, summed over the strategy patterns' paths. */
+/** How many completed runs took each transition, summed over the strategy patterns' paths. */
 export function transitionCounts(patterns: readonly PatternFigures[]): Map<string, number> {
   const counts = new Map<string, number>();
   for (const pattern of patterns) {
     if (pattern.type !== "strategy" || !pattern.path) continue;
-    const taken = Number(pattern.figures.taken ?? pattern.figures.runs ?? 0);
+    const taken = Number(pattern.figures.runs ?? 0);
     for (let i = 0; i + 1 < pattern.path.length; i++) {
       const key = edgeKey(pattern.path[i]!, pattern.path[i + 1]!);
       counts.set(key, (counts.get(key) ?? 0) + taken);
@@ -84,20 +95,44 @@ export function transitionCounts(patterns: readonly PatternFigures[]): Map<strin
 const SEPARATOR = "\u0000";
 const edgeKey = (from: string, to: string) => `${from}${SEPARATOR}${to}`;
 
-/** The transitions the document declares: `next_step`, else the following step (an `end` step has none). */
-function declaredTransitions(steps: readonly DocumentStep[]): Array<[string, string]> {
+/** The step ids a step's conditions lead to (`next_step_id` of a rule, `default_next_step_id`). */
+function conditionTargets(conditions: unknown): string[] {
+  if (!conditions || typeof conditions !== "object") return [];
+  const group = conditions as { rules?: unknown; default_next_step_id?: unknown };
+  const rules = Array.isArray(conditions) ? conditions : Array.isArray(group.rules) ? group.rules : [];
+  const targets: string[] = [];
+  if (typeof group.default_next_step_id === "string") targets.push(group.default_next_step_id);
+  for (const rule of rules as Array<{ next_step_id?: unknown; sub_conditions?: unknown }>) {
+    if (typeof rule?.next_step_id === "string") targets.push(rule.next_step_id);
+    targets.push(...conditionTargets(rule?.sub_conditions));
+  }
+  return targets;
+}
+
+/**
+ * The transitions the document declares: `next_step` (else the following step, unless the
+ * step ends the run or the protocol's flow is explicit), `on_error`, a condition's `else_step`
+ * and the steps its rules name, a parallel step's branches.
+ */
+function declaredTransitions(steps: readonly DocumentStep[], explicitFlow: boolean): Array<[string, string]> {
   const ids = new Set(steps.map((s) => s.id));
   const edges: Array<[string, string]> = [];
   steps.forEach((step, index) => {
     if (step.action === "end") return;
-    const next = step.next_step ?? steps[index + 1]?.id;
-    if (next !== undefined && ids.has(next)) edges.push([step.id, next]);
+    const next = step.next_step ?? step.next_step_id ?? (explicitFlow ? undefined : steps[index + 1]?.id);
+    const targets = [next, step.on_error, step.else_step, ...conditionTargets(step.conditions)];
+    if (step.action === "parallel" && Array.isArray(step.steps)) targets.push(...step.steps.map(String));
+    for (const target of new Set(targets)) {
+      if (target !== undefined && ids.has(target)) edges.push([step.id, target]);
+    }
   });
   return edges;
 }
 
 export function flowGraph(input: {
   steps: readonly DocumentStep[];
+  /** The protocol's `flow`: `explicit` (a step without `next_step` ends the run) or sequential. */
+  flow?: string;
   statistics: readonly StepFigures[];
   patterns: readonly PatternFigures[];
 }): FlowGraph {
@@ -118,7 +153,7 @@ export function flowGraph(input: {
   }
 
   const counts = transitionCounts(input.patterns);
-  for (const [from, to] of declaredTransitions(input.steps)) {
+  for (const [from, to] of declaredTransitions(input.steps, input.flow === "explicit")) {
     const key = edgeKey(from, to);
     if (!counts.has(key)) counts.set(key, 0);
   }
@@ -159,9 +194,15 @@ export function flowGraph(input: {
         (stat && stat.succeeded + stat.failed > 0 ? stat.failed / (stat.succeeded + stat.failed) : null),
     };
   });
-  const edges: FlowEdge[] = [...counts].map(([key, taken]) => {
+  const waysIn = new Map<string, number>();
+  for (const key of counts.keys()) {
+    const to = key.split(SEPARATOR)[1]!;
+    waysIn.set(to, (waysIn.get(to) ?? 0) + 1);
+  }
+  const edges: FlowEdge[] = [...counts].map(([key, completed]) => {
     const [from, to] = key.split(SEPARATOR) as [string, string];
-    return { from, to, taken, points: graph.edge(from, to).points ?? [] };
+    const entered = waysIn.get(to) === 1 && from !== to ? (figures.get(to)?.total ?? 0) : 0;
+    return { from, to, taken: Math.max(completed, entered), points: graph.edge(from, to).points ?? [] };
   });
   const size = graph.graph();
   return { nodes, edges, width: size.width ?? 0, height: size.height ?? 0 };

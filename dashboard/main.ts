@@ -175,9 +175,9 @@ async function showProtocol(
       ? latest.document
       : (await api(`documents/${enc(doc.name)}/versions/${selection.version}`)).document
     )?.protocols ?? []) as Json[];
-    const steps = (sourceProtocols.find((p) => p.name === protocol)?.steps ?? []) as DocumentStep[];
+    const source = sourceProtocols.find((p) => p.name === protocol);
     const versionNumbers = (versions.items as Json[]).map((v) => v.version as number);
-    renderFlow(flow, selection, patterns, steps, versionNumbers, reselect);
+    renderFlow(flow, selection, patterns, source ?? {}, versionNumbers, reselect);
     renderComparison(comparison, base, versionNumbers);
     void renderRecommendations(recommendations, base, selection, () => void start());
   } catch (error) {
@@ -189,7 +189,7 @@ function renderFlow(
   section: HTMLElement,
   selection: Selection,
   patterns: Json,
-  steps: DocumentStep[],
+  source: { steps?: DocumentStep[]; flow?: string },
   versions: number[],
   reselect: (selection: Selection) => void,
 ): void {
@@ -207,7 +207,12 @@ function renderFlow(
     h("option", { value: "" }, "every version"),
     ...versions.map((v) => h("option", { value: v, selected: selection.version === v }, `version ${v}`)),
   );
-  const graph = flowGraph({ steps, statistics: statistics?.steps ?? [], patterns: patterns.patterns ?? [] });
+  const graph = flowGraph({
+    steps: source.steps ?? [],
+    flow: source.flow,
+    statistics: statistics?.steps ?? [],
+    patterns: patterns.patterns ?? [],
+  });
   const quality = statistics?.quality;
   section.replaceChildren(
     h("h2", {}, `${selection.document.name} / ${selection.protocol}`),
@@ -223,7 +228,7 @@ function renderFlow(
     h(
       "p",
       { class: "muted" },
-      "Edges: runs that took the transition (dashed: declared, never taken). Red outline: a failure point.",
+      "Nodes: the step's success rate and records, p50/p95 latency; red outline: a failure point. Edges: runs that took the transition (dashed: declared, not taken).",
     ),
   );
 }
@@ -347,7 +352,7 @@ async function renderRecommendations(
           "div",
           { class: "recommendation", "data-id": item.id },
           h("p", {}, h("strong", {}, item.kind), item.step ? ` (step ${item.step}) ` : " ", item.statement),
-          h("p", { class: "muted" }, item.message),
+          item.message !== item.statement && h("p", { class: "muted" }, item.message),
           item.patch && h("pre", { class: "patch" }, JSON.stringify(item.patch, null, 2)),
           apply,
           status,

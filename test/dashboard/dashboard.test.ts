@@ -170,8 +170,11 @@ describe.runIf(existsSync(CHROMIUM))("the dashboard in a browser", () => {
     expect(await stock.locator("text.success").textContent()).toBe("success 62.5% · n 40");
     expect(await stock.getAttribute("class")).toContain("failure-point");
     expect(await stock.locator("text.latency").textContent()).toMatch(/^p50 \d+ ms · p95 \d+ ms$/);
-    const edge = page.locator('svg.flow g.edge[data-from="ask_model"][data-to="check_stock"]');
-    expect(Number(await edge.getAttribute("data-taken"))).toBeGreaterThan(0);
+    // Every run took ask_model → check_stock; the 15 that failed there never reached finish.
+    const taken = (from: string, to: string) =>
+      page.locator(`svg.flow g.edge[data-from="${from}"][data-to="${to}"]`).getAttribute("data-taken");
+    expect(await taken("ask_model", "check_stock")).toBe("40");
+    expect(await taken("check_stock", "finish")).toBe("25");
     await expect.poll(() => page.locator("#headline").textContent()).toContain("40 runs");
 
     // The comparison of version 2 against version 1, with its verdict.
