@@ -213,4 +213,13 @@ describe.runIf(existsSync(CHROMIUM))("the dashboard in a browser", () => {
     await page.locator(".doc", { hasText: "v3" }).waitFor();
     expect(outside).toEqual([]);
   });
+
+  it("takes the key from the address's #key= fragment (as npm run dev prints it) and removes it from the address", async () => {
+    const page = await browser.newPage();
+    await page.goto(`${gateway.url}/dashboard#key=${api.devKey}`);
+    await page.locator('svg.flow g.step[data-step="finish"]').waitFor();
+    expect(new URL(page.url()).hash).toBe("");
+    expect(await page.locator("#login").count()).toBe(0);
+    await page.close();
+  });
 });
