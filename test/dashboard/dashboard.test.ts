@@ -22,6 +22,8 @@ import { lazyDashboardBundle } from "../../scripts/dashboard-bundle.ts";
 import { type ApiFixture, startApiFixture } from "../support/api-fixture.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
+/** The page re-renders after a choice; on a loaded machine that can take a while. */
+const POLL = { timeout: 20_000, interval: 100 };
 
 let api: ApiFixture;
 let gateway: Gateway;
@@ -175,7 +177,7 @@ describe.runIf(existsSync(CHROMIUM))("the dashboard in a browser", () => {
       page.locator(`svg.flow g.edge[data-from="${from}"][data-to="${to}"]`).getAttribute("data-taken");
     expect(await taken("ask_model", "check_stock")).toBe("40");
     expect(await taken("check_stock", "finish")).toBe("25");
-    await expect.poll(() => page.locator("#headline").textContent()).toContain("40 runs");
+    await expect.poll(() => page.locator("#headline").textContent(), POLL).toContain("40 runs");
 
     // The comparison of version 2 against version 1, with its verdict.
     await page.locator("#verdict").waitFor();
@@ -190,7 +192,7 @@ describe.runIf(existsSync(CHROMIUM))("the dashboard in a browser", () => {
     // Figures of one version only.
     await page.selectOption("#figures-version", "1");
     await expect
-      .poll(() => page.locator('svg.flow g.step[data-step="check_stock"] text.success').textContent())
+      .poll(() => page.locator('svg.flow g.step[data-step="check_stock"] text.success').textContent(), POLL)
       .toBe("success 75% · n 20");
 
     const recommendation = page.locator(".recommendation", { has: page.locator("pre.patch") }).first();
@@ -212,7 +214,7 @@ describe.runIf(existsSync(CHROMIUM))("the dashboard in a browser", () => {
     // The page reloads its data: the document is now at version 3.
     await page.locator(".doc", { hasText: "v3" }).waitFor();
     expect(outside).toEqual([]);
-  });
+  }, 120_000);
 
   it("takes the key from the address's #key= fragment (as npm run dev prints it) and removes it from the address", async () => {
     const page = await browser.newPage();
@@ -221,5 +223,5 @@ describe.runIf(existsSync(CHROMIUM))("the dashboard in a browser", () => {
     expect(new URL(page.url()).hash).toBe("");
     expect(await page.locator("#login").count()).toBe(0);
     await page.close();
-  });
+  }, 60_000);
 });
