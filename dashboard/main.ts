@@ -55,7 +55,17 @@ function login(problem?: string): void {
       onsubmit: (event: Event) => {
         event.preventDefault();
         saveKey(input.value.trim());
-        void start();
+        /** The UTC days from `from` to `to` (YYYY-MM-DD), both included. */
+function daysBetween(from: string, to: string): string[] {
+  const days: string[] = [];
+  const last = Date.parse(`${to}T00:00:00Z`);
+  for (let t = Date.parse(`${from}T00:00:00Z`); t <= last && days.length < 400; t += 86_400_000) {
+    days.push(new Date(t).toISOString().slice(0, 10));
+  }
+  return days;
+}
+
+void start();
       },
     },
     h("h2", {}, "API key"),
@@ -368,13 +378,19 @@ async function showCost(section: HTMLElement): Promise<void> {
   section.replaceChildren(h("h2", {}, "Cost per day (all protocols, last 30 days)"));
   try {
     const usage = await api("usage?groupBy=day");
-    const items = [...(usage.items as Json[])].sort((a, b) => String(a.group.day).localeCompare(b.group.day));
+    const items = usage.items as Json[];
+    const byDay = new Map(items.map((i) => [String(i.group.day), i]));
     const priced = items.some((i) => i.cost !== null);
-    const days = items.map((i) => ({
-      day: String(i.group.day),
-      value: priced ? (i.cost ?? 0) : i.promptTokens + i.completionTokens,
-      label: `${dollars(i.cost)}, ${i.runs} runs, ${i.promptTokens + i.completionTokens} tokens`,
-    }));
+    // Every day of the period, a day without runs as an empty bar, so the axis is time.
+    const days = daysBetween(usage.from, usage.to).map((day) => {
+      const i = byDay.get(day);
+      if (!i) return { day, value: 0, label: "no runs" };
+      return {
+        day,
+        value: priced ? (i.cost ?? 0) : i.promptTokens + i.completionTokens,
+        label: `${dollars(i.cost)}, ${i.runs} runs, ${i.promptTokens + i.completionTokens} tokens`,
+      };
+    });
     section.append(
       h(
         "p",
@@ -386,6 +402,16 @@ async function showCost(section: HTMLElement): Promise<void> {
   } catch (error) {
     showError(section, error);
   }
+}
+
+/** The UTC days from `from` to `to` (YYYY-MM-DD), both included. */
+function daysBetween(from: string, to: string): string[] {
+  const days: string[] = [];
+  const last = Date.parse(`${to}T00:00:00Z`);
+  for (let t = Date.parse(`${from}T00:00:00Z`); t <= last && days.length < 400; t += 86_400_000) {
+    days.push(new Date(t).toISOString().slice(0, 10));
+  }
+  return days;
 }
 
 void start();

@@ -188,6 +188,11 @@ describe.runIf(existsSync(CHROMIUM))("the dashboard in a browser", () => {
     // The cost per day, priced.
     await page.locator("svg.bars g.bar").first().waitFor();
     expect(await page.locator("#cost-total").textContent()).toMatch(/^Total \$/);
+    // One bar a day of the 30-day period; the runs were made today.
+    expect(await page.locator("svg.bars g.bar").count()).toBe(30);
+    const today = new Date().toISOString().slice(0, 10);
+    const height = await page.locator(`svg.bars g.bar[data-day="${today}"] rect`).getAttribute("height");
+    expect(Number(height)).toBeGreaterThan(0);
 
     // Figures of one version only.
     await page.selectOption("#figures-version", "1");
