@@ -55,17 +55,7 @@ function login(problem?: string): void {
       onsubmit: (event: Event) => {
         event.preventDefault();
         saveKey(input.value.trim());
-        /** The UTC days from `from` to `to` (YYYY-MM-DD), both included. */
-function daysBetween(from: string, to: string): string[] {
-  const days: string[] = [];
-  const last = Date.parse(`${to}T00:00:00Z`);
-  for (let t = Date.parse(`${from}T00:00:00Z`); t <= last && days.length < 400; t += 86_400_000) {
-    days.push(new Date(t).toISOString().slice(0, 10));
-  }
-  return days;
-}
-
-void start();
+        void start();
       },
     },
     h("h2", {}, "API key"),
