@@ -60,7 +60,22 @@ module.exports = {
       comment: "lib/ never imports the entries built on it",
       severity: "error",
       from: { path: "^lib/" },
-      to: { path: "^(functions|infra|bench|scripts|test|bin)/" },
+      to: { path: "^(functions|infra|bench|scripts|test|bin|dashboard)/" },
+    },
+    {
+      name: "dashboard-is-browser-code",
+      comment:
+        "dashboard/ is the page's script, bundled for the browser: it reads the API over HTTP and imports only itself and browser-safe packages",
+      severity: "error",
+      from: { path: "^dashboard/" },
+      to: { path: "^(lib|functions|infra|bench|scripts|test|bin)/" },
+    },
+    {
+      name: "dashboard-no-node",
+      comment: "dashboard/ runs in the browser: no Node built-in",
+      severity: "error",
+      from: { path: "^dashboard/" },
+      to: { dependencyTypes: ["core"] },
     },
     {
       name: "functions-are-thin",

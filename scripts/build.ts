@@ -33,6 +33,10 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { build, type Metafile } from "esbuild";
 import { parse } from "yaml";
+import { bundleDashboard } from "./dashboard-bundle.ts";
+
+/** The dashboard's script, beside the API function's index.mjs (lib/wiring/api.ts reads it there). */
+export const DASHBOARD_FILE = "dashboard.js";
 
 export interface FunctionEntry {
   /** The function's key in serverless.yml (`batchAnalysis`). */
@@ -123,6 +127,10 @@ export async function buildFunctions(options: {
   const metaDir = path.join(dist, "meta");
   await mkdir(metaDir, { recursive: true });
   const built = await Promise.all(present.map((entry) => bundle(entry, metaDir)));
+  // The dashboard's page is served by the API function: its script goes beside that bundle
+  // (after it, as bundling a function first empties its directory).
+  const api = built.find((fn) => fn.name === "api");
+  if (api) await writeFile(path.join(path.dirname(api.outfile), DASHBOARD_FILE), await bundleDashboard(root));
   return { built, missing };
 }
 

@@ -21,6 +21,7 @@ import { analysisPollerWorker, analysisRunWorker } from "./analysis-workers.ts";
 import { runnerPollerWorker } from "./runner-worker.ts";
 import { sweepWorker } from "./sweep-worker.ts";
 import { triggerPollerWorker } from "./trigger-worker.ts";
+import { lazyDashboardBundle } from "../../scripts/dashboard-bundle.ts";
 import type { BackgroundWorker, RunningWorker } from "./workers.ts";
 
 /** What Lambda's event sources and the schedule do in AWS, started in this order once the API is up. */
@@ -74,7 +75,12 @@ async function main(): Promise<void> {
       serviceName: "mova-api",
       logLevel: (process.env.LOG_LEVEL ?? "WARN") as "WARN",
     });
-    const deps = buildApiDeps(config, { env, sessionBackend: stack.sessionBackend, logger });
+    const deps = buildApiDeps(config, {
+      env,
+      sessionBackend: stack.sessionBackend,
+      logger,
+      dashboardScript: lazyDashboardBundle(ROOT),
+    });
     // GET /executions/{id}/events streams, as the stream function's URL does when deployed.
     const stream = buildStreamHandler(config, {
       env,
@@ -93,6 +99,7 @@ async function main(): Promise<void> {
       `  API:         ${gateway.url}   (OpenAPI: ${gateway.url}/openapi.json)`,
       `  Live events: ${gateway.url}/executions/{id}/events   (server-sent events: curl -N)`,
       `  API key:     ${apiKey}   (tenant "dev"; send as Authorization: Bearer <key>)`,
+      `  Dashboard:   ${gateway.url}/dashboard#key=${apiKey}`,
       `  DynamoDB:    ${stack.env.AWS_ENDPOINT_URL_DYNAMODB}${memory ? " (in memory)" : " (data under .mova/dynamodb)"}`,
       `  SQS:         ${stack.env.AWS_ENDPOINT_URL_SQS}   analysis queue: ${stack.env.ANALYSIS_QUEUE_URL}`,
       `  Redis REST:  ${stack.env.UPSTASH_REDIS_REST_URL ?? "(none: sessions kept in process memory)"}`,

@@ -32,6 +32,12 @@ export interface ApiDeps extends RuntimeDeps {
   routing?: RoutingStore;
   /** The patterns, recommendations and analysis-run routes; absent: those routes are not served. */
   analysis?: ApiAnalysisDeps;
+  /**
+   * The dashboard page's script (an esbuild bundle of dashboard/): deployed, the file
+   * `npm run build` writes beside the API's bundle; locally, bundled on first request.
+   * Absent: GET /dashboard/app.js is a 404.
+   */
+  dashboardScript?: () => Promise<string>;
 }
 
 /** The patterns, recommendations and analysis-run routes' stores and the run queue. */

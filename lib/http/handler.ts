@@ -25,6 +25,7 @@ import { HealthResponse, issuesOf, PutDocumentRequest, ReadyResponse } from "./s
 import { checkReadiness } from "./readiness.ts";
 import { assertBoundedInput, jsonDepth } from "../core/input-bounds.ts";
 import { MAX_DOCUMENT_DEPTH } from "../mova/validate.ts";
+import { dashboardRoutes } from "./routes-dashboard.ts";
 
 export type ApiHandler = (
   event: APIGatewayProxyEventV2,
@@ -69,6 +70,7 @@ function apiRoutes(deps: ApiDeps): RouteSpec[] {
     ...runControlRoutes(deps, loader),
     ...analysisRoutes(deps, loader),
     ...learningRoutes(deps, loader),
+    ...dashboardRoutes(deps),
   ];
   let openApi: unknown;
   routes.splice(1, 0, {

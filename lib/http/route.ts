@@ -22,6 +22,8 @@ export interface ApiRequest<TBody = unknown, TQuery = unknown> {
 export interface ApiResponse {
   status: number;
   body?: unknown;
+  /** A body sent as it is (the dashboard's page and script), with its own content-type header. */
+  text?: string;
   headers?: Record<string, string>;
 }
 
@@ -49,6 +51,8 @@ export interface RouteSpec {
 }
 
 export function jsonResponse(response: ApiResponse): APIGatewayProxyStructuredResultV2 {
+  if (response.text !== undefined)
+    return { statusCode: response.status, headers: { ...response.headers }, body: response.text };
   if (response.body === undefined) return { statusCode: response.status, headers: { ...response.headers } };
   return {
     statusCode: response.status,

@@ -25,7 +25,6 @@ import {
   SessionResponse,
 } from "./schemas.ts";
 import type { z } from "zod";
-import { rememberTurns } from "../core/conversation.ts";
 
 const idParam = { id: SessionId };
 

@@ -4,9 +4,11 @@
  * session store (Upstash Redis). Used by the Lambda entry, the local stack and the tests
  * alike, so all three run the same wiring.
  */
+import { readFile } from "node:fs/promises";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Config } from "../config.ts";
+import { MovaError } from "../errors.ts";
 import { createDynamoScoreStore } from "../adapters/dynamodb/score-store.ts";
 import { createDynamoRoutingStore } from "../adapters/dynamodb/routing-store.ts";
 import { createMemorySessionStore } from "../adapters/memory-session-store.ts";
@@ -25,6 +27,8 @@ interface BuildApiDepsOptions {
   /** `memory` only for the local stack when no Redis could be had. */
   sessionBackend?: "redis" | "memory";
   logger?: Logger;
+  /** The dashboard's script; by default the `dashboard.js` that `npm run build` writes beside the API's bundle. */
+  dashboardScript?: () => Promise<string>;
 }
 
 export function buildApiDeps(config: Config, options: BuildApiDepsOptions = {}): ApiDeps {
@@ -63,6 +67,24 @@ export function buildApiDeps(config: Config, options: BuildApiDepsOptions = {}):
       table: config.DOCUMENTS_TABLE,
     }),
     analysis: buildApiAnalysisDeps(config, options.env ?? process.env),
+    dashboardScript: options.dashboardScript ?? builtDashboardScript(),
+  };
+}
+
+/**
+ * Reads dist/api/dashboard.js (beside the bundle's index.mjs) once, on the first request for
+ * it; a missing file is a 404 that says how to build it, and is read again next time.
+ */
+function builtDashboardScript(): () => Promise<string> {
+  let script: Promise<string> | undefined;
+  return () => {
+    script ??= readFile(new URL("./dashboard.js", import.meta.url), "utf8").catch((error: unknown) => {
+      script = undefined;
+      if ((error as NodeJS.ErrnoException).code === "ENOENT")
+        throw new MovaError("not_found", "the dashboard's script is not built (npm run build)");
+      throw error;
+    });
+    return script;
   };
 }
 

@@ -94,6 +94,14 @@ describe("npm run dev", () => {
     };
 
     expect((await fetch(`${api}/health`)).status).toBe(200);
+    // The dashboard's address as printed, with the key in its fragment; its script bundled on request.
+    expect(output).toContain(`Dashboard:   ${api}/dashboard#key=${key}`);
+    const page = await fetch(`${api}/dashboard`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-type")).toMatch(/^text\/html/);
+    const script = await fetch(`${api}/dashboard/app.js`);
+    expect(script.status).toBe(200);
+    expect((await script.text()).length).toBeGreaterThan(1000);
     const document = {
       version: "2.2",
       intents: [{ name: "order", patterns: ["order"], protocol: "order_flow" }],

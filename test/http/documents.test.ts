@@ -88,9 +88,10 @@ describe("documents", () => {
 });
 
 describe("auth and tenants", () => {
-  it("needs a key on every route but /health and /openapi.json", async () => {
+  it("needs a key on every route but /health, /openapi.json and the dashboard's page", async () => {
     expect((await api.call("GET", "/health", { key: null })).status).toBe(200);
     expect((await api.call("GET", "/openapi.json", { key: null })).status).toBe(200);
+    expect((await fetch(`${api.gateway.url}/dashboard`)).status).toBe(200);
     const missing = await api.call("GET", "/documents", { key: null });
     expect(missing.status).toBe(401);
     expect(missing.body.error.code).toBe("unauthorized");
@@ -141,6 +142,8 @@ describe("the handler with API Gateway v2 events", () => {
         "GET /health",
         "GET /ready",
         "GET /openapi.json",
+        "GET /dashboard",
+        "GET /dashboard/app.js",
         "PUT /documents/{name}",
         "GET /documents/{name}",
         "GET /documents",

@@ -253,6 +253,8 @@ describe("npm run package (osls, offline)", () => {
       const entries = await zipEntries(path.join(outDir, `${fn.name}.zip`));
       expect(entries).toContain(`dist/${fn.bundle}/index.mjs`);
       expect(entries.every((entry) => entry.startsWith(`dist/${fn.bundle}/`))).toBe(true);
+      // The dashboard's page script ships with the API function only.
+      expect(entries.includes("dist/api/dashboard.js"), fn.name).toBe(fn.name === "api");
       const logGroup = fn.logicalId.replace(/LambdaFunction$/, "LogGroup");
       expect(props(logGroup).RetentionInDays, logGroup).toBe(30);
     }

@@ -16,6 +16,7 @@ import {
   BuildError,
   type BuiltFunction,
   buildFunctions,
+  DASHBOARD_FILE,
   functionEntries,
   offlineFunctionEnv,
 } from "../../scripts/build.ts";
@@ -347,6 +348,20 @@ describe("the project's bundles", () => {
       message: "Invalid input: expected string, received number",
     });
     expect(strict.body.error.details).toContainEqual({ path: "", message: 'Unrecognized key: "extra"' });
+  }, 30_000);
+
+  it("api: serves the dashboard's page and the script written beside its bundle", async () => {
+    const script = await readFile(path.join(path.dirname(fn("api").outfile), DASHBOARD_FILE), "utf8");
+    expect(script.length).toBeGreaterThan(1000);
+    const [page, served] = (await invokeBundle(fn("api").outfile, [
+      v2Event("GET", "/dashboard"),
+      v2Event("GET", "/dashboard/app.js"),
+    ])) as Array<{ statusCode: number; headers: Record<string, string>; body: string }>;
+    expect(page!.statusCode).toBe(200);
+    expect(page!.body).toContain('src="dashboard/app.js"');
+    expect(served!.statusCode).toBe(200);
+    expect(served!.headers["content-type"]).toMatch(/^text\/javascript/);
+    expect(served!.body).toBe(script);
   }, 30_000);
 
   it("trigger: rejects an invalid run request with zod's English message", async () => {
