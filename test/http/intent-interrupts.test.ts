@@ -55,12 +55,20 @@ async function waitingSession(): Promise<{ sessionId: string; executionId: strin
   return { sessionId, executionId: first.body.executionId as string };
 }
 
+/** The executions published to the analysis (both queues) since the last call. */
+async function published(): Promise<Array<Record<string, unknown>>> {
+  const queues = [api.env.ANALYSIS_QUEUE_URL!, api.env.ANALYSIS_PRIORITY_QUEUE_URL!];
+  const drained = await Promise.all(queues.map((url) => api.drainQueue(url, 0)));
+  return drained.flat().map((m) => JSON.parse(m.Body!).execution);
+}
+
 const say = (sessionId: string, text: string) =>
   api.call("POST", `/sessions/${sessionId}/messages`, { body: { text } });
 
 describe("an intent with interrupts", () => {
   it("cancels the waiting run with the reason interrupted and starts its own protocol", async () => {
     const { sessionId, executionId } = await waitingSession();
+    await published();
     const stop = await say(sessionId, "please stop");
     expect(stop.status).toBe(200);
     expect(stop.body).toMatchObject({
@@ -74,6 +82,10 @@ describe("an intent with interrupts", () => {
     const old = await api.call("GET", `/executions/${executionId}`);
     expect(old.body).toMatchObject({ status: "cancelled", error: { code: "interrupted" } });
     expect(old.body.path).toEqual(["size"]);
+    // The cancelled run reaches the analysis once, as cancelled with its reason.
+    const events = (await published()).filter((e) => e.executionId === executionId);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ status: "cancelled", error: { code: "interrupted" } });
     const started = await api.call("GET", `/executions/${stop.body.executionId}`);
     expect(started.body).toMatchObject({
       status: "completed",
