@@ -110,6 +110,10 @@ describe("an intent with interrupts", () => {
     expect(answer.body).toMatchObject({ status: "completed", executionId, output: "ordered help" });
     expect(answer.body.interrupted).toBeUndefined();
     expect((await api.call("GET", `/executions/${executionId}`)).body.status).toBe("completed");
+    // With no run waiting, the interrupting intent is an ordinary turn.
+    const plain = await say(sessionId, "stop");
+    expect(plain.body).toMatchObject({ status: "completed", intent: "stop", output: "stopped: stop" });
+    expect(plain.body.interrupted).toBeUndefined();
   });
 
   it("answers 409 to one of two messages sent at once, the other interrupting the run once", async () => {
@@ -124,12 +128,18 @@ describe("an intent with interrupts", () => {
     expect(old.body).toMatchObject({ status: "cancelled", error: { code: "interrupted" } });
   });
 
-  it("is refused by validation when it is not a boolean", async () => {
+  it("is refused by validation when it is not a boolean, or names no protocol", async () => {
     const bad = structuredClone(shopDocument) as { intents: Record<string, unknown>[] };
     bad.intents[1]!.interrupts = "yes";
     const put = await api.call("PUT", "/documents/shop-bad", { body: bad });
     expect(put.status).toBe(422);
     expect(JSON.stringify(put.body)).toContain("$.intents[1].interrupts");
     expect((await api.call("GET", "/documents/shop-bad")).status).toBe(404);
+
+    const aimless = structuredClone(shopDocument) as { intents: Record<string, unknown>[] };
+    delete aimless.intents[1]!.protocol;
+    const refused = await api.call("PUT", "/documents/shop-aimless", { body: aimless });
+    expect(refused.status).toBe(422);
+    expect(JSON.stringify(refused.body)).toContain("$.intents[1].protocol");
   });
 });
