@@ -9,7 +9,8 @@
  * step, inline within SYNC_BUDGET_MS, else handed to the runner. The session points at its run
  * while it is not finished (`runExecutionId`); the checkpoint says whether it waits for the
  * next message (resumed with it, under the run's lease too) or still runs (a message then
- * answers 409 `session_busy`).
+ * answers 409 `session_busy`). A message matching an intent with `interrupts` cancels the
+ * waiting run instead (run-interrupt.ts) and starts that intent's protocol.
  */
 import {
   RUN_STATE_PATH_TAIL,
