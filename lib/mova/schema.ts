@@ -352,6 +352,8 @@ export const Intent = z.object({
   intent_type: z.enum(INTENT_TYPES).default("custom"),
   response_template: z.string().optional(),
   protocol: z.string().min(1).optional(),
+  /** While a session's run waits for input, a message matching this intent cancels that run and starts `protocol`. */
+  interrupts: z.boolean().optional(),
 });
 export type Intent = z.infer<typeof Intent>;
 

@@ -498,6 +498,14 @@ class Validator {
       const label = this.label("intent", ownString(raw, "name"), index);
       const parsed = Intent.safeParse(raw);
       if (!parsed.success) this.zodIssues(parsed.error, path, label);
+      // An intent that interrupts a waiting run has to start something in its place.
+      if (parsed.success && parsed.data.interrupts === true && parsed.data.protocol === undefined) {
+        this.error(
+          "schema",
+          `${path}.protocol`,
+          `${label}: an intent with \`interrupts\` needs a \`protocol\``,
+        );
+      }
       const template = ownString(raw, "response_template");
       if (template !== undefined) {
         this.checkTemplate(template, `${path}.response_template`, label, "response_template", (name) =>

@@ -9,7 +9,8 @@
  * step, inline within SYNC_BUDGET_MS, else handed to the runner. The session points at its run
  * while it is not finished (`runExecutionId`); the checkpoint says whether it waits for the
  * next message (resumed with it, under the run's lease too) or still runs (a message then
- * answers 409 `session_busy`).
+ * answers 409 `session_busy`). A message matching an intent with `interrupts` cancels the
+ * waiting run instead (run-interrupt.ts) and starts that intent's protocol.
  */
 import {
   RUN_STATE_PATH_TAIL,
@@ -23,6 +24,7 @@ import { recognizeIntent } from "../engine/intent-recognition.ts";
 import { countVisits, findProtocol } from "../engine/run-state.ts";
 import { DEFAULT_RUN_DEADLINE_MS } from "../engine/run-options.ts";
 import { MovaError, isMovaError, notFound } from "../errors.ts";
+import { matchIntent } from "../mova/intents.ts";
 import { renderTemplate } from "../mova/placeholders.ts";
 import { withSessionWrites } from "../mova/response-mapping.ts";
 import { rememberTurns } from "../core/conversation.ts";
@@ -41,6 +43,7 @@ import {
   type RunOutcome,
   startRun,
 } from "./runs.ts";
+import { interruptWaitingRun } from "./run-interrupt.ts";
 
 export interface SessionRunDeps extends RunDeps {
   sessions: SessionStore;
@@ -87,6 +90,8 @@ export interface MessageTurn {
     output?: unknown;
     waitingFor?: { stepId: string; prompt: string; variable: string };
     error?: StepError;
+    /** The run this message cancelled: it waited for input and the message matched an interrupting intent. */
+    interrupted?: string;
   };
 }
 
@@ -166,6 +171,17 @@ export async function handleMessage(request: MessageRequest, deps: SessionRunDep
       request.respondAsync ? () => true : () => deps.clock.now() - startedMs >= deps.syncBudgetMs;
 
     const waiting = await waitingRun(deps, leased, pending);
+    const interrupting = waiting ? await interruptingIntent(deps, leased, text) : undefined;
+    if (waiting && interrupting) {
+      if (!(await interruptWaitingRun(waiting, interrupting.intent.name, request.owner, deps))) {
+        throw sessionBusy(sessionId, `its run ${waiting.header.executionId} is being advanced`);
+      }
+      return startIntentRun(deps, request, leased, interrupting.document, interrupting.intent, {
+        base,
+        context,
+        interrupted: waiting.header.executionId,
+      });
+    }
     if (waiting) {
       const startedMs = deps.clock.now();
       const outcome = await resumeWaiting(deps, request, waiting, {
@@ -211,23 +227,73 @@ export async function handleMessage(request: MessageRequest, deps: SessionRunDep
         } satisfies MessageTurn,
       };
     }
-    const outcome = await startRun(
+    return startIntentRun(
+      deps,
+      request,
+      leased,
+      document,
+      { ...intent, protocol: intent.protocol },
       {
-        tenant,
-        document,
-        protocol: intent.protocol,
-        variables: { user_input: text },
-        trigger: "session",
-        intent: intent.name,
-        sessionId,
+        base,
         context,
       },
-      deps,
-      { syncBudgetMs: deps.syncBudgetMs, ...(request.respondAsync ? { respondAsync: true } : {}) },
     );
-    return turnOf({ ...base, intent: intent.name }, outcome, intent.name, text);
   });
   return done.turn as MessageTurn;
+}
+
+/** Starts the protocol of the intent a message matched, as the session's run. */
+async function startIntentRun(
+  deps: SessionRunDeps,
+  request: MessageRequest,
+  leased: SessionState,
+  document: LoadedDocument,
+  intent: Intent & { protocol: string },
+  turn: {
+    base: WritableSession;
+    context: Pick<RunContext, "session" | "profile" | "conversation">;
+    interrupted?: string;
+  },
+) {
+  const { protocol } = intent;
+  const outcome = await startRun(
+    {
+      tenant: request.tenant,
+      document,
+      protocol,
+      variables: { user_input: request.text },
+      trigger: "session",
+      intent: intent.name,
+      sessionId: leased.sessionId,
+      context: turn.context,
+    },
+    deps,
+    { syncBudgetMs: deps.syncBudgetMs, ...(request.respondAsync ? { respondAsync: true } : {}) },
+  );
+  const done = turnOf({ ...turn.base, intent: intent.name }, outcome, intent.name, request.text);
+  if (turn.interrupted !== undefined) done.turn.body.interrupted = turn.interrupted;
+  return done;
+}
+
+/**
+ * The intent with `interrupts` (and a protocol) whose patterns a message matches while the
+ * session's run waits for input. Patterns only, never the LLM: an answer is not sent to a
+ * classifier that could mistake it for an interrupt, and costs no call.
+ */
+async function interruptingIntent(
+  deps: SessionRunDeps,
+  session: SessionState,
+  text: string,
+): Promise<{ document: LoadedDocument; intent: Intent & { protocol: string } } | undefined> {
+  const document = await deps.loader.loadVersion(session.tenant, session.document, session.documentVersion);
+  const interrupting = document.parsed.intents.filter(
+    (intent) => intent.interrupts === true && intent.protocol,
+  );
+  if (interrupting.length === 0) return undefined;
+  const match = matchIntent({ ...document.parsed, intents: interrupting }, text);
+  const protocol = match?.intent.protocol;
+  if (!match || protocol === undefined) return undefined;
+  return { document, intent: { ...match.intent, protocol } };
 }
 
 export interface SessionRunRequest {
