@@ -17,8 +17,18 @@ const promptWithTools: StepRecord = {
   costUsd: 0.001,
   modelFailures: [{ model: "main-model", attempts: 1, error: { code: "llm_unavailable", message: "503" } }],
   toolCalls: [
-    { tool: "weather", arguments: { city: "Oslo" }, status: "succeeded", attempts: 1, durationMs: 30 },
     {
+      round: 1,
+      callId: "c1",
+      tool: "weather",
+      arguments: { city: "Oslo" },
+      status: "succeeded",
+      attempts: 1,
+      durationMs: 30,
+    },
+    {
+      round: 1,
+      callId: "c2",
       tool: "orders",
       arguments: {},
       status: "failed",
