@@ -145,6 +145,12 @@ const ConfigSchema = z.object({
   RUN_EVENTS_MAX_LEN: int(1000, 10),
   /** How long a run's event stream is kept after its last event (seconds). */
   RUN_EVENTS_TTL_SECONDS: int(3600, 60),
+  // OpenTelemetry: runs export GenAI spans over OTLP/HTTP only when an endpoint is set.
+  /** The OTLP/HTTP base URL (the exporter posts to `<endpoint>/v1/traces`); OTEL_EXPORTER_OTLP_ENDPOINT is read too. */
+  OTLP_ENDPOINT: z.string().url().optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
+  /** How long the end of a leg waits for its spans to be sent, at most. */
+  OTLP_FLUSH_TIMEOUT_MS: int(2000, 1),
   /** GET /executions/{id}/events: a comment line after this long without an event (ms). */
   RUN_EVENTS_HEARTBEAT_MS: int(15_000, 100),
   /** GET /executions/{id}/events: the longest wait between two reads of an idle stream (ms). */

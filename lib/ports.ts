@@ -681,3 +681,25 @@ export interface Idempotency {
     logger: Pick<Logger, "warn">,
   ): Promise<IdempotentOutcome>;
 }
+
+/**
+ * One span of a run's trace, as plain data: derived from what a run reports (its step
+ * records, redacted), never from the engine's internals. Times are epoch ms.
+ */
+export interface TraceSpan {
+  name: string;
+  startMs: number;
+  endMs: number;
+  attributes: Record<string, string | number | boolean>;
+  /** A failed step or call: the span's status is an error with this message. */
+  error?: string;
+  children: TraceSpan[];
+}
+
+/** Where a run's traces go (an OTLP endpoint); absent: runs export none. */
+export interface RunTraceExporter {
+  /** Queues a trace (a root span and its descendants) for export; never throws, never waits. */
+  export(root: TraceSpan): void;
+  /** Sends what is queued, waiting at most the exporter's bound; never throws. */
+  flush(): Promise<void>;
+}

@@ -83,6 +83,7 @@ export function sessionRunDeps(deps: ApiDeps, loader: DocumentLoader, request: A
     callbacks: deps.callbacks,
     runStaleMs: deps.runStaleMs,
     runEvents: deps.runEvents,
+    runTraces: deps.runTraces,
     sessions: deps.sessions,
     loader,
     syncBudgetMs: deps.config.SYNC_BUDGET_MS,

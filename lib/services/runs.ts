@@ -21,10 +21,12 @@ import type {
   RunControlStore,
   RunEventStream,
   RunQueue,
+  RunTraceExporter,
 } from "../ports.ts";
 import { callbackUrlMaker } from "./callback-signature.ts";
 import { DEFAULT_RUN_STALE_MS, handOff, watchCancel } from "./run-handoff.ts";
 import { createRunEventSink } from "./run-events.ts";
+import { exportLegTrace } from "./run-tracing.ts";
 import {
   type ExecutionDeps,
   FINISHED_STATUSES,
@@ -45,6 +47,8 @@ export interface RunDeps extends ExecutionDeps {
   runStaleMs?: number | undefined;
   /** Where the run's live events go (GET /executions/{id}/events); absent: nowhere. */
   runEvents?: RunEventStream;
+  /** Where each leg's OpenTelemetry spans go (run-tracing.ts); absent: nowhere. */
+  runTraces?: RunTraceExporter | undefined;
 }
 
 /** What a run's history record says of it besides its progress: fixed at its start. */
@@ -201,6 +205,7 @@ export async function advanceLeg(
   deps: RunDeps,
 ): Promise<RunOutcome & { checkpointError?: unknown }> {
   const { header } = leg;
+  const legStartMs = deps.clock.now();
   let version = leg.stored.version;
   // Read before the leg: the engine may extend the state's path array in place.
   const carriedPathLength = leg.stored.state.path.length;
@@ -314,6 +319,25 @@ export async function advanceLeg(
   // After the record: a follower told the run ended finds it ended in the history.
   if (result.status !== "running") events.status(result.status, result.error);
   await events.flush();
+  // Spans are derived from the leg's records once they are recorded; exporting never fails a run.
+  await exportLegTrace(
+    deps.runTraces,
+    {
+      tenant: header.tenant,
+      executionId: header.executionId,
+      document: header.document,
+      documentVersion: header.documentVersion,
+      protocol: header.protocol,
+      status: record.status,
+      error: record.error,
+      steps: legSteps,
+      startMs: legStartMs,
+      endMs: deps.clock.now(),
+      // The one LLM adapter speaks the OpenAI API (OpenAI, OpenRouter, compatible servers).
+      system: "openai",
+    },
+    deps.logger,
+  );
   deps.logger?.debug("run leg ended", {
     executionId: header.executionId,
     status: result.status,

@@ -14,6 +14,7 @@ import type {
   RunControlStore,
   RunEventStream,
   RunQueue,
+  RunTraceExporter,
   TenantSecretsPort,
   ToolPort,
 } from "../ports.ts";
@@ -35,6 +36,8 @@ export interface RuntimeDeps {
   runStaleMs?: number;
   /** Runs' live events (Redis streams); absent: runs publish none. */
   runEvents?: RunEventStream;
+  /** Runs' OpenTelemetry spans (OTLP_ENDPOINT); absent: runs export none. */
+  runTraces?: RunTraceExporter;
   idempotency: Idempotency;
   llm: LlmPort;
   tools: ToolPort;

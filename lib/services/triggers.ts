@@ -66,6 +66,7 @@ interface TriggerDeps
     | "callbacks"
     | "runStaleMs"
     | "runEvents"
+    | "runTraces"
   > {
   logger: Logger;
   /** RUN_DEADLINE_MS: bounds a step in flight in this invocation. */
@@ -89,6 +90,7 @@ export function createTriggerService(deps: TriggerDeps): TriggerService {
     callbacks: deps.callbacks,
     runStaleMs: deps.runStaleMs,
     runEvents: deps.runEvents,
+    runTraces: deps.runTraces,
   };
 
   async function run(request: RunRequest): Promise<RunOutcome> {

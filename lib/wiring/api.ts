@@ -59,6 +59,7 @@ export function buildApiDeps(config: Config, options: BuildApiDepsOptions = {}):
     ...buildRuntimeDeps(config, {
       env: options.env,
       logger,
+      serviceName: "mova-api",
       ...(options.sessionBackend === "memory" ? { checkpointBackend: "memory" as const } : {}),
     }),
     sessions,

@@ -29,6 +29,7 @@ import { createMemoryRunControlStore } from "../adapters/memory-run-control-stor
 import type { RunControlStore } from "../ports.ts";
 import { createRedisRunEventStream } from "../adapters/redis/run-event-stream.ts";
 import { createMemoryRunEventStream } from "../adapters/memory-run-event-stream.ts";
+import { createOtlpRunTraces } from "../adapters/otel/otlp-run-traces.ts";
 
 export interface BuildRuntimeDepsOptions {
   /** Where endpoints, credentials and `MOVA_SECRET_*` are read; the process's by default. */
@@ -50,7 +51,19 @@ export function buildRuntimeDeps(config: Config, options: BuildRuntimeDepsOption
     new Logger({ serviceName: options.serviceName ?? "mova", logLevel: config.LOG_LEVEL as "INFO" });
   const dynamo = createDynamoDbClient(config, { env });
   const sqs = createSqsClient(config, { env });
+  // Runs export OpenTelemetry spans only where an OTLP endpoint is configured.
+  const otlpEndpoint = config.OTLP_ENDPOINT ?? config.OTEL_EXPORTER_OTLP_ENDPOINT;
   return {
+    ...(otlpEndpoint
+      ? {
+          runTraces: createOtlpRunTraces({
+            endpoint: otlpEndpoint,
+            serviceName: options.serviceName ?? "mova",
+            flushTimeoutMs: config.OTLP_FLUSH_TIMEOUT_MS,
+            logger,
+          }),
+        }
+      : {}),
     documents: createDynamoDocumentStore({ client: dynamo, table: config.DOCUMENTS_TABLE }),
     history: createDynamoHistoryStore({
       client: dynamo,
