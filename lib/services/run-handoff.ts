@@ -5,6 +5,7 @@
  * beyond, by the sweep. Every hand-off also schedules the run in the run control store, so the
  * sweep re-enqueues it if its message is lost or its runner dies for good.
  */
+import type { Logger } from "@aws-lambda-powertools/logger";
 import type { RunState } from "../core/run.ts";
 import type { Clock, RunControlStore, RunMessage, RunQueue } from "../ports.ts";
 
@@ -21,6 +22,7 @@ export interface HandOffDeps {
   runControl?: RunControlStore | undefined;
   /** RUN_STALE_MS: how long after a hand-off the sweep looks at the run again. */
   runStaleMs?: number | undefined;
+  logger?: Pick<Logger, "warn"> | undefined;
 }
 
 /** Hands a run that goes on (`state`: where it stands, when known) to the runner, now or at its wake-up. */
@@ -33,7 +35,7 @@ export async function handOff(
   const staleMs = deps.runStaleMs ?? DEFAULT_RUN_STALE_MS;
   const pause = state?.status === "running" ? state.pause : undefined;
   if (!pause) {
-    await deps.runControl?.schedule(message, now + staleMs);
+    await scheduleNet(message, now + staleMs, deps);
     await deps.runQueue.enqueue(message);
     return;
   }
@@ -44,8 +46,24 @@ export async function handOff(
     await deps.runControl.schedule(message, pause.wakeAt);
     return;
   }
-  await deps.runControl?.schedule(message, pause.wakeAt + staleMs);
+  await scheduleNet(message, pause.wakeAt + staleMs, deps);
   await deps.runQueue.enqueue(message, { delaySeconds: Math.ceil(delayMs / 1000) });
+}
+
+/**
+ * The sweep's safety net for a run whose message is on the queue: Redis unreachable (the very
+ * outage that may have paused the run) must not keep the message from the queue, which is
+ * what hands the run on; without the net the run is as it was before the sweep existed.
+ */
+async function scheduleNet(message: RunMessage, atMs: number, deps: HandOffDeps): Promise<void> {
+  try {
+    await deps.runControl?.schedule(message, atMs);
+  } catch (error) {
+    deps.logger?.warn("the run could not be put in the sweep's schedule; it is enqueued all the same", {
+      executionId: message.executionId,
+      error: error instanceof Error ? error.message : String(error),
+    });
+  }
 }
 
 /**

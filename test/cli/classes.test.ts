@@ -102,7 +102,8 @@ const pizzaRun = (...flags: string[]) => [
   ...flags,
 ];
 
-describe("mova on the classes form", () => {
+// Each test spawns `mova` several times: on a loaded 2-core machine that can outlast the default 30 s.
+describe("mova on the classes form", { timeout: 90_000 }, () => {
   it("validate says which form it read, per document", async () => {
     const run = await mova(["validate", PIZZA, "examples/support-form.json"]);
     expect(run.code).toBe(0);

@@ -19,9 +19,7 @@ import {
 let api: ApiFixture;
 
 beforeAll(async () => {
-  // The 3,000-step run below is meant to finish inline: it takes 5–20 s of a loaded 2-core
-  // machine, so the budget leaves it room (the 100,000-step run still outlasts it).
-  api = await startApiFixture({ SYNC_BUDGET_MS: "60000", RUN_DEADLINE_MS: "90000" });
+  api = await startApiFixture();
   for (const name of ["shop", "paging"]) {
     expect((await api.call("PUT", `/documents/${name}`, { body: shopDocument(api.tools.url) })).status).toBe(
       201,
@@ -263,8 +261,27 @@ describe("a run of 3,000 steps", () => {
 
     const body = { document: "loop", protocol: "count_loop", variables: { counter: { n: 0 } } };
     const response = await execute(body, { "idempotency-key": "long-run" });
-    expect(response.status).toBe(200);
-    expect(response.body).toMatchObject({
+    // It finishes inline within SYNC_BUDGET_MS on a quiet machine (200); on a loaded one the
+    // runner finishes it (202): either way the same record comes out.
+    expect([200, 202]).toContain(response.status);
+    const { executionId } = response.body;
+    if (response.status === 202) {
+      const runner = buildRunnerHandler(api.config, { env: api.env, logger: quietLogger() });
+      const message = {
+        Records: [{ messageId: "loop", body: JSON.stringify({ tenant: "dev", executionId }) }],
+      } as unknown as SQSEvent;
+      let shown = await api.call("GET", `/executions/${executionId}`);
+      while (shown.body.status === "running") {
+        const result = await runner(message, {
+          awsRequestId: "loop",
+          getRemainingTimeInMillis: () => 60_000,
+        });
+        expect(result.batchItemFailures).toEqual([]);
+        shown = await api.call("GET", `/executions/${executionId}`);
+      }
+    }
+    const finished = response.status === 200 ? response : await api.call("GET", `/executions/${executionId}`);
+    expect(finished.body).toMatchObject({
       status: "completed",
       output: "counted to 1500",
       analysis: "published",
@@ -272,9 +289,9 @@ describe("a run of 3,000 steps", () => {
       pathLength: 3_001,
     });
     expect(counted()).toBe(1_500);
-    const { executionId, stepsCursor } = response.body;
-    expect(response.body.steps).toHaveLength(25);
-    expect(response.body.path.length).toBeLessThanOrEqual(500);
+    const { stepsCursor } = finished.body;
+    expect(finished.body.steps).toHaveLength(25);
+    expect(finished.body.path.length).toBeLessThanOrEqual(500);
     expect(typeof stepsCursor).toBe("string");
     // A retry gets the same answer and calls no tool again.
     const retry = await execute(body, { "idempotency-key": "long-run" });
@@ -285,7 +302,7 @@ describe("a run of 3,000 steps", () => {
     const record = await api.call("GET", `/executions/${executionId}`);
     expect(record.status).toBe(200);
     expect(record.body).toMatchObject({ executionId, status: "completed", stepCount: 3_001, stepsCursor });
-    expect(record.body.steps).toEqual(response.body.steps);
+    expect(record.body.steps).toEqual(finished.body.steps);
 
     const steps: Array<{ id: string; output?: { n: number }; startedAt: string }> = [...record.body.steps];
     let cursor: string | undefined = stepsCursor;
