@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { runProtocol } from "../../lib/engine/engine.ts";
+import { advanceRun, runProtocol } from "../../lib/engine/engine.ts";
+import { newRunState } from "../../lib/engine/run-state.ts";
+import type { RunState, StepRecord } from "../../lib/core/run.ts";
 import { MAX_CALL_DEPTH } from "../../lib/mova/schema.ts";
 import { documentOf, useServers } from "./support.ts";
 
@@ -110,6 +112,36 @@ describe("call", () => {
     expect(servers.api.requests.filter((request) => request.path === "/ping")).toHaveLength(
       MAX_CALL_DEPTH + 1,
     );
+  });
+
+  it("is one step of a durable run: one checkpoint for the call, the child's steps inside its record", async () => {
+    servers.api.route("GET", "/orders", { body: { state: "packed" } });
+    const document = ordersDocument([
+      { id: "look", action: "call", protocol: "lookup", input: { order_id: "A-2" }, output: "found" },
+      { id: "reply", action: "end", response_template: "{found}" },
+    ]);
+    const checkpoints: Array<{ state: RunState; records: StepRecord[] }> = [];
+    const result = await advanceRun({
+      document,
+      state: newRunState({ document, protocol: "main" }),
+      ports: servers.ports(),
+      executionId: "exec-durable",
+      checkpoint: async (state, records) => {
+        checkpoints.push({ state, records });
+      },
+    });
+
+    expect(result.status).toBe("completed");
+    expect(checkpoints.map((item) => item.records.map((record) => record.id))).toEqual([["look"], ["reply"]]);
+    expect(checkpoints[0]?.state).toMatchObject({
+      status: "running",
+      next: "reply",
+      variables: { found: "packed ({parent_only})" },
+    });
+    expect(checkpoints[0]?.records[0]?.children?.[0]).toMatchObject({
+      executionId: "exec-durable/look.1",
+      path: ["fetch", "done"],
+    });
   });
 
   it("fails with child_not_finished when the child waits for input", async () => {
