@@ -85,6 +85,22 @@ export interface StepRecord {
   branch?: "then" | "else";
   /** `parallel` steps: the ids of the branches. */
   branches?: string[];
+  /** `call` and `foreach` steps: each child run, in the order of the items. */
+  children?: ChildRunRecord[];
+}
+
+/** One child run of a `call` or `foreach` step, as its parent's step record keeps it. */
+export interface ChildRunRecord {
+  protocol: string;
+  /** `foreach`: the item's position in the list. */
+  index?: number;
+  status: RunStatus;
+  durationMs: number;
+  /** Derived from the parent's execution id (absent when the run has none). */
+  executionId?: string;
+  error?: StepError;
+  /** The child's steps in order (their ids); its step records are not kept apart. */
+  path: string[];
 }
 
 /** How many of the last step ids a RunState keeps: its size must not grow with the steps done. */

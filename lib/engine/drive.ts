@@ -5,7 +5,8 @@
 import { type MovaError, isMovaError } from "../errors.ts";
 import type { Step } from "../mova/schema.ts";
 import type { RunResult, RunState, RunStatus, StepError, StepRecord, SuspendedRun } from "../core/run.ts";
-import type { Carried, LiveRun } from "./live-run.ts";
+import { type Carried, LiveRun } from "./live-run.ts";
+import type { Protocol } from "../mova/schema.ts";
 import type { SuspendOutcome, Transition } from "./flow.ts";
 import { endOfFlow, stopped, transitionOf } from "./transitions.ts";
 import { executeStep } from "./steps/execute-step.ts";
@@ -164,6 +165,8 @@ export async function failTooLarge(state: LiveRun, error: MovaError, records: St
  * (nothing to checkpoint); otherwise it ends a step (an input's reply) that needs its checkpoint.
  */
 export async function drive(state: LiveRun, first: Transition, settled: boolean): Promise<RunResult> {
+  // Given here, not imported by the step, so that step files need not import the loop.
+  state.runChild = runChild;
   let transition = first;
   let checkpointDue = !settled;
   try {
@@ -206,4 +209,45 @@ export function carriedOf(state: RunState): Carried {
     offline: state.offline,
     outputFrom: state.outputFrom,
   };
+}
+
+/**
+ * Runs `protocol` as a child of `parent` (a `call` or `foreach` step): its own variables, the
+ * parent's ports, tenant, deadline and cancellation, no checkpoint of its own (the parent's
+ * step is one step of the durable run), one level deeper.
+ */
+export async function runChild(
+  parent: LiveRun,
+  protocol: Protocol,
+  variables: Record<string, unknown>,
+  executionId: string | undefined,
+): Promise<RunResult> {
+  const now = parent.clock.now();
+  const { onStep: _onStep, onStepStart: _onStepStart, onToken: _onToken, ...context } = parent.context;
+  const child = new LiveRun(
+    { ...context, signal: parent.signal, executionId },
+    protocol,
+    {
+      variables,
+      path: [],
+      steps: [],
+      unresolved: [],
+      stepCount: 0,
+      visits: {},
+      startedAt: new Date(now).toISOString(),
+      deadlineAt: parent.deadlineAt,
+      offline: false,
+    },
+    { durable: false, keepSteps: true },
+    parent.callDepth + 1,
+  );
+  try {
+    return await drive(child, startOf(child, protocol.start ?? protocol.steps[0]?.id), true);
+  } finally {
+    // A secret the child read stays redacted in what the parent keeps.
+    for (const name of child.redactor.names) {
+      const value = parent.ports.secrets?.get(name);
+      if (value !== undefined) parent.redactor.addSecret(name, value);
+    }
+  }
 }

@@ -258,6 +258,12 @@ export function dryRun(
         current = following(step);
         break;
       }
+      case "call":
+      case "foreach":
+        // A dry run does not enter children: it goes on as if they completed.
+        steps.push({ id: step.id, action: step.action });
+        current = following(step);
+        break;
       case "wait":
       case "wait_event":
         // A dry run does not wait: it goes on as if the wait ended or the event arrived.

@@ -3,7 +3,13 @@ import { setMaxListeners } from "node:events";
 import type { MovaDocument, Protocol, Step } from "../mova/schema.ts";
 import { renderTemplate, type Resolver } from "../mova/placeholders.ts";
 import type { Clock, EnginePorts } from "../ports.ts";
-import { RUN_STATE_PATH_TAIL, type RunState, type RunStatus, type StepRecord } from "../core/run.ts";
+import {
+  RUN_STATE_PATH_TAIL,
+  type RunResult,
+  type RunState,
+  type RunStatus,
+  type StepRecord,
+} from "../core/run.ts";
 import { SecretRedactor } from "./redact.ts";
 import type { ConversationTurn } from "../core/conversation.ts";
 import { toolIdempotencyKey } from "./idempotency-key.ts";
@@ -30,6 +36,17 @@ export interface Carried {
   offline: boolean;
   outputFrom?: string | Record<string, string> | undefined;
 }
+
+/** Runs a protocol of the document as a child of this run (set by the run loop, drive.ts). */
+export type ChildRunner = (
+  parent: LiveRun,
+  protocol: Protocol,
+  variables: Record<string, unknown>,
+  executionId: string | undefined,
+) => Promise<RunResult>;
+
+/** What a child run inherits from its parent's options. */
+export type ChildContext = Omit<RunOptions, "protocol" | "variables" | "deadlineMs"> & RunContext;
 
 export interface Mode {
   /** advanceRun: results carry the RunState, cancellation is status `cancelled`. */
@@ -74,6 +91,12 @@ export class LiveRun {
   readonly onStep: ((record: StepRecord) => void) | undefined;
   readonly onStepStart: RunOptions["onStepStart"];
   readonly mode: Mode;
+  /** The options a child run (`call`, `foreach`) starts from. */
+  readonly context: ChildContext;
+  /** 0 for a run, its parent's depth + 1 for a child. */
+  readonly callDepth: number;
+  /** Set by the run loop before the first step. */
+  runChild: ChildRunner | undefined;
   readonly controller = new AbortController();
   /** The clock's sleep, made once per run for the retry loop of every step. */
   readonly sleep = (ms: number, signal?: AbortSignal): Promise<void> => this.clock.sleep(ms, signal);
@@ -91,12 +114,9 @@ export class LiveRun {
   #callerSignal: AbortSignal | undefined;
   #onCallerAbort = () => this.stop("cancelled");
 
-  constructor(
-    options: Omit<RunOptions, "protocol" | "variables" | "deadlineMs"> & RunContext,
-    protocol: Protocol,
-    carried: Carried,
-    mode: Mode,
-  ) {
+  constructor(options: ChildContext, protocol: Protocol, carried: Carried, mode: Mode, callDepth = 0) {
+    this.context = options;
+    this.callDepth = callDepth;
     this.document = options.document;
     this.protocol = protocol;
     for (let index = 0; index < protocol.steps.length; index += 1) {

@@ -266,6 +266,41 @@ export const WaitEventStep = z.object({
 });
 export type WaitEventStep = z.infer<typeof WaitEventStep>;
 
+/** The deepest chain of `call` / `foreach` children a run may open (a protocol calling itself stops there). */
+export const MAX_CALL_DEPTH = 8;
+/** The most children of one `foreach` step running at once, and its default. */
+export const MAX_FOREACH_CONCURRENCY = 50;
+export const DEFAULT_FOREACH_CONCURRENCY = 4;
+/** The most items one `foreach` step runs (a longer list fails the step with `too_many_items`). */
+export const MAX_FOREACH_ITEMS = 1000;
+
+/** extension: run another protocol of the document as a child; its final output goes to `output`. */
+export const CallStep = z.object({
+  ...stepBase,
+  action: z.literal("call"),
+  protocol: z.string().min(1),
+  /** The child's variables: each value a template (one placeholder alone keeps its type). */
+  input: z.record(z.string().min(1), JsonValue).optional(),
+  output: z.string().min(1).optional(),
+});
+export type CallStep = z.infer<typeof CallStep>;
+
+/** extension: run `protocol` once per item of the list `items` names, outputs kept in the items' order. */
+export const ForeachStep = z.object({
+  ...stepBase,
+  action: z.literal("foreach"),
+  /** A placeholder naming a list, e.g. `{orders}`. */
+  items: z.string().min(1),
+  protocol: z.string().min(1),
+  /** The child's variable holding its item (default `item`); `index` holds its position. */
+  as: z.string().min(1).optional(),
+  /** More variables of each child, as `call`'s `input`. */
+  input: z.record(z.string().min(1), JsonValue).optional(),
+  concurrency: z.number().int().min(1).max(MAX_FOREACH_CONCURRENCY).optional(),
+  output: z.string().min(1).optional(),
+});
+export type ForeachStep = z.infer<typeof ForeachStep>;
+
 export const STEP_ACTIONS = [
   "prompt",
   "input",
@@ -275,6 +310,8 @@ export const STEP_ACTIONS = [
   "end",
   "wait",
   "wait_event",
+  "call",
+  "foreach",
 ] as const;
 export type StepAction = (typeof STEP_ACTIONS)[number];
 
@@ -287,6 +324,8 @@ export const Step = z.discriminatedUnion("action", [
   EndStep,
   WaitStep,
   WaitEventStep,
+  CallStep,
+  ForeachStep,
 ]);
 export type Step = z.infer<typeof Step>;
 
@@ -300,6 +339,8 @@ export const STEP_SCHEMAS = {
   end: EndStep,
   wait: WaitStep,
   wait_event: WaitEventStep,
+  call: CallStep,
+  foreach: ForeachStep,
 } as const;
 
 /**

@@ -27,6 +27,9 @@ export function defaultOutputVariable(
       return typeof step.variable === "string" && step.variable ? step.variable : undefined;
     case "wait_event":
       return typeof step.output === "string" && step.output ? step.output : `${step.id}_event`;
+    case "call":
+    case "foreach":
+      return typeof step.output === "string" && step.output ? step.output : `${step.id}_result`;
     default:
       return undefined;
   }

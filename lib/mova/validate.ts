@@ -59,7 +59,8 @@ type ValidationCode =
   | "secret_not_allowed_here"
   | "unknown_preset"
   | "invalid_schema"
-  | "tool_without_description";
+  | "tool_without_description"
+  | "missing_input";
 
 export interface ValidationIssue {
   code: ValidationCode;
@@ -1019,7 +1020,42 @@ class Validator {
           }
         }
         if (step.action === "parallel") this.checkParallelBranches(protocol, step);
+        if (step.action === "call" || step.action === "foreach") this.checkChildProtocol(step);
       }
+    }
+  }
+
+  /**
+   * A `call` or `foreach` step's protocol must exist, and the step must give every variable
+   * that protocol declares in `inputs` (`foreach` gives its item and `index` itself).
+   */
+  private checkChildProtocol(step: StepInfo): void {
+    const name = ownString(step.raw, "protocol");
+    if (name === undefined || name === "") return;
+    const target = this.protocols.find((item) => item.name === name);
+    if (!target) {
+      this.error(
+        "unknown_reference",
+        `${step.path}.protocol`,
+        `${step.label}: protocol ${quote(name)} names no protocol`,
+      );
+      return;
+    }
+    const input = own(step.raw, "input");
+    const given = new Set(input !== null && typeof input === "object" ? Object.keys(input) : []);
+    if (step.action === "foreach") {
+      given.add(ownString(step.raw, "as") ?? "item");
+      given.add("index");
+    }
+    const declared = own(target.raw, "inputs");
+    if (!Array.isArray(declared)) return;
+    const missing = declared.filter((item): item is string => typeof item === "string" && !given.has(item));
+    if (missing.length > 0) {
+      this.error(
+        "missing_input",
+        `${step.path}.input`,
+        `${step.label}: protocol ${quote(name)} needs ${missing.map(quote).join(", ")}, which \`input\` does not give`,
+      );
     }
   }
 

@@ -11,6 +11,7 @@ import { executeParallel } from "./parallel.ts";
 import { executePrompt } from "./prompt.ts";
 import { executeTool } from "./tool.ts";
 import { executeWait, executeWaitEvent } from "./wait.ts";
+import { executeCall, executeForeach } from "./sub-protocol.ts";
 
 export async function executeStep(state: LiveRun, step: Step): Promise<Outcome> {
   if (!guardHolds(state, step)) {
@@ -38,5 +39,9 @@ export async function executeStep(state: LiveRun, step: Step): Promise<Outcome> 
       return executeWait(state, step);
     case "wait_event":
       return executeWaitEvent(state, step);
+    case "call":
+      return executeCall(state, step);
+    case "foreach":
+      return executeForeach(state, step);
   }
 }
