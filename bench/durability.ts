@@ -13,11 +13,12 @@ import { startLocalStack } from "../infra/local/stack.ts";
 import { loadConfig } from "../lib/config.ts";
 import { createRedisCheckpointStore } from "../lib/adapters/redis/checkpoint-store.ts";
 import { createRedisFromConfig } from "../lib/adapters/redis/session-store.ts";
-import type { EnginePorts, RunCheckpointStore } from "../lib/ports.ts";
+import type { RunCheckpointStore } from "../lib/ports.ts";
 import type { RunState, StepRecord } from "../lib/core/run.ts";
 import { advanceRun } from "../lib/engine/engine.ts";
 import { newRunState } from "../lib/engine/run-state.ts";
-import { MovaDocument } from "../lib/mova/schema.ts";
+import type { MovaDocument } from "../lib/mova/schema.ts";
+import { instantPorts, loopDocument } from "./support/counter-loop.ts";
 import { median, percentile, round } from "./lib/report.ts";
 import { measureHandOffs, RUNNER_POLL_WAIT_SECONDS } from "./support/handoff-latency.ts";
 import { type Benchmark, type BenchContext, NotBuiltError } from "./lib/types.ts";
@@ -118,47 +119,8 @@ export const durabilityHeaders = [
   "RTT/step",
 ];
 
-const instantPorts: EnginePorts = {
-  llm: { offline: true, complete: async () => ({ text: "", model: "none" }) },
-  tools: {
-    call: async (request) => ({ status: 200, headers: {}, body: { n: Number(request.query?.n ?? 0) + 1 } }),
-  },
-};
-
 function mean(values: readonly number[]): number {
   return values.reduce((sum, value) => sum + value, 0) / values.length;
-}
-
-function loopDocument(rounds: number): MovaDocument {
-  return MovaDocument.parse({
-    version: "2.2",
-    tools: [
-      {
-        id: "counter",
-        name: "Counter",
-        endpoint: "https://counter.example/next",
-        method: "GET",
-        parameters: { n: "{counter.n}" },
-      },
-    ],
-    protocols: [
-      {
-        name: "loop",
-        max_steps: 100_000,
-        steps: [
-          { id: "tick", action: "tool_api", tool_api_id: "counter", output: "counter" },
-          {
-            id: "more",
-            action: "condition",
-            conditions: [{ variable: "counter.n", operator: "less_than", value: rounds }],
-            next_step: "tick",
-            else_step: "done",
-          },
-          { id: "done", action: "end", response_template: "counted to {counter.n}" },
-        ],
-      },
-    ],
-  });
 }
 
 interface Leg {

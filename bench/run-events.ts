@@ -16,10 +16,11 @@ import { createRedisCheckpointStore } from "../lib/adapters/redis/checkpoint-sto
 import { createRedisRunEventStream } from "../lib/adapters/redis/run-event-stream.ts";
 import { createRedisFromConfig } from "../lib/adapters/redis/session-store.ts";
 import type { ExecutionRecord } from "../lib/core/execution-record.ts";
-import type { EnginePorts, HistoryStore, RunCheckpointStore, RunEventStream } from "../lib/ports.ts";
+import type { HistoryStore, RunCheckpointStore, RunEventStream } from "../lib/ports.ts";
 import { advanceRun } from "../lib/engine/engine.ts";
 import { newRunState } from "../lib/engine/run-state.ts";
-import { MovaDocument } from "../lib/mova/schema.ts";
+import type { MovaDocument } from "../lib/mova/schema.ts";
+import { instantPorts, loopDocument } from "./support/counter-loop.ts";
 import { createRunEventSink } from "../lib/services/run-events.ts";
 import { followRun } from "../lib/services/follow-run.ts";
 import { median, percentile, round } from "./lib/report.ts";
@@ -45,45 +46,6 @@ export interface RunEventsResult {
   /** From an event's append to a follower having it (pollMs 500). */
   followLagP50Ms: number;
   followLagP99Ms: number;
-}
-
-const instantPorts: EnginePorts = {
-  llm: { offline: true, complete: async () => ({ text: "", model: "none" }) },
-  tools: {
-    call: async (request) => ({ status: 200, headers: {}, body: { n: Number(request.query?.n ?? 0) + 1 } }),
-  },
-};
-
-function loopDocument(rounds: number): MovaDocument {
-  return MovaDocument.parse({
-    version: "2.2",
-    tools: [
-      {
-        id: "counter",
-        name: "Counter",
-        endpoint: "https://counter.example/next",
-        method: "GET",
-        parameters: { n: "{counter.n}" },
-      },
-    ],
-    protocols: [
-      {
-        name: "loop",
-        max_steps: 100_000,
-        steps: [
-          { id: "tick", action: "tool_api", tool_api_id: "counter", output: "counter" },
-          {
-            id: "more",
-            action: "condition",
-            conditions: [{ variable: "counter.n", operator: "less_than", value: rounds }],
-            next_step: "tick",
-            else_step: "done",
-          },
-          { id: "done", action: "end", response_template: "counted to {counter.n}" },
-        ],
-      },
-    ],
-  });
 }
 
 /** Times each append and notes when it was made (epoch ms), by the id it got. */
