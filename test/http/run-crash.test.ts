@@ -12,30 +12,13 @@ import { GetQueueAttributesCommand, SendMessageCommand } from "@aws-sdk/client-s
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createSqsClient } from "../../lib/adapters/aws-clients.ts";
 import { type ApiFixture, startApiFixture } from "../support/api-fixture.ts";
+import { threeToolDocument } from "../support/three-tool-document.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 let api: ApiFixture;
 const children: ChildProcess[] = [];
 
-const crashDocument = (toolsUrl: string) => ({
-  version: "2.2",
-  protocols: [
-    {
-      name: "crash",
-      steps: [
-        { id: "one", action: "tool_api", tool_api_id: "a", output: "a" },
-        { id: "two", action: "tool_api", tool_api_id: "b", output: "b" },
-        { id: "three", action: "tool_api", tool_api_id: "c", output: "c" },
-        { id: "end", action: "end", response_template: "{a.n}{b.n}{c.n}" },
-      ],
-    },
-  ],
-  tools: [
-    { id: "a", endpoint: `${toolsUrl}/crash-a`, method: "POST" },
-    { id: "b", endpoint: `${toolsUrl}/crash-b`, method: "POST" },
-    { id: "c", endpoint: `${toolsUrl}/crash-c`, method: "POST" },
-  ],
-});
+const crashDocument = (toolsUrl: string) => threeToolDocument("crash", toolsUrl);
 
 beforeAll(async () => {
   api = await startApiFixture();

@@ -13,30 +13,13 @@ import { buildRunnerHandler } from "../../lib/wiring/runner.ts";
 import { startQueuePoller } from "../../infra/local/sqs-poller.ts";
 import { type ApiFixture, quietLogger, startApiFixture } from "../support/api-fixture.ts";
 import { findRedisServer, freePort, type RedisProcess, startRedisProcess } from "../support/redis-process.ts";
+import { threeToolDocument } from "../support/three-tool-document.ts";
 
 const redisBinary = findRedisServer();
 let redis: RedisProcess | undefined;
 let api: ApiFixture | undefined;
 
-const outageDocument = (toolsUrl: string) => ({
-  version: "2.2",
-  protocols: [
-    {
-      name: "outage",
-      steps: [
-        { id: "one", action: "tool_api", tool_api_id: "a", output: "a" },
-        { id: "two", action: "tool_api", tool_api_id: "b", output: "b" },
-        { id: "three", action: "tool_api", tool_api_id: "c", output: "c" },
-        { id: "end", action: "end", response_template: "{a.n}{b.n}{c.n}" },
-      ],
-    },
-  ],
-  tools: [
-    { id: "a", endpoint: `${toolsUrl}/outage-a`, method: "POST" },
-    { id: "b", endpoint: `${toolsUrl}/outage-b`, method: "POST" },
-    { id: "c", endpoint: `${toolsUrl}/outage-c`, method: "POST" },
-  ],
-});
+const outageDocument = (toolsUrl: string) => threeToolDocument("outage", toolsUrl);
 
 beforeAll(async () => {
   if (!redisBinary) return;
