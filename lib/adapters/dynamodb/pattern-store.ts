@@ -194,6 +194,31 @@ export function createDynamoPatternStore(options: DynamoPatternStoreOptions): Pa
     );
   }
 
+  /** The day buckets of `key` from `fromDay` to `toDay` (every version's), with their day. */
+  async function* bucketsIn(
+    key: { tenant: string; document: string; protocol: string },
+    fromDay: string,
+    toDay: string,
+  ): AsyncGenerator<{ day: string; aggregate: ProtocolAggregate }> {
+    if (!DAY_PATTERN.test(fromDay) || !DAY_PATTERN.test(toDay)) {
+      throw new RangeError(`days must be YYYY-MM-DD: ${fromDay}, ${toDay}`);
+    }
+    for await (const item of queryItems(client, UNAVAILABLE, {
+      TableName: table,
+      KeyConditionExpression: "pk = :pk AND sk BETWEEN :from AND :to",
+      ExpressionAttributeValues: {
+        ":pk": { S: protocolPk(key) },
+        ":from": { S: bucketSk(fromDay) },
+        ":to": { S: dayEndSk(toDay) },
+      },
+      ProjectionExpression: "agg, sk",
+    })) {
+      if (!item.agg?.B) continue;
+      const day = (item.sk?.S ?? "").slice("agg#day#".length, "agg#day#".length + 10);
+      yield { day, aggregate: decodeAggregate(item.agg.B) };
+    }
+  }
+
   return {
     async claimExecutions(key, executions, by) {
       const claimed: string[] = [];
@@ -307,27 +332,12 @@ export function createDynamoPatternStore(options: DynamoPatternStoreOptions): Pa
     },
 
     async readWindow(key, fromDay, toDay) {
-      if (!DAY_PATTERN.test(fromDay) || !DAY_PATTERN.test(toDay)) {
-        throw new RangeError(`days must be YYYY-MM-DD: ${fromDay}, ${toDay}`);
-      }
       // Every version's buckets are read: the answer holds each version's merge and theirs.
       const all = createAggregate({ tenant: key.tenant, document: key.document, protocol: key.protocol });
       const versions = new Map<number, ProtocolAggregate>();
       const days = new Set<string>();
       const versionDays = new Set<string>();
-      for await (const item of queryItems(client, UNAVAILABLE, {
-        TableName: table,
-        KeyConditionExpression: "pk = :pk AND sk BETWEEN :from AND :to",
-        ExpressionAttributeValues: {
-          ":pk": { S: protocolPk(key) },
-          ":from": { S: bucketSk(fromDay) },
-          ":to": { S: dayEndSk(toDay) },
-        },
-        ProjectionExpression: "agg, sk",
-      })) {
-        if (!item.agg?.B) continue;
-        const bucket = decodeAggregate(item.agg.B);
-        const day = (item.sk?.S ?? "").slice("agg#day#".length, "agg#day#".length + 10);
+      for await (const { day, aggregate: bucket } of bucketsIn(key, fromDay, toDay)) {
         mergeInto(all, bucket);
         days.add(day);
         if (bucket.version === undefined) continue;
@@ -350,24 +360,8 @@ export function createDynamoPatternStore(options: DynamoPatternStoreOptions): Pa
     },
 
     async readBuckets(key, fromDay, toDay) {
-      if (!DAY_PATTERN.test(fromDay) || !DAY_PATTERN.test(toDay)) {
-        throw new RangeError(`days must be YYYY-MM-DD: ${fromDay}, ${toDay}`);
-      }
       const out: Array<{ day: string; aggregate: ProtocolAggregate }> = [];
-      for await (const item of queryItems(client, UNAVAILABLE, {
-        TableName: table,
-        KeyConditionExpression: "pk = :pk AND sk BETWEEN :from AND :to",
-        ExpressionAttributeValues: {
-          ":pk": { S: protocolPk(key) },
-          ":from": { S: bucketSk(fromDay) },
-          ":to": { S: dayEndSk(toDay) },
-        },
-        ProjectionExpression: "agg, sk",
-      })) {
-        if (!item.agg?.B) continue;
-        const day = (item.sk?.S ?? "").slice("agg#day#".length, "agg#day#".length + 10);
-        out.push({ day, aggregate: decodeAggregate(item.agg.B) });
-      }
+      for await (const bucket of bucketsIn(key, fromDay, toDay)) out.push(bucket);
       return out;
     },
 
