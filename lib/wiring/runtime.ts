@@ -116,25 +116,36 @@ export function buildRuntimeDeps(config: Config, options: BuildRuntimeDepsOption
 }
 
 /**
+ * A Redis-backed store made on its first use, not at build: without both Upstash settings the
+ * call fails with `code` (a StoreUnavailableError) and the function still builds.
+ */
+function onFirstUse<T>(
+  config: Config,
+  code: string,
+  make: (redis: ReturnType<typeof createRedisFromConfig>) => T,
+): () => T {
+  let made: T | undefined;
+  return () => {
+    if (made !== undefined) return made;
+    if (!config.UPSTASH_REDIS_REST_URL || !config.UPSTASH_REDIS_REST_TOKEN)
+      throw new StoreUnavailableError(
+        code,
+        "UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN must both be set",
+      );
+    made = make(createRedisFromConfig(config));
+    return made;
+  };
+}
+
+/**
  * The Redis checkpoint store, made on first use: a function without Redis settings (one that
  * never runs protocols durably) builds its deps without them, and a call then fails with
  * `run_store_unavailable` instead of the build.
  */
 function redisCheckpoints(config: Config): RunCheckpointStore {
-  let store: RunCheckpointStore | undefined;
-  const get = (): RunCheckpointStore => {
-    if (store) return store;
-    if (!config.UPSTASH_REDIS_REST_URL || !config.UPSTASH_REDIS_REST_TOKEN)
-      throw new StoreUnavailableError(
-        "run_store_unavailable",
-        "UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN must both be set",
-      );
-    store = createRedisCheckpointStore({
-      redis: createRedisFromConfig(config),
-      maxStateBytes: config.MAX_RUN_STATE_BYTES,
-    });
-    return store;
-  };
+  const get = onFirstUse(config, "run_store_unavailable", (redis) =>
+    createRedisCheckpointStore({ redis, maxStateBytes: config.MAX_RUN_STATE_BYTES }),
+  );
   return {
     create: async (...args) => get().create(...args),
     get: async (...args) => get().get(...args),
@@ -147,17 +158,7 @@ function redisCheckpoints(config: Config): RunCheckpointStore {
 
 /** The Redis run control store, made on first use (as the checkpoint store above). */
 function redisRunControl(config: Config): RunControlStore {
-  let store: RunControlStore | undefined;
-  const get = (): RunControlStore => {
-    if (store) return store;
-    if (!config.UPSTASH_REDIS_REST_URL || !config.UPSTASH_REDIS_REST_TOKEN)
-      throw new StoreUnavailableError(
-        "run_store_unavailable",
-        "UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN must both be set",
-      );
-    store = createRedisRunControlStore({ redis: createRedisFromConfig(config) });
-    return store;
-  };
+  const get = onFirstUse(config, "run_store_unavailable", (redis) => createRedisRunControlStore({ redis }));
   return {
     schedule: async (...args) => get().schedule(...args),
     due: async (...args) => get().due(...args),
@@ -174,21 +175,13 @@ function redisRunControl(config: Config): RunControlStore {
  * settings an append fails with `run_events_unavailable`, which a run counts and goes on.
  */
 export function redisRunEvents(config: Config): RunEventStream {
-  let stream: RunEventStream | undefined;
-  const get = (): RunEventStream => {
-    if (stream) return stream;
-    if (!config.UPSTASH_REDIS_REST_URL || !config.UPSTASH_REDIS_REST_TOKEN)
-      throw new StoreUnavailableError(
-        "run_events_unavailable",
-        "UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN must both be set",
-      );
-    stream = createRedisRunEventStream({
-      redis: createRedisFromConfig(config),
+  const get = onFirstUse(config, "run_events_unavailable", (redis) =>
+    createRedisRunEventStream({
+      redis,
       maxLen: config.RUN_EVENTS_MAX_LEN,
       ttlSeconds: config.RUN_EVENTS_TTL_SECONDS,
-    });
-    return stream;
-  };
+    }),
+  );
   return {
     append: async (...args) => get().append(...args),
     read: async (...args) => get().read(...args),
