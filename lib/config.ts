@@ -109,6 +109,10 @@ const ConfigSchema = z.object({
   UPSTASH_REDIS_REST_URL: z.string().optional(),
   UPSTASH_REDIS_REST_TOKEN: z.string().optional(),
   SESSION_TTL_SECONDS: int(3600, 1),
+  /** The turns (messages of either side) a session's conversation keeps at most, for prompts' memory. */
+  MEMORY_MAX_TURNS: int(40, 1),
+  /** The UTF-8 bytes of turn contents a session's conversation keeps at most. */
+  MEMORY_MAX_BYTES: int(16_384, 256),
   HISTORY_RETENTION_DAYS: int(90, 1),
   HISTORY_OUTPUT_MAX_BYTES: int(4096, 64),
   MAX_BODY_BYTES: int(262_144, 1024),

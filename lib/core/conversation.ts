@@ -9,10 +9,16 @@ export interface ConversationTurn {
   content: string;
 }
 
-/** The turns a session keeps at most. */
+/** The turns a session keeps at most unless MEMORY_MAX_TURNS says otherwise. */
 export const MAX_CONVERSATION_TURNS = 40;
-/** The UTF-8 bytes of turn contents a session keeps at most (16 KiB). */
+/** The UTF-8 bytes of turn contents a session keeps at most (16 KiB) unless MEMORY_MAX_BYTES says otherwise. */
 export const MAX_CONVERSATION_BYTES = 16_384;
+
+/** How much of its conversation a session keeps (MEMORY_MAX_TURNS, MEMORY_MAX_BYTES). */
+export interface ConversationBounds {
+  maxTurns?: number;
+  maxBytes?: number;
+}
 
 /**
  * The conversation with `turns` appended, then its oldest turns dropped until it fits the
@@ -21,7 +27,7 @@ export const MAX_CONVERSATION_BYTES = 16_384;
 export function rememberTurns(
   conversation: readonly ConversationTurn[] | undefined,
   turns: readonly ConversationTurn[],
-  bounds: { maxTurns?: number; maxBytes?: number } = {},
+  bounds: ConversationBounds = {},
 ): ConversationTurn[] {
   const maxTurns = bounds.maxTurns ?? MAX_CONVERSATION_TURNS;
   const maxBytes = bounds.maxBytes ?? MAX_CONVERSATION_BYTES;

@@ -19,6 +19,8 @@ export interface ApiDeps extends RuntimeDeps {
     | "MOVA_API_KEYS"
     | "MOVA_DEV_API_KEY"
     | "SESSION_TTL_SECONDS"
+    | "MEMORY_MAX_TURNS"
+    | "MEMORY_MAX_BYTES"
     | "UPSTASH_REDIS_REST_URL"
     | "UPSTASH_REDIS_REST_TOKEN"
     | "ANALYSIS_QUEUE_URL"

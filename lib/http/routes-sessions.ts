@@ -87,6 +87,7 @@ export function sessionRunDeps(deps: ApiDeps, loader: DocumentLoader, request: A
     sessions: deps.sessions,
     loader,
     syncBudgetMs: deps.config.SYNC_BUDGET_MS,
+    memoryBounds: { maxTurns: deps.config.MEMORY_MAX_TURNS, maxBytes: deps.config.MEMORY_MAX_BYTES },
     // Past any request's own life (its deadline and a margin), so a live request keeps it.
     leaseMs: deps.config.RUN_DEADLINE_MS + 30_000,
   };

@@ -27,7 +27,7 @@ import { MovaError, isMovaError, notFound } from "../errors.ts";
 import { matchIntent } from "../mova/intents.ts";
 import { renderTemplate } from "../mova/placeholders.ts";
 import { withSessionWrites } from "../mova/response-mapping.ts";
-import { rememberTurns } from "../core/conversation.ts";
+import { type ConversationBounds, rememberTurns } from "../core/conversation.ts";
 import type { RunContext } from "../engine/run-options.ts";
 import { createResolver } from "../engine/variables.ts";
 import type { Intent, MovaDocument } from "../mova/schema.ts";
@@ -52,6 +52,8 @@ export interface SessionRunDeps extends RunDeps {
   syncBudgetMs: number;
   /** How long a request's lease on a session (and its run) lasts: longer than any request. */
   leaseMs: number;
+  /** MEMORY_MAX_TURNS / MEMORY_MAX_BYTES: how much of its conversation a session keeps (defaults: conversation.ts). */
+  memoryBounds?: ConversationBounds;
 }
 
 /** A message or run refused because the session is taken: 409, nothing was changed or called. */
@@ -189,7 +191,7 @@ export async function handleMessage(request: MessageRequest, deps: SessionRunDep
         context,
         shouldPause: shouldPauseAfter(startedMs),
       });
-      return turnOf(base, outcome, waiting.header.intent, text);
+      return turnOf(base, outcome, waiting.header.intent, text, deps.memoryBounds);
     }
 
     // A conversation stays on the version it started with, whatever was stored since.
@@ -270,7 +272,13 @@ async function startIntentRun(
     deps,
     { syncBudgetMs: deps.syncBudgetMs, ...(request.respondAsync ? { respondAsync: true } : {}) },
   );
-  const done = turnOf({ ...turn.base, intent: intent.name }, outcome, intent.name, request.text);
+  const done = turnOf(
+    { ...turn.base, intent: intent.name },
+    outcome,
+    intent.name,
+    request.text,
+    deps.memoryBounds,
+  );
   if (turn.interrupted !== undefined) done.turn.body.interrupted = turn.interrupted;
   return done;
 }
@@ -362,13 +370,18 @@ function turnOf(
   outcome: RunOutcome,
   intent: string | undefined,
   text: string,
+  memoryBounds: ConversationBounds | undefined,
 ): { next: WritableSession; turn: MessageTurn } {
   const replies = outcome.kind === "running" ? outcome.replies : outcome.result.replies;
   // The session remembers the message and the replies shown, for prompt steps' memory.
-  const conversation = rememberTurns(base.conversation, [
-    { role: "user", content: text },
-    ...replies.map((reply) => ({ role: "assistant" as const, content: reply })),
-  ]);
+  const conversation = rememberTurns(
+    base.conversation,
+    [
+      { role: "user", content: text },
+      ...replies.map((reply) => ({ role: "assistant" as const, content: reply })),
+    ],
+    memoryBounds,
+  );
   const next = { ...base, conversation, ...(intent !== undefined ? { intent } : {}) };
   if (outcome.kind === "running") {
     return {

@@ -44,4 +44,28 @@ describe("session memory", () => {
       { role: "user", content: "which lamp was it?" },
     ]);
   });
+
+  it("keeps no more turns than MEMORY_MAX_TURNS, dropping the oldest first", async () => {
+    const bounded = await startApiFixture({ MEMORY_MAX_TURNS: "3" });
+    try {
+      expect((await bounded.call("PUT", "/documents/chat", { body: chatDocument })).status).toBe(201);
+      const created = await bounded.call("POST", "/sessions", { body: { document: "chat", userId: "u2" } });
+      const sessionId = created.body.sessionId as string;
+      const say = (text: string) =>
+        bounded.call("POST", `/sessions/${sessionId}/messages`, { body: { text } });
+      await say("hi there");
+      await say("lamp please");
+      await say("order status");
+
+      // memory.turns is 4, but the session kept only the last 3 turns of the 4 before this message.
+      expect(bounded.llm.completions().at(-1)?.messages).toEqual([
+        { role: "assistant", content: "reply: hi there" },
+        { role: "user", content: "lamp please" },
+        { role: "assistant", content: "reply: lamp please" },
+        { role: "user", content: "order status" },
+      ]);
+    } finally {
+      await bounded.close();
+    }
+  });
 });
