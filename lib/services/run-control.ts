@@ -14,7 +14,8 @@ import { EVENT_NAME } from "../mova/schema.ts";
 import type { RunMessage, StoredRun } from "../ports.ts";
 import { verifyCallback } from "./callback-signature.ts";
 import type { DocumentLoader } from "./document-loader.ts";
-import { FINISHED_STATUSES, recordExecution } from "./executions.ts";
+import { endRunAsCancelled } from "./cancelled-run.ts";
+import { FINISHED_STATUSES } from "./executions.ts";
 import { handOff } from "./run-handoff.ts";
 import { advanceLeg, headerOf, priorOf, type RunDeps, type RunOutcome, startRun } from "./runs.ts";
 
@@ -207,34 +208,15 @@ export async function cancelRun(message: RunMessage, deps: RunControlDeps): Prom
     const { state } = leased;
     if (FINISHED_STATUSES.has(state.status))
       return { executionId: message.executionId, status: state.status };
-    const cancelled = cancelledState(state);
-    await deps.checkpoints.write(message.tenant, message.executionId, leased.version, cancelled);
-    const prior = await priorOf(deps.history, record);
-    const finishedMs = deps.clock.now();
-    const final: ExecutionRecord = {
-      ...headerOf(record),
-      status: "cancelled",
-      startedAt: state.startedAt,
-      finishedAt: new Date(finishedMs).toISOString(),
-      durationMs: Math.max(0, finishedMs - Date.parse(state.startedAt)),
-      path: prior.path,
-      steps: prior.steps,
-      unresolved: state.unresolved,
-      offline: state.offline,
-      error: cancelled.error,
-      analysis: "published",
-    };
-    await recordExecution(final, deps);
-    await control.unschedule(message).catch(() => undefined);
+    await endRunAsCancelled(
+      { header: headerOf(record), leased, prior: await priorOf(deps.history, record) },
+      { code: "cancelled", message: "the run was cancelled" },
+      deps,
+    );
     return { executionId: message.executionId, status: "cancelled" };
   } finally {
     await deps.checkpoints.releaseLease(message.tenant, message.executionId, owner).catch(() => false);
   }
-}
-
-function cancelledState(state: RunState): RunState & { error: NonNullable<RunState["error"]> } {
-  const { next: _next, pause: _pause, waiting: _waiting, outputFrom: _from, ...rest } = state;
-  return { ...rest, status: "cancelled", error: { code: "cancelled", message: "the run was cancelled" } };
 }
 
 async function waitForStop(message: RunMessage, deps: RunControlDeps): Promise<CancelOutcome> {

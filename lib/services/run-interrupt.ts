@@ -5,9 +5,8 @@
  * starts as the session's new run.
  */
 import type { ExecutionRecord } from "../core/execution-record.ts";
-import type { RunState } from "../core/run.ts";
 import type { RunCheckpointStore } from "../ports.ts";
-import { recordExecution } from "./executions.ts";
+import { endRunAsCancelled } from "./cancelled-run.ts";
 import type { RunDeps, RunHeader } from "./runs.ts";
 
 /** The error a run interrupted by an intent ends with: its reason. */
@@ -42,36 +41,9 @@ export async function interruptWaitingRun(
   if (!leased) return false;
   try {
     if (leased.state.status !== "waiting_input") return false;
-    const cancelled = interruptedState(leased.state, intent);
-    await deps.checkpoints.write(tenant, executionId, leased.version, cancelled);
-    const finishedMs = deps.clock.now();
-    await recordExecution(
-      {
-        ...run.header,
-        status: "cancelled",
-        startedAt: cancelled.startedAt,
-        finishedAt: new Date(finishedMs).toISOString(),
-        durationMs: Math.max(0, finishedMs - Date.parse(cancelled.startedAt)),
-        path: run.prior.path,
-        steps: run.prior.steps,
-        unresolved: cancelled.unresolved,
-        offline: cancelled.offline,
-        error: cancelled.error,
-        analysis: "published",
-      },
-      deps,
-    );
-    await deps.runControl?.unschedule({ tenant, executionId }).catch(() => undefined);
+    await endRunAsCancelled({ ...run, leased }, interruptedError(intent), deps);
     return true;
   } finally {
     await deps.checkpoints.releaseLease(tenant, executionId, owner).catch(() => false);
   }
-}
-
-function interruptedState(
-  state: RunState,
-  intent: string,
-): RunState & { error: NonNullable<RunState["error"]> } {
-  const { next: _next, pause: _pause, waiting: _waiting, outputFrom: _from, ...rest } = state;
-  return { ...rest, status: "cancelled", error: interruptedError(intent) };
 }
