@@ -15,6 +15,7 @@ import { MovaError } from "../errors.ts";
 import { errorResponse, toApiFailure } from "./errors.ts";
 import { type ApiRequest, jsonResponse, type RouteSpec } from "./route.ts";
 import { buildOpenApi } from "./openapi.ts";
+import { RUN_EVENTS_OPENAPI_PATH, runEventsOperation } from "./run-events-stream.ts";
 import { analysisRoutes } from "./routes-analysis.ts";
 import { learningRoutes } from "./routes-learning.ts";
 import { documentRoutes } from "./routes-documents.ts";
@@ -81,7 +82,9 @@ function apiRoutes(deps: ApiDeps): RouteSpec[] {
     auth: false,
     responses: { 200: { description: "the OpenAPI document" } },
     handle: async () => {
-      openApi ??= buildOpenApi(routes, API_INFO);
+      openApi ??= buildOpenApi(routes, API_INFO, {
+        [RUN_EVENTS_OPENAPI_PATH]: { get: runEventsOperation },
+      });
       return { status: 200, body: openApi };
     },
   });

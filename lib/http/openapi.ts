@@ -36,9 +36,14 @@ function schemaOf(
   return rest;
 }
 
+/**
+ * `extraPaths`: operations served beside the route table (the streamed events route), written
+ * as OpenAPI already.
+ */
 export function buildOpenApi(
   routes: readonly RouteSpec[],
   info: { title: string; version: string },
+  extraPaths: Record<string, Record<string, unknown>> = {},
 ): JsonSchema {
   const components: Record<string, JsonSchema> = {};
   const paths: Record<string, Record<string, unknown>> = {};
@@ -99,6 +104,9 @@ export function buildOpenApi(
     paths[route.path] ??= {};
     (paths[route.path] as Record<string, unknown>)[route.method.toLowerCase()] = operation;
   }
+
+  for (const [path, operations] of Object.entries(extraPaths))
+    paths[path] = { ...paths[path], ...operations };
 
   return {
     openapi: "3.1.0",

@@ -15,6 +15,7 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
+import * as z from "zod";
 import type { Config } from "../config.ts";
 import { MovaError } from "../errors.ts";
 import type { Clock, HistoryStore, RunEventStream } from "../ports.ts";
@@ -45,6 +46,38 @@ export type StreamingHandler = (
   open: OpenResponse,
   context?: { awsRequestId?: string; getRemainingTimeInMillis?: () => number },
 ) => Promise<void>;
+
+/**
+ * How /openapi.json describes this route: it is not in the API's route table (another function
+ * serves it deployed), so its operation is written here, beside the handler it describes.
+ */
+export const RUN_EVENTS_OPENAPI_PATH = "/executions/{id}/events";
+const { $schema: _dialect, ...executionIdSchema } = z.toJSONSchema(ExecutionId);
+export const runEventsOperation = {
+  operationId: "followExecutionEvents",
+  summary:
+    "A run's live events as server-sent events (status, step_started, step_finished, token); deployed, served by the stream function's URL",
+  parameters: [
+    { name: "id", in: "path", required: true, schema: executionIdSchema },
+    {
+      name: "Last-Event-ID",
+      in: "header",
+      required: false,
+      description: "resume after this event (an EventSource sends it when it reconnects)",
+      schema: { type: "string" },
+    },
+  ],
+  responses: {
+    200: {
+      description: "`text/event-stream` until the run ends or suspends; heartbeats as comments",
+      content: { "text/event-stream": { schema: { type: "string" } } },
+    },
+    204: { description: "nothing more will come: the run ended and the follower has seen its last event" },
+    400: { description: "invalid_event_id: a malformed Last-Event-ID" },
+    401: { description: "unauthorized: missing or unknown API key" },
+    404: { description: "not_found: an unknown execution or another tenant's" },
+  },
+} as const;
 
 export interface RunEventsHandlerDeps {
   history: HistoryStore;

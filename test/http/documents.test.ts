@@ -154,6 +154,7 @@ describe("the handler with API Gateway v2 events", () => {
         "POST /executions",
         "GET /executions/{id}",
         "GET /executions/{id}/steps",
+        "GET /executions/{id}/events",
         "POST /executions/{id}/events/{name}",
         "POST /executions/{id}/cancel",
         "POST /executions/{id}/redrive",
@@ -192,5 +193,9 @@ describe("the handler with API Gateway v2 events", () => {
     expect(Object.keys(body.paths["/executions/{id}/events/{name}"].post.responses)).toEqual(
       expect.arrayContaining(["200", "202", "404", "409"]),
     );
+    // The streamed events route is served beside the route table, and described all the same.
+    const follow = body.paths["/executions/{id}/events"].get;
+    expect(Object.keys(follow.responses["200"].content)).toEqual(["text/event-stream"]);
+    expect(follow.parameters.map((p: { name: string }) => p.name)).toEqual(["id", "Last-Event-ID"]);
   });
 });
