@@ -4,8 +4,9 @@
  * usability at validation, and the smallest instance of one (what the offline model answers).
  *
  * Schemas come from tenants, so compiling is bounded: no remote `$ref` is ever loaded (Ajv
- * only loads schemas it is given), `pattern`s are length-limited like condition patterns, and
- * the document validator has already bounded the schema's size and depth.
+ * only loads schemas it is given), `pattern`s are length-limited like condition patterns and
+ * run on the same linear-time engine (RE2JS), and the document validator has already bounded
+ * the schema's size and depth.
  */
 import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
@@ -23,7 +24,18 @@ const CACHE_LIMIT = 500;
 
 // Unknown keywords are ignored rather than refused: documents carry annotations of their own.
 // The first error is enough to tell the model what to fix (allErrors costs more on big answers).
-const ajv = new Ajv2020({ strict: false, allErrors: false, logger: false });
+// `pattern` and `patternProperties` run on RE2JS, as conditions' patterns do (./regex.ts): Ajv's
+// default, the backtracking RegExp, would let a tenant's `^(a+)+$` stall the event loop on a
+// model's answer. Ajv caches compiled patterns by `toString()`, so each must say its pattern.
+const re2Engine = Object.assign(
+  (pattern: string): { test(text: string): boolean; toString(): string } => {
+    const compiled = compilePattern(pattern);
+    if ("error" in compiled) throw new Error(`unusable pattern: ${compiled.error}`);
+    return { test: (text) => compiled.test(text), toString: () => `re2js:${pattern}` };
+  },
+  { code: "re2js" },
+);
+const ajv = new Ajv2020({ strict: false, allErrors: false, logger: false, code: { regExp: re2Engine } });
 // ajv-formats is CommonJS: its function is the default export under Node, `.default` under some bundlers.
 const formatsPlugin = (addFormats as unknown as { default?: (a: Ajv2020) => void }).default ?? addFormats;
 (formatsPlugin as unknown as (a: Ajv2020) => void)(ajv);

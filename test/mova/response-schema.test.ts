@@ -26,6 +26,25 @@ const triage = {
 };
 
 describe("compileSchema", () => {
+  it("matches patterns in linear time (RE2JS), whatever the pattern", () => {
+    // A backtracking engine takes 2^40 steps on this answer; RE2 reads it once.
+    const schema = compiled({ type: "string", pattern: "^(a+)+$" });
+    expect(schema.problems(`${"a".repeat(40)}!`)[0]).toContain('must match pattern "^(a+)+$"');
+    expect(schema.problems("a".repeat(40))).toEqual([]);
+    const keyed = compiled({ type: "object", patternProperties: { "^(x+)+$": { type: "integer" } } });
+    expect(keyed.problems({ xxxx: "no" })[0]).toContain("must be integer");
+    expect(keyed.problems({ [`${"x".repeat(40)}!`]: "not matched, so free" })).toEqual([]);
+  });
+
+  it("keeps each pattern its own (compiled patterns are not mixed up)", () => {
+    const digits = compiled({ type: "string", pattern: "^[0-9]+$" });
+    const letters = compiled({ type: "string", pattern: "^[a-z]+$" });
+    expect(digits.problems("123")).toEqual([]);
+    expect(digits.problems("abc")).toHaveLength(1);
+    expect(letters.problems("abc")).toEqual([]);
+    expect(letters.problems("123")).toHaveLength(1);
+  });
+
   it("validates values and describes what is wrong", () => {
     const schema = compiled(triage);
     expect(schema.problems({ category: "order", priority: 2, email: "a@b.co", tags: ["ab"] })).toEqual([]);
