@@ -9,19 +9,16 @@
  * state would weigh if it kept every step record, as a session's suspended run does. The last
  * figure is the time from a run's hand-off to the runner resuming it (support/handoff-latency.ts).
  */
-import { startLocalStack } from "../infra/local/stack.ts";
-import { loadConfig } from "../lib/config.ts";
-import { createRedisCheckpointStore } from "../lib/adapters/redis/checkpoint-store.ts";
-import { createRedisFromConfig } from "../lib/adapters/redis/session-store.ts";
 import type { RunCheckpointStore } from "../lib/ports.ts";
 import type { RunState, StepRecord } from "../lib/core/run.ts";
 import { advanceRun } from "../lib/engine/engine.ts";
 import { newRunState } from "../lib/engine/run-state.ts";
 import type { MovaDocument } from "../lib/mova/schema.ts";
 import { instantPorts, loopDocument } from "./support/counter-loop.ts";
+import { serialExecutionIds, startRedisBenchStack } from "./support/redis-stack.ts";
 import { median, percentile, round } from "./lib/report.ts";
 import { measureHandOffs, RUNNER_POLL_WAIT_SECONDS } from "./support/handoff-latency.ts";
-import { type Benchmark, type BenchContext, NotBuiltError } from "./lib/types.ts";
+import type { Benchmark, BenchContext } from "./lib/types.ts";
 
 /** The steps at which the bytes written are reported. */
 const PROBES = [10, 100, 1000] as const;
@@ -192,24 +189,12 @@ export const durabilityBenchmark: Benchmark<DurabilityResult> = {
   name: "durability",
   title: "Durability: a Redis checkpoint after every step, against the engine with none",
   async run(context: BenchContext) {
-    const stack = await startLocalStack({ memory: true });
+    const { stack, redis, checkpoints: store } = await startRedisBenchStack();
     try {
-      if (stack.sessionBackend !== "redis")
-        throw new NotBuiltError(`no Redis behind the local Upstash bridge: ${stack.warnings.join("; ")}`);
-      const redis = createRedisFromConfig(loadConfig(stack.env));
-      const store = createRedisCheckpointStore({
-        redis,
-        maxStateBytes: 1_048_576,
-        retentionMs: 600_000,
-      });
       const document = loopDocument(ROUNDS);
       const runs = context.quick ? 1 : 3;
       const tenant = `bench-durability-${Date.now().toString(36)}`;
-      let serial = 0;
-      const id = () => {
-        serial += 1;
-        return `ex_bench_${serial}`;
-      };
+      const id = serialExecutionIds();
       // Warm-up: the JIT, and the client's keep-alive connection to the bridge.
       await runOnce(document, 0, undefined, tenant, id());
       await runOnce(document, 0, store, tenant, id());

@@ -9,22 +9,19 @@
  * how long after an event's append a follower (lib/services/follow-run.ts, polling as
  * GET /executions/{id}/events does) has it.
  */
-import { startLocalStack } from "../infra/local/stack.ts";
-import { loadConfig } from "../lib/config.ts";
 import { systemClock } from "../lib/adapters/clock.ts";
-import { createRedisCheckpointStore } from "../lib/adapters/redis/checkpoint-store.ts";
 import { createRedisRunEventStream } from "../lib/adapters/redis/run-event-stream.ts";
-import { createRedisFromConfig } from "../lib/adapters/redis/session-store.ts";
 import type { ExecutionRecord } from "../lib/core/execution-record.ts";
 import type { HistoryStore, RunCheckpointStore, RunEventStream } from "../lib/ports.ts";
 import { advanceRun } from "../lib/engine/engine.ts";
 import { newRunState } from "../lib/engine/run-state.ts";
 import type { MovaDocument } from "../lib/mova/schema.ts";
 import { instantPorts, loopDocument } from "./support/counter-loop.ts";
+import { serialExecutionIds, startRedisBenchStack } from "./support/redis-stack.ts";
 import { createRunEventSink } from "../lib/services/run-events.ts";
 import { followRun } from "../lib/services/follow-run.ts";
 import { median, percentile, round } from "./lib/report.ts";
-import { type Benchmark, type BenchContext, NotBuiltError } from "./lib/types.ts";
+import type { Benchmark, BenchContext } from "./lib/types.ts";
 
 const ROUNDS = 500;
 const POLL_MS = 500;
@@ -106,23 +103,15 @@ export const runEventsBenchmark: Benchmark<RunEventsResult> = {
   name: "runEvents",
   title: "Live run events: publishing each step's events to the run's Redis stream, and following them",
   async run(context: BenchContext) {
-    const stack = await startLocalStack({ memory: true });
+    const { stack, redis, checkpoints: store } = await startRedisBenchStack();
     try {
-      if (stack.sessionBackend !== "redis")
-        throw new NotBuiltError(`no Redis behind the local Upstash bridge: ${stack.warnings.join("; ")}`);
-      const redis = createRedisFromConfig(loadConfig(stack.env));
-      const store = createRedisCheckpointStore({ redis, maxStateBytes: 1_048_576, retentionMs: 600_000 });
       const prefix = `mova:bench-events:${Date.now().toString(36)}:`;
       const stream = createRedisRunEventStream({ redis, maxLen: 5000, ttlSeconds: 600, keyPrefix: prefix });
       const { timed, appends, batchSizes, appendedAt, bytes } = timedStream(stream);
       const document = loopDocument(ROUNDS);
       const runs = context.quick ? 1 : 3;
       const tenant = `bench-events-${Date.now().toString(36)}`;
-      let serial = 0;
-      const id = () => {
-        serial += 1;
-        return `ex_bench_${serial}`;
-      };
+      const id = serialExecutionIds();
       // Warm-up: the JIT and the client's connection to the bridge.
       await runOnce(document, store, undefined, tenant, id());
       await runOnce(document, store, stream, tenant, id());
