@@ -29,6 +29,11 @@ export interface FakeOpenAi {
   answerModel(model: string, reply: ScriptedReply | undefined): void;
   /** Fixed delay before every default answer. */
   setDelay(ms: number): void;
+  /**
+   * Each request waits for `gate()`, called as it arrives, to settle before it is answered (a
+   * test proving that calls overlap); `undefined` stops holding.
+   */
+  holdUntil(gate: (() => Promise<unknown>) | undefined): void;
   close(): Promise<void>;
 }
 
@@ -118,7 +123,9 @@ export async function startFakeOpenAi(): Promise<FakeOpenAi> {
   // A test's own answer (answerWith) is given even when a schema is asked for.
   let answerSet = false;
   const byModel = new Map<string, ScriptedReply>();
-  const handler = (request: RecordedRequest): ScriptedReply => {
+  let gate: (() => Promise<unknown>) | undefined;
+  const handler = async (request: RecordedRequest): Promise<ScriptedReply> => {
+    if (gate) await gate();
     const body = request.json as { model: string; messages: Array<{ role: string; content: string }> };
     const scripted = byModel.get(body?.model);
     if (scripted) return scripted;
@@ -153,6 +160,9 @@ export async function startFakeOpenAi(): Promise<FakeOpenAi> {
     },
     setDelay(ms) {
       delayMs = ms;
+    },
+    holdUntil(next) {
+      gate = next;
     },
     close: () => double.close(),
   };
