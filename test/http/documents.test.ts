@@ -154,6 +154,7 @@ describe("the handler with API Gateway v2 events", () => {
         "POST /executions",
         "GET /executions/{id}",
         "GET /executions/{id}/steps",
+        "GET /executions/{id}/children",
         "POST /executions/{id}/events/{name}",
         "POST /executions/{id}/cancel",
         "POST /executions/{id}/redrive",
