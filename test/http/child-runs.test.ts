@@ -3,12 +3,14 @@
  * examples/sub-protocols.json (a `foreach` then a `call`) records each child as an execution
  * of its own, linked to its parent (GET /executions/{id}/children, GET /executions/{child id}),
  * tenant-scoped; each child is published to the analysis, and recording the children again
- * (a retried leg, a duplicate delivery) neither adds a child nor counts one twice.
+ * (a retried leg, a duplicate delivery) neither adds a child nor counts one twice. A run the
+ * runner advances records its children the same way.
  */
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SQSEvent } from "aws-lambda";
 import { buildAnalysisDeps } from "../../lib/wiring/analysis.ts";
+import { buildRunnerHandler } from "../../lib/wiring/runner.ts";
 import { createAnalyzeHandler } from "../../lib/services/analysis-handlers.ts";
 import { recordChildren } from "../../lib/services/child-runs.ts";
 import type { ExecutionRecord } from "../../lib/core/execution-record.ts";
@@ -185,5 +187,38 @@ describe("child runs in the history", () => {
     expect(await counted("welcome_team")).toBe(1);
     expect(await counted("greet")).toBe(members.length);
     expect(await counted("summarise")).toBe(1);
+  });
+
+  it("records the children of a run the runner advances, once however often its message arrives", async () => {
+    const started = await api.call("POST", "/executions", {
+      body: { document: "team", protocol: "welcome_team", variables: { team: "ops", members: ["Di", "Ed"] } },
+      headers: { prefer: "respond-async" },
+    });
+    expect(started.status).toBe(202);
+    const { executionId } = started.body;
+    const runner = buildRunnerHandler(api.config, { env: api.env, logger: quietLogger() });
+    const message = {
+      Records: [{ messageId: "m", body: JSON.stringify({ tenant: "dev", executionId }) }],
+    } as unknown as SQSEvent;
+    // The first delivery advances and finishes the run; the second finds it finished.
+    for (let i = 0; i < 2; i++) {
+      const result = await runner(message, { awsRequestId: `r${i}`, getRemainingTimeInMillis: () => 60_000 });
+      expect(result.batchItemFailures).toEqual([]);
+    }
+    const parent = await api.call("GET", `/executions/${executionId}`);
+    expect(parent.body.status).toBe("completed");
+    const listed = await api.call("GET", `/executions/${executionId}/children`);
+    expect(listed.body.items.map((child: { executionId: string }) => child.executionId)).toEqual([
+      `${executionId}~greet_each.1~0`,
+      `${executionId}~greet_each.1~1`,
+      `${executionId}~summary.1`,
+    ]);
+    const child = await api.call("GET", `/executions/${executionId}~summary.1`);
+    expect(child.body).toMatchObject({
+      protocol: "summarise",
+      parentExecutionId: executionId,
+      status: "completed",
+    });
+    expect(child.body.steps[0].prompt).toContain("Summarise in one sentence how the ops team was welcomed");
   });
 });
