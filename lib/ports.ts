@@ -126,6 +126,28 @@ export interface StepPage {
   total: number;
 }
 
+/** One child run of an execution, as GET /executions/{id}/children lists it (its own record has the rest). */
+export type ChildSummary = Pick<
+  ExecutionRecord,
+  | "executionId"
+  | "protocol"
+  | "status"
+  | "startedAt"
+  | "finishedAt"
+  | "durationMs"
+  | "error"
+  | "outcome"
+  | "parentStep"
+  | "parentVisit"
+  | "itemIndex"
+>;
+
+export interface ChildPage {
+  items: ChildSummary[];
+  /** Pass as `cursor` for the next children; absent after the last. */
+  cursor?: string;
+}
+
 /**
  * Store failures are StoreUnavailableError (lib/errors.ts); a query the store cannot run as
  * asked is MovaError `invalid_cursor`, `invalid_limit` or `invalid_range`.
@@ -152,6 +174,13 @@ export interface HistoryStore {
     protocol: string,
     query: ExecutionQuery,
   ): Promise<ExecutionPage>;
+  /**
+   * The recorded children of an execution (its `call` and `foreach` runs, each an execution
+   * with `parentExecutionId`), by parent step id, then the step's visit, then the item; a
+   * page at a time (PageQuery: limit 1..100, default 20). Undefined when the tenant has no
+   * such execution. A child record written with putExecution is linked to its parent there.
+   */
+  listChildren(tenant: string, executionId: string, query?: PageQuery): Promise<ChildPage | undefined>;
   /** Sets `analysis` on a stored execution (pending → published once analysed). */
   markAnalysis(tenant: string, executionId: string, analysis: ExecutionRecord["analysis"]): Promise<void>;
 }

@@ -7,6 +7,18 @@ import { RUN_OUTCOMES } from "../mova/success.ts";
 
 export const StepErrorSchema = z.object({ code: z.string(), message: z.string() });
 
+/** A child run of a `call` or `foreach` step, as its parent's step record keeps it (core/run.ts ChildRunRecord). */
+export const ChildRunRecordSchema = z.object({
+  protocol: z.string(),
+  index: z.number().int().min(0).optional(),
+  status: z.enum(["completed", "failed", "timed_out", "waiting_input", "running", "cancelled"]),
+  durationMs: z.number().min(0),
+  /** The child's own history item (GET /executions/{executionId}). */
+  executionId: z.string().optional(),
+  error: StepErrorSchema.optional(),
+  path: z.array(z.string()),
+});
+
 export const StepRecordSchema = z.object({
   id: z.string(),
   action: z.string(),
@@ -51,6 +63,13 @@ export const StepRecordSchema = z.object({
   httpStatus: z.number().optional(),
   branch: z.enum(["then", "else"]).optional(),
   branches: z.array(z.string()).optional(),
+  /** `call` and `foreach` steps: each child run, in the order of the items. */
+  children: z.array(ChildRunRecordSchema).optional(),
+  /**
+   * Present when `children` was cut to keep the step record within a history page (a wide
+   * `foreach`): how many children the step had. GET /executions/{id}/children lists them all.
+   */
+  childCount: z.number().int().min(0).optional(),
 });
 
 const TRIGGERS = ["api", "session", "event", "cli"] as const;
@@ -66,6 +85,21 @@ export const ExecutionRecordSchema = z.object({
   intent: z.string().optional(),
   /** A redriven run: the failed or timed-out execution it goes on from. */
   redriveOf: z.string().optional(),
+  /**
+   * A child run (of a `call` or `foreach` step): the execution whose step ran it, that step's
+   * id and visit, and (`foreach`) the item's position. A child's id is derived from these
+   * (core/run.ts childExecutionId); its document and version are its parent's.
+   */
+  parentExecutionId: z.string().optional(),
+  parentStep: z.string().optional(),
+  parentVisit: z.number().int().min(1).optional(),
+  itemIndex: z.number().int().min(0).optional(),
+  /**
+   * A child run whose step records were not kept (its parent's leg handed out more children's
+   * records than the service keeps at once, see lib/services/child-runs.ts): how many step
+   * records it had. `steps` is then empty; `path` still names every step.
+   */
+  stepsDropped: z.number().int().min(1).optional(),
   /** `running` (going on in the background) and `cancelled` are the durable runs' (MOVA.md). */
   status: z.enum(["completed", "failed", "timed_out", "waiting_input", "running", "cancelled"]),
   startedAt: z.string(),

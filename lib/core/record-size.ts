@@ -100,8 +100,33 @@ export function fitStep(step: StepRecord, maxBytes = MAX_STEP_BYTES): StepRecord
       ...fitted,
       error: { ...fitted.error, message: cutUtf8(fitted.error.message, FITTED_ERROR_MESSAGE_BYTES) },
     };
+    bytes = jsonBytes(fitted);
   }
+  if (bytes > maxBytes && fitted.children !== undefined) fitted = fitChildren(fitted, maxBytes);
   return fitted;
+}
+
+/**
+ * A wide `foreach` step's record over `maxBytes`: its children without their paths (each
+ * child's own history item has it), then only the first children that fit, `childCount`
+ * saying how many there were (GET /executions/{id}/children lists them all).
+ */
+function fitChildren(step: StepRecord, maxBytes: number): StepRecord {
+  const all = step.children ?? [];
+  const children = all.map((child) => ({ ...child, path: [] }));
+  const withoutPaths: StepRecord = { ...step, children };
+  let bytes = jsonBytes(withoutPaths);
+  if (bytes <= maxBytes) return withoutPaths;
+  const { children: _dropped, ...rest } = withoutPaths;
+  bytes = jsonBytes({ ...rest, children: [], childCount: all.length });
+  let kept = 0;
+  while (kept < children.length) {
+    const size = jsonBytes(children[kept]) + 1;
+    if (bytes + size > maxBytes) break;
+    bytes += size;
+    kept++;
+  }
+  return { ...rest, children: children.slice(0, kept), childCount: all.length };
 }
 
 /** A step's JSON as the summary measures it: without its output (and whether that was cut). */

@@ -2,6 +2,7 @@
  * What a run is, as plain data: its result, its step records, and the state it can be
  * resumed from. The engine produces these; history, analysis, the API and the CLI read them.
  */
+import { createHash } from "node:crypto";
 
 /**
  * `running`: the run stopped between two steps and goes on from its state (a checkpoint);
@@ -96,11 +97,51 @@ export interface ChildRunRecord {
   index?: number;
   status: RunStatus;
   durationMs: number;
-  /** Derived from the parent's execution id (absent when the run has none). */
+  /**
+   * Derived from the parent's execution id (absent when the run has none): the id of the
+   * child's own history item (see childExecutionId).
+   */
   executionId?: string;
   error?: StepError;
-  /** The child's steps in order (their ids); its step records are not kept apart. */
+  /** The child's steps in order (their ids); its step records are handed out apart (ChildRunEnded). */
   path: string[];
+}
+
+/**
+ * A child run that ended, as the engine hands it to its caller (RunOptions.onChildRun) so
+ * that the child can be recorded as an execution of its own: the child's whole result (its
+ * step records, redacted) and where it sits in its parent.
+ */
+export interface ChildRunEnded {
+  executionId: string;
+  parentExecutionId: string;
+  /** The parent's `call` or `foreach` step, and that step's visit. */
+  parentStep: string;
+  parentVisit: number;
+  /** `foreach`: the item's position in the list. */
+  index?: number;
+  result: RunResult;
+}
+
+/** A step id as it may stand in an execution id: itself when URL-safe, else a short hash of it. */
+const URL_SAFE_STEP_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * The execution id of a child run: `<parent id>~<step>.<visit>` for `call`, and `~<index>`
+ * after it for `foreach`. URL-safe (a path segment as it is), and the same every time the
+ * parent's step visit runs again, so a step run again after a crash makes the same ids.
+ * A step id that is not URL-safe stands as `h` and 16 hex digits of its SHA-256.
+ */
+export function childExecutionId(
+  parentExecutionId: string,
+  stepId: string,
+  visit: number,
+  index: number | undefined,
+): string {
+  const step = URL_SAFE_STEP_ID.test(stepId)
+    ? stepId
+    : `h${createHash("sha256").update(stepId).digest("hex").slice(0, 16)}`;
+  return `${parentExecutionId}~${step}.${visit}${index === undefined ? "" : `~${index}`}`;
 }
 
 /** How many of the last step ids a RunState keeps: its size must not grow with the steps done. */

@@ -1,7 +1,7 @@
 /** How a caller asks the engine to run, resume or advance a protocol. */
 import type { Profile, MovaDocument } from "../mova/schema.ts";
 import type { EnginePorts } from "../ports.ts";
-import type { RunState, StepRecord, SuspendedRun } from "../core/run.ts";
+import type { ChildRunEnded, RunState, StepRecord, SuspendedRun } from "../core/run.ts";
 import type { ConversationTurn } from "../core/conversation.ts";
 
 /** A run's deadline when its protocol sets no `deadline_ms`: 24 hours from its start. */
@@ -52,6 +52,12 @@ export interface RunOptions extends RunContext {
    * without, the run's result is the same. A throw from it is ignored.
    */
   onToken?: (stepId: string, delta: string) => void;
+  /**
+   * Called as each child run of a `call` or `foreach` step ends (children of children too),
+   * with its whole result: the caller records it as an execution of its own. Only runs with
+   * an `executionId` have children with ids, so only they call it. A throw from it is ignored.
+   */
+  onChildRun?: (child: ChildRunEnded) => void;
   /** Called as each step is entered, before it runs (live run events); `visit` counts from 1. */
   onStepStart?: (step: { id: string; action: string; visit: number }) => void;
   /** Cancels the run; it ends `failed` with code `cancelled` (advanceRun: status `cancelled`). */

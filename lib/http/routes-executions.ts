@@ -1,6 +1,6 @@
 /**
- * POST /executions (with Idempotency-Key), GET /executions/{id} with its steps, and the
- * per-protocol history query. A long run's answer carries its summary and its first page of
+ * POST /executions (with Idempotency-Key), GET /executions/{id} with its steps and its child
+ * runs, and the per-protocol history query. A long run's answer carries its summary and its first page of
  * steps, with `stepsCursor` for GET /executions/{id}/steps to read the rest.
  */
 import * as z from "zod";
@@ -16,6 +16,8 @@ import { invalidRequest, notFound, StoreUnavailableError } from "../errors.ts";
 import { IDEMPOTENCY_KEY } from "../ports.ts";
 import type { ApiRequest, ApiResponse, RouteSpec } from "./route.ts";
 import {
+  ChildPageResponse,
+  ChildrenQuery,
   CreateExecutionRequest,
   DocumentName,
   ErrorResponse,
@@ -251,6 +253,33 @@ export function executionRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpe
       async handle(request: ApiRequest<unknown, z.infer<typeof StepsQuery>>) {
         const id = request.params.id as string;
         const page = await deps.history.getSteps(request.tenant, id, request.query);
+        if (!page) throw notFound(`execution "${id}"`);
+        return { status: 200, body: page };
+      },
+    },
+    {
+      method: "GET",
+      path: "/executions/{id}/children",
+      operationId: "listExecutionChildren",
+      summary:
+        "An execution's child runs (its `call` and `foreach` steps' runs, each an execution of its own), a page at a time",
+      auth: true,
+      params: { id: ExecutionId },
+      query: ChildrenQuery,
+      responses: {
+        200: {
+          description:
+            "a page of children, by parent step, visit and item; GET /executions/{child id} has each one's record",
+          schema: ChildPageResponse,
+        },
+        400: {
+          description: "invalid_request, invalid_cursor (malformed or of another execution) or invalid_limit",
+          schema: ErrorResponse,
+        },
+      },
+      async handle(request: ApiRequest<unknown, z.infer<typeof ChildrenQuery>>) {
+        const id = request.params.id as string;
+        const page = await deps.history.listChildren(request.tenant, id, request.query);
         if (!page) throw notFound(`execution "${id}"`);
         return { status: 200, body: page };
       },

@@ -24,7 +24,11 @@ const ValidationIssue = z.object({ code: z.string(), path: z.string(), message: 
 
 export const DocumentName = z.string().regex(NAME_PATTERN, "letters, digits, '.', '_' or '-', at most 128");
 export const SessionId = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/);
-export const ExecutionId = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/);
+/**
+ * An execution's id: a run's (`ex_…`), or a child run's derived from its parent's
+ * (`<parent>~<step>.<visit>[~<index>]`, nested as deep as children nest): URL-safe as it is.
+ */
+export const ExecutionId = z.string().regex(/^[A-Za-z0-9_.~-]{1,1024}$/);
 
 /** The body of PUT /documents/{name}: a MOVA document (validated by the MOVA validator, not here). */
 export const PutDocumentRequest = z
@@ -227,6 +231,35 @@ export const ExecutionPageResponse = z
     cursor: z.string().optional().describe("pass as `cursor` to get the next page; absent on the last page"),
   })
   .meta({ id: "ExecutionPage" });
+
+export const ChildrenQuery = z.strictObject({
+  cursor: z.string().min(1).max(2048).optional(),
+  limit: z.coerce.number().int().min(1).max(100).optional(),
+});
+
+export const ChildPageResponse = z
+  .object({
+    items: z.array(
+      ExecutionRecordSchema.pick({
+        executionId: true,
+        protocol: true,
+        status: true,
+        startedAt: true,
+        finishedAt: true,
+        durationMs: true,
+        error: true,
+        outcome: true,
+        parentStep: true,
+        parentVisit: true,
+        itemIndex: true,
+      }),
+    ),
+    cursor: z
+      .string()
+      .optional()
+      .describe("pass as `cursor` to get the next children; absent on the last page"),
+  })
+  .meta({ id: "ChildPage" });
 
 const isoTime = z.iso.datetime({ offset: true });
 

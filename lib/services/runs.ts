@@ -27,6 +27,7 @@ import { callbackUrlMaker } from "./callback-signature.ts";
 import { DEFAULT_RUN_STALE_MS, handOff, watchCancel } from "./run-handoff.ts";
 import { createRunEventSink } from "./run-events.ts";
 import { exportLegTrace } from "./run-tracing.ts";
+import { createChildRunCollector, recordChildren } from "./child-runs.ts";
 import {
   type ExecutionDeps,
   FINISHED_STATUSES,
@@ -233,6 +234,8 @@ export async function advanceLeg(
     logger: deps.logger,
     now: () => deps.clock.now(),
   });
+  // The children of `call` and `foreach` steps, recorded (as executions of their own) with the leg.
+  const children = createChildRunCollector(header, leg.document.parsed);
   // A leg that starts the run, or resumes it from a wait, says so; a runner's next leg does not.
   if (leg.stored.state.stepCount === 0 || leg.stored.state.status !== "running") events.status("running");
   const result = await advanceRun({
@@ -269,6 +272,7 @@ export async function advanceLeg(
       events.stepsFinished(records);
     },
     shouldPause: leg.shouldPause,
+    onChildRun: children.onChildRun,
     onStepStart: (step) => events.stepStarted(step),
     // A prompt step's reply, piece by piece as the model writes it, for the live stream.
     onToken: (stepId, delta) => events.token(stepId, delta),
@@ -297,6 +301,10 @@ export async function advanceLeg(
     };
   }
   const record = withOutcome(resultRecord(header, result, { steps, path }), leg.document.parsed, result);
+  // Before the parent's record, so that a child its record lists is there to read. A child of
+  // a step past a failed checkpoint is recorded too: it ran, and the step run again makes the
+  // same id, which the history keeps once.
+  await recordChildren(children.take(), deps);
   let analysis: ExecutionRecord["analysis"];
   try {
     ({ analysis } = await recordExecution(record, deps));

@@ -76,6 +76,45 @@ describe("fitStep", () => {
   });
 });
 
+describe("fitStep on a wide foreach step", () => {
+  const foreachStep = (children: number, pathLength: number) => ({
+    id: "each",
+    action: "foreach",
+    status: "succeeded" as const,
+    attempts: 1,
+    startedAt: "2030-01-01T00:00:00.000Z",
+    durationMs: 10,
+    children: Array.from({ length: children }, (_, index) => ({
+      protocol: "lookup",
+      index,
+      status: "completed" as const,
+      durationMs: 3,
+      executionId: `ex_parent~each.1~${index}`,
+      path: Array.from({ length: pathLength }, (_, i) => `step_${i}`),
+    })),
+  });
+
+  it("drops the children's paths first, then keeps the first children that fit, with childCount", () => {
+    const pathsOnly = fitStep(foreachStep(200, 40));
+    expect(bytes(pathsOnly)).toBeLessThanOrEqual(MAX_STEP_BYTES);
+    expect(pathsOnly.children).toHaveLength(200);
+    expect(pathsOnly.children!.every((child) => child.path.length === 0)).toBe(true);
+    expect(pathsOnly.childCount).toBeUndefined();
+
+    const wide = fitStep(foreachStep(1_000, 5));
+    expect(bytes(wide)).toBeLessThanOrEqual(MAX_STEP_BYTES);
+    expect(wide.childCount).toBe(1_000);
+    expect(wide.children!.length).toBeGreaterThan(100);
+    expect(wide.children!.length).toBeLessThan(1_000);
+    // The first ones, in order.
+    expect(wide.children!.map((child) => child.index)).toEqual(wide.children!.map((_, index) => index));
+    expect(ExecutionRecordSchema.shape.steps.element.parse(wide)).toEqual(wide);
+
+    const narrow = foreachStep(3, 2);
+    expect(fitStep(narrow)).toBe(narrow);
+  });
+});
+
 describe("pageSteps", () => {
   const stepsArbitrary = fc.array(
     fc.record({

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { advanceRun, runProtocol } from "../../lib/engine/engine.ts";
 import { newRunState } from "../../lib/engine/run-state.ts";
-import type { RunState, StepRecord } from "../../lib/core/run.ts";
+import { type ChildRunEnded, childExecutionId, type RunState, type StepRecord } from "../../lib/core/run.ts";
 import { MAX_CALL_DEPTH } from "../../lib/mova/schema.ts";
 import { documentOf, useServers } from "./support.ts";
 
@@ -51,7 +51,7 @@ describe("call", () => {
     expect(look.children![0]).toMatchObject({
       protocol: "lookup",
       status: "completed",
-      executionId: "exec-call/look.1",
+      executionId: "exec-call~look.1",
       path: ["fetch", "done"],
     });
     expect(look.children![0]!.durationMs).toBeGreaterThanOrEqual(0);
@@ -139,7 +139,7 @@ describe("call", () => {
       variables: { found: "packed ({parent_only})" },
     });
     expect(checkpoints[0]?.records[0]?.children?.[0]).toMatchObject({
-      executionId: "exec-durable/look.1",
+      executionId: "exec-durable~look.1",
       path: ["fetch", "done"],
     });
   });
@@ -207,7 +207,7 @@ describe("foreach", () => {
     expect(seen.maxInFlight).toBe(3);
     const each = result.steps.find((step) => step.id === "each")!;
     expect(each.children!.map((child) => [child.index, child.status, child.executionId])).toEqual(
-      orders.map((_, index) => [index, "completed", `exec-each/each.1/${index}`]),
+      orders.map((_, index) => [index, "completed", `exec-each~each.1~${index}`]),
     );
     // Every child's tool call has its own Idempotency-Key, and the same run gives the same keys.
     expect(new Set(seen.keys).size).toBe(orders.length);
@@ -261,5 +261,121 @@ describe("foreach", () => {
     });
     expect(result.status).toBe("failed");
     expect(result.error?.code).toBe("items_not_a_list");
+  });
+});
+
+describe("children handed out", () => {
+  it("hands each child's whole result to onChildRun, children of children too, with ids derived from the parent's", async () => {
+    servers.api.route("GET", "/orders", (request) => ({ body: { state: `sent ${request.query.id}` } }));
+    const document = documentOf({
+      tools: [{ id: "order", endpoint: `${servers.api.url}/orders`, parameters: { id: "{order_id}" } }],
+      protocols: [
+        {
+          name: "main",
+          steps: [
+            { id: "each", action: "foreach", items: "{orders}", as: "order_id", protocol: "lookup" },
+            { id: "both", action: "call", protocol: "twice", input: { order_id: "B-1" } },
+            { id: "done", action: "end", response_template: "{each_result}" },
+          ],
+        },
+        {
+          name: "lookup",
+          inputs: ["order_id"],
+          steps: [
+            { id: "fetch", action: "tool_api", tool_api_id: "order", output: "order" },
+            { id: "done", action: "end", response_template: "{order.state}" },
+          ],
+        },
+        {
+          name: "twice",
+          inputs: ["order_id"],
+          steps: [
+            { id: "inner", action: "call", protocol: "lookup", input: { order_id: "{order_id}" } },
+            { id: "done", action: "end", response_template: "{inner_result}" },
+          ],
+        },
+      ],
+    });
+    const ended: ChildRunEnded[] = [];
+    const result = await runProtocol({
+      document,
+      protocol: "main",
+      variables: { orders: ["A-1", "A-2"] },
+      ports: servers.ports(),
+      executionId: "ex_parent",
+      onChildRun: (child) => ended.push(child),
+    });
+
+    expect(result.status).toBe("completed");
+    const byId = new Map(ended.map((child) => [child.executionId, child]));
+    expect([...byId.keys()].sort()).toEqual([
+      "ex_parent~both.1",
+      "ex_parent~both.1~inner.1",
+      "ex_parent~each.1~0",
+      "ex_parent~each.1~1",
+    ]);
+    const second = byId.get("ex_parent~each.1~1")!;
+    expect(second).toMatchObject({
+      parentExecutionId: "ex_parent",
+      parentStep: "each",
+      parentVisit: 1,
+      index: 1,
+    });
+    expect(second.result.protocol).toBe("lookup");
+    expect(second.result.output).toBe("sent A-2");
+    // The child's own step records, in full: the tool step with its output and status.
+    expect(second.result.steps.map((step) => [step.id, step.action, step.status])).toEqual([
+      ["fetch", "tool_api", "succeeded"],
+      ["done", "end", "succeeded"],
+    ]);
+    expect(second.result.steps[0]!.output).toEqual({ state: "sent A-2" });
+    // A grandchild names the child as its parent.
+    expect(byId.get("ex_parent~both.1~inner.1")).toMatchObject({
+      parentExecutionId: "ex_parent~both.1",
+      parentStep: "inner",
+    });
+    expect(byId.get("ex_parent~both.1")!.result.steps.map((step) => step.id)).toEqual(["inner", "done"]);
+    // The parent's step records keep the summary, with the same ids.
+    const each = result.steps.find((step) => step.id === "each")!;
+    expect(each.children!.map((child) => child.executionId)).toEqual([
+      "ex_parent~each.1~0",
+      "ex_parent~each.1~1",
+    ]);
+  });
+
+  it("hands nothing out for a run without an execution id, and a throwing hook fails no step", async () => {
+    servers.api.route("GET", "/orders", { body: { state: "ok" } });
+    const document = ordersDocument([
+      { id: "look", action: "call", protocol: "lookup", input: { order_id: "A-9" }, output: "found" },
+      { id: "reply", action: "end", response_template: "{found}" },
+    ]);
+    const ended: ChildRunEnded[] = [];
+    const without = await runProtocol({
+      document,
+      protocol: "main",
+      ports: servers.ports(),
+      onChildRun: (child) => ended.push(child),
+    });
+    expect(without.status).toBe("completed");
+    expect(ended).toEqual([]);
+
+    const throwing = await runProtocol({
+      document,
+      protocol: "main",
+      ports: servers.ports(),
+      executionId: "ex_throwing",
+      onChildRun: () => {
+        throw new Error("the recorder is down");
+      },
+    });
+    expect(throwing.status).toBe("completed");
+    expect(throwing.output).toBe("ok ({parent_only})");
+  });
+
+  it("derives URL-safe ids, a step id that is not URL-safe standing as a hash", () => {
+    expect(childExecutionId("ex_1", "each_order", 2, 7)).toBe("ex_1~each_order.2~7");
+    const hashed = childExecutionId("ex_1", "look up/1", 1, undefined);
+    expect(hashed).toMatch(/^ex_1~h[0-9a-f]{16}\.1$/);
+    expect(childExecutionId("ex_1", "look up/2", 1, undefined)).not.toBe(hashed);
   });
 });

@@ -155,6 +155,7 @@ describe("the handler with API Gateway v2 events", () => {
         "GET /executions/{id}",
         "GET /executions/{id}/steps",
         "GET /executions/{id}/events",
+        "GET /executions/{id}/children",
         "POST /executions/{id}/events/{name}",
         "POST /executions/{id}/cancel",
         "POST /executions/{id}/redrive",

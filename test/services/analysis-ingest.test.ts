@@ -176,6 +176,77 @@ describe("the analyze handler on SQS messages", () => {
   });
 });
 
+describe("child runs", () => {
+  it("counts a parent and each child under its own protocol once, the parent's tokens holding none of its children's", async () => {
+    const tenant = uniqueTenant("children");
+    const parentId = `ex_${randomUUID().replaceAll("-", "")}`;
+    const finishedAt = new Date().toISOString();
+    const children = [0, 1, 2].map((index) =>
+      execution(tenant, {
+        executionId: `${parentId}~each.1~${index}`,
+        protocol: "greet",
+        parentExecutionId: parentId,
+        parentStep: "each",
+        parentVisit: 1,
+        itemIndex: index,
+        path: ["write"],
+        steps: [
+          {
+            id: "write",
+            action: "prompt",
+            status: "succeeded",
+            attempts: 1,
+            startedAt: finishedAt,
+            durationMs: 5,
+            model: "m",
+            usage: { promptTokens: 10, completionTokens: 5, totalTokens: 15 },
+          },
+        ],
+      }),
+    );
+    const parent = execution(tenant, {
+      executionId: parentId,
+      protocol: "welcome",
+      path: ["each"],
+      steps: [
+        {
+          id: "each",
+          action: "foreach",
+          status: "succeeded",
+          attempts: 1,
+          startedAt: finishedAt,
+          durationMs: 20,
+          children: children.map((child, index) => ({
+            protocol: "greet",
+            index,
+            status: "completed" as const,
+            durationMs: 5,
+            executionId: child.executionId,
+            path: ["write"],
+          })),
+        },
+      ],
+    });
+    // In the history (the batch analysis reads it) and on the queue twice (a duplicate delivery).
+    for (const record of [parent, ...children]) {
+      await deps.history.putExecution(record);
+      await publisher.publishExecution(record);
+      await publisher.publishExecution(record);
+    }
+    const { poller } = manualPoller([stack.env.ANALYSIS_QUEUE_URL!]);
+    await drain(() => poller.pollOnce());
+    await runBatchAnalysis({ tenant, timeRangeDays: 1 }, "run-children", { ...deps, settleMs: 0 });
+
+    const day = dayOf(finishedAt);
+    const welcome = await deps.patterns.readWindow(parent, day, day);
+    const greet = await deps.patterns.readWindow(children[0]!, day, day);
+    expect(welcome?.aggregate.executions).toBe(1);
+    expect(greet?.aggregate.executions).toBe(3);
+    expect(greet?.aggregate.runTokens).toMatchObject({ runs: 3, prompt: 30, completion: 15 });
+    expect(welcome?.aggregate.runTokens).toMatchObject({ runs: 1, prompt: 0, completion: 0 });
+  });
+});
+
 describe("the batch analysis", () => {
   it("counts an execution whose publish failed once, even when its message arrives later", async () => {
     const tenant = uniqueTenant("pending");

@@ -20,6 +20,16 @@
  *   digest   sha256 of `steps`; sealed  true once written for a finished execution
  *   tenant, executionId, ttl   as the execution's
  *
+ * and, for a child run (`parentExecutionId`: a `call` or `foreach` step's run), one link item
+ * in its parent's partition, outside the indexes, which GET /executions/{id}/children pages:
+ *
+ *   pk `exec#<tenant>#<parent executionId>`, sk `child#<parent step>#<visit, 6 digits>#<item, 6 digits or ->`
+ *   child    the child's summary (ChildSummary) as JSON text; tenant, executionId, ttl as the child's
+ *
+ * written after the child's execution item (a listed child is always there to read), and
+ * written again from the stored child when a retried write of it is refused (a link lost to
+ * a crash between the two is repaired by the next try).
+ *
  * Write order: every page first, then the execution item, so a finished status is never seen
  * without its steps (dynalite has no TransactWriteItems, and a long run needs more than its
  * 100 items anyway). Each page write is conditional: a sealed page (of a finished execution)
@@ -34,9 +44,9 @@
  * The idempotency records (lib/services/idempotency.ts) share the table under pk `idem#…`,
  * so nothing here collides.
  */
-import type { AnalysisHistoryStore, PageQuery } from "../../ports.ts";
+import type { AnalysisHistoryStore, ChildSummary, PageQuery } from "../../ports.ts";
 import { createHash } from "node:crypto";
-import { MovaError } from "../../errors.ts";
+import { isMovaError, MovaError } from "../../errors.ts";
 import {
   type AttributeValue,
   type DynamoDBClient,
@@ -92,6 +102,11 @@ const executionPk = (tenant: string, executionId: string) =>
   `exec#${keyPart(tenant)}#${keyPart(executionId)}`;
 const EXECUTION_SK = "exec";
 const stepPageSk = (page: number) => `step#${String(page).padStart(6, "0")}`;
+const CHILD_SK_PREFIX = "child#";
+const childLinkSk = (record: ExecutionRecord) =>
+  `${CHILD_SK_PREFIX}${keyPart(record.parentStep ?? "")}#${String(record.parentVisit ?? 1).padStart(6, "0")}#${
+    record.itemIndex === undefined ? "-" : String(record.itemIndex).padStart(6, "0")
+  }`;
 const protocolKey = (tenant: string, document: string, protocol: string) =>
   `${keyPart(tenant)}#${keyPart(document)}#${keyPart(protocol)}`;
 
@@ -221,6 +236,57 @@ export function createDynamoHistoryStore(options: DynamoHistoryStoreOptions): An
     }
   }
 
+  /** The child's link in its parent's partition (see the header): its summary, as the listing shows it. */
+  async function putChildLink(record: ExecutionRecord): Promise<void> {
+    if (record.parentExecutionId === undefined) return;
+    const summary: ChildSummary = {
+      executionId: record.executionId,
+      protocol: record.protocol,
+      status: record.status,
+      startedAt: record.startedAt,
+      finishedAt: record.finishedAt,
+      durationMs: record.durationMs,
+      ...(record.error !== undefined ? { error: record.error } : {}),
+      ...(record.outcome !== undefined ? { outcome: record.outcome } : {}),
+      ...(record.parentStep !== undefined ? { parentStep: record.parentStep } : {}),
+      ...(record.parentVisit !== undefined ? { parentVisit: record.parentVisit } : {}),
+      ...(record.itemIndex !== undefined ? { itemIndex: record.itemIndex } : {}),
+    };
+    await guardDynamo(UNAVAILABLE, () =>
+      client.send(
+        new PutItemCommand({
+          TableName: table,
+          Item: {
+            pk: { S: executionPk(record.tenant, record.parentExecutionId!) },
+            sk: { S: childLinkSk(record) },
+            tenant: { S: record.tenant },
+            executionId: { S: record.executionId },
+            child: { S: JSON.stringify(summary) },
+            ttl: { N: String(ttlOf(finishedAtOf(record))) },
+          },
+        }),
+      ),
+    );
+  }
+
+  /** Writes the record: its pages (if it needs them), then its execution item. */
+  async function writeRecord(record: ExecutionRecord): Promise<void> {
+    const capped = capOutputs(record, options.outputMaxBytes);
+    const full: ExecutionRecord = { ...capped, steps: capped.steps.map((step) => fitStep(step)) };
+    const summary = summarizeRecord(full);
+    const stored = shrinkRecord(summary, MAX_RECORD_BYTES, (r) => utf8Bytes(JSON.stringify(r)));
+    if (summary.stepCount === undefined && stored === summary) {
+      // Every step record fits in the execution item: no pages.
+      await putExecutionItem(record, toItem(stored, undefined));
+      return;
+    }
+    const pages = pageSteps(full.steps);
+    await writePages(record, pages);
+    const kept: ExecutionRecord =
+      stored.stepCount === undefined ? { ...stored, stepCount: full.steps.length } : stored;
+    await putExecutionItem(record, toItem(kept, pages.length));
+  }
+
   async function query(
     index: IndexSpec,
     partition: string,
@@ -313,20 +379,43 @@ export function createDynamoHistoryStore(options: DynamoHistoryStoreOptions): An
           "invalid execution record: a summary (stepCount, pathLength) cannot stand for the whole run",
         );
       }
-      const capped = capOutputs(record, options.outputMaxBytes);
-      const full: ExecutionRecord = { ...capped, steps: capped.steps.map((step) => fitStep(step)) };
-      const summary = summarizeRecord(full);
-      const stored = shrinkRecord(summary, MAX_RECORD_BYTES, (r) => utf8Bytes(JSON.stringify(r)));
-      if (summary.stepCount === undefined && stored === summary) {
-        // Every step record fits in the execution item: no pages.
-        await putExecutionItem(record, toItem(stored, undefined));
-        return;
+      try {
+        await writeRecord(record);
+      } catch (error) {
+        // A child recorded before (its parent's step ran again): its link is written from the
+        // stored record, in case the first write stopped between the two.
+        if (record.parentExecutionId !== undefined && isMovaError(error, "execution_already_finished")) {
+          const existing = await readItem(record.tenant, record.executionId);
+          if (existing?.tenant?.S === record.tenant) await putChildLink(fromItem(existing));
+        }
+        throw error;
       }
-      const pages = pageSteps(full.steps);
-      await writePages(record, pages);
-      const kept: ExecutionRecord =
-        stored.stepCount === undefined ? { ...stored, stepCount: full.steps.length } : stored;
-      await putExecutionItem(record, toItem(kept, pages.length));
+      if (FINISHED.has(record.status)) await putChildLink(record);
+    },
+
+    async listChildren(tenant, executionId, page: PageQuery = {}) {
+      const limit = pageLimit(page.limit);
+      const head = await readItem(tenant, executionId, ["tenant"]);
+      if (!head || head.tenant?.S !== tenant) return undefined;
+      const pk = executionPk(tenant, executionId);
+      const after = page.cursor === undefined ? undefined : decodeChildCursor(page.cursor, executionId);
+      const result = await guardDynamo(UNAVAILABLE, () =>
+        client.send(
+          new QueryCommand({
+            TableName: table,
+            KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues: { ":pk": { S: pk }, ":prefix": { S: CHILD_SK_PREFIX } },
+            ...(after !== undefined ? { ExclusiveStartKey: { pk: { S: pk }, sk: { S: after } } } : {}),
+            ConsistentRead: true,
+            Limit: limit,
+          }),
+        ),
+      );
+      const items = (result.Items ?? [])
+        .filter((item) => item.tenant?.S === tenant)
+        .map((item) => JSON.parse(item.child?.S ?? "null") as ChildSummary);
+      const last = result.LastEvaluatedKey?.sk?.S;
+      return last !== undefined ? { items, cursor: encodeChildCursor(executionId, last) } : { items };
     },
 
     async getExecution(tenant, executionId) {
@@ -468,6 +557,28 @@ export function createDynamoHistoryStore(options: DynamoHistoryStoreOptions): An
     );
     return result.Item;
   }
+}
+
+const invalidChildCursor = () =>
+  new MovaError("invalid_cursor", "the cursor is malformed or of another execution");
+
+/** Opaque to clients: base64url of the parent's execution id and the last link's sort key. */
+function encodeChildCursor(executionId: string, sk: string): string {
+  return Buffer.from(JSON.stringify({ e: executionId, s: sk }), "utf8").toString("base64url");
+}
+
+function decodeChildCursor(cursor: string, executionId: string): string {
+  if (!/^[A-Za-z0-9_-]{1,2048}$/.test(cursor)) throw invalidChildCursor();
+  let decoded: unknown;
+  try {
+    decoded = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+  } catch {
+    throw invalidChildCursor();
+  }
+  const { e, s } = (decoded ?? {}) as { e?: unknown; s?: unknown };
+  if (e !== executionId || typeof s !== "string" || !s.startsWith(CHILD_SK_PREFIX))
+    throw invalidChildCursor();
+  return s;
 }
 
 const alreadyFinished = (executionId: string) =>

@@ -9,7 +9,14 @@ import { MAX_CALL_DEPTH, DEFAULT_FOREACH_CONCURRENCY, MAX_FOREACH_ITEMS } from "
 import type { CallStep, ForeachStep, Protocol } from "../../mova/schema.ts";
 import { parseTemplate, renderValue } from "../../mova/placeholders.ts";
 import { defaultOutputVariable } from "../../mova/steps.ts";
-import type { ChildRunRecord, RunResult, StepError, StepRecord } from "../../core/run.ts";
+import {
+  type ChildRunEnded,
+  type ChildRunRecord,
+  childExecutionId,
+  type RunResult,
+  type StepError,
+  type StepRecord,
+} from "../../core/run.ts";
 import type { LiveRun } from "../live-run.ts";
 import type { Outcome } from "../flow.ts";
 import { stopError } from "../run-stop.ts";
@@ -137,7 +144,8 @@ function listOf(state: LiveRun, step: ForeachStep): { values: unknown[] } | { er
 /**
  * Runs one child. Its execution id extends the parent's with the step, its visit and the item,
  * so the child's tool calls get Idempotency-Keys of their own, and the same ones when the
- * parent's step runs again after a crash.
+ * parent's step runs again after a crash. The child's whole result goes to the caller's
+ * `onChildRun` (its own history item); the parent's record keeps its summary.
  */
 async function runOne(
   state: LiveRun,
@@ -147,14 +155,28 @@ async function runOne(
   index: number | undefined,
 ): Promise<{ record: ChildRunRecord; result: RunResult }> {
   const visit = state.visits[step.id] ?? 1;
+  const parentExecutionId = state.executionId;
   const executionId =
-    state.executionId === undefined
-      ? undefined
-      : `${state.executionId}/${step.id}.${visit}${index === undefined ? "" : `/${index}`}`;
+    parentExecutionId === undefined ? undefined : childExecutionId(parentExecutionId, step.id, visit, index);
   const runChild = state.runChild;
   if (!runChild) throw new Error("a child run needs the run loop");
   const result = await runChild(state, protocol, variables, executionId);
   if (result.offline) state.offline = true;
+  if (parentExecutionId !== undefined && executionId !== undefined) {
+    const ended: ChildRunEnded = {
+      executionId,
+      parentExecutionId,
+      parentStep: step.id,
+      parentVisit: visit,
+      result,
+    };
+    if (index !== undefined) ended.index = index;
+    try {
+      state.context.onChildRun?.(ended);
+    } catch {
+      // Recording the child is the caller's concern: it never fails the parent's step.
+    }
+  }
   const record: ChildRunRecord = {
     protocol: protocol.name,
     status: result.status,

@@ -1,6 +1,7 @@
 /** The DynamoDB document and history stores against dynalite, tables created from infra/resources.yml. */
 import { MovaError, StoreUnavailableError } from "../../../lib/errors.ts";
 import {
+  DeleteItemCommand,
   GetItemCommand,
   type DynamoDBClient,
   QueryCommand,
@@ -503,6 +504,85 @@ describe("dynamo history store", () => {
         .catch((e: unknown) => e as MovaError);
       expect(error).toMatchObject({ code: "invalid_execution_record" });
     });
+  });
+
+  it("links a child to its parent, lists children a page at a time, and writes a lost link again", async () => {
+    const tenant = uniqueTenant("children");
+    const parent = sampleExecution({ tenant });
+    await history.putExecution(parent);
+    const child = (step: string, visit: number, index?: number) =>
+      sampleExecution({
+        tenant,
+        executionId: `${parent.executionId}~${step}.${visit}${index === undefined ? "" : `~${index}`}`,
+        protocol: "lookup",
+        parentExecutionId: parent.executionId,
+        parentStep: step,
+        parentVisit: visit,
+        ...(index !== undefined ? { itemIndex: index } : {}),
+      });
+    // Written out of order: listed by step, visit, then item (10 after 9, not after 1).
+    const children = [
+      child("each", 1, 10),
+      child("each", 1, 9),
+      child("ask", 2),
+      child("ask", 1),
+      child("each", 1, 1),
+    ];
+    for (const record of children) await history.putExecution(record);
+    expect(await history.getExecution(tenant, children[0]!.executionId)).toEqual(children[0]);
+
+    const ids: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = await history.listChildren(tenant, parent.executionId, {
+        limit: 2,
+        ...(cursor !== undefined ? { cursor } : {}),
+      });
+      ids.push(...page!.items.map((item) => item.executionId));
+      cursor = page!.cursor;
+      pages++;
+    } while (cursor !== undefined);
+    const suffixes = ids.map((id) => id.slice(parent.executionId.length));
+    expect(suffixes).toEqual(["~ask.1", "~ask.2", "~each.1~1", "~each.1~9", "~each.1~10"]);
+    expect(pages).toBeGreaterThanOrEqual(3);
+    const first = (await history.listChildren(tenant, parent.executionId, { limit: 1 }))!;
+    expect(first.items[0]).toEqual({
+      executionId: `${parent.executionId}~ask.1`,
+      protocol: "lookup",
+      status: "completed",
+      startedAt: children[3]!.startedAt,
+      finishedAt: children[3]!.finishedAt,
+      durationMs: children[3]!.durationMs,
+      parentStep: "ask",
+      parentVisit: 1,
+    });
+    // Another tenant, another execution's cursor, an unknown parent.
+    expect(await history.listChildren(uniqueTenant("other"), parent.executionId)).toBeUndefined();
+    expect(await history.listChildren(tenant, "ex_none")).toBeUndefined();
+    await expect(
+      history.listChildren(tenant, children[0]!.executionId, { cursor: first.cursor! }),
+    ).rejects.toMatchObject({ code: "invalid_cursor" });
+    expect(await history.listChildren(tenant, children[0]!.executionId)).toEqual({ items: [] });
+
+    // A link lost (a write that stopped between the child and its link): the next try of the
+    // child, even refused, writes it again from the stored child.
+    const lost = children[2]!;
+    await client.send(
+      new DeleteItemCommand({
+        TableName: stack.env.EXECUTIONS_TABLE,
+        Key: { pk: { S: `exec#${tenant}#${parent.executionId}` }, sk: { S: "child#ask#000002#-" } },
+      }),
+    );
+    const listed = async () =>
+      (await history.listChildren(tenant, parent.executionId, { limit: 100 }))!.items.map(
+        (item) => item.status,
+      );
+    expect(await listed()).toHaveLength(4);
+    await expect(history.putExecution({ ...lost, status: "failed" })).rejects.toMatchObject({
+      code: "execution_already_finished",
+    });
+    expect(await listed()).toEqual(["completed", "completed", "completed", "completed", "completed"]);
   });
 
   it("reports an unreachable DynamoDB as StoreUnavailableError history_unavailable", async () => {
