@@ -90,6 +90,25 @@ function classifyError(key: string): ErrorClass {
   return "other";
 }
 
+type Suggestion = "retry" | "validation" | "investigate";
+
+/** A step's failures by error code and class, and what they suggest. */
+function failureBreakdown(step: StepAggregate): {
+  errorCodes: Array<{ code: string; count: number; class: ErrorClass }>;
+  retryable: number;
+  validation: number;
+  suggestion: Suggestion;
+} {
+  const errorCodes = step.errors
+    .view()
+    .entries.map(([code, c]) => ({ code, count: c.n, class: classifyError(code) }));
+  const retryable = errorCodes.filter((e) => e.class === "retryable").reduce((sum, e) => sum + e.count, 0);
+  const validation = errorCodes.filter((e) => e.class === "validation").reduce((sum, e) => sum + e.count, 0);
+  const suggestion: Suggestion =
+    retryable * 2 >= step.failed ? "retry" : validation * 2 >= step.failed ? "validation" : "investigate";
+  return { errorCodes, retryable, validation, suggestion };
+}
+
 function lowSuccessRate(aggregate: ProtocolAggregate, o: Required<RecommendationOptions>): Recommendation[] {
   const finished = aggregate.completed + aggregate.failed;
   if (finished < o.minRuns) return [];
@@ -114,10 +133,16 @@ function lowSuccessRate(aggregate: ProtocolAggregate, o: Required<Recommendation
         finished,
         successRate: round(successRate, 4),
         threshold: o.lowSuccessRate,
-        topFailurePoint: worst ? { step: worst[0], failedRuns: worst[1].failedRuns } : null,
+        topFailurePoint: worst ? topFailurePoint(worst[0], worst[1]) : null,
       },
     },
   ];
+}
+
+/** The step most failed runs end at, with what its failures suggest (as `failing_step` says of it). */
+function topFailurePoint(id: string, step: StepAggregate) {
+  const { retryable, suggestion } = failureBreakdown(step);
+  return { step: id, failedRuns: step.failedRuns, suggestion, retryableFailures: retryable };
 }
 
 function failingSteps(
@@ -132,15 +157,7 @@ function failingSteps(
     if (ran < o.minStepRuns || step.failed === 0) continue;
     const failureRate = step.failed / ran;
     if (failureRate < o.stepFailureRate) continue;
-    const errorCodes = step.errors
-      .view()
-      .entries.map(([code, c]) => ({ code, count: c.n, class: classifyError(code) }));
-    const retryable = errorCodes.filter((e) => e.class === "retryable").reduce((sum, e) => sum + e.count, 0);
-    const validation = errorCodes
-      .filter((e) => e.class === "validation")
-      .reduce((sum, e) => sum + e.count, 0);
-    const suggestion =
-      retryable * 2 >= step.failed ? "retry" : validation * 2 >= step.failed ? "validation" : "investigate";
+    const { errorCodes, retryable, validation, suggestion } = failureBreakdown(step);
     const definition = protocol?.steps.find((s) => s.id === id);
     const configuredRetry =
       definition && (definition.action === "prompt" || definition.action === "tool_api")
@@ -228,6 +245,10 @@ function slowSteps(aggregate: ProtocolAggregate, o: Required<RecommendationOptio
         p95ThresholdMs: o.slowStepP95Ms,
         shareOfRunTime: round(share, 4),
         shareThreshold: o.slowStepShare,
+        meanCompletionTokens:
+          step.completionTokens > 0 && step.succeeded > 0
+            ? round(step.completionTokens / step.succeeded)
+            : null,
       },
     });
   }
