@@ -99,24 +99,47 @@ export function recommendationsOf(
   return actionable(recommend(aggregate, modelOf(source), options), source, 1);
 }
 
+/** A document in the sections form, as the tests read it. */
+export interface WrittenDocument {
+  protocols: Array<{ name: string; start?: string; steps: Array<Record<string, unknown>> }>;
+  [key: string]: unknown;
+}
+
+/** The steps of a protocol (the first by default) as written. */
+export function stepsOf(document: WrittenDocument, protocol = 0): Array<Record<string, unknown>> {
+  const found = document.protocols[protocol];
+  if (!found) throw new Error(`no protocol ${protocol}`);
+  return found.steps;
+}
+
+/** One step as written. */
+export function stepOf(document: WrittenDocument, index: number, protocol = 0): Record<string, unknown> {
+  const found = stepsOf(document, protocol)[index];
+  if (!found) throw new Error(`no step ${index}`);
+  return found;
+}
+
 /** Applies a recommendation's patch; the result must validate with no errors. */
-export function applied(source: unknown, recommendation: ActionableRecommendation | undefined): unknown {
+export function applied(
+  source: unknown,
+  recommendation: ActionableRecommendation | undefined,
+): WrittenDocument {
   expect(recommendation?.patch, "a patch").toBeTruthy();
   const patch = recommendation!.patch!;
   expect(patch[0]?.op).toBe("test");
   const result = applyPatch(source, patch);
   if (!result.ok) throw new Error(result.error);
   expect(validateDocument(result.document).errors).toEqual([]);
-  return result.document;
+  return result.document as WrittenDocument;
 }
 
 /** The patch no longer applies to the source changed by `change`. */
 export function expectConflict(
   source: unknown,
   recommendation: ActionableRecommendation,
-  change: (copy: any) => void,
+  change: (copy: WrittenDocument) => void,
 ): void {
-  const copy = structuredClone(source);
+  const copy = structuredClone(source) as WrittenDocument;
   change(copy);
   const result = applyPatch(copy, recommendation.patch!);
   expect(result.ok).toBe(false);

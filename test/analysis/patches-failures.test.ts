@@ -13,6 +13,8 @@ import {
   modelOf,
   recommendationsOf,
   recordOf,
+  stepOf,
+  stepsOf,
   type StepLine,
 } from "./patch-support.ts";
 
@@ -64,10 +66,10 @@ describe("failing_step", () => {
       (r) => r.kind === "failing_step",
     );
     expect(rec?.evidence.suggestion).toBe("retry");
-    const patched = applied(source, rec) as any;
-    expect(patched.protocols[0].steps[0].retry).toEqual({ attempts: 3, backoff_ms: 200 });
+    const patched = applied(source, rec);
+    expect(stepOf(patched, 0).retry).toEqual({ attempts: 3, backoff_ms: 200 });
     expectConflict(source, rec!, (copy) => {
-      copy.protocols[0].steps[0].retry = { attempts: 2 };
+      stepOf(copy, 0).retry = { attempts: 2 };
     });
   });
 
@@ -76,11 +78,11 @@ describe("failing_step", () => {
     const recs = recommendationsOf(source, "fetch", failingHistory(20, 12, "tool_http_status", 400));
     const rec = recs.find((r) => r.kind === "failing_step");
     expect(rec?.evidence.suggestion).toBe("validation");
-    const patched = applied(source, rec) as any;
-    const steps = patched.protocols[0].steps;
-    expect(steps[0].on_error).toBe("call_failed");
+    const patched = applied(source, rec);
+    const steps = stepsOf(patched);
+    expect(steps[0]?.on_error).toBe("call_failed");
     // Put after the last step (an end step), where no run falls through to it.
-    expect(steps.map((s: { id: string }) => s.id)).toEqual(["call", "show", "done", "call_failed"]);
+    expect(steps.map((s) => s.id)).toEqual(["call", "show", "done", "call_failed"]);
     expect(steps[3]).toEqual({
       id: "call_failed",
       action: "end",
@@ -103,7 +105,7 @@ describe("failing_step", () => {
     expect(ok.output).toBe("[offline] Show lamp");
 
     expectConflict(source, rec!, (copy) => {
-      copy.protocols[0].steps[0].on_error = "done";
+      stepOf(copy, 0).on_error = "done";
     });
 
     // low_success_rate (12 of 20 runs fail at "call") gives the very same patch.
@@ -121,14 +123,10 @@ describe("failing_step", () => {
     const rec = recommendationsOf(source, "fetch", failingHistory(12, 12, "tool_http_status", 404)).find(
       (r) => r.kind === "failing_step",
     );
-    const patched = applied(source, rec) as any;
-    expect(patched.protocols[0].start).toBe("call");
-    expect(patched.protocols[0].steps.map((s: { id: string }) => s.id)).toEqual([
-      "call_failed",
-      "call",
-      "show",
-    ]);
-    expect(patched.protocols[0].steps[1].on_error).toBe("call_failed");
+    const patched = applied(source, rec);
+    expect(patched.protocols[0]?.start).toBe("call");
+    expect(stepsOf(patched).map((s) => s.id)).toEqual(["call_failed", "call", "show"]);
+    expect(stepOf(patched, 1).on_error).toBe("call_failed");
   });
 
   it("a step whose failures already have a path: a retry when some are retryable, else none", () => {
@@ -139,7 +137,7 @@ describe("failing_step", () => {
     ];
     const retry = recommendationsOf(source, "fetch", mixed).find((r) => r.kind === "failing_step");
     expect(retry?.evidence.suggestion).toBe("investigate");
-    expect((applied(source, retry) as any).protocols[0].steps[0].retry).toEqual({
+    expect(stepOf(applied(source, retry), 0).retry).toEqual({
       attempts: 3,
       backoff_ms: 200,
     });
@@ -182,12 +180,12 @@ describe("slow_step", () => {
     );
     const { p50Ms, p95Ms } = rec!.evidence as { p50Ms: number; p95Ms: number };
     expect(p95Ms).toBeGreaterThan(2 * p50Ms);
-    const step = (applied(source, rec) as any).protocols[0].steps[0];
+    const step = stepOf(applied(source, rec), 0);
     expect(step.timeout_ms).toBe(Math.ceil((2 * p50Ms) / 100) * 100);
     expect(step.timeout_ms).toBeGreaterThanOrEqual(2 * p50Ms);
     expect(step.retry).toEqual({ attempts: 2, backoff_ms: 200 });
     expectConflict(source, rec!, (copy) => {
-      copy.protocols[0].steps[0].timeout_ms = 3000;
+      stepOf(copy, 0).timeout_ms = 3000;
     });
   });
 
@@ -210,14 +208,14 @@ describe("slow_step", () => {
       (r) => r.kind === "slow_step",
     );
     expect(halved?.evidence.meanCompletionTokens).toBe(100);
-    expect((applied(source, halved) as any).protocols[0].steps[0].max_tokens).toBe(500);
+    expect(stepOf(applied(source, halved), 0).max_tokens).toBe(500);
     expectConflict(source, halved!, (copy) => {
-      copy.protocols[0].steps[0].max_tokens = 800;
+      stepOf(copy, 0).max_tokens = 800;
     });
     const long = recommendationsOf(source, "fetch", slowHistory(latencies, "prompt", 600)).find(
       (r) => r.kind === "slow_step",
     );
-    expect((applied(source, long) as any).protocols[0].steps[0].max_tokens).toBe(900);
+    expect(stepOf(applied(source, long), 0).max_tokens).toBe(900);
     // Replies that fill the cap: lowering it would cut them.
     const full = recommendationsOf(source, "fetch", slowHistory(latencies, "prompt", 990)).find(
       (r) => r.kind === "slow_step",
@@ -237,7 +235,7 @@ describe("slow_step", () => {
     const rec = recommendationsOf(withPreset, "fetch", slowHistory(latencies, "prompt")).find(
       (r) => r.kind === "slow_step",
     );
-    expect((applied(withPreset, rec) as any).protocols[0].steps[0].max_tokens).toBe(1000);
+    expect(stepOf(applied(withPreset, rec), 0).max_tokens).toBe(1000);
     const plain = fetchDocument({}, [
       { id: "show", action: "prompt", prompt: "Tell a story" },
       { id: "done", action: "end" },
