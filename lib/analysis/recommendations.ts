@@ -2,14 +2,17 @@
  * Recommendations for one protocol, each with the figures that justify it. Thresholds are
  * options with defaults; nothing is recommended from fewer runs than the minimum sample.
  *
- * - `low_success_rate`: finished runs ≥ minRuns and success rate < lowSuccessRate.
+ * - `low_success_rate`: finished runs ≥ minRuns and success rate < lowSuccessRate. Its top
+ *   failure point carries what that step's failures suggest (as `failing_step` below), so
+ *   that its patch is the one `failing_step` gives the step.
  * - `failing_step`: a step that ran ≥ minStepRuns times and failed in ≥ stepFailureRate of
  *   them. The suggestion follows the error codes: `retry` when most failures are retryable
  *   (timeouts, network errors, HTTP 408/429/5xx), `validation` when most are not (HTTP 4xx,
  *   invalid input, conditions), else `investigate`.
  * - `slow_step`: a step (other than `input`, which waits for a person) that ran ≥ minStepRuns
  *   times whose p95 exceeds slowStepP95Ms, or whose summed latency is ≥ slowStepShare of the
- *   summed duration of all runs.
+ *   summed duration of all runs. Its evidence has the median and p95, and the completion
+ *   tokens per successful call (for a prompt step's `max_tokens`).
  * - `branch_never_taken`: a condition step evaluated ≥ minRuns times whose `then` or `else`
  *   way was never taken (the document names where that way leads).
  * - `parallelize` (document needed): consecutive `prompt`/`tool_api` steps, the later reached
