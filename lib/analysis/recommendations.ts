@@ -107,8 +107,15 @@ function failureBreakdown(step: StepAggregate): {
     .entries.map(([code, c]) => ({ code, count: c.n, class: classifyError(code) }));
   const retryable = errorCodes.filter((e) => e.class === "retryable").reduce((sum, e) => sum + e.count, 0);
   const validation = errorCodes.filter((e) => e.class === "validation").reduce((sum, e) => sum + e.count, 0);
+  // A step that never failed itself (runs stopped while in it) has no errors to go by.
   const suggestion: Suggestion =
-    retryable * 2 >= step.failed ? "retry" : validation * 2 >= step.failed ? "validation" : "investigate";
+    step.failed === 0
+      ? "investigate"
+      : retryable * 2 >= step.failed
+        ? "retry"
+        : validation * 2 >= step.failed
+          ? "validation"
+          : "investigate";
   return { errorCodes, retryable, validation, suggestion };
 }
 
@@ -145,7 +152,13 @@ function lowSuccessRate(aggregate: ProtocolAggregate, o: Required<Recommendation
 /** The step most failed runs end at, with what its failures suggest (as `failing_step` says of it). */
 function topFailurePoint(id: string, step: StepAggregate) {
   const { retryable, suggestion } = failureBreakdown(step);
-  return { step: id, failedRuns: step.failedRuns, suggestion, retryableFailures: retryable };
+  return {
+    step: id,
+    failedRuns: step.failedRuns,
+    failures: step.failed,
+    suggestion,
+    retryableFailures: retryable,
+  };
 }
 
 function failingSteps(

@@ -357,7 +357,13 @@ describe("analysis report on the fixture history", () => {
       successRate: 0.4545,
       threshold: 0.8,
       // What its failures suggest, as failing_step says of it (both retryable: timeout, 503).
-      topFailurePoint: { step: "lookup_order", failedRuns: 2, suggestion: "retry", retryableFailures: 2 },
+      topFailurePoint: {
+        step: "lookup_order",
+        failedRuns: 2,
+        failures: 2,
+        suggestion: "retry",
+        retryableFailures: 2,
+      },
     });
     expect(low!.message).toBe(
       'Protocol "order_status" succeeds in 45.5% of its runs (5 of 11), below 80%. Most failed runs end at step "lookup_order" (2 of 6).',

@@ -30,8 +30,13 @@ export interface StepLine {
   completionTokens?: number;
 }
 
-/** One execution record of protocol `protocol`, its steps as given. */
-export function recordOf(i: number, protocol: string, steps: StepLine[]): ExecutionRecord {
+/** One execution record of protocol `protocol`, its steps as given (its status from them, unless given). */
+export function recordOf(
+  i: number,
+  protocol: string,
+  steps: StepLine[],
+  status?: ExecutionRecord["status"],
+): ExecutionRecord {
   const failed = steps.find((s) => s.status === "failed");
   return ExecutionRecordSchema.parse({
     tenant: "dev",
@@ -40,7 +45,7 @@ export function recordOf(i: number, protocol: string, steps: StepLine[]): Execut
     documentVersion: 1,
     protocol,
     trigger: "cli",
-    status: failed ? "failed" : "completed",
+    status: status ?? (failed ? "failed" : "completed"),
     startedAt: "2026-03-01T10:00:00.000Z",
     finishedAt: "2026-03-01T10:00:10.000Z",
     durationMs: steps.reduce((sum, s) => sum + (s.durationMs ?? 10), 0),
@@ -131,6 +136,15 @@ export function applied(
   if (!result.ok) throw new Error(result.error);
   expect(validateDocument(result.document).errors).toEqual([]);
   return result.document as WrittenDocument;
+}
+
+/** The validator's warnings of the patched document that the source did not have. */
+export function addedWarnings(source: unknown, patched: unknown): string[] {
+  const text = (w: { code: string; message: string }) => `${w.code}: ${w.message}`;
+  const before = new Set(validateDocument(source).warnings.map(text));
+  return validateDocument(patched)
+    .warnings.map(text)
+    .filter((w) => !before.has(w));
 }
 
 /** The patch no longer applies to the source changed by `change`. */

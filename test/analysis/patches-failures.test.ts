@@ -8,6 +8,7 @@ import { createOfflineLlm } from "../../lib/adapters/llm/offline.ts";
 import { runProtocol } from "../../lib/engine/engine.ts";
 import { type HttpDouble, startHttpDouble } from "../support/http-double.ts";
 import {
+  addedWarnings,
   applied,
   expectConflict,
   modelOf,
@@ -80,6 +81,7 @@ describe("failing_step", () => {
     expect(rec?.evidence.suggestion).toBe("validation");
     const patched = applied(source, rec);
     const steps = stepsOf(patched);
+    expect(addedWarnings(source, patched)).toEqual([]);
     expect(steps[0]?.on_error).toBe("call_failed");
     // Put after the last step (an end step), where no run falls through to it.
     expect(steps.map((s) => s.id)).toEqual(["call", "show", "done", "call_failed"]);
@@ -112,6 +114,16 @@ describe("failing_step", () => {
     const low = recs.find((r) => r.kind === "low_success_rate");
     expect(low?.evidence.topFailurePoint).toMatchObject({ step: "call", suggestion: "validation" });
     expect(low?.patch).toEqual(rec?.patch);
+  });
+
+  it("low_success_rate at a step that never failed itself (runs timed out there): no patch", () => {
+    const source = fetchDocument();
+    const records = Array.from({ length: 20 }, (_, i) =>
+      recordOf(i, "fetch", [{ id: "call", action: "tool_api" }], i < 10 ? "timed_out" : "completed"),
+    );
+    const low = recommendationsOf(source, "fetch", records).find((r) => r.kind === "low_success_rate");
+    expect(low?.evidence.topFailurePoint).toMatchObject({ step: "call", failedRuns: 10, failures: 0 });
+    expect(low?.patch).toBeNull();
   });
 
   it("puts the end step where no step falls through to it, pinning the start when that is first", () => {
@@ -180,7 +192,9 @@ describe("slow_step", () => {
     );
     const { p50Ms, p95Ms } = rec!.evidence as { p50Ms: number; p95Ms: number };
     expect(p95Ms).toBeGreaterThan(2 * p50Ms);
-    const step = stepOf(applied(source, rec), 0);
+    const patched = applied(source, rec);
+    expect(addedWarnings(source, patched)).toEqual([]);
+    const step = stepOf(patched, 0);
     expect(step.timeout_ms).toBe(Math.ceil((2 * p50Ms) / 100) * 100);
     expect(step.timeout_ms).toBeGreaterThanOrEqual(2 * p50Ms);
     expect(step.retry).toEqual({ attempts: 2, backoff_ms: 200 });

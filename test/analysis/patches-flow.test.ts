@@ -11,6 +11,7 @@ import type { ActionableRecommendation } from "../../lib/analysis/patches.ts";
 import type { RecommendationOptions } from "../../lib/analysis/recommendations.ts";
 import { runProtocol } from "../../lib/engine/engine.ts";
 import {
+  addedWarnings,
   applied,
   expectConflict,
   modelOf,
@@ -75,6 +76,10 @@ describe("branch_never_taken", () => {
     expect(rec?.evidence.neverTaken).toBe(c.never);
     const patched = applied(source, rec);
     expect(stepsOf(patched).map((s) => s.id)).not.toContain("check");
+    // The steps only the dead way reached are left for a person, named by the validator.
+    const added = addedWarnings(source, patched);
+    expect(added.length).toBeGreaterThan(0);
+    for (const warning of added) expect(warning).toMatch(/^unreachable_step: /);
     expect(stepsOf(patched)[0]?.next_step).toBe(c.next);
 
     const before = await run(source, "triage", { text: "hi" });
@@ -226,6 +231,7 @@ describe("parallelize", () => {
     const patched = applied(source, rec);
     const index = source.protocols.findIndex((p) => p.name === c.protocol);
     const steps = stepsOf(patched, index);
+    expect(addedWarnings(source, patched)).toEqual([]);
     expect(steps.map((s) => s.id)).toEqual(c.ids);
     const parallel = steps.find((s) => s.action === "parallel");
     expect(parallel?.next_step).toBe(c.ids.at(-1));
