@@ -125,6 +125,46 @@ describe("branch_never_taken", () => {
     expect(after.output).toBe("[offline] Hello Ann");
   });
 
+  it("a rule list that routes: removed when its rules lead to one step (the start then names it), else no patch", async () => {
+    const pick = (second: string) => ({
+      version: "2.2",
+      protocols: [
+        {
+          name: "pick",
+          inputs: ["x"],
+          steps: [
+            {
+              id: "pick",
+              action: "condition",
+              conditions: [
+                { variable: "x", operator: "equals", value: 1, next_step_id: "b" },
+                { variable: "x", operator: "equals", value: 2, next_step_id: second },
+              ],
+              else_step: "c",
+            },
+            { id: "a", action: "end", response_template: "A" },
+            { id: "b", action: "end", response_template: "B" },
+            { id: "c", action: "end", response_template: "C" },
+          ],
+        },
+      ],
+    });
+    const one = pick("b");
+    const recs = await recommendationsAfterRuns(one, "pick", { x: 1 }, 3, { minRuns: 3 });
+    const patched = applied(
+      one,
+      recs.find((r) => r.kind === "branch_never_taken"),
+    );
+    expect(patched.protocols[0]?.start).toBe("b");
+    const after = await run(patched, "pick", { x: 1 });
+    expect(after.path).toEqual(["b"]);
+    expect(after.output).toBe("B");
+
+    const two = pick("a");
+    const ambiguous = await recommendationsAfterRuns(two, "pick", { x: 1 }, 3, { minRuns: 3 });
+    expect(ambiguous.find((r) => r.kind === "branch_never_taken")?.patch).toBeNull();
+  });
+
   it("the classes form: references to the condition (start, next_step_id) name the live target", async () => {
     const source = {
       version: "2.2",
