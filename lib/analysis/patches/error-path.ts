@@ -9,8 +9,7 @@
  */
 import type { Operation } from "fast-json-patch";
 import type { Step } from "../../mova/schema.ts";
-import { freeStepId, quietPlace, type SourceProtocol, stepPath, testStep } from "./source.ts";
-import { pointer } from "./source.ts";
+import { freeStepId, pointer, quietPlace, type SourceProtocol, stepPath, testStep } from "./source.ts";
 
 /** The step whose `on_error` a failure of `index` goes by: itself, or the parallel step running it. */
 function handlerOf(protocol: SourceProtocol, index: number): number {

@@ -42,7 +42,7 @@ function stepReferences(raw: Raw, path: string, id: string): string[] {
 }
 
 /** The places that name step `id` explicitly (not the implicit start or falling through). */
-export function referencesTo(protocol: SourceProtocol, id: string): Reference[] {
+function referencesTo(protocol: SourceProtocol, id: string): Reference[] {
   const out: Reference[] = [];
   if (protocol.raw.start === id) out.push({ path: pointer(protocol.path, "start"), step: undefined });
   const handling = protocol.raw.error_handling;

@@ -8,7 +8,7 @@ import type { PromptStep, Retry, ToolApiStep } from "../../mova/schema.ts";
 import { isObject, type SourceProtocol, stepPath, testStep } from "./source.ts";
 
 /** The schema's bound on `retry.attempts`. */
-export const MAX_RETRY_ATTEMPTS = 20;
+const MAX_RETRY_ATTEMPTS = 20;
 const DEFAULT_RETRY = { attempts: 3, backoff_ms: 200 };
 
 export type CallableStep = PromptStep | ToolApiStep;

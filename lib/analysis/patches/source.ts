@@ -7,6 +7,7 @@
  * not validate, a protocol or step not found) there is no patch.
  */
 import type { Operation } from "fast-json-patch";
+import { hasConditions } from "../../mova/conditions.ts";
 import { validateDocument } from "../../mova/validate.ts";
 import type { MovaDocument, Protocol, Step } from "../../mova/schema.ts";
 import { followingStepId } from "../../mova/steps.ts";
@@ -107,9 +108,7 @@ export function freeStepId(
  */
 export function fallsThrough(protocol: Protocol, step: Step): boolean {
   if (protocol.flow === "explicit" || step.next_step !== undefined) return false;
-  if (step.action !== "end") return true;
-  const guard = step.conditions;
-  return guard !== undefined && (Array.isArray(guard) ? guard.length > 0 : guard.rules.length > 0);
+  return step.action !== "end" || hasConditions(step.conditions);
 }
 
 /**
@@ -125,17 +124,7 @@ export function quietPlace(protocol: SourceProtocol): { index: number; after: nu
   return { index: 0, after: undefined };
 }
 
-/** The id of the step the run starts at. */
-export function startOf(protocol: Protocol): string {
-  return protocol.start ?? protocol.steps[0]!.id;
-}
-
 /** Where a step without `next_step` goes on: the list's next step, or undefined (the run ends). */
 export function successorOf(protocol: Protocol, index: number): string | undefined {
   return followingStepId(protocol, index);
-}
-
-/** The spellings of `next_step` a step is written with (`next_step`, `next_step_id`). */
-export function nextStepKeys(raw: Raw): string[] {
-  return ["next_step", "next_step_id"].filter((key) => Object.hasOwn(raw, key));
 }
