@@ -1,17 +1,31 @@
 /**
- * Recommendations as changes: each gets a stable id, a one-line statement of its evidence, and,
- * when the change is mechanical, an RFC 6902 JSON Patch against the document as it was sent
- * (the version the figures were computed from). The patch starts with a `test` of the part it
- * changes, so applying it to a document that changed there since fails instead of guessing.
- * Patches are applied with fast-json-patch.
+ * Recommendations as changes: each gets a stable id, a one-line statement of its evidence, and
+ * an RFC 6902 JSON Patch against the document as it was sent (the version the figures were
+ * computed from). The patch starts with `test`s of what it changes (the steps as written,
+ * the protocol's `start` or fallback when it changes them), so applying it to a document that
+ * changed there since fails instead of guessing. Patches are applied with fast-json-patch.
  *
- * Mechanical changes: a step failing mostly with errors a retry can fix gets a retry
- * (attempts 3, back-off 200 ms; or twice the attempts it already has, at most 20). The other
- * recommendations need a person's judgement and carry no patch.
+ * One mechanical change per kind, each in its own module of patches/:
+ * - `failing_step`: a retry for errors a retry can fix, else an error path, a new `end` step
+ *   the failing step's `on_error` goes to (failure.ts, retry.ts, error-path.ts);
+ * - `low_success_rate`: the same change for its top failure point, so it is the very patch
+ *   `failing_step` gives for that step, never a conflicting one;
+ * - `slow_step`: a tail cut (timeout of about twice the median and a retry), or a lower
+ *   `max_tokens` for a prompt step slow throughout (slow-step.ts);
+ * - `branch_never_taken`: the condition step removed, its references sent to where every run
+ *   went (dead-branch.ts, references.ts);
+ * - `parallelize`: the steps made the branches of one new `parallel` step (parallelize.ts).
+ * The patch is null when it cannot be made: the source does not validate, the protocol or
+ * step is not in it, or the case is one the module says it leaves to a person.
  */
 import { createHash } from "node:crypto";
 import fastJsonPatch, { type Operation } from "fast-json-patch";
 import type { Recommendation } from "./recommendations.ts";
+import { deadBranchPatch } from "./patches/dead-branch.ts";
+import { type FailureFigures, failurePatch } from "./patches/failure.ts";
+import { parallelizePatch } from "./patches/parallelize.ts";
+import { type SlowFigures, slowStepPatch } from "./patches/slow-step.ts";
+import { isObject, locateProtocol, type PatchSource, readSource } from "./patches/source.ts";
 
 export type { Operation as PatchOperation } from "fast-json-patch";
 
@@ -26,44 +40,30 @@ export interface ActionableRecommendation extends Recommendation {
   version: number | null;
 }
 
-const MAX_RETRY_ATTEMPTS = 20;
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-/** The JSON Pointer of a protocol's step in the document as sent, with the step itself. */
-function locateStep(
-  source: unknown,
-  protocol: string,
-  step: string,
-): { path: string; value: Record<string, unknown> } | undefined {
-  if (!isObject(source) || !Array.isArray(source.protocols)) return undefined;
-  const p = source.protocols.findIndex((x) => isObject(x) && x.name === protocol);
-  const steps = p < 0 ? undefined : (source.protocols[p] as Record<string, unknown>).steps;
-  if (!Array.isArray(steps)) return undefined;
-  const s = steps.findIndex((x) => isObject(x) && x.id === step);
-  if (s < 0) return undefined;
-  return { path: `/protocols/${p}/steps/${s}`, value: steps[s] as Record<string, unknown> };
-}
-
-function retryPatch(recommendation: Recommendation, source: unknown): Operation[] | null {
-  if (recommendation.kind !== "failing_step" || recommendation.evidence.suggestion !== "retry") return null;
-  if (recommendation.step === undefined) return null;
-  const located = locateStep(source, recommendation.protocol, recommendation.step);
-  if (!located) return null;
-  const { path, value } = located;
-  if (value.action !== "prompt" && value.action !== "tool_api") return null;
-  const current = isObject(value.retry) ? value.retry : undefined;
-  const attempts = typeof current?.attempts === "number" ? current.attempts : 1;
-  if (attempts >= MAX_RETRY_ATTEMPTS) return null;
-  const next = current
-    ? { ...current, attempts: Math.min(MAX_RETRY_ATTEMPTS, Math.max(3, attempts * 2)) }
-    : { attempts: 3, backoff_ms: 200 };
-  return [
-    { op: "test", path, value },
-    { op: "add", path: `${path}/retry`, value: next },
-  ];
+/** The patch of one recommendation, or null when none can be made against this source. */
+function patchOf(recommendation: Recommendation, source: PatchSource): Operation[] | null {
+  const protocol = locateProtocol(source, recommendation.protocol);
+  if (!protocol) return null;
+  const { evidence, step } = recommendation;
+  switch (recommendation.kind) {
+    case "failing_step":
+      return step === undefined ? null : failurePatch(protocol, step, evidence as unknown as FailureFigures);
+    case "low_success_rate": {
+      const top = evidence.topFailurePoint;
+      return isObject(top) && typeof top.step === "string"
+        ? failurePatch(protocol, top.step, top as unknown as FailureFigures)
+        : null;
+    }
+    case "slow_step":
+      return step === undefined ? null : slowStepPatch(protocol, step, evidence as unknown as SlowFigures);
+    case "branch_never_taken":
+      return step === undefined ? null : deadBranchPatch(protocol, step, evidence.neverTaken);
+    case "parallelize": {
+      const steps = Array.isArray(evidence.steps) ? evidence.steps : [];
+      const ids = steps.map((s) => (isObject(s) ? s.step : undefined));
+      return ids.every((id) => typeof id === "string") ? parallelizePatch(protocol, ids as string[]) : null;
+    }
+  }
 }
 
 /** What the figures say, in one line. */
@@ -86,11 +86,12 @@ export function actionable(
   source: unknown,
   version: number | null,
 ): ActionableRecommendation[] {
+  const patchSource = readSource(source);
   return recommendations.map((recommendation) => ({
     ...recommendation,
     id: idOf(recommendation, version),
     statement: statementOf(recommendation),
-    patch: source === undefined ? null : retryPatch(recommendation, source),
+    patch: patchSource ? patchOf(recommendation, patchSource) : null,
     version,
   }));
 }

@@ -2,14 +2,17 @@
  * Recommendations for one protocol, each with the figures that justify it. Thresholds are
  * options with defaults; nothing is recommended from fewer runs than the minimum sample.
  *
- * - `low_success_rate`: finished runs ≥ minRuns and success rate < lowSuccessRate.
+ * - `low_success_rate`: finished runs ≥ minRuns and success rate < lowSuccessRate. Its top
+ *   failure point carries what that step's failures suggest (as `failing_step` below), so
+ *   that its patch is the one `failing_step` gives the step.
  * - `failing_step`: a step that ran ≥ minStepRuns times and failed in ≥ stepFailureRate of
  *   them. The suggestion follows the error codes: `retry` when most failures are retryable
  *   (timeouts, network errors, HTTP 408/429/5xx), `validation` when most are not (HTTP 4xx,
  *   invalid input, conditions), else `investigate`.
  * - `slow_step`: a step (other than `input`, which waits for a person) that ran ≥ minStepRuns
  *   times whose p95 exceeds slowStepP95Ms, or whose summed latency is ≥ slowStepShare of the
- *   summed duration of all runs.
+ *   summed duration of all runs. Its evidence has the median and p95, and the completion
+ *   tokens per successful call (for a prompt step's `max_tokens`).
  * - `branch_never_taken`: a condition step evaluated ≥ minRuns times whose `then` or `else`
  *   way was never taken (the document names where that way leads).
  * - `parallelize` (document needed): consecutive `prompt`/`tool_api` steps, the later reached
@@ -90,6 +93,32 @@ function classifyError(key: string): ErrorClass {
   return "other";
 }
 
+type Suggestion = "retry" | "validation" | "investigate";
+
+/** A step's failures by error code and class, and what they suggest. */
+function failureBreakdown(step: StepAggregate): {
+  errorCodes: Array<{ code: string; count: number; class: ErrorClass }>;
+  retryable: number;
+  validation: number;
+  suggestion: Suggestion;
+} {
+  const errorCodes = step.errors
+    .view()
+    .entries.map(([code, c]) => ({ code, count: c.n, class: classifyError(code) }));
+  const retryable = errorCodes.filter((e) => e.class === "retryable").reduce((sum, e) => sum + e.count, 0);
+  const validation = errorCodes.filter((e) => e.class === "validation").reduce((sum, e) => sum + e.count, 0);
+  // A step that never failed itself (runs stopped while in it) has no errors to go by.
+  const suggestion: Suggestion =
+    step.failed === 0
+      ? "investigate"
+      : retryable * 2 >= step.failed
+        ? "retry"
+        : validation * 2 >= step.failed
+          ? "validation"
+          : "investigate";
+  return { errorCodes, retryable, validation, suggestion };
+}
+
 function lowSuccessRate(aggregate: ProtocolAggregate, o: Required<RecommendationOptions>): Recommendation[] {
   const finished = aggregate.completed + aggregate.failed;
   if (finished < o.minRuns) return [];
@@ -114,10 +143,22 @@ function lowSuccessRate(aggregate: ProtocolAggregate, o: Required<Recommendation
         finished,
         successRate: round(successRate, 4),
         threshold: o.lowSuccessRate,
-        topFailurePoint: worst ? { step: worst[0], failedRuns: worst[1].failedRuns } : null,
+        topFailurePoint: worst ? topFailurePoint(worst[0], worst[1]) : null,
       },
     },
   ];
+}
+
+/** The step most failed runs end at, with what its failures suggest (as `failing_step` says of it). */
+function topFailurePoint(id: string, step: StepAggregate) {
+  const { retryable, suggestion } = failureBreakdown(step);
+  return {
+    step: id,
+    failedRuns: step.failedRuns,
+    failures: step.failed,
+    suggestion,
+    retryableFailures: retryable,
+  };
 }
 
 function failingSteps(
@@ -132,15 +173,7 @@ function failingSteps(
     if (ran < o.minStepRuns || step.failed === 0) continue;
     const failureRate = step.failed / ran;
     if (failureRate < o.stepFailureRate) continue;
-    const errorCodes = step.errors
-      .view()
-      .entries.map(([code, c]) => ({ code, count: c.n, class: classifyError(code) }));
-    const retryable = errorCodes.filter((e) => e.class === "retryable").reduce((sum, e) => sum + e.count, 0);
-    const validation = errorCodes
-      .filter((e) => e.class === "validation")
-      .reduce((sum, e) => sum + e.count, 0);
-    const suggestion =
-      retryable * 2 >= step.failed ? "retry" : validation * 2 >= step.failed ? "validation" : "investigate";
+    const { errorCodes, retryable, validation, suggestion } = failureBreakdown(step);
     const definition = protocol?.steps.find((s) => s.id === id);
     const configuredRetry =
       definition && (definition.action === "prompt" || definition.action === "tool_api")
@@ -228,6 +261,10 @@ function slowSteps(aggregate: ProtocolAggregate, o: Required<RecommendationOptio
         p95ThresholdMs: o.slowStepP95Ms,
         shareOfRunTime: round(share, 4),
         shareThreshold: o.slowStepShare,
+        meanCompletionTokens:
+          step.completionTokens > 0 && step.succeeded > 0
+            ? round(step.completionTokens / step.succeeded)
+            : null,
       },
     });
   }

@@ -29,9 +29,11 @@ import type {
   StrategyPattern,
   ToolSelectionPattern,
 } from "../../lib/analysis/patterns.ts";
+import { actionable, applyPatch } from "../../lib/analysis/patches.ts";
 import { extractTerms } from "../../lib/analysis/terms.ts";
 import { ExecutionRecordSchema } from "../../lib/core/execution-record.ts";
 import { MovaDocument } from "../../lib/mova/schema.ts";
+import { validateDocument } from "../../lib/mova/validate.ts";
 
 const fixtures = new URL("../fixtures/analysis/", import.meta.url);
 const records = (JSON.parse(readFileSync(new URL("history.json", fixtures), "utf8")) as unknown[]).map((r) =>
@@ -354,7 +356,14 @@ describe("analysis report on the fixture history", () => {
       finished: 11,
       successRate: 0.4545,
       threshold: 0.8,
-      topFailurePoint: { step: "lookup_order", failedRuns: 2 },
+      // What its failures suggest, as failing_step says of it (both retryable: timeout, 503).
+      topFailurePoint: {
+        step: "lookup_order",
+        failedRuns: 2,
+        failures: 2,
+        suggestion: "retry",
+        retryableFailures: 2,
+      },
     });
     expect(low!.message).toBe(
       'Protocol "order_status" succeeds in 45.5% of its runs (5 of 11), below 80%. Most failed runs end at step "lookup_order" (2 of 6).',
@@ -403,6 +412,19 @@ describe("analysis report on the fixture history", () => {
     near(parallel!.evidence.savedMsPerRun as number, 50);
     near(parallel!.evidence.savedMsTotal as number, 450);
     expect(parallel!.message).toContain('"steps": ["lookup_order","lookup_customer"]');
+  });
+
+  it("every recommendation carries a patch against the document as sent that applies and validates", async () => {
+    const source = JSON.parse(readFileSync(new URL("document.json", fixtures), "utf8"));
+    const recommendations = actionable((await orderStatus()).recommendations, source, 1);
+    for (const recommendation of recommendations) {
+      expect(recommendation.patch, recommendation.kind).not.toBeNull();
+      const patched = applyPatch(source, recommendation.patch!);
+      expect(patched.ok, recommendation.kind).toBe(true);
+      expect(validateDocument(patched.ok ? patched.document : undefined).errors).toEqual([]);
+    }
+    // low_success_rate's top failure point is lookup_order: the very patch failing_step gives it.
+    expect(recommendations[0]!.patch).toEqual(recommendations[1]!.patch);
   });
 
   it("recommends nothing about the document's structure without the document", async () => {

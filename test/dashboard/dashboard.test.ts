@@ -202,7 +202,10 @@ describe.runIf(existsSync(CHROMIUM))("the dashboard in a browser", () => {
       .poll(() => page.locator('svg.flow g.step[data-step="check_stock"] text.success').textContent(), POLL)
       .toBe("success 75% · n 20");
 
-    const recommendation = page.locator(".recommendation", { has: page.locator("pre.patch") }).first();
+    // The failing step's (low_success_rate names the same step and carries the same patch).
+    const recommendation = page
+      .locator(".recommendation", { has: page.locator("pre.patch"), hasText: 'Step "check_stock" fails' })
+      .first();
     await recommendation.waitFor();
     expect(await recommendation.textContent()).toContain('Step "check_stock" fails');
     if (process.env.DASHBOARD_SCREENSHOT) {
