@@ -108,11 +108,12 @@ export async function aggregateExecutions(
   const to = Date.parse(window.to);
   const aggregates = new Map<string, ProtocolAggregate>();
   /**
-   * The same aggregates by tenant, document and protocol: three lookups of short strings
-   * cost less than building each record's joined key and hashing it (`aggregates` stays
-   * the authority: an aggregate is found there first, then remembered here).
+   * The same aggregates by tenant, document, protocol and version (undefined when not by
+   * version): lookups of short strings and a number cost less than building each record's
+   * joined key and hashing it (`aggregates` stays the authority: an aggregate is found there
+   * first, then remembered here).
    */
-  const byTenant = new Map<string, Map<string, Map<string, ProtocolAggregate>>>();
+  const byTenant = new Map<string, Map<string, Map<string, Map<number | undefined, ProtocolAggregate>>>>();
   const counts: RecordCounts = { read: 0, analysed: 0, outsideWindow: 0, filteredOut: 0 };
   const byVersion = options.byVersion === true;
   let last: ProtocolAggregate | undefined;
@@ -128,8 +129,13 @@ export async function aggregateExecutions(
       byProtocol = new Map();
       byDocument.set(record.document, byProtocol);
     }
-    const protocolKey = byVersion ? `${record.protocol}\u0000${record.documentVersion}` : record.protocol;
-    let aggregate = byProtocol.get(protocolKey);
+    let versions = byProtocol.get(record.protocol);
+    if (versions === undefined) {
+      versions = new Map();
+      byProtocol.set(record.protocol, versions);
+    }
+    const version = byVersion ? record.documentVersion : undefined;
+    let aggregate = versions.get(version);
     if (aggregate === undefined) {
       const aggregateKey = byVersion
         ? recordKeyOf(record)
@@ -140,7 +146,7 @@ export async function aggregateExecutions(
         aggregate = createAggregate(aggregateKey);
         aggregates.set(key, aggregate);
       }
-      byProtocol.set(protocolKey, aggregate);
+      versions.set(version, aggregate);
     }
     return aggregate;
   };
