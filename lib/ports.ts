@@ -38,6 +38,12 @@ export interface SessionState {
    */
   runExecutionId?: string;
   /**
+   * How many of the replies the run `runExecutionId` has shown (its state's `shown.count`)
+   * are in `conversation`: the rest, shown by legs the runner advanced, join it at the next
+   * message. Absent: none.
+   */
+  runRepliesRemembered?: number;
+  /**
    * The request that handles a message now (epoch ms expiry): taken, by a versioned write,
    * before any step runs, so a concurrent message is refused having called nothing.
    */

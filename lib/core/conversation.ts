@@ -3,6 +3,7 @@
  * to the user, oldest first, bounded by turns and by bytes so that a session's value stays
  * small whatever the chat's length. A turn is one message of one side.
  */
+import type { ShownReplies } from "./run.ts";
 
 export interface ConversationTurn {
   role: "user" | "assistant";
@@ -44,6 +45,29 @@ export function rememberTurns(
   }
   if (drop > 0) kept = kept.slice(drop);
   return kept;
+}
+
+/** The UTF-8 bytes of replies a run's state keeps (ShownReplies.last) at most. */
+export const SHOWN_REPLIES_MAX_BYTES = 8_192;
+
+/** `shown` with `reply` counted and kept, its oldest replies dropped past the byte bound. */
+export function showReply(shown: ShownReplies | undefined, reply: string): ShownReplies {
+  const last = [...(shown?.last ?? []), cut(reply, SHOWN_REPLIES_MAX_BYTES)];
+  let bytes = last.reduce((sum, text) => sum + Buffer.byteLength(text, "utf8"), 0);
+  while (bytes > SHOWN_REPLIES_MAX_BYTES && last.length > 1) {
+    bytes -= Buffer.byteLength(last.shift() as string, "utf8");
+  }
+  return { count: (shown?.count ?? 0) + 1, last };
+}
+
+/**
+ * The replies of `shown` a session has not remembered yet, oldest first: those past the
+ * `remembered` first ones (as many as are still kept).
+ */
+export function unrememberedReplies(shown: ShownReplies | undefined, remembered: number): string[] {
+  if (!shown) return [];
+  const unseen = Math.max(0, shown.count - remembered);
+  return unseen === 0 ? [] : shown.last.slice(Math.max(0, shown.last.length - unseen));
 }
 
 /** The last `count` turns, oldest first (what `memory.turns` / `history` send the model). */

@@ -191,6 +191,12 @@ export interface RunState {
    * timeout, or else the run's deadline). No compute runs meanwhile.
    */
   pause?: RunPause;
+  /**
+   * The replies the run has shown to the user (see ShownReplies): a session remembers those
+   * it has not yet at its next message, so replies of legs the runner advanced join its
+   * conversation too.
+   */
+  shown?: ShownReplies;
   /** A finished run: its final output. */
   output?: unknown;
   /** A finished run: why it failed, timed out or was cancelled. */
@@ -202,6 +208,16 @@ export interface RunState {
    * leg began. Bounded in size (the durable-run service stops carrying them past its limit).
    */
   unrecorded?: UnrecordedSteps;
+}
+
+/**
+ * The replies a run has shown (prompt replies, the input prompts and refusals it waited on,
+ * its end output): how many in all, and the last of them, oldest first, within a few KiB
+ * (lib/core/conversation.ts: showReply), so a run's state stays small however long it talks.
+ */
+export interface ShownReplies {
+  count: number;
+  last: string[];
 }
 
 /** See RunState.unrecorded. */

@@ -208,6 +208,7 @@ export function carriedOf(state: RunState): Carried {
     deadlineAt: state.deadlineAt,
     offline: state.offline,
     outputFrom: state.outputFrom,
+    shown: state.shown,
   };
 }
 

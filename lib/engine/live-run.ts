@@ -8,10 +8,11 @@ import {
   type RunResult,
   type RunState,
   type RunStatus,
+  type ShownReplies,
   type StepRecord,
 } from "../core/run.ts";
 import { SecretRedactor } from "./redact.ts";
-import type { ConversationTurn } from "../core/conversation.ts";
+import { type ConversationTurn, showReply } from "../core/conversation.ts";
 import { toolIdempotencyKey } from "./idempotency-key.ts";
 import type { CheckpointHook, RunContext, RunOptions } from "./run-options.ts";
 import { createResolver } from "./variables.ts";
@@ -35,6 +36,7 @@ export interface Carried {
   deadlineAt: number;
   offline: boolean;
   outputFrom?: string | Record<string, string> | undefined;
+  shown?: ShownReplies | undefined;
 }
 
 /** Runs a protocol of the document as a child of this run (set by the run loop, drive.ts). */
@@ -76,7 +78,9 @@ export class LiveRun {
   readonly steps: StepRecord[];
   readonly unresolved: string[];
   readonly visits: Record<string, number>;
+  /** This leg's replies (the run's result); `shown` counts them over every leg. */
   readonly replies: string[] = [];
+  shown: ShownReplies | undefined;
   readonly startedAt: string;
   readonly legStartedMs: number;
   readonly maxSteps: number;
@@ -134,6 +138,7 @@ export class LiveRun {
     this.stepCount = carried.stepCount;
     this.offline = carried.offline;
     this.outputFrom = carried.outputFrom;
+    this.shown = carried.shown;
     this.lastOutput = outputOf(this.variables, carried.outputFrom);
     this.legStartedMs = this.clock.now();
     this.startedAt = carried.startedAt;
@@ -302,6 +307,12 @@ export class LiveRun {
     this.emit(record);
   }
 
+  /** Shows `text` to the user: a reply of this leg, and counted in the run's state. */
+  reply(text: string): void {
+    this.replies.push(text);
+    this.shown = showReply(this.shown, text);
+  }
+
   /** The records made since the last checkpoint, handed over once. */
   takePending(): StepRecord[] {
     const records = this.#pending;
@@ -326,6 +337,7 @@ export class LiveRun {
       offline: this.offline,
       secretNames: this.redactor.names,
     };
+    if (this.shown !== undefined) state.shown = this.shown;
     if (transition.kind === "next") state.next = transition.stepId;
     else if (transition.pause) {
       state.next = transition.pause.step.id;

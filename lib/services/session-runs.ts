@@ -27,7 +27,7 @@ import { MovaError, isMovaError, notFound } from "../errors.ts";
 import { matchIntent } from "../mova/intents.ts";
 import { renderTemplate } from "../mova/placeholders.ts";
 import { withSessionWrites } from "../mova/response-mapping.ts";
-import { type ConversationBounds, rememberTurns } from "../core/conversation.ts";
+import { type ConversationBounds, rememberTurns, unrememberedReplies } from "../core/conversation.ts";
 import type { RunContext } from "../engine/run-options.ts";
 import { createResolver } from "../engine/variables.ts";
 import type { Intent, MovaDocument } from "../mova/schema.ts";
@@ -163,11 +163,22 @@ export async function handleMessage(request: MessageRequest, deps: SessionRunDep
   if (!session) throw notFound(`session "${sessionId}"`);
   const pending = await pendingRun(deps, session);
   const done = await underLease(deps, session, request.owner, async (leased) => {
-    const base = unattached(leased);
+    // Replies the session's run showed since the last message (legs the runner advanced) join
+    // the conversation first, before this message, and are sent with it to prompts' memory.
+    const shownMeanwhile = unrememberedReplies(pending?.state.shown, leased.runRepliesRemembered ?? 0);
+    const conversation =
+      shownMeanwhile.length === 0
+        ? leased.conversation
+        : rememberTurns(
+            leased.conversation,
+            shownMeanwhile.map((reply) => ({ role: "assistant" as const, content: reply })),
+            deps.memoryBounds,
+          );
+    const base = { ...unattached(leased), ...(conversation ? { conversation } : {}) };
     const context = {
       session: leased.data,
       ...(leased.profile ? { profile: leased.profile } : {}),
-      ...(leased.conversation ? { conversation: leased.conversation } : {}),
+      ...(conversation ? { conversation } : {}),
     };
     const shouldPauseAfter = (startedMs: number) =>
       request.respondAsync ? () => true : () => deps.clock.now() - startedMs >= deps.syncBudgetMs;
@@ -346,7 +357,10 @@ export async function startSessionRun(request: SessionRunRequest, deps: SessionR
     const data =
       outcome.kind === "finished" ? withSessionWrites(base.data, outcome.result.variables) : base.data;
     return {
-      next: goesOn ? { ...rest, data, runExecutionId: outcome.executionId } : { ...base, data },
+      // None of this run's replies is in the conversation yet: the next message takes them in.
+      next: goesOn
+        ? { ...rest, data, runExecutionId: outcome.executionId, runRepliesRemembered: 0 }
+        : { ...base, data },
       outcome,
     };
   });
@@ -359,6 +373,7 @@ function unattached(session: SessionState): WritableSession {
     suspended: _suspended,
     suspendedExecutionId: _suspendedId,
     runExecutionId: _runId,
+    runRepliesRemembered: _remembered,
     ...rest
   } = writableSession(session);
   return rest;
@@ -383,9 +398,15 @@ function turnOf(
     memoryBounds,
   );
   const next = { ...base, conversation, ...(intent !== undefined ? { intent } : {}) };
+  // Every reply the run has shown so far is remembered now (its state counts them over legs).
+  const shown = (outcome.kind === "running" ? outcome.state : outcome.result.state)?.shown;
+  const attached = {
+    runExecutionId: outcome.executionId,
+    runRepliesRemembered: shown?.count ?? replies.length,
+  };
   if (outcome.kind === "running") {
     return {
-      next: { ...next, runExecutionId: outcome.executionId },
+      next: { ...next, ...attached },
       turn: {
         accepted: true,
         body: {
@@ -401,7 +422,7 @@ function turnOf(
   // The session data keys the run wrote (response_mapping) join the session's data.
   const written = { ...next, data: withSessionWrites(next.data, result.variables) };
   return {
-    next: result.status === "waiting_input" ? { ...written, runExecutionId: outcome.executionId } : written,
+    next: result.status === "waiting_input" ? { ...written, ...attached } : written,
     turn: { accepted: false, body: messageBody(result, intent, outcome.executionId) },
   };
 }

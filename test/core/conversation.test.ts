@@ -1,6 +1,13 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type ConversationTurn, lastTurns, rememberTurns } from "../../lib/core/conversation.ts";
+import {
+  type ConversationTurn,
+  lastTurns,
+  rememberTurns,
+  SHOWN_REPLIES_MAX_BYTES,
+  showReply,
+  unrememberedReplies,
+} from "../../lib/core/conversation.ts";
 
 const user = (content: string): ConversationTurn => ({ role: "user", content });
 const bot = (content: string): ConversationTurn => ({ role: "assistant", content });
@@ -46,5 +53,33 @@ describe("lastTurns", () => {
     expect(lastTurns(all, 10)).toEqual(all);
     expect(lastTurns(all, 0)).toEqual([]);
     expect(lastTurns(undefined, 3)).toEqual([]);
+  });
+});
+
+describe("showReply and unrememberedReplies", () => {
+  it("counts every reply and keeps the last ones within the byte bound", () => {
+    let shown = showReply(undefined, "one");
+    shown = showReply(shown, "two");
+    expect(shown).toEqual({ count: 2, last: ["one", "two"] });
+    const long = "x".repeat(SHOWN_REPLIES_MAX_BYTES - 3);
+    shown = showReply(shown, long);
+    expect(shown.count).toBe(3);
+    expect(shown.last).toEqual(["two", long]);
+    // One reply longer than the bound is cut to it (on a character boundary).
+    const huge = showReply(undefined, "ї".repeat(SHOWN_REPLIES_MAX_BYTES));
+    expect(Buffer.byteLength(huge.last[0]!, "utf8")).toBe(SHOWN_REPLIES_MAX_BYTES);
+  });
+
+  it("answers the replies past those remembered, as many as are still kept", () => {
+    const shown = ["a", "b", "c", "d"].reduce<ReturnType<typeof showReply> | undefined>(
+      (acc, text) => showReply(acc, text),
+      undefined,
+    );
+    expect(unrememberedReplies(shown, 1)).toEqual(["b", "c", "d"]);
+    expect(unrememberedReplies(shown, 4)).toEqual([]);
+    expect(unrememberedReplies(shown, 9)).toEqual([]);
+    expect(unrememberedReplies(undefined, 0)).toEqual([]);
+    // Some were dropped from the state before they could be remembered: the kept ones come.
+    expect(unrememberedReplies({ count: 10, last: ["i", "j"] }, 3)).toEqual(["i", "j"]);
   });
 });

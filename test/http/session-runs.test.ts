@@ -194,4 +194,58 @@ describe("a session's durable run", () => {
     expect(record.body).toMatchObject({ status: "completed", sessionId, trigger: "session" });
     expect(record.body.path).toEqual(["greet", "one", "two", "plan", "ask", "end"]);
   });
+
+  it("remembers the replies of the legs the runner advanced: the next message sends them to prompts' memory, once", async () => {
+    const memo = deskDocument(api.tools.url);
+    memo.intents = [{ name: "memo", patterns: ["memo"], intent_type: "command", protocol: "memo_flow" }];
+    memo.protocols = [
+      {
+        ...memo.protocols[0]!,
+        name: "memo_flow",
+        memory: { turns: 20 },
+        steps: [
+          ...memo.protocols[0]!.steps.slice(0, 5),
+          { id: "wrap", action: "prompt", prompt: "Wrap up: {more}", output: "w" },
+          { id: "ask_again", action: "input", prompt: "Bye?", variable: "bye" },
+          { id: "last", action: "prompt", prompt: "Last: {bye}", output: "l" },
+        ],
+      } as (typeof memo.protocols)[number],
+    ];
+    expect((await api.call("PUT", "/documents/memo", { body: memo })).status).toBe(201);
+    const created = await api.call("POST", "/sessions", {
+      body: { document: "memo", userId: "u9", data: { plan: "pro" } },
+    });
+    const sessionId = created.body.sessionId as string;
+
+    const first = await say(sessionId, "memo please");
+    expect(first.status).toBe(202);
+    expect(first.body.replies).toEqual(["reply: Greet Taras"]);
+    // The runner shows two more replies: the plan's and the question it then waits on.
+    expect((await runnerGoesOn(first.body.executionId)).body.status).toBe("waiting_input");
+
+    const second = await say(sessionId, "nothing");
+    expect(second.status).toBe(200);
+    // The profile's language comes first, as the system message.
+    const earlier = [
+      { role: "system", content: "Answer in this language: uk." },
+      { role: "user", content: "memo please" },
+      { role: "assistant", content: "reply: Greet Taras" },
+      { role: "assistant", content: "reply: Plan pro for Taras" },
+      { role: "assistant", content: "Anything else?" },
+    ];
+    expect(api.llm.completions().at(-1)?.messages).toEqual([
+      ...earlier,
+      { role: "user", content: "Wrap up: nothing" },
+    ]);
+
+    // Remembered once: the next message adds only what this one's leg showed.
+    await say(sessionId, "yes");
+    expect(api.llm.completions().at(-1)?.messages).toEqual([
+      ...earlier,
+      { role: "user", content: "nothing" },
+      { role: "assistant", content: "reply: Wrap up: nothing" },
+      { role: "assistant", content: "Bye?" },
+      { role: "user", content: "Last: yes" },
+    ]);
+  });
 });

@@ -11,7 +11,7 @@ export function executeEnd(state: LiveRun, step: EndStep): Outcome {
     const output = state.render(step.response_template);
     record.output = output;
     state.setOutput(output, undefined);
-    state.replies.push(output);
+    state.reply(output);
   }
   state.record(finishRecord(state, record, startedMs));
   return { kind: "complete" };

@@ -9,7 +9,7 @@ import { checkReply } from "../input-validation.ts";
 /** Renders the question and suspends the run on it. */
 export function executeInput(state: LiveRun, step: InputStep): Outcome {
   const prompt = state.render(step.prompt);
-  state.replies.push(prompt);
+  state.reply(prompt);
   return { kind: "suspend", step, prompt, since: state.isoNow() };
 }
 
@@ -83,7 +83,7 @@ function refuseReply(
     return transitionOf(state, { kind: "fail", error });
   }
   const message = state.render(rules.message ?? `That is ${reason}. ${step.prompt}`);
-  state.replies.push(message);
+  state.reply(message);
   return transitionOf(state, {
     kind: "suspend",
     step,

@@ -161,7 +161,7 @@ export async function executePrompt(state: LiveRun, step: PromptStep): Promise<C
   record.outputVariable = variable;
   state.setOutput(output, variable);
   // A structured answer is data for the flow, not a reply shown to the user.
-  if (!structured && response.text !== "") state.replies.push(response.text);
+  if (!structured && response.text !== "") state.reply(response.text);
   return { record: finishRecord(state, record, startedMs), ok: true, stopped: false };
 }
 
