@@ -32,7 +32,7 @@ import type { ExecutionRecord } from "../core/execution-record.ts";
 import { BoundedMap, type BoundedMapJson, type BoundedMapSpec, type BoundedView } from "./bounded-map.ts";
 import { MovaError } from "../errors.ts";
 import { LatencySketch, type LatencySketchJson } from "./sketch.ts";
-import { termsOf } from "./terms.ts";
+import { extractTerms, numberedTermList, termListEpoch, termsNumberOf } from "./terms.ts";
 import { parseTimestamp } from "./time.ts";
 
 export const AGGREGATE_CAPS = {
@@ -269,22 +269,65 @@ const termSpec: BoundedMapSpec<TermAggregate> = {
 /**
  * Prompt term counts, buffered: a record's prompt is counted against its term list (the
  * list `termsOf` shares between equal prompts) and spread over the terms only when the
- * counts are read, so a history of millions of repetitive prompts costs one map update per
- * prompt instead of one per word. Every read of the tally settles the buffer first.
+ * counts are read, so a history of millions of repetitive prompts costs one count per prompt
+ * instead of one map update per word. Every read of the tally settles the buffer first.
+ *
+ * The buffer counts by the list's number (terms.ts), in an array: the analysis counts into
+ * hundreds of tallies in turn, and a map with an object per list (tens of KB per tally)
+ * cost several cache misses per prompt where the array costs one. Settling adds the lists'
+ * counts in the order the lists were first seen since the last settling, as a map by list
+ * would: when the numbering starts over, what is pending is settled then (those lists are
+ * never seen again), and the limit of pending lists still counts them.
  */
 class PromptTermTally extends BoundedMap<TermAggregate> {
-  private pending = new Map<readonly string[], TermAggregate>();
+  /** Each list counted since the last settling, first seen first, and its number (−1: too long to be numbered). */
+  private pendingLists: Array<readonly string[]> = [];
+  private pendingNumbers: number[] = [];
+  /** The epoch of the pending numbers (terms.ts). */
+  private pendingEpoch = -1;
+  /** Succeeded and failed prompts at 2 × number and 2 × number + 1 (undefined: not seen). */
+  private pendingCounts: number[] = [];
+  /** The counts of the lists without a number, by list. */
+  private pendingUnnumbered = new Map<readonly string[], TermAggregate>();
+  /** Lists seen since the last settling that was not merely a new epoch. */
+  private pendingSeen = 0;
 
   constructor() {
     super(termSpec);
   }
 
-  countPrompt(terms: readonly string[], succeeded: boolean): void {
-    let counts = this.pending.get(terms);
+  countPrompt(prompt: string, succeeded: boolean): void {
+    const number = termsNumberOf(prompt);
+    if (number < 0) {
+      this.countUnnumbered(extractTerms(prompt), succeeded);
+      return;
+    }
+    const epoch = termListEpoch();
+    if (epoch !== this.pendingEpoch) {
+      this.spread();
+      this.pendingEpoch = epoch;
+    }
+    const at = number * 2;
+    if (this.pendingCounts[at] === undefined) {
+      if (this.pendingSeen >= PENDING_PROMPT_LIMIT) this.settle();
+      this.pendingSeen += 1;
+      this.pendingLists.push(numberedTermList(number));
+      this.pendingNumbers.push(number);
+      this.pendingCounts[at] = 0;
+      this.pendingCounts[at + 1] = 0;
+    }
+    this.pendingCounts[succeeded ? at : at + 1]! += 1;
+  }
+
+  private countUnnumbered(terms: readonly string[], succeeded: boolean): void {
+    let counts = this.pendingUnnumbered.get(terms);
     if (counts === undefined) {
-      if (this.pending.size >= PENDING_PROMPT_LIMIT) this.settle();
+      if (this.pendingSeen >= PENDING_PROMPT_LIMIT) this.settle();
+      this.pendingSeen += 1;
+      this.pendingLists.push(terms);
+      this.pendingNumbers.push(-1);
       counts = { succeeded: 0, failed: 0 };
-      this.pending.set(terms, counts);
+      this.pendingUnnumbered.set(terms, counts);
     }
     if (succeeded) counts.succeeded += 1;
     else counts.failed += 1;
@@ -321,14 +364,31 @@ class PromptTermTally extends BoundedMap<TermAggregate> {
   }
 
   private settle(): void {
-    if (this.pending.size === 0) return;
-    const pending = this.pending;
-    this.pending = new Map();
-    for (const [terms, counts] of pending) {
+    this.spread();
+    this.pendingSeen = 0;
+  }
+
+  /** Adds the pending counts to their terms, in the order their lists were first seen. */
+  private spread(): void {
+    const lists = this.pendingLists;
+    if (lists.length === 0) return;
+    const numbers = this.pendingNumbers;
+    const counts = this.pendingCounts;
+    const unnumbered = this.pendingUnnumbered;
+    this.pendingLists = [];
+    this.pendingNumbers = [];
+    this.pendingCounts = [];
+    this.pendingUnnumbered = new Map();
+    for (let i = 0; i < lists.length; i++) {
+      const terms = lists[i]!;
+      const number = numbers[i]!;
+      const pending = number < 0 ? unnumbered.get(terms)! : undefined;
+      const succeeded = pending === undefined ? counts[number * 2]! : pending.succeeded;
+      const failed = pending === undefined ? counts[number * 2 + 1]! : pending.failed;
       for (const term of terms) {
         const entry = super.get(term);
-        entry.succeeded += counts.succeeded;
-        entry.failed += counts.failed;
+        entry.succeeded += succeeded;
+        entry.failed += failed;
       }
     }
   }
@@ -594,7 +654,7 @@ export function countExecution(
     if (action === "prompt" && step.prompt !== undefined) {
       if (succeeded) aggregate.promptSteps.succeeded += 1;
       else aggregate.promptSteps.failed += 1;
-      aggregate.terms.countPrompt(termsOf(step.prompt), succeeded);
+      aggregate.terms.countPrompt(step.prompt, succeeded);
     }
   }
 

@@ -122,7 +122,27 @@ export function extractTerms(text: string): string[] {
   return [...seen];
 }
 
-const cache = new Map<string, readonly string[]>();
+/**
+ * The term lists the cache has made since it was last emptied, numbered in the order made:
+ * while the cache holds a prompt, its list keeps its number, so a tally can count prompts in
+ * an array by number instead of in a map by list. The numbering starts over (a new epoch)
+ * when the cache is emptied.
+ */
+let numbered: Array<readonly string[]> = [];
+let epoch = 0;
+
+/** Which numbering `termsNumberOf` gives now: numbers of different epochs mean different lists. */
+export function termListEpoch(): number {
+  return epoch;
+}
+
+/** The term list of a number `termsNumberOf` gave in the current epoch. */
+export function numberedTermList(number: number): readonly string[] {
+  return numbered[number]!;
+}
+
+/** Prompt → the number of its term list in the current table. */
+const cache = new Map<string, number>();
 const CACHE_LIMIT = 16_384;
 /** Longer prompts are tokenised every time, so the cache stays within a few megabytes. */
 const CACHEABLE_LENGTH = 1_000;
@@ -131,12 +151,12 @@ const CACHEABLE_LENGTH = 1_000;
  * In front of the cache, a two-way set-associative index by a key sampled from the length
  * and up to 32 characters: a prompt read from a record is a fresh string, and hashing all of
  * it for the map costs more than sampling it and comparing it with the prompts of its set.
- * An index entry only ever holds a prompt and the term list the cache holds for it, and the
- * index is emptied with the cache, so the answers (the very same lists) are the cache's.
+ * An index entry only ever holds a prompt and the number the cache holds for it, and the
+ * index is emptied with the cache, so the answers (the very same numbers) are the cache's.
  */
 const INDEX_SETS = 2048;
 const indexPrompts: Array<string | undefined> = new Array(INDEX_SETS * 2).fill(undefined);
-const indexTerms: Array<readonly string[] | undefined> = new Array(INDEX_SETS * 2).fill(undefined);
+const indexNumbers = new Int32Array(INDEX_SETS * 2);
 
 /** The first of the two index entries of a prompt's set. */
 function setOf(prompt: string): number {
@@ -148,32 +168,43 @@ function setOf(prompt: string): number {
 }
 
 /**
- * `extractTerms` remembered for recent prompts: rendered prompts of one protocol repeat
- * often, and tokenising is the costliest part of aggregating a record.
+ * The number of the prompt's term list in the current epoch (remembered for recent
+ * prompts: rendered prompts of one protocol repeat often, and tokenising is the costliest
+ * part of aggregating a record); −1 for a prompt too long to remember, whose list is
+ * `extractTerms(prompt)`, made anew each time.
  */
-export function termsOf(prompt: string): readonly string[] {
-  if (prompt.length > CACHEABLE_LENGTH) return extractTerms(prompt);
+export function termsNumberOf(prompt: string): number {
+  if (prompt.length > CACHEABLE_LENGTH) return -1;
   // Not a string (a malformed record): the cache alone, as ever.
   const first = typeof prompt === "string" ? setOf(prompt) : -1;
   if (first >= 0) {
-    if (indexPrompts[first] === prompt) return indexTerms[first]!;
-    if (indexPrompts[first + 1] === prompt) return indexTerms[first + 1]!;
+    if (indexPrompts[first] === prompt) return indexNumbers[first]!;
+    if (indexPrompts[first + 1] === prompt) return indexNumbers[first + 1]!;
   }
-  let terms = cache.get(prompt);
-  if (terms === undefined) {
-    terms = extractTerms(prompt);
+  let number = cache.get(prompt);
+  if (number === undefined) {
+    const terms = extractTerms(prompt);
     if (cache.size >= CACHE_LIMIT) {
       cache.clear();
       indexPrompts.fill(undefined);
-      indexTerms.fill(undefined);
+      numbered = [];
+      epoch += 1;
     }
-    cache.set(prompt, terms);
+    number = numbered.length;
+    numbered.push(terms);
+    cache.set(prompt, number);
   }
-  if (first < 0) return terms;
+  if (first < 0) return number;
   // The newest first, the one it replaces second, the second forgotten.
   indexPrompts[first + 1] = indexPrompts[first];
-  indexTerms[first + 1] = indexTerms[first];
+  indexNumbers[first + 1] = indexNumbers[first]!;
   indexPrompts[first] = prompt;
-  indexTerms[first] = terms;
-  return terms;
+  indexNumbers[first] = number;
+  return number;
+}
+
+/** `extractTerms` remembered for recent prompts: the list `termsNumberOf` numbers. */
+export function termsOf(prompt: string): readonly string[] {
+  const number = termsNumberOf(prompt);
+  return number < 0 ? extractTerms(prompt) : numbered[number]!;
 }

@@ -15,6 +15,7 @@ import { aggregateExecutions, reportFromAggregates } from "../../lib/analysis/an
 import { extractPatterns } from "../../lib/analysis/patterns.ts";
 import { computeStatistics } from "../../lib/analysis/statistics.ts";
 import { type ExecutionRecord, ExecutionRecordSchema } from "../../lib/core/execution-record.ts";
+import { extractTerms } from "../../lib/analysis/terms.ts";
 import { seededRandom } from "../support/seeded-random.ts";
 import { summarizeRecord } from "../../lib/core/record-size.ts";
 import { longExecution } from "../support/runtime-fixtures.ts";
@@ -284,6 +285,49 @@ describe("ProtocolAggregate bounds", () => {
     expect(entries.slice(0, 3).map(([term]) => term)).toEqual(["common", "number", "request"]);
     const all = [...entries.map(([, t]) => t), other!].reduce((sum, t) => sum + t.succeeded + t.failed, 0);
     expect(all).toBe(20_000 * 4);
+  });
+
+  it("counts prompt terms exactly when the term cache starts over, with prompts too long to remember", () => {
+    const aggregate = createAggregate(KEY);
+    let termsCounted = 0;
+    // 18,000 distinct prompts (the term cache starts over past 16,384, and so do the numbers
+    // of its lists), every 5th longer than the cache keeps (its list made anew each time),
+    // every 50th repeating an earlier one.
+    for (let i = 0; i < 18_000; i++) {
+      const n = i % 50 === 49 ? i - 40 : i;
+      const prompt = n % 5 === 0 ? `Common request ${`filler${n} `.repeat(120)}` : `Common request x${n}`;
+      termsCounted += extractTerms(prompt).length;
+      addExecution(
+        aggregate,
+        ExecutionRecordSchema.parse({
+          ...KEY,
+          executionId: `p${i}`,
+          documentVersion: 1,
+          trigger: "api",
+          status: "completed",
+          startedAt: "2026-02-10T00:00:00.000Z",
+          finishedAt: "2026-02-10T00:00:01.000Z",
+          durationMs: 1,
+          path: ["ask"],
+          steps: [
+            {
+              id: "ask",
+              action: "prompt",
+              status: i % 3 === 0 ? "failed" : "succeeded",
+              attempts: 1,
+              startedAt: "2026-02-10T00:00:00.000Z",
+              durationMs: 1,
+              prompt,
+            },
+          ],
+        }),
+      );
+    }
+    expect(aggregate.terms.peek("common")).toEqual({ succeeded: 12_000, failed: 6_000 });
+    expect(aggregate.terms.peek("request")).toEqual({ succeeded: 12_000, failed: 6_000 });
+    const { entries, other } = aggregate.terms.view();
+    const all = [...entries.map(([, t]) => t), other!].reduce((sum, t) => sum + t.succeeded + t.failed, 0);
+    expect(all).toBe(termsCounted);
   });
 
   it("aggregates 10,000 synthetic records and stays a few KB", async () => {
