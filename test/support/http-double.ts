@@ -12,6 +12,8 @@ export interface RecordedRequest {
   headers: Record<string, string | string[] | undefined>;
   body: string;
   json: unknown;
+  /** The client gave up on the request (closed it) before its answer was sent. */
+  abandoned?: boolean;
 }
 
 export interface ScriptedReply {
@@ -72,6 +74,7 @@ export async function startHttpDouble(): Promise<HttpDouble> {
     const reply: ScriptedReply =
       queued ?? (handler ? await handler(recorded) : { status: 404, body: { error: "no route" } });
     if (reply.delayMs) await new Promise((resolve) => setTimeout(resolve, reply.delayMs));
+    if (res.destroyed || req.socket.destroyed) recorded.abandoned = true;
     if (reply.destroy) {
       req.socket.destroy();
       return;
