@@ -5,8 +5,7 @@
 import * as z from "zod";
 import type { ApiDeps } from "./deps.ts";
 import type { DocumentLoader } from "../services/document-loader.ts";
-import { executionDepsOf } from "../services/executions.ts";
-import type { RunOutcome } from "../services/runs.ts";
+import { type RunOutcome, runDepsOf } from "../services/runs.ts";
 import {
   type RunControlDeps,
   cancelRun,
@@ -29,12 +28,7 @@ const CallbackToken = z.string().min(1).max(2048);
 
 export function runControlRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSpec[] {
   const controlDeps = (request: ApiRequest): RunControlDeps => ({
-    ...executionDepsOf(deps, request.logger, deps.config.RUN_DEADLINE_MS),
-    checkpoints: deps.checkpoints,
-    runQueue: deps.runQueue,
-    runControl: deps.runControl,
-    callbacks: deps.callbacks,
-    runStaleMs: deps.runStaleMs,
+    ...runDepsOf(deps, request.logger, deps.config.RUN_DEADLINE_MS),
     loader,
     leaseMs: deps.config.RUN_LEASE_MS,
   });

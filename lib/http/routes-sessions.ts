@@ -8,7 +8,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { SessionState } from "../ports.ts";
-import { executionDepsOf } from "../services/executions.ts";
+import { runDepsOf } from "../services/runs.ts";
 import { handleMessage, type SessionRunDeps } from "../services/session-runs.ts";
 import type { ApiDeps } from "./deps.ts";
 import type { DocumentLoader } from "../services/document-loader.ts";
@@ -76,14 +76,7 @@ function sessionView(
 /** The deps of a session's durable runs, for one request. */
 export function sessionRunDeps(deps: ApiDeps, loader: DocumentLoader, request: ApiRequest): SessionRunDeps {
   return {
-    ...executionDepsOf(deps, request.logger, deps.config.RUN_DEADLINE_MS),
-    checkpoints: deps.checkpoints,
-    runQueue: deps.runQueue,
-    runControl: deps.runControl,
-    callbacks: deps.callbacks,
-    runStaleMs: deps.runStaleMs,
-    runEvents: deps.runEvents,
-    runTraces: deps.runTraces,
+    ...runDepsOf(deps, request.logger, deps.config.RUN_DEADLINE_MS),
     sessions: deps.sessions,
     loader,
     syncBudgetMs: deps.config.SYNC_BUDGET_MS,

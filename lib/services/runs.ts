@@ -30,6 +30,7 @@ import { exportLegTrace } from "./run-tracing.ts";
 import { createChildRunCollector, recordChildren } from "./child-runs.ts";
 import {
   type ExecutionDeps,
+  executionDepsOf,
   FINISHED_STATUSES,
   type LoadedDocument,
   newExecutionId,
@@ -50,6 +51,34 @@ export interface RunDeps extends ExecutionDeps {
   runEvents?: RunEventStream;
   /** Where each leg's OpenTelemetry spans go (run-tracing.ts); absent: nowhere. */
   runTraces?: RunTraceExporter | undefined;
+}
+
+/**
+ * The durable-run service's share of a caller's deps, with the request's logger and run
+ * deadline: every caller that advances runs (the API's routes, the trigger) takes the same
+ * stores, so a leg started anywhere checkpoints, hands off, streams its events and exports
+ * its spans alike.
+ */
+export function runDepsOf(
+  deps: Parameters<typeof executionDepsOf>[0] &
+    Pick<
+      RunDeps,
+      "checkpoints" | "runQueue" | "runControl" | "callbacks" | "runStaleMs" | "runEvents" | "runTraces"
+    >,
+  logger: Parameters<typeof executionDepsOf>[1],
+  runDeadlineMs: number | undefined,
+): RunDeps {
+  const { checkpoints, runQueue, runControl, callbacks, runStaleMs, runEvents, runTraces } = deps;
+  return {
+    ...executionDepsOf(deps, logger, runDeadlineMs),
+    checkpoints,
+    runQueue,
+    runControl,
+    callbacks,
+    runStaleMs,
+    ...(runEvents ? { runEvents } : {}),
+    runTraces,
+  };
 }
 
 /** What a run's history record says of it besides its progress: fixed at its start. */

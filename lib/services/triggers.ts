@@ -28,8 +28,8 @@ import type { Context, EventBridgeEvent, SQSBatchResponse, SQSEvent, SQSRecord }
 import * as z from "zod";
 import { createDocumentLoader, type DocumentLoader } from "./document-loader.ts";
 import type { RuntimeDeps } from "./runtime-deps.ts";
-import { executionDepsOf, unknownProtocol } from "./executions.ts";
-import { type RunOutcome, startRun } from "./runs.ts";
+import { unknownProtocol } from "./executions.ts";
+import { type RunOutcome, runDepsOf, startRun } from "./runs.ts";
 import { IDEMPOTENCY_KEY } from "../ports.ts";
 import { assertBoundedInput } from "../core/input-bounds.ts";
 
@@ -82,16 +82,7 @@ interface TriggerService {
 
 export function createTriggerService(deps: TriggerDeps): TriggerService {
   const loader = createDocumentLoader(deps.documents);
-  const runDeps = {
-    ...executionDepsOf(deps, deps.logger, deps.runDeadlineMs),
-    checkpoints: deps.checkpoints,
-    runQueue: deps.runQueue,
-    runControl: deps.runControl,
-    callbacks: deps.callbacks,
-    runStaleMs: deps.runStaleMs,
-    runEvents: deps.runEvents,
-    runTraces: deps.runTraces,
-  };
+  const runDeps = runDepsOf(deps, deps.logger, deps.runDeadlineMs);
 
   async function run(request: RunRequest): Promise<RunOutcome> {
     const document = await loadDocument(loader, request);

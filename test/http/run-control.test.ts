@@ -163,6 +163,11 @@ describe("wait_event and events", () => {
     const record = await api.call("GET", `/executions/${executionId}`);
     expect(record.body.status).toBe("completed");
     expect(record.body.steps.map((s: { id: string }) => s.id)).toEqual(["notify", "ask", "done"]);
+    // The leg the event ran is on the run's live stream like any other: its steps and its end.
+    const events = (await api.deps.runEvents!.read("dev", executionId, { limit: 1000 })).map((e) => e.event);
+    const finished = events.flatMap((e) => (e.type === "step_finished" ? [e.step.id] : []));
+    expect(finished).toEqual(["notify", "ask", "done"]);
+    expect(events.at(-1)).toMatchObject({ type: "status", status: "completed" });
   });
 
   it("a person who answers minutes later resumes the run (moved clock)", async () => {
