@@ -17,20 +17,11 @@ import {
   type Conditions,
 } from "./schema.ts";
 import { stringifyValue, type Resolver } from "./placeholders.ts";
-import { readOperand } from "./expression.ts";
+import { asNumber, readOperand } from "./expression.ts";
 import { testPattern } from "./regex.ts";
 
 export function isConditionOperator(operator: string): operator is ConditionOperator {
   return (CONDITION_OPERATORS as readonly string[]).includes(operator);
-}
-
-function asNumber(value: unknown): number | undefined {
-  if (typeof value === "number") return Number.isFinite(value) ? value : undefined;
-  if (typeof value === "string" && value.trim() !== "") {
-    const n = Number(value);
-    return Number.isFinite(n) ? n : undefined;
-  }
-  return undefined;
 }
 
 function looselyEqual(left: unknown, right: unknown): boolean {

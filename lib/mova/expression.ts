@@ -175,7 +175,8 @@ export function operandPaths(operand: Operand): string[] {
 const NONE = Symbol("none");
 type Result = unknown | typeof NONE;
 
-function asNumber(value: unknown): number | undefined {
+/** A finite number, or a string that reads as one (trimmed, not empty); else undefined. */
+export function asNumber(value: unknown): number | undefined {
   if (typeof value === "number") return Number.isFinite(value) ? value : undefined;
   if (typeof value === "string" && value.trim() !== "") {
     const n = Number(value);
