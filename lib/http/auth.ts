@@ -64,3 +64,14 @@ export function tenantForKey(entries: readonly ApiKeyEntry[], key: string | unde
   }
   return tenant;
 }
+
+/** The tenant of the request's API key; 401 `unauthorized` without a known one. */
+export function authenticatedTenant(
+  entries: readonly ApiKeyEntry[],
+  headers: Record<string, string | undefined>,
+): string {
+  const tenant = tenantForKey(entries, presentedKey(headers));
+  if (!tenant)
+    throw new MovaError("unauthorized", "a valid API key is required (Authorization: Bearer or x-api-key)");
+  return tenant;
+}

@@ -8,7 +8,7 @@ import middy from "@middy/core";
 import httpHeaderNormalizer from "@middy/http-header-normalizer";
 import httpRouterHandler from "@middy/http-router";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
-import { parseApiKeys, presentedKey, tenantForKey } from "./auth.ts";
+import { authenticatedTenant, parseApiKeys } from "./auth.ts";
 import type { ApiDeps } from "./deps.ts";
 import { createDocumentLoader } from "../services/document-loader.ts";
 import { MovaError } from "../errors.ts";
@@ -110,13 +110,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
 
     let tenant = "";
     if (route.auth) {
-      const found = tenantForKey(keys, presentedKey(headers));
-      if (!found)
-        throw new MovaError(
-          "unauthorized",
-          "a valid API key is required (Authorization: Bearer or x-api-key)",
-        );
-      tenant = found;
+      tenant = authenticatedTenant(keys, headers);
       logger.appendPersistentKeys({ tenant });
     }
 

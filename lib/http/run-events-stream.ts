@@ -20,7 +20,7 @@ import type { Config } from "../config.ts";
 import { MovaError } from "../errors.ts";
 import type { Clock, HistoryStore, RunEventStream } from "../ports.ts";
 import { type FollowItem, followRun, openFollow } from "../services/follow-run.ts";
-import { parseApiKeys, presentedKey, tenantForKey } from "./auth.ts";
+import { authenticatedTenant, parseApiKeys } from "./auth.ts";
 import { errorResponse, toApiFailure } from "./errors.ts";
 import { ExecutionId } from "./schemas.ts";
 
@@ -133,13 +133,7 @@ export function createRunEventsHandler(deps: RunEventsHandlerDeps): StreamingHan
       const match = RUN_EVENTS_PATH.exec(event.rawPath ?? "");
       if (!match) throw Object.assign(new Error("no such route"), { statusCode: 404 });
       if (method !== "GET") throw Object.assign(new Error("method not allowed"), { statusCode: 405 });
-      const found = tenantForKey(keys, presentedKey(headers));
-      if (!found)
-        throw new MovaError(
-          "unauthorized",
-          "a valid API key is required (Authorization: Bearer or x-api-key)",
-        );
-      tenant = found;
+      tenant = authenticatedTenant(keys, headers);
       let id: string;
       try {
         id = decodeURIComponent(match[1] as string);
