@@ -1,5 +1,7 @@
 /** PUT/GET /documents/{name}, GET /documents. */
+import type * as z from "zod";
 import { validateDocument } from "../mova/validate.ts";
+import type { StoredDocument } from "../ports.ts";
 import type { ApiDeps } from "./deps.ts";
 import { MovaError, notFound } from "../errors.ts";
 import type { ApiRequest, RouteSpec } from "./route.ts";
@@ -13,6 +15,17 @@ import {
 } from "./schemas.ts";
 
 const nameParam = { name: DocumentName };
+
+/** GET /documents/{name} and GET …/versions/{v}: one stored version, its source as it was sent. */
+export function documentBody(stored: StoredDocument): z.infer<typeof DocumentResponse> {
+  return {
+    name: stored.name,
+    version: stored.version,
+    hash: stored.hash,
+    updatedAt: stored.updatedAt,
+    document: stored.source,
+  };
+}
 
 export function documentRoutes(deps: ApiDeps): RouteSpec[] {
   return [
@@ -66,16 +79,7 @@ export function documentRoutes(deps: ApiDeps): RouteSpec[] {
         const { name } = request.params as { name: string };
         const stored = await deps.documents.get(request.tenant, name);
         if (!stored) throw notFound(`document "${name}"`);
-        return {
-          status: 200,
-          body: {
-            name: stored.name,
-            version: stored.version,
-            hash: stored.hash,
-            updatedAt: stored.updatedAt,
-            document: stored.source,
-          },
-        };
+        return { status: 200, body: documentBody(stored) };
       },
     },
     {

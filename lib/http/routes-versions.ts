@@ -3,6 +3,7 @@ import * as z from "zod";
 import { notFound } from "../errors.ts";
 import type { ApiDeps } from "./deps.ts";
 import type { RouteSpec } from "./route.ts";
+import { documentBody } from "./routes-documents.ts";
 import { DocumentName, DocumentResponse, ErrorResponse } from "./schemas.ts";
 
 const VersionList = z
@@ -56,16 +57,7 @@ export function versionRoutes(deps: ApiDeps): RouteSpec[] {
         const version = Number(request.params.version);
         const stored = await deps.documents.getVersion(request.tenant, name, version);
         if (!stored) throw notFound(`document "${name}" version ${version}`);
-        return {
-          status: 200,
-          body: {
-            name: stored.name,
-            version: stored.version,
-            hash: stored.hash,
-            updatedAt: stored.updatedAt,
-            document: stored.source,
-          },
-        };
+        return { status: 200, body: documentBody(stored) };
       },
     },
   ];
