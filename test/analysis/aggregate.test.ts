@@ -246,36 +246,38 @@ function* syntheticHistory(count: number, seed: number, wild = false): Generator
   }
 }
 
+/** A completed run of one prompt step (`ask`), failed or not, with `prompt` as its rendered prompt. */
+function promptRecord(i: number, prompt: string, failed: boolean) {
+  return ExecutionRecordSchema.parse({
+    ...KEY,
+    executionId: `p${i}`,
+    documentVersion: 1,
+    trigger: "api",
+    status: "completed",
+    startedAt: "2026-02-10T00:00:00.000Z",
+    finishedAt: "2026-02-10T00:00:01.000Z",
+    durationMs: 1,
+    path: ["ask"],
+    steps: [
+      {
+        id: "ask",
+        action: "prompt",
+        status: failed ? "failed" : "succeeded",
+        attempts: 1,
+        startedAt: "2026-02-10T00:00:00.000Z",
+        durationMs: 1,
+        prompt,
+      },
+    ],
+  });
+}
+
 describe("ProtocolAggregate bounds", () => {
   it("counts prompt terms exactly past the buffer of distinct prompts", () => {
     const aggregate = createAggregate(KEY);
     // 20,000 distinct prompts: more than the term tally buffers (16,384) before it settles.
     for (let i = 0; i < 20_000; i++) {
-      addExecution(
-        aggregate,
-        ExecutionRecordSchema.parse({
-          ...KEY,
-          executionId: `p${i}`,
-          documentVersion: 1,
-          trigger: "api",
-          status: "completed",
-          startedAt: "2026-02-10T00:00:00.000Z",
-          finishedAt: "2026-02-10T00:00:01.000Z",
-          durationMs: 1,
-          path: ["ask"],
-          steps: [
-            {
-              id: "ask",
-              action: "prompt",
-              status: i % 4 === 0 ? "failed" : "succeeded",
-              attempts: 1,
-              startedAt: "2026-02-10T00:00:00.000Z",
-              durationMs: 1,
-              prompt: `Common request number x${i}`,
-            },
-          ],
-        }),
-      );
+      addExecution(aggregate, promptRecord(i, `Common request number x${i}`, i % 4 === 0));
     }
     // "common" is in every prompt: 15,000 succeeded, 5,000 failed (every 4th).
     expect(aggregate.terms.peek("common")).toEqual({ succeeded: 15_000, failed: 5_000 });
@@ -297,31 +299,7 @@ describe("ProtocolAggregate bounds", () => {
       const n = i % 50 === 49 ? i - 40 : i;
       const prompt = n % 5 === 0 ? `Common request ${`filler${n} `.repeat(120)}` : `Common request x${n}`;
       termsCounted += extractTerms(prompt).length;
-      addExecution(
-        aggregate,
-        ExecutionRecordSchema.parse({
-          ...KEY,
-          executionId: `p${i}`,
-          documentVersion: 1,
-          trigger: "api",
-          status: "completed",
-          startedAt: "2026-02-10T00:00:00.000Z",
-          finishedAt: "2026-02-10T00:00:01.000Z",
-          durationMs: 1,
-          path: ["ask"],
-          steps: [
-            {
-              id: "ask",
-              action: "prompt",
-              status: i % 3 === 0 ? "failed" : "succeeded",
-              attempts: 1,
-              startedAt: "2026-02-10T00:00:00.000Z",
-              durationMs: 1,
-              prompt,
-            },
-          ],
-        }),
-      );
+      addExecution(aggregate, promptRecord(i, prompt, i % 3 === 0));
     }
     expect(aggregate.terms.peek("common")).toEqual({ succeeded: 12_000, failed: 6_000 });
     expect(aggregate.terms.peek("request")).toEqual({ succeeded: 12_000, failed: 6_000 });
