@@ -12,7 +12,7 @@ import { createSqsClient } from "../../lib/adapters/aws-clients.ts";
 import { buildRunnerHandler } from "../../lib/wiring/runner.ts";
 import { startQueuePoller } from "../../infra/local/sqs-poller.ts";
 import { type ApiFixture, quietLogger, startApiFixture } from "../support/api-fixture.ts";
-import { findRedisServer, freePort, type RedisProcess, startRedisProcess } from "../support/redis-process.ts";
+import { findRedisServer, type RedisProcess, startRedisOnFreePort } from "../support/redis-process.ts";
 import { threeToolDocument } from "../support/three-tool-document.ts";
 
 const redisBinary = findRedisServer();
@@ -23,13 +23,7 @@ const outageDocument = (toolsUrl: string) => threeToolDocument("outage", toolsUr
 
 beforeAll(async () => {
   if (!redisBinary) return;
-  for (let attempt = 0; !redis; attempt++) {
-    try {
-      redis = await startRedisProcess(redisBinary, await freePort());
-    } catch (error) {
-      if (attempt >= 2) throw error;
-    }
-  }
+  redis = await startRedisOnFreePort(redisBinary);
   api = await startApiFixture({ SYNC_BUDGET_MS: "60000" }, { redisUrl: redis.url, noRedisServer: true });
   expect((await api.call("PUT", "/documents/outage", { body: outageDocument(api.tools.url) })).status).toBe(
     201,

@@ -57,3 +57,14 @@ export async function startRedisProcess(
   await kill();
   throw new Error(`redis-server on port ${port} did not start (exit code ${child.exitCode}): ${stderr}`);
 }
+
+/** Starts redis-server on a free port; a lost race for the port (taken meanwhile) is tried again, three times in all. */
+export async function startRedisOnFreePort(binary: string): Promise<RedisProcess> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startRedisProcess(binary, await freePort());
+    } catch (error) {
+      if (attempt >= 3) throw error;
+    }
+  }
+}

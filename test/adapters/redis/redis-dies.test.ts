@@ -10,8 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LocalStack } from "../../../infra/local/stack.ts";
 import {
   findRedisServer,
-  freePort,
   type RedisProcess,
+  startRedisOnFreePort,
   startRedisProcess,
 } from "../../support/redis-process.ts";
 import {
@@ -36,14 +36,7 @@ let stack: LocalStack | undefined;
 
 beforeAll(async () => {
   if (!redisBinary) return;
-  // A lost race for the port (another process took it meanwhile) is retried.
-  for (let attempt = 0; !redis; attempt++) {
-    try {
-      redis = await startRedisProcess(redisBinary, await freePort());
-    } catch (error) {
-      if (attempt >= 2) throw error;
-    }
-  }
+  redis = await startRedisOnFreePort(redisBinary);
   // The bridge started as the local stack starts it, in front of our Redis (none of its own).
   fixture = await startApiFixture({}, { redisUrl: redis.url, noRedisServer: true });
   stack = fixture.stack;
