@@ -165,15 +165,7 @@ export async function handleMessage(request: MessageRequest, deps: SessionRunDep
   const done = await underLease(deps, session, request.owner, async (leased) => {
     // Replies the session's run showed since the last message (legs the runner advanced) join
     // the conversation first, before this message, and are sent with it to prompts' memory.
-    const shownMeanwhile = unrememberedReplies(pending?.state.shown, leased.runRepliesRemembered ?? 0);
-    const conversation =
-      shownMeanwhile.length === 0
-        ? leased.conversation
-        : rememberTurns(
-            leased.conversation,
-            shownMeanwhile.map((reply) => ({ role: "assistant" as const, content: reply })),
-            deps.memoryBounds,
-          );
+    const conversation = withRepliesShownMeanwhile(leased, pending, deps.memoryBounds).conversation;
     const base = { ...unattached(leased), ...(conversation ? { conversation } : {}) };
     const context = {
       session: leased.data,
@@ -332,9 +324,12 @@ export interface SessionRunRequest {
 export async function startSessionRun(request: SessionRunRequest, deps: SessionRunDeps): Promise<RunOutcome> {
   const session = await deps.sessions.get(request.tenant, request.sessionId);
   if (!session) throw notFound(`session "${request.sessionId}"`);
-  await pendingRun(deps, session);
+  const pending = await pendingRun(deps, session);
   const done = await underLease(deps, session, request.owner, async (leased) => {
-    const base = writableSession(leased);
+    // The replies the session's run showed since the last message join the conversation now:
+    // this run may take the run's place in the session, and with it the count of them.
+    const base = withRepliesShownMeanwhile(leased, pending, deps.memoryBounds);
+    const { conversation } = base;
     const outcome = await startRun(
       {
         tenant: request.tenant,
@@ -344,7 +339,11 @@ export async function startSessionRun(request: SessionRunRequest, deps: SessionR
         trigger: "api",
         sessionId: leased.sessionId,
         ...(leased.intent !== undefined ? { intent: leased.intent } : {}),
-        context: { session: leased.data, ...(leased.profile ? { profile: leased.profile } : {}) },
+        context: {
+          session: leased.data,
+          ...(leased.profile ? { profile: leased.profile } : {}),
+          ...(conversation ? { conversation } : {}),
+        },
       },
       deps,
       { syncBudgetMs: deps.syncBudgetMs, ...(request.respondAsync ? { respondAsync: true } : {}) },
@@ -365,6 +364,30 @@ export async function startSessionRun(request: SessionRunRequest, deps: SessionR
     };
   });
   return done.outcome as RunOutcome;
+}
+
+/**
+ * The session with the replies its run has shown since they were last remembered (legs the
+ * runner advanced) added to its conversation, each once, and counted as remembered.
+ */
+function withRepliesShownMeanwhile(
+  session: SessionState,
+  pending: StoredRun | undefined,
+  memoryBounds: ConversationBounds | undefined,
+): WritableSession {
+  const current = writableSession(session);
+  const shown = pending?.state.shown;
+  const meanwhile = unrememberedReplies(shown, session.runRepliesRemembered ?? 0);
+  if (shown === undefined || meanwhile.length === 0) return current;
+  return {
+    ...current,
+    conversation: rememberTurns(
+      session.conversation,
+      meanwhile.map((reply) => ({ role: "assistant" as const, content: reply })),
+      memoryBounds,
+    ),
+    runRepliesRemembered: shown.count,
+  };
 }
 
 /** The session without its run (the next write attaches the run that goes on, if any). */

@@ -163,6 +163,57 @@ describe("a session's durable run", () => {
     expect(done.body).toMatchObject({ status: "completed", executionId, output: "done yes 11" });
   });
 
+  it("POST /executions with a session takes in the replies its previous run showed in the runner before taking its place", async () => {
+    const recap = deskDocument(api.tools.url);
+    const brief = recap.protocols[0]!;
+    recap.intents = [{ name: "recap", patterns: ["recap"], intent_type: "command", protocol: "recap" }];
+    recap.protocols = [
+      // Past the budget: the runner shows its second reply and completes it.
+      {
+        ...brief,
+        name: "brief",
+        steps: [...brief.steps.slice(0, 4), { id: "end", action: "end", response_template: "That was all." }],
+      },
+      {
+        ...brief,
+        name: "recap",
+        memory: { turns: 20 },
+        steps: [
+          { id: "topic", action: "input", prompt: "Topic?", variable: "topic" },
+          { id: "sum", action: "prompt", prompt: "Recap {topic}", output: "r" },
+          { id: "end", action: "end" },
+        ],
+      } as (typeof recap.protocols)[number],
+    ];
+    expect((await api.call("PUT", "/documents/recap", { body: recap })).status).toBe(201);
+    const created = await api.call("POST", "/sessions", {
+      body: { document: "recap", userId: "u9", data: { plan: "pro" } },
+    });
+    const sessionId = created.body.sessionId as string;
+
+    const first = await api.call("POST", "/executions", {
+      body: { document: "recap", protocol: "brief", sessionId },
+    });
+    expect(first.status).toBe(202);
+    expect((await runnerGoesOn(first.body.executionId)).body.status).toBe("completed");
+
+    // The next run of the session waits for input: it becomes the session's run.
+    const second = await api.call("POST", "/executions", {
+      body: { document: "recap", protocol: "recap", sessionId },
+    });
+    expect(second.body).toMatchObject({ status: "waiting_input" });
+    const answered = await say(sessionId, "billing");
+    expect(answered.body).toMatchObject({ status: "completed", executionId: second.body.executionId });
+    expect(api.llm.completions().at(-1)?.messages).toEqual([
+      { role: "system", content: "Answer in this language: uk." },
+      { role: "assistant", content: "reply: Greet Taras" },
+      { role: "assistant", content: "reply: Plan pro for Taras" },
+      { role: "assistant", content: "That was all." },
+      { role: "assistant", content: "Topic?" },
+      { role: "user", content: "Recap billing" },
+    ]);
+  });
+
   it("resumes a run the session kept the former way (a suspended run in the session) from a checkpoint made of it", async () => {
     const created = await api.call("POST", "/sessions", { body: { document: "desk", userId: "u9" } });
     const { sessionId } = created.body;
