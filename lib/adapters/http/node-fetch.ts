@@ -8,14 +8,23 @@
  *
  * What it does not do, because the SDK's JSON calls never need it: it sends string and byte
  * bodies only (streams, FormData and Blobs — file uploads — go to the built-in `fetch`), it
- * reads the whole body before resolving (the SDK's timeout then covers the body too), and it
- * does not follow redirects (a 3xx reaches the SDK as a failed response, so credentials are
+ * reads the whole body before resolving (the SDK's timeout then covers the body too) except
+ * for an event stream (`text/event-stream`, a `stream: true` completion), whose body is handed
+ * over as it arrives, and it does not follow redirects (a 3xx reaches the SDK as a failed response, so credentials are
  * never replayed to another host). Aborts reject with an `AbortError`, as `fetch` does, which
  * the SDK maps to a timeout or a user abort; socket errors keep their `code` (ECONNREFUSED...).
  */
 import http from "node:http";
 import https from "node:https";
-import { brotliDecompressSync, gunzipSync, inflateSync } from "node:zlib";
+import type { Readable } from "node:stream";
+import {
+  brotliDecompressSync,
+  createBrotliDecompress,
+  createGunzip,
+  createInflate,
+  gunzipSync,
+  inflateSync,
+} from "node:zlib";
 
 interface NodeFetchOptions {
   /** Idle keep-alive sockets kept per host (default 4096: a burst of concurrent calls keeps its connections). */
@@ -79,6 +88,12 @@ export function createNodeFetch(options: NodeFetchOptions = {}): FetchFunction {
       });
       request.on("error", (error) => reject(signal?.aborted ? abortError(signal) : error));
       request.on("response", (response) => {
+        const status = response.statusCode ?? 0;
+        if (isEventStream(response.headers["content-type"]) && !NULL_BODY_STATUSES.has(status)) {
+          // A streamed completion: its events reach the SDK as the server writes them.
+          resolve(streamingResponse(url.href, response, signal));
+          return;
+        }
         const chunks: Buffer[] = [];
         response.on("data", (chunk: Buffer) => chunks.push(chunk));
         response.on("error", (error) => reject(signal?.aborted ? abortError(signal) : error));
@@ -86,7 +101,6 @@ export function createNodeFetch(options: NodeFetchOptions = {}): FetchFunction {
         response.on("end", () => {
           try {
             const raw = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-            const status = response.statusCode ?? 0;
             resolve(
               new BufferedResponse(
                 url.href,
@@ -202,6 +216,67 @@ function responseHeaders(raw: string[]): Headers {
   for (let index = 0; index + 1 < raw.length; index += 2)
     headers.append(raw[index] as string, raw[index + 1] as string);
   return headers;
+}
+
+function isEventStream(contentType: string | undefined): boolean {
+  return contentType?.split(";")[0]?.trim().toLowerCase() === "text/event-stream";
+}
+
+/**
+ * A response whose body is read as it arrives (decoded as `decode` would). A connection that
+ * breaks, or an abort, mid-body errors the body's stream, as `fetch`'s does.
+ */
+function streamingResponse(
+  url: string,
+  response: http.IncomingMessage,
+  signal: AbortSignal | undefined,
+): Response {
+  const decoder = streamDecoder(response.headers["content-encoding"]);
+  const source: Readable = decoder ? response.pipe(decoder) : response;
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      let ended = false;
+      const fail = (error: Error) => {
+        if (ended) return;
+        ended = true;
+        controller.error(signal?.aborted ? abortError(signal) : error);
+      };
+      source.on("data", (chunk: Buffer) => {
+        controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+        // Read no further than the reader asks for.
+        if ((controller.desiredSize ?? 1) <= 0) source.pause();
+      });
+      source.on("end", () => {
+        if (ended) return;
+        ended = true;
+        controller.close();
+      });
+      source.on("error", fail);
+      if (decoder) response.on("error", fail);
+      response.on("aborted", () => fail(connectionReset()));
+    },
+    pull() {
+      source.resume();
+    },
+    cancel() {
+      response.destroy();
+    },
+  });
+  const streamed = new Response(body, {
+    status: response.statusCode ?? 0,
+    statusText: response.statusMessage ?? "",
+    headers: responseHeaders(response.rawHeaders),
+  });
+  Object.defineProperty(streamed, "url", { value: url });
+  return streamed;
+}
+
+function streamDecoder(encoding: string | undefined) {
+  const name = encoding?.trim().toLowerCase();
+  if (name === "gzip" || name === "x-gzip") return createGunzip();
+  if (name === "deflate") return createInflate();
+  if (name === "br") return createBrotliDecompress();
+  return undefined;
 }
 
 /** The SDK asks for no compression, but a server may compress anyway; `fetch` would decode it. */

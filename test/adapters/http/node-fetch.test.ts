@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
-import { gzipSync } from "node:zlib";
+import { createGzip, gzipSync } from "node:zlib";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createNodeFetch } from "../../../lib/adapters/http/node-fetch.ts";
 
@@ -181,6 +181,57 @@ describe("createNodeFetch", () => {
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     expect(await (await fetch(base)).text()).toBe("ok");
     expect(connections).toBe(2);
+  });
+
+  it("hands an event stream's body over as it arrives: the first event is read before the server writes the next", async () => {
+    let writeRest: () => void = () => undefined;
+    handler = (_req, _body, res) => {
+      res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8" });
+      res.write("data: one\n\n");
+      writeRest = () => res.end("data: two\n\n");
+    };
+    const response = await createNodeFetch()(`${base}/v1/chat/completions`);
+    expect([response.status, response.url]).toEqual([200, `${base}/v1/chat/completions`]);
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    // The server holds its second event until the client has the first.
+    expect(decoder.decode((await reader.read()).value)).toBe("data: one\n\n");
+    writeRest();
+    let rest = "";
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read())
+      rest += decoder.decode(chunk.value);
+    expect(rest).toBe("data: two\n\n");
+  });
+
+  it("decodes a gzip event stream, and errors its body on an abort or a broken connection mid-stream", async () => {
+    handler = (_req, _body, res) => {
+      res.writeHead(200, { "content-type": "text/event-stream", "content-encoding": "gzip" });
+      const gzip = createGzip();
+      gzip.pipe(res);
+      gzip.end("data: zipped\n\n");
+    };
+    expect(await (await createNodeFetch()(base)).text()).toBe("data: zipped\n\n");
+
+    handler = (_req, _body, res) => {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.write("data: first\n\n");
+    };
+    const aborted = new AbortController();
+    const reader = (
+      (await createNodeFetch()(base, { signal: aborted.signal })).body as ReadableStream
+    ).getReader();
+    await reader.read();
+    aborted.abort();
+    await expect(reader.read()).rejects.toMatchObject({ name: "AbortError" });
+
+    handler = (_req, _body, res) => {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.write("data: first\n\n");
+      setTimeout(() => res.socket?.destroy(), 10);
+    };
+    const broken = ((await createNodeFetch()(base)).body as ReadableStream).getReader();
+    await broken.read();
+    await expect(broken.read()).rejects.toMatchObject({ code: "ECONNRESET" });
   });
 
   it("hands a body it cannot send itself (a stream) to the built-in fetch", async () => {
