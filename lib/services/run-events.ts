@@ -8,6 +8,11 @@
  * outcome: an event that could not be appended is counted and logged (the first failure of a
  * leg at once, the count at its end), never thrown, and a run without a stream (`stream`
  * undefined) publishes nothing.
+ *
+ * Streamed text is gathered: the deltas of one step within TOKEN_WINDOW_MS of the first go out
+ * as one `token` event (up to TOKEN_EVENT_MAX_CHARS), so a long answer makes tens of events
+ * instead of one per model token, and does not push the run's step events out of its stream
+ * (which keeps its last RUN_EVENTS_MAX_LEN events).
  */
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { fitStep } from "../core/record-size.ts";
@@ -27,7 +32,10 @@ export interface RunEventSink {
   stepStarted(step: { id: string; action: string; visit: number }): void;
   /** Records of steps whose checkpoint is written (the redacted records the engine hands over). */
   stepsFinished(records: readonly StepRecord[]): void;
-  /** Text a prompt step streamed: one or several tokens (batching them is the caller's choice). */
+  /**
+   * Text a prompt step streamed (one or several tokens): gathered with the step's next deltas
+   * for TOKEN_WINDOW_MS into one `token` event.
+   */
   token(stepId: string, delta: string): void;
   /** Any event, as is. */
   publish(event: RunEvent): void;
@@ -59,6 +67,12 @@ const MAX_BATCH = 100;
 const MAX_QUEUE = 1000;
 /** How long a leg's end waits for its events still going out (they go on in the background). */
 const FLUSH_WAIT_MS = 2000;
+/** Deltas of a step streamed within this long of a `token` event's first join that event. */
+export const TOKEN_WINDOW_MS = 50;
+/** A `token` event gathers deltas up to this many characters (one longer delta goes alone). */
+export const TOKEN_EVENT_MAX_CHARS = 4096;
+
+type TokenEvent = Extract<RunEvent, { type: "token" }>;
 
 export function createRunEventSink(options: RunEventSinkOptions): RunEventSink {
   const { stream, tenant, executionId, logger } = options;
@@ -88,7 +102,7 @@ export function createRunEventSink(options: RunEventSinkOptions): RunEventSink {
     inFlight = undefined;
   };
 
-  const publish = (event: RunEvent): void => {
+  const enqueue = (event: RunEvent): void => {
     if (!stream) return;
     queue.push(event);
     if (queue.length > MAX_QUEUE) {
@@ -96,6 +110,21 @@ export function createRunEventSink(options: RunEventSinkOptions): RunEventSink {
       failures += 1;
     }
     inFlight ??= pump(stream);
+  };
+
+  /** The `token` event gathering deltas, and the timer that sends it at the window's end. */
+  let gathering: { event: TokenEvent; timer: ReturnType<typeof setTimeout> } | undefined;
+  const sendGathered = (): void => {
+    if (!gathering) return;
+    clearTimeout(gathering.timer);
+    const { event } = gathering;
+    gathering = undefined;
+    enqueue(event);
+  };
+  // Any other event sends the gathered text first: events keep the order they were published in.
+  const publish = (event: RunEvent): void => {
+    sendGathered();
+    enqueue(event);
   };
 
   return {
@@ -110,10 +139,21 @@ export function createRunEventSink(options: RunEventSinkOptions): RunEventSink {
         publish({ type: "step_finished", step: fitStep(record, EVENT_STEP_MAX_BYTES), at: at() });
     },
     token(stepId, delta) {
-      publish({ type: "token", stepId, delta, at: at() });
+      if (!stream) return;
+      const open = gathering?.event;
+      if (open && open.stepId === stepId && open.delta.length + delta.length <= TOKEN_EVENT_MAX_CHARS) {
+        open.delta += delta;
+        return;
+      }
+      sendGathered();
+      gathering = {
+        event: { type: "token", stepId, delta, at: at() },
+        timer: setTimeout(sendGathered, TOKEN_WINDOW_MS),
+      };
     },
     publish,
     async flush() {
+      sendGathered();
       // Real time, whatever the run's clock.
       const until = Date.now() + FLUSH_WAIT_MS;
       while (inFlight && Date.now() < until) {

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildRunnerHandler } from "../../lib/wiring/runner.ts";
 import { buildRuntimeDeps } from "../../lib/wiring/runtime.ts";
 import { createRunnerHandler } from "../../lib/services/runner.ts";
+import { TOKEN_WINDOW_MS } from "../../lib/services/run-events.ts";
 import { createDocumentLoader } from "../../lib/services/document-loader.ts";
 import { createRedisFromConfig } from "../../lib/adapters/redis/session-store.ts";
 import { runEventsKey } from "../../lib/adapters/run-events.ts";
@@ -259,7 +260,7 @@ describe("GET /executions/{id}/events", () => {
     expect(done.body).toMatchObject({ status: "completed", output: "done 1 2" });
   });
 
-  it("streams a prompt step's reply as token events, in order, before the step's record; the result is the whole reply", async () => {
+  it("streams a prompt step's reply as token events, in order, before the step's record, the text of each window in one event; the result is the whole reply", async () => {
     const chat = {
       version: "2.2",
       protocols: [
@@ -274,13 +275,19 @@ describe("GET /executions/{id}/events", () => {
     };
     expect((await api.call("PUT", "/documents/chat", { body: chat })).status).toBe(201);
     api.llm.answerWith(() => "Your parcel left the depot on Monday.");
+    // Slower than the sink's window: the words go out in several token events.
+    api.llm.setStreamPace(TOKEN_WINDOW_MS * 2);
     const response = await api.call("POST", "/executions", {
       body: { document: "chat", protocol: "chat" },
       headers: { prefer: "respond-async" },
     });
     expect(response.status).toBe(202);
     const executionId = response.body.executionId as string;
-    expect((await runner(runEvent(executionId), context)).batchItemFailures).toEqual([]);
+    try {
+      expect((await runner(runEvent(executionId), context)).batchItemFailures).toEqual([]);
+    } finally {
+      api.llm.setStreamPace(0);
+    }
 
     const followed = await follow(executionId);
     await followed.ended;

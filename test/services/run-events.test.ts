@@ -1,12 +1,18 @@
 /**
  * The run event sink: events reach the stream in the order published, without the publisher
- * waiting; a failing stream is counted and logged, never thrown; a step record is fitted.
+ * waiting; a failing stream is counted and logged, never thrown; a step record is fitted;
+ * streamed text is gathered into few `token` events.
  */
 import { describe, expect, it } from "vitest";
 import { createMemoryRunEventStream } from "../../lib/adapters/memory-run-event-stream.ts";
 import type { StepRecord } from "../../lib/core/run.ts";
 import type { RunEventStream } from "../../lib/ports.ts";
-import { createRunEventSink, EVENT_STEP_MAX_BYTES } from "../../lib/services/run-events.ts";
+import {
+  createRunEventSink,
+  EVENT_STEP_MAX_BYTES,
+  TOKEN_EVENT_MAX_CHARS,
+  TOKEN_WINDOW_MS,
+} from "../../lib/services/run-events.ts";
 
 const record = (id: string, output: unknown = "ok"): StepRecord => ({
   id,
@@ -49,6 +55,43 @@ describe("run event sink", () => {
     ]);
     expect(events[3]!.event).toMatchObject({ type: "token", stepId: "b", delta: "Hel" });
     expect(sink.failures).toBe(0);
+  });
+
+  it("gathers a step's streamed text into one token event: another step's text or another event sends it first, and so does flush", async () => {
+    const memory = createMemoryRunEventStream();
+    const sink = createRunEventSink({ stream: memory, tenant: "acme", executionId: "ex" });
+    sink.stepStarted({ id: "a", action: "prompt", visit: 1 });
+    for (const word of ["Your", " parcel", " left"]) sink.token("a", word);
+    sink.token("b", "Hi");
+    sink.token("b", " there");
+    sink.stepsFinished([record("b")]);
+    sink.token("b", "again");
+    await sink.flush();
+    const events = (await memory.read("acme", "ex")).map((e) => e.event);
+    expect(events.map((e) => (e.type === "token" ? `${e.stepId}:${e.delta}` : e.type))).toEqual([
+      "step_started",
+      "a:Your parcel left",
+      "b:Hi there",
+      "step_finished",
+      "b:again",
+    ]);
+  });
+
+  it("sends the gathered text when the window ends, and holds at most TOKEN_EVENT_MAX_CHARS in one event", async () => {
+    const memory = createMemoryRunEventStream({ maxLen: 5000 });
+    const sink = createRunEventSink({ stream: memory, tenant: "acme", executionId: "ex" });
+    sink.token("a", "first");
+    await new Promise((resolve) => setTimeout(resolve, TOKEN_WINDOW_MS * 3));
+    // Sent at the window's end, before any flush.
+    expect((await memory.read("acme", "ex")).map((e) => e.event)).toMatchObject([{ delta: "first" }]);
+    sink.token("a", "second");
+    // A long answer written fast: 3000 tokens of 4 characters make 3 events, not 3000.
+    for (let n = 0; n < 3000; n++) sink.token("a", "word");
+    await sink.flush();
+    const deltas = (await memory.read("acme", "ex")).map((e) => (e.event as { delta: string }).delta);
+    expect(deltas.slice(1).join("")).toBe(`second${"word".repeat(3000)}`);
+    expect(deltas.slice(1).map((d) => d.length)).toEqual([4094, 4096, 3816]);
+    expect(Math.max(...deltas.map((d) => d.length))).toBeLessThanOrEqual(TOKEN_EVENT_MAX_CHARS);
   });
 
   it("counts and logs events it could not append, never throws, and goes on with the next ones", async () => {

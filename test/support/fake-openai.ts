@@ -29,6 +29,8 @@ export interface FakeOpenAi {
   answerModel(model: string, reply: ScriptedReply | undefined): void;
   /** Fixed delay before every default answer. */
   setDelay(ms: number): void;
+  /** A streamed answer's events written this far apart (0, the default: all at once). */
+  setStreamPace(ms: number): void;
   /**
    * Each request waits for `gate()`, called as it arrives, to settle before it is answered (a
    * test proving that calls overlap); `undefined` stops holding.
@@ -94,7 +96,7 @@ export function toolCallsCompletion(
  * A streamed answer as OpenAI sends it (server-sent events): a role chunk, the text word by
  * word, a finish chunk, then the usage chunk and `[DONE]`.
  */
-export function streamedCompletion(text: string, model = "fake-model"): ScriptedReply {
+export function streamedCompletion(text: string, model = "fake-model", paceMs = 0): ScriptedReply {
   const base = { id: "chatcmpl-stream", object: "chat.completion.chunk", created: 0, model };
   const chunk = (delta: Record<string, unknown>, finish: string | null = null) => ({
     ...base,
@@ -106,16 +108,18 @@ export function streamedCompletion(text: string, model = "fake-model"): Scripted
     chunk({}, "stop"),
     { ...base, choices: [], usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 } },
   ];
-  return {
-    status: 200,
-    headers: { "content-type": "text/event-stream" },
-    body: `${events.map((event) => `data: ${JSON.stringify(event)}\n\n`).join("")}data: [DONE]\n\n`,
-  };
+  const parts = [...events.map((event) => `data: ${JSON.stringify(event)}\n\n`), "data: [DONE]\n\n"];
+  const headers = { "content-type": "text/event-stream" };
+  // Paced: each event written paceMs after the one before, as a model writes over time.
+  return paceMs > 0
+    ? { status: 200, headers, parts, partDelayMs: paceMs }
+    : { status: 200, headers, body: parts.join("") };
 }
 
 export async function startFakeOpenAi(): Promise<FakeOpenAi> {
   const double = await startHttpDouble();
   let delayMs = 0;
+  let streamPaceMs = 0;
   let answer = (request: { model: string; messages: Array<{ role: string; content: string }> }): string => {
     const users = request.messages.filter((m) => m.role === "user");
     return `reply: ${users.at(-1)?.content ?? ""}`;
@@ -133,7 +137,7 @@ export async function startFakeOpenAi(): Promise<FakeOpenAi> {
     const format = (body as { response_format?: { type?: string; json_schema?: { schema?: unknown } } })
       ?.response_format;
     if ((body as { stream?: boolean })?.stream === true) {
-      return { ...streamedCompletion(answer(body), body?.model), delayMs };
+      return { ...streamedCompletion(answer(body), body?.model, streamPaceMs), delayMs };
     }
     if (format?.type === "json_schema" && !answerSet) {
       return {
@@ -160,6 +164,9 @@ export async function startFakeOpenAi(): Promise<FakeOpenAi> {
     },
     setDelay(ms) {
       delayMs = ms;
+    },
+    setStreamPace(ms) {
+      streamPaceMs = ms;
     },
     holdUntil(next) {
       gate = next;

@@ -24,6 +24,9 @@ export interface ScriptedReply {
   delayMs?: number;
   /** Close the connection without answering. */
   destroy?: boolean;
+  /** The body as these parts, written one after the other `partDelayMs` apart (a stream). */
+  parts?: string[];
+  partDelayMs?: number;
 }
 
 export type RouteHandler = (request: RecordedRequest) => ScriptedReply | Promise<ScriptedReply>;
@@ -77,6 +80,17 @@ export async function startHttpDouble(): Promise<HttpDouble> {
     if (res.destroyed || req.socket.destroyed) recorded.abandoned = true;
     if (reply.destroy) {
       req.socket.destroy();
+      return;
+    }
+    if (reply.parts !== undefined) {
+      res.writeHead(reply.status ?? 200, { "content-type": "text/plain; charset=utf-8", ...reply.headers });
+      for (const [index, part] of reply.parts.entries()) {
+        if (index > 0 && reply.partDelayMs)
+          await new Promise((resolve) => setTimeout(resolve, reply.partDelayMs));
+        if (res.destroyed) return;
+        res.write(part);
+      }
+      res.end();
       return;
     }
     const isText = typeof reply.body === "string";
