@@ -1,7 +1,8 @@
 /**
  * Child runs as executions of their own. A `call` or `foreach` step's children run inside
  * their parent's step (lib/engine/steps/sub-protocol.ts); the engine hands each one out as
- * it ends (`onChildRun`), and a leg of the parent records them when it records the parent:
+ * it ends (`onChildRun`), and a leg of the parent records them before the checkpoint of the
+ * step that ran them (and any left, of a step whose checkpoint failed, before the parent):
  * each child becomes a history item of its own (its protocol, its parent's document and
  * version, its step records, `parentExecutionId` and `parentStep`), linked to its parent
  * (GET /executions/{id}/children), and is published to the analysis like any finished run,
@@ -12,8 +13,8 @@
  * ids. The history keeps the first finished record of an id (a second one is refused and
  * skipped here) and the analysis counts an execution id once.
  *
- * Bounded: a leg keeps at most CHILD_RECORDS_MAX_BYTES of its children's step records and
- * outputs until it records them; a child past that is recorded with its status, path and
+ * Bounded: a leg keeps at most CHILD_RECORDS_MAX_BYTES of a step's children's step records
+ * and outputs until it records them; a child past that is recorded with its status, path and
  * error but without its step records (`stepsDropped`) or output (`outputTruncated`).
  */
 import type { ChildRunEnded, RunResult } from "../core/run.ts";

@@ -263,7 +263,9 @@ export async function advanceLeg(
     logger: deps.logger,
     now: () => deps.clock.now(),
   });
-  // The children of `call` and `foreach` steps, recorded (as executions of their own) with the leg.
+  // The children of `call` and `foreach` steps, recorded (as executions of their own) before
+  // the checkpoint of the step that ran them: a leg that dies or loses its run after that
+  // checkpoint has recorded them, and the step is not run again to make them anew.
   const children = createChildRunCollector(header, leg.document.parsed);
   // A leg that starts the run, or resumes it from a wait, says so; a runner's next leg does not.
   if (leg.stored.state.stepCount === 0 || leg.stored.state.status !== "running") events.status("running");
@@ -287,6 +289,7 @@ export async function advanceLeg(
     ...(leg.context?.profile !== undefined ? { profile: leg.context.profile } : {}),
     ...(leg.context?.conversation !== undefined ? { conversation: leg.context.conversation } : {}),
     checkpoint: async (state, records) => {
+      await recordChildren(children.take(), deps);
       const carried = carry(state, records);
       try {
         version = await deps.checkpoints.write(header.tenant, header.executionId, version, carried);
@@ -330,9 +333,9 @@ export async function advanceLeg(
     };
   }
   const record = withOutcome(resultRecord(header, result, { steps, path }), leg.document.parsed, result);
-  // Before the parent's record, so that a child its record lists is there to read. A child of
-  // a step past a failed checkpoint is recorded too: it ran, and the step run again makes the
-  // same id, which the history keeps once.
+  // Before the parent's record, so that a child its record lists is there to read: the
+  // children of a step whose checkpoint failed. They ran, and the step run again makes the
+  // same ids, which the history keeps once.
   await recordChildren(children.take(), deps);
   let analysis: ExecutionRecord["analysis"];
   try {

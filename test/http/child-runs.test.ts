@@ -221,4 +221,51 @@ describe("child runs in the history", () => {
     });
     expect(child.body.steps[0].prompt).toContain("Summarise in one sentence how the ops team was welcomed");
   });
+  it("records a step's children before the step's checkpoint: they are in the history while the run goes on", async () => {
+    const slow = structuredClone(document);
+    const welcome = slow.protocols[0];
+    // The foreach, then a tool that answers only when the test lets it.
+    welcome.steps = [
+      welcome.steps[0],
+      { id: "announce", action: "tool_api", tool_api_id: "announce", output: "announced" },
+      { id: "done", action: "end", response_template: "{greetings}" },
+    ];
+    slow.tools = [{ id: "announce", endpoint: `${api.tools.url}/announce`, method: "POST" }];
+    expect((await api.call("PUT", "/documents/team_slow", { body: slow })).status).toBe(201);
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    api.tools.route("POST", "/announce", async () => {
+      await held;
+      return { body: { ok: true } };
+    });
+    const listed = async () =>
+      (await api.call("GET", "/documents/team_slow/protocols/greet/executions")).body.items as Array<{
+        executionId: string;
+        parentExecutionId: string;
+      }>;
+
+    const run = api.call("POST", "/executions", {
+      body: { document: "team_slow", protocol: "welcome_team", variables: { team: "ops", members } },
+    });
+    try {
+      for (let wait = 0; !api.tools.requests.some((r) => r.path === "/announce"); wait++) {
+        if (wait > 200) throw new Error("the announce step never started");
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      // The leg is still in the step after the foreach: its children are recorded already.
+      const during = await listed();
+      expect(during).toHaveLength(members.length);
+    } finally {
+      release();
+    }
+    const done = await run;
+    expect(done.body.status).toBe("completed");
+    const after = await listed();
+    expect(after.map((child) => child.executionId).sort()).toEqual(
+      members.map((_, index) => `${done.body.executionId}~greet_each.1~${index}`).sort(),
+    );
+    expect(after.every((child) => child.parentExecutionId === done.body.executionId)).toBe(true);
+  });
 });
