@@ -57,7 +57,10 @@ function patchOf(recommendation: Recommendation, source: PatchSource): Operation
     case "slow_step":
       return step === undefined ? null : slowStepPatch(protocol, step, evidence as unknown as SlowFigures);
     case "branch_never_taken":
-      return step === undefined ? null : deadBranchPatch(protocol, step, evidence.neverTaken);
+      // A guard of input is kept: the case it handles may still come.
+      return step === undefined || evidence.guard
+        ? null
+        : deadBranchPatch(protocol, step, evidence.neverTaken);
     case "parallelize": {
       const steps = Array.isArray(evidence.steps) ? evidence.steps : [];
       const ids = steps.map((s) => (isObject(s) ? s.step : undefined));

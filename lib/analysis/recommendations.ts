@@ -14,7 +14,11 @@
  *   summed duration of all runs. Its evidence has the median and p95, and the completion
  *   tokens per successful call (for a prompt step's `max_tokens`).
  * - `branch_never_taken`: a condition step evaluated ≥ minRuns times whose `then` or `else`
- *   way was never taken (the document names where that way leads).
+ *   way was never taken (the document names where that way leads). When that way asks again
+ *   (it leads to an `input` step) or goes back (to the condition or a step before it), the
+ *   condition is taken for a guard of input that has simply been good so far: the evidence
+ *   says so (`guard`) and how often the case may still come up (`upperBoundRate`, the 95 %
+ *   upper bound of a rate seen 0 times in the runs), and no change is proposed.
  * - `parallelize` (document needed): consecutive `prompt`/`tool_api` steps, the later reached
  *   only from the earlier, neither guarded nor a branch of a `parallel` step, none reading
  *   another's output variable (placeholders of prompts, system texts and the called tool's
@@ -287,23 +291,47 @@ function branchesNeverTaken(
     if (evaluated < o.minRuns || (step.thenTaken > 0 && step.elseTaken > 0)) continue;
     const never = step.thenTaken === 0 ? "then" : "else";
     const target = protocol ? branchTarget(protocol, id, never) : undefined;
+    const guard = protocol && typeof target === "string" ? guardKind(protocol, id, target) : null;
     const leadsTo =
-      target === undefined ? "" : target === null ? " (ending the run)" : ` (to step "${target}")`;
+      target === undefined
+        ? ""
+        : target === null
+          ? " (ending the run)"
+          : ` (${guard === "goes_back" ? "back " : ""}to step "${target}")`;
+    const finding = `Condition "${id}" went the ${never === "then" ? "else" : "then"} way in all ${evaluated} runs; its ${never} way${leadsTo} was never taken`;
+    // 0 of n seen: the rate is below 1 − 0.05^(1/n) (about 3/n) with 95 % confidence.
+    const upperBoundRate = 1 - 0.05 ** (1 / evaluated);
     out.push({
       kind: "branch_never_taken",
       protocol: aggregate.protocol,
       step: id,
-      message: `Condition "${id}" went the ${never === "then" ? "else" : "then"} way in all ${evaluated} runs; its ${never} way${leadsTo} was never taken: check the condition, or remove the dead branch.`,
+      message: guard
+        ? `${finding}: it looks like a guard (that way ${guard === "asks_again" ? "asks again" : "goes back"}), and a case none of ${evaluated} runs had may still come in up to ${percent(upperBoundRate)} of runs (95% bound): keep it unless the case cannot happen.`
+        : `${finding}: check the condition, or remove the dead branch.`,
       evidence: {
         evaluated,
         thenTaken: step.thenTaken,
         elseTaken: step.elseTaken,
         neverTaken: never,
         target: target ?? null,
+        guard,
+        upperBoundRate: round(upperBoundRate, 4),
       },
     });
   }
   return out;
+}
+
+/**
+ * Whether a condition's way to `target` guards input: it asks again (an `input` step) or goes
+ * back (to the condition or a step before it, as a loop that asks again does).
+ */
+function guardKind(protocol: Protocol, id: string, target: string): "asks_again" | "goes_back" | null {
+  const at = protocol.steps.findIndex((s) => s.id === id);
+  const to = protocol.steps.findIndex((s) => s.id === target);
+  if (to < 0) return null;
+  if (protocol.steps[to]?.action === "input") return "asks_again";
+  return to <= at ? "goes_back" : null;
 }
 
 /** Where a condition's way leads: a step id, or null when it ends the run. */

@@ -397,13 +397,20 @@ describe("analysis report on the fixture history", () => {
     near(slow!.evidence.p95Ms as number, 900);
 
     // check_email evaluated 11 times, always "then": its else way (to ask_email) never taken.
+    // Its else way asks for the e-mail address: a guard of input, kept. 0 of 11 runs: the
+    // case's rate is below 1 − 0.05^(1/11) = 0.2384 with 95 % confidence.
     expect(branch!.evidence).toEqual({
       evaluated: 11,
       thenTaken: 11,
       elseTaken: 0,
       neverTaken: "else",
       target: "ask_email",
+      guard: "asks_again",
+      upperBoundRate: 0.2384,
     });
+    expect(branch!.message).toBe(
+      'Condition "check_email" went the then way in all 11 runs; its else way (to step "ask_email") was never taken: it looks like a guard (that way asks again), and a case none of 11 runs had may still come in up to 23.8% of runs (95% bound): keep it unless the case cannot happen.',
+    );
 
     // lookup_order reads {order_id} and writes `order`; lookup_customer reads {customer_email} and
     // writes `customer`: independent. Saving per run = 110 + 50 − max(110, 50) = 50 ms (the median
@@ -414,10 +421,13 @@ describe("analysis report on the fixture history", () => {
     expect(parallel!.message).toContain('"steps": ["lookup_order","lookup_customer"]');
   });
 
-  it("every recommendation carries a patch against the document as sent that applies and validates", async () => {
+  it("every recommendation but a guard's carries a patch against the document as sent that applies and validates", async () => {
     const source = JSON.parse(readFileSync(new URL("document.json", fixtures), "utf8"));
     const recommendations = actionable((await orderStatus()).recommendations, source, 1);
-    for (const recommendation of recommendations) {
+    // check_email guards input (its else way asks for the address): no change is proposed.
+    const guard = recommendations.find((r) => r.kind === "branch_never_taken");
+    expect(guard?.patch).toBeNull();
+    for (const recommendation of recommendations.filter((r) => r !== guard)) {
       expect(recommendation.patch, recommendation.kind).not.toBeNull();
       const patched = applyPatch(source, recommendation.patch!);
       expect(patched.ok, recommendation.kind).toBe(true);

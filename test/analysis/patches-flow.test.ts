@@ -95,6 +95,38 @@ describe("branch_never_taken", () => {
     });
   });
 
+  it("a guard of input (its dead way asks again or goes back) keeps its condition: no patch, and the evidence says why", async () => {
+    const source = {
+      version: "2.2",
+      protocols: [
+        {
+          name: "draft",
+          inputs: ["topic"],
+          steps: [
+            { id: "write", action: "prompt", prompt: "Write about {topic}", output: "text" },
+            // The offline model's replies contain "offline": the way back is never taken.
+            {
+              id: "check",
+              action: "condition",
+              conditions: [{ variable: "text", operator: "contains", value: "offline" }],
+              else_step: "write",
+            },
+            { id: "done", action: "end", response_template: "{text}" },
+          ],
+        },
+      ],
+    };
+    const recs = await recommendationsAfterRuns(source, "draft", { topic: "tea" }, 3, { minRuns: 3 });
+    const rec = recs.find((r) => r.kind === "branch_never_taken");
+    expect(rec?.evidence).toMatchObject({ neverTaken: "else", target: "write", guard: "goes_back" });
+    // 0 of 3: below 1 − 0.05^(1/3) with 95 % confidence.
+    expect(rec?.evidence.upperBoundRate).toBe(0.6316);
+    expect(rec?.message).toContain(
+      'its else way (back to step "write") was never taken: it looks like a guard',
+    );
+    expect(rec?.patch).toBeNull();
+  });
+
   it("a way that ends the run: the condition becomes an end step of the same id", async () => {
     const source = {
       version: "2.2",
