@@ -319,12 +319,27 @@ export interface SessionRunRequest {
 
 /**
  * POST /executions with `sessionId`: a durable run of the session, under the session's lease.
- * A run left waiting for input or running becomes the session's run.
+ * A run left waiting for input or running becomes the session's run; while the session's run
+ * still runs or waits for input, 409 `session_busy` (nothing started).
  */
 export async function startSessionRun(request: SessionRunRequest, deps: SessionRunDeps): Promise<RunOutcome> {
   const session = await deps.sessions.get(request.tenant, request.sessionId);
   if (!session) throw notFound(`session "${request.sessionId}"`);
   const pending = await pendingRun(deps, session);
+  // A run waiting for the session's next message would be left waiting, unreachable: it is
+  // answered or cancelled first.
+  const waitingId =
+    pending?.state.status === "waiting_input"
+      ? session.runExecutionId
+      : session.suspended
+        ? session.suspendedExecutionId
+        : undefined;
+  if (waitingId !== undefined) {
+    throw sessionBusy(
+      session.sessionId,
+      `its run ${waitingId} waits for input: answer it (POST /sessions/${session.sessionId}/messages) or cancel it (POST /executions/${waitingId}/cancel) first`,
+    );
+  }
   const done = await underLease(deps, session, request.owner, async (leased) => {
     // The replies the session's run showed since the last message join the conversation now:
     // this run may take the run's place in the session, and with it the count of them.

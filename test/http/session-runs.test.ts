@@ -202,6 +202,15 @@ describe("a session's durable run", () => {
       body: { document: "recap", protocol: "recap", sessionId },
     });
     expect(second.body).toMatchObject({ status: "waiting_input" });
+    // While it waits, the session starts no other run: 409, nothing called.
+    const llmCalls = api.llm.completions().length;
+    const refused = await api.call("POST", "/executions", {
+      body: { document: "recap", protocol: "brief", sessionId },
+    });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.code).toBe("session_busy");
+    expect(refused.body.error.message).toContain(`POST /executions/${second.body.executionId}/cancel`);
+    expect(api.llm.completions().length).toBe(llmCalls);
     const answered = await say(sessionId, "billing");
     expect(answered.body).toMatchObject({ status: "completed", executionId: second.body.executionId });
     expect(api.llm.completions().at(-1)?.messages).toEqual([
