@@ -31,6 +31,7 @@ export function runControlRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSp
     ...runDepsOf(deps, request.logger, deps.config.RUN_DEADLINE_MS),
     loader,
     leaseMs: deps.config.RUN_LEASE_MS,
+    sessions: deps.sessions,
   });
   const inline = { syncBudgetMs: deps.config.SYNC_BUDGET_MS };
 

@@ -11,18 +11,21 @@ import type { RunState } from "../core/run.ts";
 import { newRunState } from "../engine/run-state.ts";
 import { MovaError, notFound } from "../errors.ts";
 import { EVENT_NAME } from "../mova/schema.ts";
-import type { RunMessage, StoredRun } from "../ports.ts";
+import type { RunMessage, SessionStore, StoredRun } from "../ports.ts";
 import { verifyCallback } from "./callback-signature.ts";
 import type { DocumentLoader } from "./document-loader.ts";
 import { endRunAsCancelled } from "./cancelled-run.ts";
 import { FINISHED_STATUSES } from "./executions.ts";
 import { handOff } from "./run-handoff.ts";
 import { advanceLeg, headerOf, priorOf, type RunDeps, type RunOutcome, startRun } from "./runs.ts";
+import { resumptionOf } from "./run-resumption.ts";
 
 export interface RunControlDeps extends RunDeps {
   loader: DocumentLoader;
   /** RUN_LEASE_MS: the lease an event's leg holds. */
   leaseMs: number;
+  /** Where an event's leg of a session's run reads `session.*` and `profile.*`, as the runner does. */
+  sessions?: Pick<SessionStore, "get"> | undefined;
 }
 
 export interface InlineOptions {
@@ -113,15 +116,14 @@ export async function deliverEvent(
   try {
     // Re-read under the lease: a runner or another event may have moved the run on meanwhile.
     assertWaitsFor(leased.state, request.event, deps.clock.now());
-    const header = headerOf(record);
-    const document = await deps.loader.loadVersion(header.tenant, header.document, header.documentVersion);
-    const prior = await priorOf(deps.history, record);
+    const { header, document, prior, context } = await resumptionOf(record, deps);
     const leg = await advanceLeg(
       {
         header,
         document,
         stored: { version: leased.version, state: leased.state },
         prior,
+        ...(context ? { context } : {}),
         shouldPause: () => deps.clock.now() - startedMs >= options.syncBudgetMs,
         ...(deps.runDeadlineMs !== undefined ? { budgetMs: deps.runDeadlineMs } : {}),
         event: { name: request.event, payload: request.payload },

@@ -16,12 +16,11 @@ import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { MovaError, isMovaError } from "../errors.ts";
 import type { RunMessage } from "../ports.ts";
 import type { DocumentLoader } from "./document-loader.ts";
-import { advanceLeg, headerOf, priorOf, recordFinishedCheckpoint, type RunDeps } from "./runs.ts";
+import { advanceLeg, recordFinishedCheckpoint, type RunDeps } from "./runs.ts";
 import { FINISHED_STATUSES } from "./executions.ts";
 import { handOff } from "./run-handoff.ts";
-import type { RunContext } from "../engine/run-options.ts";
-import type { ExecutionRecord } from "../core/execution-record.ts";
 import type { SessionStore } from "../ports.ts";
+import { resumptionOf } from "./run-resumption.ts";
 
 export interface RunnerDeps extends RunDeps {
   loader: DocumentLoader;
@@ -128,10 +127,7 @@ export async function advanceQueuedRun(
       return "finalised";
     }
     if (leased.state.status !== "running") return "skipped";
-    const header = headerOf(record);
-    const context = await sessionContext(record, deps);
-    const document = await deps.loader.loadVersion(tenant, header.document, header.documentVersion);
-    const prior = await priorOf(deps.history, record);
+    const { header, document, prior, context } = await resumptionOf(record, deps);
     const leg = await advanceLeg(
       {
         header,
@@ -163,21 +159,6 @@ export async function advanceQueuedRun(
     clearInterval(renewal);
     await release();
   }
-}
-
-/** A session's run goes on with the session's data and profile as they are now. */
-async function sessionContext(
-  record: ExecutionRecord,
-  deps: RunnerDeps,
-): Promise<Pick<RunContext, "session" | "profile" | "conversation"> | undefined> {
-  if (record.sessionId === undefined || !deps.sessions) return undefined;
-  const session = await deps.sessions.get(record.tenant, record.sessionId);
-  if (!session) return undefined;
-  return {
-    session: session.data,
-    ...(session.profile ? { profile: session.profile } : {}),
-    ...(session.conversation ? { conversation: session.conversation } : {}),
-  };
 }
 
 /** The runner's Lambda handler: one message after the other, failures reported per message. */

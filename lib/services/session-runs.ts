@@ -34,16 +34,9 @@ import type { Intent, MovaDocument } from "../mova/schema.ts";
 import type { SessionState, SessionStore, StoredRun } from "../ports.ts";
 import type { DocumentLoader } from "./document-loader.ts";
 import type { LoadedDocument } from "./executions.ts";
-import {
-  advanceLeg,
-  headerOf,
-  priorOf,
-  type RunDeps,
-  type RunHeader,
-  type RunOutcome,
-  startRun,
-} from "./runs.ts";
+import { advanceLeg, headerOf, type RunDeps, type RunHeader, type RunOutcome, startRun } from "./runs.ts";
 import { interruptWaitingRun } from "./run-interrupt.ts";
+import { resumptionOf } from "./run-resumption.ts";
 
 export interface SessionRunDeps extends RunDeps {
   sessions: SessionStore;
@@ -501,8 +494,12 @@ async function waitingRun(
   if (pending?.state.status === "waiting_input" && session.runExecutionId !== undefined) {
     const record = await deps.history.getExecution(session.tenant, session.runExecutionId);
     if (!record) return undefined;
-    const document = await deps.loader.loadVersion(session.tenant, record.document, record.documentVersion);
-    return { header: headerOf(record), record, prior: await priorOf(deps.history, record), document };
+    // The message brings the session's context: none is read here.
+    const { header, prior, document } = await resumptionOf(record, {
+      history: deps.history,
+      loader: deps.loader,
+    });
+    return { header, record, prior, document };
   }
   if (!session.suspended) return undefined;
   return adoptSuspended(deps, session, session.suspended);

@@ -223,6 +223,36 @@ describe("a session's durable run", () => {
     ]);
   });
 
+  it("an event delivered to a session's run goes on with the session's data and profile, as the runner does", async () => {
+    const approval = deskDocument(api.tools.url);
+    approval.protocols = [
+      {
+        ...approval.protocols[0]!,
+        name: "approval",
+        steps: [
+          { id: "hold", action: "wait_event", event: "approved", timeout_seconds: 600 },
+          { id: "plan", action: "prompt", prompt: "Plan {session.plan} for {profile.name}", output: "p" },
+          { id: "end", action: "end", response_template: "{p}" },
+        ],
+      } as (typeof approval.protocols)[number],
+    ];
+    approval.intents = [];
+    expect((await api.call("PUT", "/documents/approval", { body: approval })).status).toBe(201);
+    const created = await api.call("POST", "/sessions", {
+      body: { document: "approval", userId: "u9", data: { plan: "pro" } },
+    });
+    const sessionId = created.body.sessionId as string;
+    const started = await api.call("POST", "/executions", {
+      body: { document: "approval", protocol: "approval", sessionId },
+    });
+    expect(started.status).toBe(202);
+    const delivered = await api.call("POST", `/executions/${started.body.executionId}/events/approved`, {
+      body: { by: "ops" },
+    });
+    expect(delivered.status).toBe(200);
+    expect(delivered.body).toMatchObject({ status: "completed", output: "reply: Plan pro for Taras" });
+  });
+
   it("resumes a run the session kept the former way (a suspended run in the session) from a checkpoint made of it", async () => {
     const created = await api.call("POST", "/sessions", { body: { document: "desk", userId: "u9" } });
     const { sessionId } = created.body;
