@@ -32,6 +32,7 @@ export function runControlRoutes(deps: ApiDeps, loader: DocumentLoader): RouteSp
     loader,
     leaseMs: deps.config.RUN_LEASE_MS,
     sessions: deps.sessions,
+    memoryBounds: { maxTurns: deps.config.MEMORY_MAX_TURNS, maxBytes: deps.config.MEMORY_MAX_BYTES },
   });
   const inline = { syncBudgetMs: deps.config.SYNC_BUDGET_MS };
 

@@ -19,6 +19,7 @@ import { FINISHED_STATUSES } from "./executions.ts";
 import { handOff } from "./run-handoff.ts";
 import { advanceLeg, headerOf, priorOf, type RunDeps, type RunOutcome, startRun } from "./runs.ts";
 import { resumptionOf } from "./run-resumption.ts";
+import type { ConversationBounds } from "../core/conversation.ts";
 
 export interface RunControlDeps extends RunDeps {
   loader: DocumentLoader;
@@ -26,6 +27,8 @@ export interface RunControlDeps extends RunDeps {
   leaseMs: number;
   /** Where an event's leg of a session's run reads `session.*` and `profile.*`, as the runner does. */
   sessions?: Pick<SessionStore, "get"> | undefined;
+  /** MEMORY_MAX_TURNS / MEMORY_MAX_BYTES: the conversation a session's run reads. */
+  memoryBounds?: ConversationBounds | undefined;
 }
 
 export interface InlineOptions {
@@ -116,7 +119,7 @@ export async function deliverEvent(
   try {
     // Re-read under the lease: a runner or another event may have moved the run on meanwhile.
     assertWaitsFor(leased.state, request.event, deps.clock.now());
-    const { header, document, prior, context } = await resumptionOf(record, deps);
+    const { header, document, prior, context } = await resumptionOf(record, deps, leased.state);
     const leg = await advanceLeg(
       {
         header,

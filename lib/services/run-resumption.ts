@@ -4,8 +4,14 @@
  * session's run, the session's data, profile and conversation as they are now. One
  * definition for every leg that resumes a run on its own (the runner, an event delivered to
  * the run): a session's message brings its session with it instead.
+ *
+ * The conversation such a leg reads ends with the replies the run has shown that the session
+ * has not taken in yet (its earlier legs': only a message writes the session), so a prompt's
+ * memory holds what the run itself said before.
  */
+import { type ConversationBounds, rememberTurns, unrememberedReplies } from "../core/conversation.ts";
 import type { ExecutionRecord } from "../core/execution-record.ts";
+import type { RunState } from "../core/run.ts";
 import type { RunContext } from "../engine/run-options.ts";
 import type { SessionStore } from "../ports.ts";
 import type { DocumentLoader } from "./document-loader.ts";
@@ -27,14 +33,21 @@ export interface ResumptionDeps {
   loader: DocumentLoader;
   /** Where a session's run reads its `session.*` and `profile.*`; without it they stay unresolved. */
   sessions?: Pick<SessionStore, "get"> | undefined;
+  /** MEMORY_MAX_TURNS / MEMORY_MAX_BYTES (defaults: conversation.ts). */
+  memoryBounds?: ConversationBounds | undefined;
 }
 
-export async function resumptionOf(record: ExecutionRecord, deps: ResumptionDeps): Promise<Resumption> {
+/** `state`: the run's checkpoint, whose shown replies the session may not have taken in yet. */
+export async function resumptionOf(
+  record: ExecutionRecord,
+  deps: ResumptionDeps,
+  state?: Pick<RunState, "shown">,
+): Promise<Resumption> {
   const header = headerOf(record);
   const [document, prior, context] = await Promise.all([
     deps.loader.loadVersion(header.tenant, header.document, header.documentVersion),
     priorOf(deps.history, record),
-    sessionContextOf(record, deps.sessions),
+    sessionContextOf(record, deps, state),
   ]);
   return { header, document, prior, ...(context ? { context } : {}) };
 }
@@ -42,14 +55,26 @@ export async function resumptionOf(record: ExecutionRecord, deps: ResumptionDeps
 /** A session's run goes on with the session's data, profile and conversation as they are now. */
 async function sessionContextOf(
   record: ExecutionRecord,
-  sessions: Pick<SessionStore, "get"> | undefined,
+  deps: ResumptionDeps,
+  state: Pick<RunState, "shown"> | undefined,
 ): Promise<SessionContext | undefined> {
-  if (record.sessionId === undefined || !sessions) return undefined;
-  const session = await sessions.get(record.tenant, record.sessionId);
+  if (record.sessionId === undefined || !deps.sessions) return undefined;
+  const session = await deps.sessions.get(record.tenant, record.sessionId);
   if (!session) return undefined;
+  // The session counts the replies of its own run only.
+  const remembered = session.runExecutionId === record.executionId ? (session.runRepliesRemembered ?? 0) : 0;
+  const meanwhile = unrememberedReplies(state?.shown, remembered);
+  const conversation =
+    meanwhile.length === 0
+      ? session.conversation
+      : rememberTurns(
+          session.conversation,
+          meanwhile.map((reply) => ({ role: "assistant" as const, content: reply })),
+          deps.memoryBounds,
+        );
   return {
     session: session.data,
     ...(session.profile ? { profile: session.profile } : {}),
-    ...(session.conversation ? { conversation: session.conversation } : {}),
+    ...(conversation ? { conversation } : {}),
   };
 }

@@ -21,6 +21,7 @@ import { FINISHED_STATUSES } from "./executions.ts";
 import { handOff } from "./run-handoff.ts";
 import type { SessionStore } from "../ports.ts";
 import { resumptionOf } from "./run-resumption.ts";
+import type { ConversationBounds } from "../core/conversation.ts";
 
 export interface RunnerDeps extends RunDeps {
   loader: DocumentLoader;
@@ -30,6 +31,8 @@ export interface RunnerDeps extends RunDeps {
   marginMs: number;
   /** Where a session's run reads its `session.*` and `profile.*`; without it they stay unresolved. */
   sessions?: Pick<SessionStore, "get">;
+  /** MEMORY_MAX_TURNS / MEMORY_MAX_BYTES: the conversation a session's run reads. */
+  memoryBounds?: ConversationBounds;
 }
 
 export interface Invocation {
@@ -127,7 +130,7 @@ export async function advanceQueuedRun(
       return "finalised";
     }
     if (leased.state.status !== "running") return "skipped";
-    const { header, document, prior, context } = await resumptionOf(record, deps);
+    const { header, document, prior, context } = await resumptionOf(record, deps, leased.state);
     const leg = await advanceLeg(
       {
         header,

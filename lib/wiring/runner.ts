@@ -13,6 +13,7 @@ export function buildRunnerHandler(config: Config, options: BuildRuntimeDepsOpti
     loader: createDocumentLoader(deps.documents),
     leaseMs: config.RUN_LEASE_MS,
     marginMs: config.RUNNER_MARGIN_MS,
+    memoryBounds: { maxTurns: config.MEMORY_MAX_TURNS, maxBytes: config.MEMORY_MAX_BYTES },
     // A session's run reads the session's data and profile (the same Redis as the checkpoints).
     ...(config.UPSTASH_REDIS_REST_URL && config.UPSTASH_REDIS_REST_TOKEN
       ? {

@@ -223,13 +223,15 @@ describe("a session's durable run", () => {
     ]);
   });
 
-  it("an event delivered to a session's run goes on with the session's data and profile, as the runner does", async () => {
+  it("an event delivered to a session's run goes on with the session's data, profile and conversation, with the replies the run showed before", async () => {
     const approval = deskDocument(api.tools.url);
     approval.protocols = [
       {
         ...approval.protocols[0]!,
         name: "approval",
+        memory: { turns: 10 },
         steps: [
+          { id: "draft", action: "prompt", prompt: "Draft for {profile.name}", output: "d" },
           { id: "hold", action: "wait_event", event: "approved", timeout_seconds: 600 },
           { id: "plan", action: "prompt", prompt: "Plan {session.plan} for {profile.name}", output: "p" },
           { id: "end", action: "end", response_template: "{p}" },
@@ -251,6 +253,12 @@ describe("a session's durable run", () => {
     });
     expect(delivered.status).toBe(200);
     expect(delivered.body).toMatchObject({ status: "completed", output: "reply: Plan pro for Taras" });
+    // The reply its first leg showed is in the prompt's memory, though no message took it in.
+    expect(api.llm.completions().at(-1)?.messages).toEqual([
+      { role: "system", content: "Answer in this language: uk." },
+      { role: "assistant", content: "reply: Draft for Taras" },
+      { role: "user", content: "Plan pro for Taras" },
+    ]);
   });
 
   it("resumes a run the session kept the former way (a suspended run in the session) from a checkpoint made of it", async () => {
