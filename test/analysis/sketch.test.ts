@@ -159,6 +159,41 @@ describe("LatencySketch merging", () => {
     );
   });
 
+  it("keeps bucket counts exact past 2^31 values: adding across it, merging past it, reading one past it", () => {
+    const INT32_MAX = 2 ** 31 - 1;
+    const bucketOf10ms = sketchOf([10]).toJSON().o;
+    // One bucket holding `n` values of 10 ms, as a stored sketch would have it.
+    const full = (n: number) =>
+      LatencySketch.fromJSON({
+        v: 1,
+        a: 0.01,
+        n,
+        z: 0,
+        min: 10,
+        max: 10,
+        s: n * 10_000,
+        o: bucketOf10ms,
+        c: n.toString(36),
+      });
+    const countOf = (sketch: LatencySketch) => Number.parseInt(sketch.toJSON().c, 36);
+
+    const crossing = full(INT32_MAX);
+    crossing.add(10);
+    crossing.add(10);
+    expect(crossing.count).toBe(INT32_MAX + 2);
+    expect(countOf(crossing)).toBe(INT32_MAX + 2);
+
+    const merged = full(2 ** 31 - 5).merge(full(2 ** 31 - 7));
+    expect(countOf(merged)).toBe(2 ** 32 - 12);
+    merged.add(10);
+    expect(countOf(merged)).toBe(2 ** 32 - 11);
+
+    const stored = full(2 ** 35);
+    stored.add(10);
+    expect(countOf(stored)).toBe(2 ** 35 + 1);
+    expect(stored.quantile(0.5)).toBe(10);
+  });
+
   it("round-trips through JSON", () => {
     fc.assert(
       fc.property(fc.array(fc.double({ min: 0, max: 1e6, noNaN: true }), { maxLength: 200 }), (values) => {
