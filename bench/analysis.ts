@@ -13,7 +13,7 @@ import {
   aggregateFromJSON,
   aggregateToJSON,
   createAggregate,
-  mergeAggregates,
+  mergeInto,
 } from "../lib/analysis/aggregate.ts";
 import { aggregateExecutions } from "../lib/analysis/analyze.ts";
 import type { ExecutionRecord } from "../lib/core/execution-record.ts";
@@ -102,7 +102,8 @@ async function measureIncrementalMerge(quick: boolean) {
     const decoded = performance.now();
     const delta = createAggregate(key);
     for (const record of records) addExecution(delta, record);
-    const next = mergeAggregates(current, delta);
+    // As mergeIntoBucket does: the aggregate just decoded is merged into in place.
+    const next = mergeInto(current, delta);
     const merged = performance.now();
     codec.encode(next);
     const ended = performance.now();

@@ -39,7 +39,6 @@ import {
   aggregateFromJSON,
   aggregateToJSON,
   createAggregate,
-  mergeAggregates,
   mergeInto,
 } from "../../analysis/aggregate.ts";
 import { guardDynamo, isConditionFailed, keyPart, queryItems } from "./errors.ts";
@@ -302,9 +301,8 @@ export function createDynamoPatternStore(options: DynamoPatternStoreOptions): Pa
     async mergeIntoBucket(key, delta, source) {
       for (let attempt = 1; attempt <= maxAttempts; attempt++) {
         const current = await readBucket(key);
-        const next = current
-          ? mergeAggregates(current.aggregate, delta)
-          : mergeInto(createAggregate(delta), delta);
+        // The bucket just read is this attempt's own: the delta is added to it in place.
+        const next = current ? mergeInto(current.aggregate, delta) : mergeInto(createAggregate(delta), delta);
         const version = (current?.version ?? 0) + 1;
         const token = randomUUID();
         const writes = [...(current?.writeTokens ?? []), token].slice(-WRITE_TOKENS_KEPT);
