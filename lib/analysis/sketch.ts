@@ -88,9 +88,10 @@ const SUM_SPLIT = 2 ** 30;
  * Bucket counts: 32-bit integers while the sketch holds at most INT32_MAX values (no bucket can
  * pass it then), 64-bit floats (exact to 2^53) beyond. An analysis adds to thousands of
  * sketches in turn: half the bytes of a number array (8 per count) is half the cache lines.
- * Side by side on 1 M executions: 0.94–0.96× the time, peak RSS 169 → 135 MB; a typed array
- * costs more to allocate, so merging an SQS batch into a stored aggregate took 1.03–1.06×
- * (BENCHMARKS.md, 3).
+ * Side by side on 1 M executions: 0.94–0.96× the time, peak RSS 169 → 135 MB. A typed array
+ * costs more to allocate, so a merge that copies sketches costs more (an SQS batch's merge
+ * into a copy of its stored aggregate: 1.03–1.06×; the analysis function merges into the
+ * aggregate it read instead: BENCHMARKS.md, 3).
  */
 type Counts = Int32Array | Float64Array;
 const INT32_MAX = 2 ** 31 - 1;

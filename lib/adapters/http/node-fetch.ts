@@ -10,9 +10,10 @@
  * bodies only (streams, FormData and Blobs — file uploads — go to the built-in `fetch`), it
  * reads the whole body before resolving (the SDK's timeout then covers the body too) except
  * for an event stream (`text/event-stream`, a `stream: true` completion), whose body is handed
- * over as it arrives, and it does not follow redirects (a 3xx reaches the SDK as a failed response, so credentials are
- * never replayed to another host). Aborts reject with an `AbortError`, as `fetch` does, which
- * the SDK maps to a timeout or a user abort; socket errors keep their `code` (ECONNREFUSED...).
+ * over as it arrives, and it does not follow redirects (a 3xx reaches the SDK as a failed
+ * response, so credentials are never replayed to another host). Aborts reject with an
+ * `AbortError`, as `fetch` does, which the SDK maps to a timeout or a user abort; socket errors
+ * keep their `code` (ECONNREFUSED...).
  */
 import http from "node:http";
 import https from "node:https";
