@@ -49,9 +49,10 @@ afterAll(async () => {
 
 const toolCalls = () => api.tools.requests.filter((r) => r.path === "/desk-slow").length;
 
-async function newSession() {
+/** A session of `document` for the user u9 (Taras, language uk) on the plan "pro". */
+async function newSession(document = "desk") {
   const created = await api.call("POST", "/sessions", {
-    body: { document: "desk", userId: "u9", data: { plan: "pro" } },
+    body: { document, userId: "u9", data: { plan: "pro" } },
   });
   expect(created.status).toBe(201);
   return created.body.sessionId as string;
@@ -186,10 +187,7 @@ describe("a session's durable run", () => {
       } as (typeof recap.protocols)[number],
     ];
     expect((await api.call("PUT", "/documents/recap", { body: recap })).status).toBe(201);
-    const created = await api.call("POST", "/sessions", {
-      body: { document: "recap", userId: "u9", data: { plan: "pro" } },
-    });
-    const sessionId = created.body.sessionId as string;
+    const sessionId = await newSession("recap");
 
     const first = await api.call("POST", "/executions", {
       body: { document: "recap", protocol: "brief", sessionId },
@@ -240,10 +238,7 @@ describe("a session's durable run", () => {
     ];
     approval.intents = [];
     expect((await api.call("PUT", "/documents/approval", { body: approval })).status).toBe(201);
-    const created = await api.call("POST", "/sessions", {
-      body: { document: "approval", userId: "u9", data: { plan: "pro" } },
-    });
-    const sessionId = created.body.sessionId as string;
+    const sessionId = await newSession("approval");
     const started = await api.call("POST", "/executions", {
       body: { document: "approval", protocol: "approval", sessionId },
     });
@@ -310,10 +305,7 @@ describe("a session's durable run", () => {
       } as (typeof memo.protocols)[number],
     ];
     expect((await api.call("PUT", "/documents/memo", { body: memo })).status).toBe(201);
-    const created = await api.call("POST", "/sessions", {
-      body: { document: "memo", userId: "u9", data: { plan: "pro" } },
-    });
-    const sessionId = created.body.sessionId as string;
+    const sessionId = await newSession("memo");
 
     const first = await say(sessionId, "memo please");
     expect(first.status).toBe(202);
