@@ -559,22 +559,31 @@ export function createDynamoHistoryStore(options: DynamoHistoryStoreOptions): An
   }
 }
 
+/** A cursor is base64url of JSON: opaque to clients, and read back only as it was made. */
+function encodeOpaqueCursor(value: unknown): string {
+  return Buffer.from(JSON.stringify(value), "utf8").toString("base64url");
+}
+
+/** The JSON a cursor holds; `invalid()` is thrown for anything but base64url (≤ 2048 characters) of JSON. */
+function decodeOpaqueCursor(cursor: string, invalid: () => MovaError): unknown {
+  if (!/^[A-Za-z0-9_-]{1,2048}$/.test(cursor)) throw invalid();
+  try {
+    return JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+  } catch {
+    throw invalid();
+  }
+}
+
 const invalidChildCursor = () =>
   new MovaError("invalid_cursor", "the cursor is malformed or of another execution");
 
 /** Opaque to clients: base64url of the parent's execution id and the last link's sort key. */
 function encodeChildCursor(executionId: string, sk: string): string {
-  return Buffer.from(JSON.stringify({ e: executionId, s: sk }), "utf8").toString("base64url");
+  return encodeOpaqueCursor({ e: executionId, s: sk });
 }
 
 function decodeChildCursor(cursor: string, executionId: string): string {
-  if (!/^[A-Za-z0-9_-]{1,2048}$/.test(cursor)) throw invalidChildCursor();
-  let decoded: unknown;
-  try {
-    decoded = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-  } catch {
-    throw invalidChildCursor();
-  }
+  const decoded = decodeOpaqueCursor(cursor, invalidChildCursor);
   const { e, s } = (decoded ?? {}) as { e?: unknown; s?: unknown };
   if (e !== executionId || typeof s !== "string" || !s.startsWith(CHILD_SK_PREFIX))
     throw invalidChildCursor();
@@ -599,17 +608,11 @@ const invalidStepCursor = () =>
 
 /** Opaque to clients: base64url of the execution id, the run index of the next step and its page. */
 function encodeStepCursor(executionId: string, index: number, page: number): string {
-  return Buffer.from(JSON.stringify({ e: executionId, i: index, p: page }), "utf8").toString("base64url");
+  return encodeOpaqueCursor({ e: executionId, i: index, p: page });
 }
 
 function decodeStepCursor(cursor: string, executionId: string): { index: number; page: number } {
-  if (!/^[A-Za-z0-9_-]{1,2048}$/.test(cursor)) throw invalidStepCursor();
-  let decoded: unknown;
-  try {
-    decoded = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-  } catch {
-    throw invalidStepCursor();
-  }
+  const decoded = decodeOpaqueCursor(cursor, invalidStepCursor);
   const { e, i, p } = (decoded ?? {}) as { e?: unknown; i?: unknown; p?: unknown };
   if (
     e !== executionId ||
@@ -684,7 +687,7 @@ function dayKey(day: string): string {
 function encodeCursor(key: Record<string, AttributeValue>): string {
   const plain: Record<string, string> = {};
   for (const [name, value] of Object.entries(key)) if (value.S !== undefined) plain[name] = value.S;
-  return Buffer.from(JSON.stringify(plain), "utf8").toString("base64url");
+  return encodeOpaqueCursor(plain);
 }
 
 /**
@@ -695,13 +698,7 @@ function encodeCursor(key: Record<string, AttributeValue>): string {
 function decodeCursor(cursor: string, index: IndexSpec, partition: string): Record<string, AttributeValue> {
   const invalid = () =>
     new MovaError("invalid_cursor", "the cursor is malformed or belongs to another query");
-  if (!/^[A-Za-z0-9_-]{1,2048}$/.test(cursor)) throw invalid();
-  let decoded: unknown;
-  try {
-    decoded = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-  } catch {
-    throw invalid();
-  }
+  const decoded = decodeOpaqueCursor(cursor, invalid);
   if (decoded === null || typeof decoded !== "object" || Array.isArray(decoded)) throw invalid();
   const fields = decoded as Record<string, unknown>;
   const expected = ["pk", "sk", index.pk, index.sk];
