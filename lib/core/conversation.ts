@@ -70,6 +70,26 @@ export function unrememberedReplies(shown: ShownReplies | undefined, remembered:
   return unseen === 0 ? [] : shown.last.slice(Math.max(0, shown.last.length - unseen));
 }
 
+/**
+ * The conversation with the replies of `shown` it has not remembered yet (past the
+ * `remembered` first ones) added as the assistant's turns; the conversation itself when there
+ * are none.
+ */
+export function withUnrememberedReplies(
+  conversation: ConversationTurn[] | undefined,
+  shown: ShownReplies | undefined,
+  remembered: number,
+  bounds: ConversationBounds = {},
+): ConversationTurn[] | undefined {
+  const replies = unrememberedReplies(shown, remembered);
+  if (replies.length === 0) return conversation;
+  return rememberTurns(
+    conversation,
+    replies.map((reply) => ({ role: "assistant" as const, content: reply })),
+    bounds,
+  );
+}
+
 /** The last `count` turns, oldest first (what `memory.turns` / `history` send the model). */
 export function lastTurns(
   conversation: readonly ConversationTurn[] | undefined,

@@ -9,7 +9,7 @@
  * has not taken in yet (its earlier legs': only a message writes the session), so a prompt's
  * memory holds what the run itself said before.
  */
-import { type ConversationBounds, rememberTurns, unrememberedReplies } from "../core/conversation.ts";
+import { type ConversationBounds, withUnrememberedReplies } from "../core/conversation.ts";
 import type { ExecutionRecord } from "../core/execution-record.ts";
 import type { RunState } from "../core/run.ts";
 import type { RunContext } from "../engine/run-options.ts";
@@ -63,15 +63,12 @@ async function sessionContextOf(
   if (!session) return undefined;
   // The session counts the replies of its own run only.
   const remembered = session.runExecutionId === record.executionId ? (session.runRepliesRemembered ?? 0) : 0;
-  const meanwhile = unrememberedReplies(state?.shown, remembered);
-  const conversation =
-    meanwhile.length === 0
-      ? session.conversation
-      : rememberTurns(
-          session.conversation,
-          meanwhile.map((reply) => ({ role: "assistant" as const, content: reply })),
-          deps.memoryBounds,
-        );
+  const conversation = withUnrememberedReplies(
+    session.conversation,
+    state?.shown,
+    remembered,
+    deps.memoryBounds,
+  );
   return {
     session: session.data,
     ...(session.profile ? { profile: session.profile } : {}),

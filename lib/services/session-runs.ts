@@ -27,7 +27,7 @@ import { MovaError, isMovaError, notFound } from "../errors.ts";
 import { matchIntent } from "../mova/intents.ts";
 import { renderTemplate } from "../mova/placeholders.ts";
 import { withSessionWrites } from "../mova/response-mapping.ts";
-import { type ConversationBounds, rememberTurns, unrememberedReplies } from "../core/conversation.ts";
+import { type ConversationBounds, rememberTurns, withUnrememberedReplies } from "../core/conversation.ts";
 import type { RunContext } from "../engine/run-options.ts";
 import { createResolver } from "../engine/variables.ts";
 import type { Intent, MovaDocument } from "../mova/schema.ts";
@@ -385,17 +385,15 @@ function withRepliesShownMeanwhile(
 ): WritableSession {
   const current = writableSession(session);
   const shown = pending?.state.shown;
-  const meanwhile = unrememberedReplies(shown, session.runRepliesRemembered ?? 0);
-  if (shown === undefined || meanwhile.length === 0) return current;
-  return {
-    ...current,
-    conversation: rememberTurns(
-      session.conversation,
-      meanwhile.map((reply) => ({ role: "assistant" as const, content: reply })),
-      memoryBounds,
-    ),
-    runRepliesRemembered: shown.count,
-  };
+  const conversation = withUnrememberedReplies(
+    session.conversation,
+    shown,
+    session.runRepliesRemembered ?? 0,
+    memoryBounds,
+  );
+  // The same conversation: nothing was shown meanwhile.
+  if (shown === undefined || conversation === session.conversation) return current;
+  return { ...current, ...(conversation ? { conversation } : {}), runRepliesRemembered: shown.count };
 }
 
 /** The session without its run (the next write attaches the run that goes on, if any). */
