@@ -11,24 +11,19 @@ import type { RunState } from "../core/run.ts";
 import { newRunState } from "../engine/run-state.ts";
 import { MovaError, notFound } from "../errors.ts";
 import { EVENT_NAME } from "../mova/schema.ts";
-import type { RunMessage, SessionStore, StoredRun } from "../ports.ts";
+import type { RunMessage, StoredRun } from "../ports.ts";
 import { verifyCallback } from "./callback-signature.ts";
 import type { DocumentLoader } from "./document-loader.ts";
 import { endRunAsCancelled } from "./cancelled-run.ts";
 import { FINISHED_STATUSES } from "./executions.ts";
 import { handOff } from "./run-handoff.ts";
 import { advanceLeg, headerOf, priorOf, type RunDeps, type RunOutcome, startRun } from "./runs.ts";
-import { resumptionOf } from "./run-resumption.ts";
-import type { ConversationBounds } from "../core/conversation.ts";
+import { type ResumptionDeps, resumptionOf } from "./run-resumption.ts";
 
-export interface RunControlDeps extends RunDeps {
+export interface RunControlDeps extends RunDeps, Pick<ResumptionDeps, "sessions" | "memoryBounds"> {
   loader: DocumentLoader;
   /** RUN_LEASE_MS: the lease an event's leg holds. */
   leaseMs: number;
-  /** Where an event's leg of a session's run reads `session.*` and `profile.*`, as the runner does. */
-  sessions?: Pick<SessionStore, "get"> | undefined;
-  /** MEMORY_MAX_TURNS / MEMORY_MAX_BYTES: the conversation a session's run reads. */
-  memoryBounds?: ConversationBounds | undefined;
 }
 
 export interface InlineOptions {

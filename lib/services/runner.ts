@@ -19,20 +19,14 @@ import type { DocumentLoader } from "./document-loader.ts";
 import { advanceLeg, recordFinishedCheckpoint, type RunDeps } from "./runs.ts";
 import { FINISHED_STATUSES } from "./executions.ts";
 import { handOff } from "./run-handoff.ts";
-import type { SessionStore } from "../ports.ts";
-import { resumptionOf } from "./run-resumption.ts";
-import type { ConversationBounds } from "../core/conversation.ts";
+import { type ResumptionDeps, resumptionOf } from "./run-resumption.ts";
 
-export interface RunnerDeps extends RunDeps {
+export interface RunnerDeps extends RunDeps, Pick<ResumptionDeps, "sessions" | "memoryBounds"> {
   loader: DocumentLoader;
   /** How long a lease lasts (RUN_LEASE_MS); renewed at a third of it while the runner works. */
   leaseMs: number;
   /** Stop advancing when the invocation has less than this left (RUNNER_MARGIN_MS). */
   marginMs: number;
-  /** Where a session's run reads its `session.*` and `profile.*`; without it they stay unresolved. */
-  sessions?: Pick<SessionStore, "get">;
-  /** MEMORY_MAX_TURNS / MEMORY_MAX_BYTES: the conversation a session's run reads. */
-  memoryBounds?: ConversationBounds;
 }
 
 export interface Invocation {
